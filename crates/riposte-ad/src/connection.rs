@@ -1,0 +1,536 @@
+//! Bound LDAP connections, one per DC and reused, with failover.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry};
+use riposte_core::account::AccountState;
+use riposte_core::directory::{Directory, DirectoryError, DirectorySession, Lookup, Write};
+use riposte_core::identity::{IdentityRef, LookupKey};
+use riposte_core::rights::ActionAccount;
+use rustls::ClientConfig;
+use secrecy::ExposeSecret;
+use tokio::sync::Mutex;
+use tracing::{debug, warn};
+
+use crate::config::{ConfigError, Credentials, ForestSettings, TlsMode};
+use crate::entry::{ACCOUNT_ATTRIBUTES, account_from_entry};
+use crate::{filter, kerberos, tls};
+
+/// LDAP result codes riposte tells apart (RFC 4511 appendix A).
+mod rc {
+    pub const STRONGER_AUTH_REQUIRED: u32 = 8;
+    pub const NO_SUCH_ATTRIBUTE: u32 = 16;
+    pub const NO_SUCH_OBJECT: u32 = 32;
+    pub const INVALID_CREDENTIALS: u32 = 49;
+    pub const INSUFFICIENT_ACCESS: u32 = 50;
+    pub const BUSY: u32 = 51;
+    pub const UNAVAILABLE: u32 = 52;
+}
+
+/// All configured forests.
+pub struct AdDirectory {
+    forests: Vec<Arc<Forest>>,
+}
+
+struct Forest {
+    settings: ForestSettings,
+    tls: Option<Arc<ClientConfig>>,
+    /// One bound connection per DC URL, shared by every session on it.
+    pool: Mutex<HashMap<String, Bound>>,
+}
+
+#[derive(Clone)]
+struct Bound {
+    ldap: ldap3::Ldap,
+    account: ActionAccount,
+}
+
+impl AdDirectory {
+    /// Prepares the forests (TLS configs); connects lazily, on first use.
+    pub fn new(forests: Vec<ForestSettings>) -> Result<Self, ConfigError> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for settings in forests {
+            if !seen.insert(settings.name.clone()) {
+                return Err(ConfigError::Invalid {
+                    forest: settings.name.clone(),
+                    key: "name",
+                    message: "two forests have this name".into(),
+                });
+            }
+            let tls = match (&settings.tls, &settings.ca_file) {
+                (TlsMode::None, _) => None,
+                (_, Some(ca)) => Some(tls::client_config(&settings.name, ca)?),
+                (_, None) => {
+                    return Err(ConfigError::Invalid {
+                        forest: settings.name.clone(),
+                        key: "ca_file",
+                        message: "required with TLS".into(),
+                    });
+                }
+            };
+            out.push(Arc::new(Forest {
+                settings,
+                tls,
+                pool: Mutex::new(HashMap::new()),
+            }));
+        }
+        Ok(AdDirectory { forests: out })
+    }
+
+    fn forest(&self, name: &str) -> Result<&Arc<Forest>, DirectoryError> {
+        self.forests
+            .iter()
+            .find(|f| f.settings.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| DirectoryError::UnknownForest {
+                name: name.to_string(),
+                configured: self.forest_names().join(", "),
+            })
+    }
+}
+
+#[async_trait]
+impl Directory for AdDirectory {
+    fn forest_names(&self) -> Vec<String> {
+        self.forests
+            .iter()
+            .map(|f| f.settings.name.clone())
+            .collect()
+    }
+
+    fn forest_domain(&self, forest: &str) -> Option<String> {
+        self.forest(forest).ok().map(|f| f.settings.domain.clone())
+    }
+
+    async fn lookup(&self, reference: &IdentityRef) -> Lookup {
+        let mut result = Lookup::default();
+        let forests: Vec<&Arc<Forest>> = match &reference.forest {
+            Some(name) => match self.forest(name) {
+                Ok(f) => vec![f],
+                Err(e) => {
+                    result.unreachable.push((name.clone(), e));
+                    return result;
+                }
+            },
+            None => self.forests.iter().collect(),
+        };
+        for forest in forests {
+            match forest.find(&reference.key).await {
+                Ok(Some(mut found)) => {
+                    result.searched.push(forest.settings.name.clone());
+                    result.matches.append(&mut found);
+                }
+                Ok(None) => {}
+                Err(e) => result.unreachable.push((forest.settings.name.clone(), e)),
+            }
+        }
+        result
+    }
+
+    async fn session(
+        &self,
+        forest: &str,
+        preferred_dc: Option<&str>,
+    ) -> Result<Box<dyn DirectorySession>, DirectoryError> {
+        let forest = self.forest(forest)?.clone();
+        let (dc, bound) = forest.connect_any(preferred_dc).await?;
+        Ok(Box::new(AdSession { forest, dc, bound }))
+    }
+}
+
+impl Forest {
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    /// DCs in the order to try: the preferred one (if configured), then the rest.
+    fn dc_order(&self, preferred: Option<&str>) -> Vec<String> {
+        let mut order: Vec<String> = preferred
+            .filter(|p| self.settings.dcs.iter().any(|d| d == p))
+            .map(String::from)
+            .into_iter()
+            .collect();
+        order.extend(
+            self.settings
+                .dcs
+                .iter()
+                .filter(|d| Some(d.as_str()) != preferred)
+                .cloned(),
+        );
+        order
+    }
+
+    async fn connect_any(
+        &self,
+        preferred: Option<&str>,
+    ) -> Result<(String, Bound), DirectoryError> {
+        let mut errors = Vec::new();
+        for dc in self.dc_order(preferred) {
+            match self.connect(&dc).await {
+                Ok(bound) => return Ok((dc, bound)),
+                Err(e @ DirectoryError::BindRefused { .. }) => return Err(e),
+                Err(e) => {
+                    warn!(forest = self.name(), %dc, error = %e, "domain controller unavailable, trying the next");
+                    errors.push(e.to_string());
+                }
+            }
+        }
+        Err(DirectoryError::Unavailable {
+            dc: format!(
+                "every DC of forest {} ({})",
+                self.name(),
+                self.settings.dcs.join(", ")
+            ),
+            message: errors.join("; "),
+        })
+    }
+
+    /// The pooled connection to `dc`, or a new bound one.
+    async fn connect(&self, dc: &str) -> Result<Bound, DirectoryError> {
+        let mut pool = self.pool.lock().await;
+        if let Some(bound) = pool.get_mut(dc) {
+            if !bound.ldap.is_closed() {
+                return Ok(bound.clone());
+            }
+            pool.remove(dc);
+        }
+        let bound = self.open(dc).await?;
+        pool.insert(dc.to_string(), bound.clone());
+        Ok(bound)
+    }
+
+    async fn evict(&self, dc: &str) {
+        self.pool.lock().await.remove(dc);
+    }
+
+    async fn open(&self, dc: &str) -> Result<Bound, DirectoryError> {
+        let s = &self.settings;
+        let mut conn_settings = LdapConnSettings::new()
+            .set_conn_timeout(s.connect_timeout)
+            .set_starttls(s.tls == TlsMode::Starttls);
+        if let Some(config) = &self.tls {
+            conn_settings = conn_settings.set_config(config.clone());
+        }
+        let unavailable = |e: LdapError| DirectoryError::Unavailable {
+            dc: dc.to_string(),
+            message: describe_ldap_error(&e, s),
+        };
+        let (conn, mut ldap) = tokio::time::timeout(
+            s.connect_timeout,
+            LdapConnAsync::with_settings(conn_settings, dc),
+        )
+        .await
+        .map_err(|_| DirectoryError::Unavailable {
+            dc: dc.to_string(),
+            message: format!("no answer within {} s", s.connect_timeout.as_secs()),
+        })?
+        .map_err(unavailable)?;
+        let forest = self.name().to_string();
+        let dc_name = dc.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = conn.drive().await {
+                debug!(%forest, dc = %dc_name, error = %e, "LDAP connection closed");
+            }
+        });
+        ldap.with_timeout(s.operation_timeout);
+        let bind = match &s.credentials {
+            Credentials::Password(password) => {
+                ldap.simple_bind(&s.bind_dn, password.expose_secret()).await
+            }
+            Credentials::Keytab { keytab, principal } => {
+                kerberos::bind(&mut ldap, dc, keytab, principal)
+                    .await
+                    .map_err(|message| DirectoryError::BindRefused {
+                        dc: dc.to_string(),
+                        message,
+                    })?
+            }
+        }
+        .map_err(unavailable)?;
+        if bind.rc != 0 {
+            let message = match bind.rc {
+                rc::INVALID_CREDENTIALS => format!(
+                    "invalid credentials for the action account {} (check bind_dn and its password)",
+                    s.bind_dn
+                ),
+                rc::STRONGER_AUTH_REQUIRED => format!(
+                    "the DC requires an encrypted connection for a simple bind ({}); use tls = \"ldaps\" or \"starttls\"",
+                    bind.text
+                ),
+                _ => format!("LDAP result {}: {}", bind.rc, bind.text),
+            };
+            return Err(DirectoryError::BindRefused {
+                dc: dc.to_string(),
+                message,
+            });
+        }
+        let account = self.whoami(&mut ldap).await;
+        debug!(forest = self.name(), %dc, "bound as the action account");
+        Ok(Bound { ldap, account })
+    }
+
+    /// The action account's own SID and name, for delegation advice.
+    async fn whoami(&self, ldap: &mut ldap3::Ldap) -> ActionAccount {
+        let s = &self.settings;
+        let mut account = ActionAccount {
+            dn: s.bind_dn.clone(),
+            sam_account_name: None,
+            sid: None,
+        };
+        let found = ldap
+            .with_timeout(s.operation_timeout)
+            .search(
+                &s.bind_dn,
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["objectSid", "sAMAccountName"],
+            )
+            .await
+            .and_then(|r| r.success());
+        if let Ok((entries, _)) = found
+            && let Some(entry) = entries.into_iter().next()
+        {
+            let state = account_from_entry(self.name(), &SearchEntry::construct(entry));
+            account.sam_account_name = Some(state.sam_account_name).filter(|n| !n.is_empty());
+            account.sid = state.sid.map(|s| s.to_string());
+        }
+        account
+    }
+
+    /// Accounts matching a key in this forest; `Ok(None)` when the key
+    /// cannot name anything in this forest (a DN outside its naming context).
+    async fn find(&self, key: &LookupKey) -> Result<Option<Vec<AccountState>>, DirectoryError> {
+        const USERS: &str = "(objectCategory=person)(objectClass=user)";
+        let base = self.settings.base_dn.clone();
+        let (base, scope, filter) = match key {
+            LookupKey::SamAccountName(name) => (
+                base,
+                Scope::Subtree,
+                format!("(&{USERS}{})", filter::equals("sAMAccountName", name)),
+            ),
+            LookupKey::UserPrincipalName(upn) => (
+                base,
+                Scope::Subtree,
+                format!("(&{USERS}{})", filter::equals("userPrincipalName", upn)),
+            ),
+            LookupKey::Sid(sid) => (
+                base,
+                Scope::Subtree,
+                format!(
+                    "(&{USERS}(objectSid={}))",
+                    filter::escape_bytes(&sid.to_bytes())
+                ),
+            ),
+            LookupKey::ObjectGuid(guid) => (
+                base,
+                Scope::Subtree,
+                format!(
+                    "(&{USERS}(objectGUID={}))",
+                    filter::escape_bytes(&guid.to_bytes_le())
+                ),
+            ),
+            LookupKey::DistinguishedName(dn) => {
+                if !dn
+                    .to_ascii_lowercase()
+                    .ends_with(&base.to_ascii_lowercase())
+                {
+                    return Ok(None);
+                }
+                (dn.clone(), Scope::Base, format!("(&{USERS})"))
+            }
+        };
+        let (dc, bound) = self.connect_any(None).await?;
+        let mut ldap = bound.ldap.clone();
+        let found = ldap
+            .with_timeout(self.settings.operation_timeout)
+            .search(&base, scope, &filter, ACCOUNT_ATTRIBUTES.to_vec())
+            .await;
+        match found {
+            Ok(result) if result.1.rc == rc::NO_SUCH_OBJECT => Ok(Some(Vec::new())),
+            Ok(result) if result.1.rc == 0 => Ok(Some(
+                result
+                    .0
+                    .into_iter()
+                    .map(|e| account_from_entry(self.name(), &SearchEntry::construct(e)))
+                    .collect(),
+            )),
+            Ok(result) => Err(DirectoryError::Refused {
+                dc,
+                dn: base,
+                code: result.1.rc,
+                message: result.1.text,
+            }),
+            Err(e) => {
+                self.evict(&dc).await;
+                Err(DirectoryError::Unavailable {
+                    dc,
+                    message: describe_ldap_error(&e, &self.settings),
+                })
+            }
+        }
+    }
+}
+
+struct AdSession {
+    forest: Arc<Forest>,
+    dc: String,
+    bound: Bound,
+}
+
+impl AdSession {
+    async fn lost(&self, e: &LdapError) -> DirectoryError {
+        self.forest.evict(&self.dc).await;
+        DirectoryError::Unavailable {
+            dc: self.dc.clone(),
+            message: describe_ldap_error(e, &self.forest.settings),
+        }
+    }
+}
+
+#[async_trait]
+impl DirectorySession for AdSession {
+    fn dc(&self) -> &str {
+        &self.dc
+    }
+
+    fn action_account(&self) -> &ActionAccount {
+        &self.bound.account
+    }
+
+    async fn read_account(&mut self, dn: &str) -> Result<AccountState, DirectoryError> {
+        let timeout = self.forest.settings.operation_timeout;
+        let found = self
+            .bound
+            .ldap
+            .with_timeout(timeout)
+            .search(
+                dn,
+                Scope::Base,
+                "(objectClass=user)",
+                ACCOUNT_ATTRIBUTES.to_vec(),
+            )
+            .await;
+        let result = match found {
+            Ok(r) => r,
+            Err(e) => return Err(self.lost(&e).await),
+        };
+        match result.1.rc {
+            0 => result
+                .0
+                .into_iter()
+                .next()
+                .map(|e| account_from_entry(self.forest.name(), &SearchEntry::construct(e)))
+                .ok_or_else(|| DirectoryError::NoSuchObject {
+                    dc: self.dc.clone(),
+                    dn: dn.to_string(),
+                }),
+            rc::NO_SUCH_OBJECT => Err(DirectoryError::NoSuchObject {
+                dc: self.dc.clone(),
+                dn: dn.to_string(),
+            }),
+            code => Err(result_error(&self.dc, dn, code, &result.1.text)),
+        }
+    }
+
+    async fn apply(&mut self, dn: &str, write: &Write) -> Result<(), DirectoryError> {
+        let one = |v: Vec<u8>| HashSet::from([v]);
+        let mods: Vec<Mod<Vec<u8>>> = match write {
+            Write::UserAccountControl { expected, new } => vec![
+                Mod::Delete(
+                    b"userAccountControl".to_vec(),
+                    one(expected.to_string().into_bytes()),
+                ),
+                Mod::Add(
+                    b"userAccountControl".to_vec(),
+                    one(new.to_string().into_bytes()),
+                ),
+            ],
+            Write::PwdLastSetZero => vec![Mod::Replace(b"pwdLastSet".to_vec(), one(b"0".to_vec()))],
+            Write::LockoutTimeZero => {
+                vec![Mod::Replace(b"lockoutTime".to_vec(), one(b"0".to_vec()))]
+            }
+            Write::Password(password) => {
+                if self.forest.settings.tls == TlsMode::None {
+                    return Err(DirectoryError::Config {
+                        forest: self.forest.name().to_string(),
+                        message: "a password can only be set over an encrypted connection; configure tls = \"ldaps\" or \"starttls\"".into(),
+                    });
+                }
+                let quoted: Vec<u8> = format!("\"{}\"", password.expose_secret())
+                    .encode_utf16()
+                    .flat_map(u16::to_le_bytes)
+                    .collect();
+                vec![Mod::Replace(b"unicodePwd".to_vec(), one(quoted))]
+            }
+        };
+        let timeout = self.forest.settings.operation_timeout;
+        let result = match self.bound.ldap.with_timeout(timeout).modify(dn, mods).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.lost(&e).await),
+        };
+        match (result.rc, write) {
+            (0, _) => Ok(()),
+            (rc::NO_SUCH_ATTRIBUTE, Write::UserAccountControl { .. }) => {
+                Err(DirectoryError::Conflict {
+                    dc: self.dc.clone(),
+                    dn: dn.to_string(),
+                })
+            }
+            // The password policy's message names the rule; the value itself is never in it.
+            (code, _) => Err(result_error(&self.dc, dn, code, &result.text)),
+        }
+    }
+}
+
+fn result_error(dc: &str, dn: &str, code: u32, text: &str) -> DirectoryError {
+    let message = text.trim_end_matches('\0').trim().to_string();
+    match code {
+        rc::INSUFFICIENT_ACCESS => DirectoryError::InsufficientAccess {
+            dc: dc.into(),
+            dn: dn.into(),
+            message,
+        },
+        rc::NO_SUCH_OBJECT => DirectoryError::NoSuchObject {
+            dc: dc.into(),
+            dn: dn.into(),
+        },
+        rc::BUSY | rc::UNAVAILABLE => DirectoryError::Unavailable {
+            dc: dc.into(),
+            message: format!("LDAP result {code}: {message}"),
+        },
+        _ => DirectoryError::Refused {
+            dc: dc.into(),
+            dn: dn.into(),
+            code,
+            message,
+        },
+    }
+}
+
+/// A transport error in words that say what to check.
+fn describe_ldap_error(e: &LdapError, settings: &ForestSettings) -> String {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("certificate")
+        || lower.contains("unknownissuer")
+        || lower.contains("invalid peer")
+    {
+        let ca = settings
+            .ca_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        return format!(
+            "TLS certificate verification failed ({text}); the DC's certificate must be signed by the CA in {ca} and name the host in the URL"
+        );
+    }
+    if let LdapError::Timeout { .. } = e {
+        return format!(
+            "no answer within {} s ({text})",
+            settings.operation_timeout.as_secs()
+        );
+    }
+    text
+}

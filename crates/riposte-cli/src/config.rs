@@ -1,0 +1,156 @@
+//! riposte.toml: where the ledger lives and which forests to act on.
+
+use std::path::{Path, PathBuf};
+
+use riposte_ad::{ForestConfig, ForestSettings};
+use serde::Deserialize;
+
+/// The config file's path when none is given.
+pub const DEFAULT_PATHS: &[&str] = &["riposte.toml", "/etc/riposte/riposte.toml"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    /// Where riposte keeps its job ledger. Relative paths start at the
+    /// config file's directory.
+    data_dir: Option<PathBuf>,
+    #[serde(default, rename = "forest")]
+    forests: Vec<ForestConfig>,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub data_dir: PathBuf,
+    pub forests: Vec<ForestSettings>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no config file: tried {0}. Pass --config FILE or set RIPOSTE_CONFIG (on the lab, `scripts/lab up` writes .lab/riposte.toml)"
+    )]
+    NotFound(String),
+    #[error("cannot read config file {}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {} is malformed: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("config file {}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Loads the file given, or the first default path that exists.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => DEFAULT_PATHS
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_file())
+                .ok_or_else(|| ConfigError::NotFound(DEFAULT_PATHS.join(", ")))?,
+        };
+        if !path.exists() {
+            return Err(ConfigError::NotFound(path.display().to_string()));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Unreadable {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(&path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        if file.forests.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: "no [[forest]] table: configure at least one forest (name, domain, base_dn, dcs, ca_file, bind_dn, bind_password_file)".into(),
+            });
+        }
+        let forests = file
+            .forests
+            .into_iter()
+            .map(|f| f.resolve(&base_dir))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        let data_dir = base_dir.join(file.data_dir.unwrap_or_else(|| PathBuf::from("data")));
+        Ok(Config {
+            path: path.to_path_buf(),
+            data_dir,
+            forests,
+        })
+    }
+
+    pub fn ledger_path(&self) -> PathBuf {
+        self.data_dir.join("riposte.sqlite")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/nonexistent/riposte.toml"), text)
+    }
+
+    const FOREST: &str = r#"
+[[forest]]
+name = "corp"
+domain = "corp.example.test"
+base_dn = "DC=corp,DC=example,DC=test"
+dcs = ["ldaps://127.0.0.11:636"]
+ca_file = "/etc/hostname"
+bind_dn = "CN=riposte-action,OU=Service,DC=corp,DC=example,DC=test"
+bind_password_env = "RIPOSTE_TEST_CONFIG_PASSWORD"
+"#;
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = parse("data_dir = 3").unwrap_err().to_string();
+        assert!(err.contains("data_dir"), "{err}");
+        let err = parse(&FOREST.replace("dcs =", "dcz ="))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dcz"), "{err}");
+        let err = parse(&FOREST.replace("base_dn = \"DC=corp,DC=example,DC=test\"\n", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("base_dn"), "{err}");
+        let err = parse("").unwrap_err().to_string();
+        assert!(err.contains("[[forest]]"), "{err}");
+    }
+
+    #[test]
+    fn plaintext_needs_insecure_and_secrets_must_resolve() {
+        let plain = FOREST
+            .replace("ldaps://127.0.0.11:636", "ldap://127.0.0.11:389")
+            .replace("name = \"corp\"", "name = \"corp\"\ntls = \"none\"");
+        let err = parse(&plain).unwrap_err().to_string();
+        assert!(err.contains("insecure = true"), "{err}");
+        let err = parse(FOREST).unwrap_err().to_string();
+        assert!(err.contains("RIPOSTE_TEST_CONFIG_PASSWORD"), "{err}");
+        let mismatched = FOREST.replace("ldaps://", "ldap://");
+        assert!(
+            parse(&mismatched)
+                .unwrap_err()
+                .to_string()
+                .contains("`dcs`")
+        );
+    }
+}

@@ -1,0 +1,330 @@
+//! riposte's command line. `run` parses arguments, runs one command and
+//! returns the process exit status:
+//! 0 verified or already, 3 ineffective, 4 denied, 1 failed, 2 bad usage.
+#![forbid(unsafe_code)]
+
+pub mod config;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use riposte_ad::AdDirectory;
+use riposte_core::{Action, ActionOptions, Outcome};
+use riposte_jobs::{ActionRequest, Runner, RunnerError};
+use riposte_store::JobFilter;
+use riposte_store_sqlite::SqliteStore;
+use time::OffsetDateTime;
+
+use crate::config::Config;
+
+/// Exit statuses, one per kind of result.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const INEFFECTIVE: u8 = 3;
+    pub const DENIED: u8 = 4;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "riposte",
+    version,
+    about = "Contain a compromised identity, and record only outcomes read back from the directory"
+)]
+struct Cli {
+    /// Config file (default: ./riposte.toml, then /etc/riposte/riposte.toml).
+    #[arg(long, global = true, env = "RIPOSTE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// More log output on stderr (-v info, -vv debug); RIPOSTE_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Look at and act on accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The job ledger: every action taken, with its outcome and evidence.
+    #[command(subcommand)]
+    Actions(ActionsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// An account's state: enabled, locked, must-change in force (or why not), protection.
+    Show {
+        /// corp:bert, bert@corp.example.test, a DN, a SID or an objectGUID.
+        reference: String,
+    },
+    /// Disable the account (ACCOUNTDISABLE, keeping every other flag).
+    Disable(ActionArgs),
+    /// Enable the account.
+    Enable(ActionArgs),
+    /// Require a password change at next logon (pwdLastSet=0), checked for flags that would make AD ignore it.
+    ForcePasswordReset {
+        #[command(flatten)]
+        args: ActionArgs,
+        /// Clear DONT_EXPIRE_PASSWORD / SMARTCARD_REQUIRED first (recorded in the evidence).
+        #[arg(long)]
+        clear_blocking_flags: bool,
+    },
+    /// Unlock a locked-out account (lockoutTime=0).
+    Unlock(ActionArgs),
+    /// Set a random password that meets AD complexity; shown once, never stored.
+    SetPassword(ActionArgs),
+}
+
+#[derive(Args, Debug)]
+struct ActionArgs {
+    /// corp:bert, bert@corp.example.test, a DN, a SID or an objectGUID.
+    reference: String,
+    /// Why (required; kept in the ledger).
+    #[arg(long)]
+    reason: String,
+    /// Makes a retried request return the first job instead of acting twice.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ActionsCommand {
+    /// Recent jobs, newest first.
+    List {
+        /// Target reference, DN or SID (substring).
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        action: Option<Action>,
+        #[arg(long)]
+        outcome: Option<Outcome>,
+        /// Only jobs since this time (RFC 3339, e.g. 2026-11-26T10:00:00Z) or age (30m, 2h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One job: its target, reason, outcome, timeline and evidence.
+    Show {
+        /// Job id, or a unique start of it.
+        job: String,
+    },
+}
+
+/// Parses arguments and runs the command; the binary only sets up TLS first.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("riposte: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let bad_input = e.chain().any(|c| {
+                c.downcast_ref::<config::ConfigError>().is_some()
+                    || c.downcast_ref::<RunnerError>()
+                        .is_some_and(RunnerError::is_bad_input)
+                    || c.downcast_ref::<riposte_jobs::FindJobError>()
+                        .is_some_and(|f| !matches!(f, riposte_jobs::FindJobError::Store(_)))
+                    || c.downcast_ref::<UsageError>().is_some()
+            });
+            eprintln!("riposte: {e:#}");
+            ExitCode::from(if bad_input { exit::USAGE } else { exit::FAILED })
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RIPOSTE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    let config = Config::load(cli.config.as_deref())?;
+    let directory = Arc::new(AdDirectory::new(config.forests.clone()).map_err(|e| {
+        config::ConfigError::Invalid {
+            path: config.path.clone(),
+            message: e.to_string(),
+        }
+    })?);
+    let store = Arc::new(
+        SqliteStore::open(&config.ledger_path())
+            .await
+            .context("opening the job ledger")?,
+    );
+    let runner = Runner::new(store, directory);
+    recover(&runner).await;
+    match cli.command {
+        Command::User(UserCommand::Show { reference }) => {
+            let account = runner.find_account(&reference).await?;
+            output::account(&account, cli.json);
+            Ok(exit::OK)
+        }
+        Command::User(cmd) => {
+            let (action, args, options) = match cmd {
+                UserCommand::Disable(a) => (Action::Disable, a, ActionOptions::default()),
+                UserCommand::Enable(a) => (Action::Enable, a, ActionOptions::default()),
+                UserCommand::Unlock(a) => (Action::Unlock, a, ActionOptions::default()),
+                UserCommand::SetPassword(a) => (Action::SetPassword, a, ActionOptions::default()),
+                UserCommand::ForcePasswordReset {
+                    args,
+                    clear_blocking_flags,
+                } => (
+                    Action::ForcePasswordReset,
+                    args,
+                    ActionOptions {
+                        clear_blocking_flags,
+                    },
+                ),
+                UserCommand::Show { .. } => unreachable!("handled above"),
+            };
+            let completed = runner
+                .submit(ActionRequest {
+                    reference: args.reference,
+                    action,
+                    options,
+                    reason: args.reason,
+                    requested_by: requester(),
+                    source: "cli".into(),
+                    idempotency_key: args.idempotency_key,
+                })
+                .await?;
+            let events = runner.store().events(completed.job.id).await?;
+            output::completed(&completed, &events, cli.json);
+            Ok(exit_code(completed.job.outcome))
+        }
+        Command::Actions(ActionsCommand::List {
+            target,
+            action,
+            outcome,
+            since,
+            limit,
+        }) => {
+            let since = since.as_deref().map(parse_since).transpose()?;
+            let jobs = runner
+                .store()
+                .list(&JobFilter {
+                    target,
+                    action,
+                    outcome,
+                    since,
+                    limit: Some(limit),
+                    ..JobFilter::default()
+                })
+                .await?;
+            output::job_list(&jobs, cli.json);
+            Ok(exit::OK)
+        }
+        Command::Actions(ActionsCommand::Show { job }) => {
+            let job = runner.find_job(&job).await?;
+            let events = runner.store().events(job.id).await?;
+            output::job(&job, &events, None, cli.json);
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Brings jobs interrupted by a crash to a final, re-verified outcome.
+async fn recover(runner: &Runner) {
+    match runner.recover_interrupted().await {
+        Ok(jobs) => {
+            for job in jobs {
+                eprintln!(
+                    "riposte: job {} ({} {}) was interrupted; re-verified: {} — {}",
+                    job.id,
+                    job.action,
+                    job.target_ref,
+                    job.outcome.map(|o| o.as_str()).unwrap_or("?"),
+                    job.message.as_deref().unwrap_or("")
+                );
+            }
+        }
+        Err(e) => eprintln!("riposte: could not recover interrupted jobs: {e}"),
+    }
+}
+
+pub fn exit_code(outcome: Option<Outcome>) -> u8 {
+    match outcome {
+        Some(Outcome::Verified | Outcome::Already) => exit::OK,
+        Some(Outcome::Ineffective) => exit::INEFFECTIVE,
+        Some(Outcome::Denied) => exit::DENIED,
+        Some(Outcome::Failed) | None => exit::FAILED,
+    }
+}
+
+/// Who is asking, as the ledger records it: the OS user on this host.
+fn requester() -> String {
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    format!("cli:{user}@{host}")
+}
+
+fn parse_since(text: &str) -> anyhow::Result<OffsetDateTime> {
+    if let Ok(t) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
+        return Ok(t);
+    }
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| {
+        UsageError(format!(
+            "--since {text:?}: give an RFC 3339 time or an age such as 30m, 2h, 7d"
+        ))
+    })?;
+    let age = match unit {
+        "s" => time::Duration::seconds(n),
+        "m" => time::Duration::minutes(n),
+        "h" => time::Duration::hours(n),
+        "d" => time::Duration::days(n),
+        _ => {
+            return Err(
+                UsageError(format!("--since {text:?}: the unit must be s, m, h or d")).into(),
+            );
+        }
+    };
+    Ok(OffsetDateTime::now_utc() - age)
+}

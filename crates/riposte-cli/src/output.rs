@@ -1,0 +1,365 @@
+//! What the commands print: text for people, one JSON object with --json.
+
+use riposte_core::account::{AccountState, Snapshot};
+use riposte_core::evidence::Evidence;
+use riposte_core::outcome::{self, Assessment};
+use riposte_core::{Action, ActionOptions, rights, time as adtime, uac};
+use riposte_jobs::Completed;
+use riposte_store::{Job, JobEvent};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON values serialize")
+    );
+}
+
+/// What each action would do to this account now, judged from its state.
+fn action_preview(account: &AccountState) -> Vec<(Action, &'static str, String)> {
+    Action::ALL
+        .into_iter()
+        .map(|action| {
+            let assessment = outcome::assess_before(action, ActionOptions::default(), account);
+            let clears =
+                matches!(assessment, Assessment::NeedsWrite { clear_flags } if clear_flags != 0);
+            let missing = rights::missing_rights(&rights::required_rights(action, clears), account);
+            let (word, why) = match assessment {
+                Assessment::AlreadyInForce => ("already", "already in that state".to_string()),
+                Assessment::WouldBeIneffective { flags } => (
+                    "ineffective",
+                    format!(
+                        "AD would ignore it: {} set; offer --clear-blocking-flags",
+                        flags.join(", ")
+                    ),
+                ),
+                Assessment::NeedsWrite { .. } if !missing.is_empty() => (
+                    "denied",
+                    format!(
+                        "the action account lacks {}",
+                        missing
+                            .iter()
+                            .map(|r| r.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+                Assessment::NeedsWrite { .. } if action == Action::SetPassword => (
+                    "available",
+                    "needs the Reset Password right, which only the write itself can prove"
+                        .to_string(),
+                ),
+                Assessment::NeedsWrite { .. } => ("available", action.describe().to_string()),
+            };
+            (action, word, why)
+        })
+        .collect()
+}
+
+fn must_change_text(account: &AccountState) -> String {
+    let blockers = account.forced_reset_blockers();
+    if account.password_change_required() {
+        "in force (msDS-User-Account-Control-Computed has PASSWORD_EXPIRED)".into()
+    } else if account.password_change_requested() && !blockers.is_empty() {
+        format!(
+            "requested (pwdLastSet=0) but NOT in force: {} set",
+            blockers.join(", ")
+        )
+    } else if !blockers.is_empty() {
+        format!(
+            "not in force; a forced reset would be ignored: {} set",
+            blockers.join(", ")
+        )
+    } else {
+        "not in force".into()
+    }
+}
+
+fn time_text(filetime: i64) -> String {
+    match filetime {
+        0 => "0 (must change at next logon was asked)".into(),
+        t => adtime::from_filetime(t)
+            .map(adtime::rfc3339)
+            .unwrap_or_else(|| t.to_string()),
+    }
+}
+
+pub fn account(account: &AccountState, json_output: bool) {
+    let preview = action_preview(account);
+    if json_output {
+        print_json(&json!({
+            "reference": account.reference(),
+            "kind": "ad-only",
+            "forest": account.forest,
+            "dn": account.dn,
+            "sid": account.sid.as_ref().map(|s| s.to_string()),
+            "object_guid": account.guid,
+            "sam_account_name": account.sam_account_name,
+            "user_principal_name": account.user_principal_name,
+            "display_name": account.display_name,
+            "enabled": account.enabled(),
+            "locked": account.locked(),
+            "must_change_password": {
+                "in_force": account.password_change_required(),
+                "requested": account.password_change_requested(),
+                "explanation": must_change_text(account),
+            },
+            "forced_reset_blockers": account.forced_reset_blockers(),
+            "protected": account.admin_count,
+            "user_account_control": account.user_account_control,
+            "user_account_control_flags": uac::flag_names(account.user_account_control),
+            "uac_computed_flags": uac::flag_names(account.uac_computed),
+            "pwd_last_set": account.pwd_last_set,
+            "action_account_may_write": account.writable_attributes,
+            "replication_metadata": account.metadata,
+            "actions": preview.iter().map(|(a, word, why)| json!({"action": a.as_str(), "expected": word, "why": why})).collect::<Vec<_>>(),
+        }));
+        return;
+    }
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    println!(
+        "{}  ({})",
+        account.reference(),
+        account
+            .display_name
+            .as_deref()
+            .unwrap_or(&account.sam_account_name)
+    );
+    println!("  kind:            ad-only");
+    println!("  forest:          {}", account.forest);
+    println!("  DN:              {}", account.dn);
+    println!(
+        "  SID:             {}",
+        account
+            .sid
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    );
+    if let Some(upn) = &account.user_principal_name {
+        println!("  UPN:             {upn}");
+    }
+    println!("  enabled:         {}", yes_no(account.enabled()));
+    println!("  locked:          {}", yes_no(account.locked()));
+    println!("  must change:     {}", must_change_text(account));
+    println!("  password set:    {}", time_text(account.pwd_last_set));
+    let blockers = account.forced_reset_blockers();
+    println!(
+        "  reset blockers:  {}",
+        if blockers.is_empty() {
+            "none".to_string()
+        } else {
+            blockers.join(", ")
+        }
+    );
+    println!(
+        "  protected:       {}",
+        if account.admin_count {
+            "yes (adminCount=1, AdminSDHolder)"
+        } else {
+            "no"
+        }
+    );
+    println!(
+        "  UAC:             0x{:x} {}",
+        account.user_account_control,
+        uac::flag_names(account.user_account_control).join(" ")
+    );
+    println!("  actions now:");
+    for (action, word, why) in preview {
+        println!("    {:<22} {:<12} {why}", action.as_str(), word);
+    }
+}
+
+fn job_json(job: &Job, events: &[JobEvent]) -> Value {
+    json!({
+        "job_id": job.id,
+        "action": job.action,
+        "target": {
+            "reference": job.target_ref,
+            "forest": job.forest,
+            "dn": job.target_dn,
+            "sid": job.target_sid,
+        },
+        "outcome": job.outcome,
+        "message": job.message,
+        "reason": job.reason,
+        "requested_by": job.requested_by,
+        "source": job.source,
+        "state": job.state,
+        "options": job.options,
+        "created_at": adtime::rfc3339(job.created_at),
+        "finished_at": job.finished_at.map(adtime::rfc3339),
+        "evidence": job.evidence,
+        "events": events,
+    })
+}
+
+pub fn completed(done: &Completed, events: &[JobEvent], json_output: bool) {
+    if done.replayed {
+        eprintln!(
+            "riposte: this idempotency key was used before; showing job {} instead of acting again",
+            done.job.id
+        );
+    }
+    job(
+        &done.job,
+        events,
+        done.new_password.as_ref().map(|p| p.expose_secret()),
+        json_output,
+    );
+}
+
+pub fn job(job: &Job, events: &[JobEvent], new_password: Option<&str>, json_output: bool) {
+    if json_output {
+        let mut value = job_json(job, events);
+        if let Some(p) = new_password {
+            value["new_password"] = json!(p);
+        }
+        print_json(&value);
+        return;
+    }
+    let outcome = job
+        .outcome
+        .map(|o| o.as_str().to_uppercase())
+        .unwrap_or_else(|| job.state.as_str().to_uppercase());
+    println!("job {}  {} {}", job.id, job.action, job.target_ref);
+    println!(
+        "  outcome:    {outcome}: {}",
+        job.message.as_deref().unwrap_or("")
+    );
+    if let Some(dn) = &job.target_dn {
+        println!(
+            "  target:     {dn}{}",
+            job.target_sid
+                .as_deref()
+                .map(|s| format!("  ({s})"))
+                .unwrap_or_default()
+        );
+    }
+    println!(
+        "  requested:  by {} via {}, {}",
+        job.requested_by,
+        job.source,
+        adtime::rfc3339(job.created_at)
+    );
+    println!("  reason:     {}", job.reason);
+    if let Some(e) = &job.evidence {
+        evidence(e);
+    }
+    if !events.is_empty() {
+        println!("  timeline:");
+        for e in events {
+            println!(
+                "    {}  {:<9}{} {}",
+                adtime::rfc3339(e.at),
+                e.state.as_str(),
+                e.phase
+                    .as_deref()
+                    .map(|p| format!(" [{p}]"))
+                    .unwrap_or_default(),
+                e.message
+            );
+        }
+    }
+    if let Some(p) = new_password {
+        println!();
+        println!(
+            "  New password for {} (shown once, never stored): {p}",
+            job.target_ref
+        );
+    }
+}
+
+fn snapshot_line(s: &Snapshot) -> String {
+    format!(
+        "userAccountControl 0x{:x} [{}], computed [{}], pwdLastSet {}, lockoutTime {}",
+        s.user_account_control,
+        s.user_account_control_flags.join(" "),
+        s.uac_computed_flags.join(" "),
+        s.pwd_last_set,
+        s.lockout_time
+    )
+}
+
+fn evidence(e: &Evidence) {
+    if let Some(dc) = &e.dc {
+        println!(
+            "  DC:         {dc}{}",
+            e.action_account
+                .as_deref()
+                .map(|a| format!(" as {a}"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(b) = &e.before {
+        println!("  before:     {}", snapshot_line(b));
+    }
+    if let Some(a) = &e.after {
+        println!("  after:      {}", snapshot_line(a));
+    }
+    for w in &e.writes {
+        println!("  written:    {w}");
+    }
+    for m in &e.written_metadata {
+        println!(
+            "  metadata:   {} version {} at {} (USN {})",
+            m.attribute, m.version, m.originating_time, m.originating_usn
+        );
+    }
+    for n in &e.notes {
+        println!("  note:       {n}");
+    }
+    for a in &e.attempts {
+        println!("  attempt:    {a}");
+    }
+    if let Some(d) = &e.delegation {
+        println!(
+            "  to grant the missing right ({}), on {}:",
+            d.missing.join(", "),
+            d.container
+        );
+        if let Some(w) = &d.warning {
+            println!("    WARNING: {w}");
+        }
+        for c in &d.samba_tool {
+            println!("    {c}");
+        }
+        for c in &d.dsacls {
+            println!("    {c}");
+        }
+        for c in &d.powershell {
+            println!("    {c}");
+        }
+    }
+}
+
+pub fn job_list(jobs: &[Job], json_output: bool) {
+    if json_output {
+        print_json(&json!({ "jobs": jobs.iter().map(|j| job_json(j, &[])).collect::<Vec<_>>() }));
+        return;
+    }
+    if jobs.is_empty() {
+        println!("no jobs match");
+        return;
+    }
+    println!(
+        "{:<36}  {:<20}  {:<20}  {:<24}  {:<11}  requested by",
+        "job", "created", "action", "target", "outcome"
+    );
+    for j in jobs {
+        println!(
+            "{:<36}  {:<20}  {:<20}  {:<24}  {:<11}  {}",
+            j.id,
+            adtime::rfc3339(j.created_at)
+                .chars()
+                .take(19)
+                .collect::<String>(),
+            j.action.as_str(),
+            j.target_ref,
+            j.outcome.map(|o| o.as_str()).unwrap_or(j.state.as_str()),
+            j.requested_by
+        );
+    }
+}

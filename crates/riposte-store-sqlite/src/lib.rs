@@ -1,0 +1,526 @@
+//! The job ledger on SQLite, the embedded default: one file under the data
+//! directory, WAL mode, append-only migrations.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use riposte_core::evidence::Evidence;
+use riposte_store::{
+    Created, Finish, Job, JobEvent, JobFilter, JobState, JobStore, NewJob, Progress, StoreError,
+    from_millis, to_millis,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Migrations in order. Append only: a released migration never changes.
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "jobs", include_str!("../migrations/0001_jobs.sql"))];
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    location: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the ledger file and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let location = path.display().to_string();
+        let open_error = |message: String| StoreError::Open {
+            location: location.clone(),
+            message,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| open_error(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| open_error(e.to_string()))?;
+        let store = SqliteStore { pool, location };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        for (version, name, sql) in MIGRATIONS {
+            let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| self.error(e))?;
+            if applied.is_some() {
+                continue;
+            }
+            sqlx::raw_sql(*sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            )
+            .bind(version)
+            .bind(name)
+            .bind(to_millis(OffsetDateTime::now_utc()))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+            tx.commit().await.map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    fn error(&self, e: sqlx::Error) -> StoreError {
+        let message = e.to_string();
+        let lower = message.to_ascii_lowercase();
+        if lower.contains("readonly")
+            || lower.contains("read-only")
+            || lower.contains("disk is full")
+            || lower.contains("disk i/o")
+        {
+            StoreError::Unwritable {
+                location: self.location.clone(),
+                message,
+            }
+        } else {
+            StoreError::Backend(format!("{}: {message}", self.location))
+        }
+    }
+
+    async fn event(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        id: Uuid,
+        at: i64,
+        state: JobState,
+        phase: Option<&str>,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO job_events (job_id, at, state, phase, message) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(at)
+        .bind(state.as_str())
+        .bind(phase)
+        .bind(message)
+        .execute(tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn fetch(&self, id: Uuid) -> Result<Job, StoreError> {
+        self.get(id).await?.ok_or(StoreError::NoSuchJob(id))
+    }
+}
+
+fn now() -> i64 {
+    to_millis(OffsetDateTime::now_utc())
+}
+
+fn lease_until(lease: Duration) -> i64 {
+    now() + lease.as_millis() as i64
+}
+
+fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
+    let corrupt =
+        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {e}"));
+    let get_str = |col: &str| row.try_get::<String, _>(col).map_err(|e| corrupt(col, &e));
+    let get_opt = |col: &str| {
+        row.try_get::<Option<String>, _>(col)
+            .map_err(|e| corrupt(col, &e))
+    };
+    let get_i64 = |col: &str| row.try_get::<i64, _>(col).map_err(|e| corrupt(col, &e));
+    let get_opt_i64 = |col: &str| {
+        row.try_get::<Option<i64>, _>(col)
+            .map_err(|e| corrupt(col, &e))
+    };
+    let id = get_str("id")?;
+    Ok(Job {
+        id: Uuid::parse_str(&id).map_err(|e| corrupt("id", &e))?,
+        created_at: from_millis(get_i64("created_at")?),
+        updated_at: from_millis(get_i64("updated_at")?),
+        requested_by: get_str("requested_by")?,
+        source: get_str("source")?,
+        reason: get_str("reason")?,
+        action: get_str("action")?
+            .parse()
+            .map_err(|e| corrupt("action", &e))?,
+        options: serde_json::from_str(&get_str("options")?).map_err(|e| corrupt("options", &e))?,
+        target_ref: get_str("target_ref")?,
+        forest: get_opt("forest")?,
+        target_dn: get_opt("target_dn")?,
+        target_sid: get_opt("target_sid")?,
+        state: JobState::from_str(&get_str("state")?)?,
+        phase: get_opt("phase")?,
+        dc: get_opt("dc")?,
+        owner: get_opt("owner")?,
+        lease_expires_at: get_opt_i64("lease_expires_at")?.map(from_millis),
+        write_sent: get_i64("write_sent")? != 0,
+        outcome: get_opt("outcome")?
+            .map(|o| o.parse())
+            .transpose()
+            .map_err(|e| corrupt("outcome", &e))?,
+        message: get_opt("message")?,
+        evidence: get_opt("evidence")?
+            .map(|e| serde_json::from_str::<Evidence>(&e))
+            .transpose()
+            .map_err(|e| corrupt("evidence", &e))?,
+        finished_at: get_opt_i64("finished_at")?.map(from_millis),
+        idempotency_key: get_opt("idempotency_key")?,
+    })
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn create_job(&self, job: NewJob) -> Result<Created, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        if let Some(key) = &job.idempotency_key {
+            let existing = sqlx::query("SELECT * FROM jobs WHERE idempotency_key = ?")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+            if let Some(row) = existing {
+                return Ok(Created::Existing(job_from_row(&row)?));
+            }
+        }
+        let id = Uuid::now_v7();
+        let at = now();
+        let options =
+            serde_json::to_string(&job.options).map_err(|e| StoreError::Backend(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
+             forest, target_dn, target_sid, state, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+        )
+        .bind(id.to_string())
+        .bind(at)
+        .bind(at)
+        .bind(&job.requested_by)
+        .bind(&job.source)
+        .bind(&job.reason)
+        .bind(job.action.as_str())
+        .bind(options)
+        .bind(&job.target_ref)
+        .bind(&job.forest)
+        .bind(&job.target_dn)
+        .bind(&job.target_sid)
+        .bind(&job.idempotency_key)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let message = format!(
+            "{} requested {} on {}: {}",
+            job.requested_by, job.action, job.target_ref, job.reason
+        );
+        self.event(&mut tx, id, at, JobState::Queued, None, &message)
+            .await?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(Created::New(self.fetch(id).await?))
+    }
+
+    async fn claim(&self, id: Uuid, owner: &str, lease: Duration) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let at = now();
+        let claimed = sqlx::query(
+            "UPDATE jobs SET state = 'running', owner = ?, lease_expires_at = ?, updated_at = ? WHERE id = ? AND state = 'queued'",
+        )
+        .bind(owner)
+        .bind(lease_until(lease))
+        .bind(at)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected()
+            == 1;
+        if claimed {
+            self.event(
+                &mut tx,
+                id,
+                at,
+                JobState::Running,
+                None,
+                &format!("claimed by {owner}"),
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(claimed)
+    }
+
+    async fn record_progress(
+        &self,
+        id: Uuid,
+        owner: &str,
+        progress: Progress<'_>,
+        lease: Duration,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let at = now();
+        let updated = sqlx::query(
+            "UPDATE jobs SET phase = ?, dc = ?, write_sent = MAX(write_sent, ?), lease_expires_at = ?, updated_at = ? \
+             WHERE id = ? AND state = 'running' AND owner = ?",
+        )
+        .bind(progress.phase)
+        .bind(progress.dc)
+        .bind(progress.write_sent)
+        .bind(lease_until(lease))
+        .bind(at)
+        .bind(id.to_string())
+        .bind(owner)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        if updated != 1 {
+            drop(tx);
+            let job = self.fetch(id).await?;
+            return Err(match job.state {
+                JobState::Running => StoreError::LeaseLost {
+                    id,
+                    owner: owner.into(),
+                    holder: job.owner.unwrap_or_default(),
+                },
+                state => StoreError::WrongState { id, state },
+            });
+        }
+        let message = format!("{} on {}", progress.message, progress.dc);
+        self.event(
+            &mut tx,
+            id,
+            at,
+            JobState::Running,
+            Some(progress.phase),
+            &message,
+        )
+        .await?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        id: Uuid,
+        owner: Option<&str>,
+        finish: Finish<'_>,
+    ) -> Result<Job, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let at = now();
+        let evidence = serde_json::to_string(finish.evidence)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let (from_state, owner_value) = match owner {
+            Some(o) => ("running", o),
+            None => ("queued", ""),
+        };
+        let updated = sqlx::query(
+            "UPDATE jobs SET state = 'finished', outcome = ?, message = ?, evidence = ?, finished_at = ?, updated_at = ?, \
+             lease_expires_at = NULL WHERE id = ? AND state = ? AND COALESCE(owner, '') = ?",
+        )
+        .bind(finish.outcome.as_str())
+        .bind(finish.message)
+        .bind(evidence)
+        .bind(at)
+        .bind(at)
+        .bind(id.to_string())
+        .bind(from_state)
+        .bind(owner_value)
+        .execute(&mut *tx)
+        .await;
+        let updated = match updated {
+            Ok(r) => r.rows_affected(),
+            // The trigger refuses changes to a finished job.
+            Err(e) if e.to_string().contains("finished job cannot change") => 0,
+            Err(e) => return Err(self.error(e)),
+        };
+        if updated != 1 {
+            drop(tx);
+            let job = self.fetch(id).await?;
+            return Err(match (job.state, owner) {
+                (JobState::Running, Some(o)) => StoreError::LeaseLost {
+                    id,
+                    owner: o.into(),
+                    holder: job.owner.unwrap_or_default(),
+                },
+                (state, _) => StoreError::WrongState { id, state },
+            });
+        }
+        let message = format!("{}: {}", finish.outcome, finish.message);
+        self.event(&mut tx, id, at, JobState::Finished, None, &message)
+            .await?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        self.fetch(id).await
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn find_by_prefix(&self, prefix: &str) -> Result<Vec<Job>, StoreError> {
+        let hex: String = prefix
+            .chars()
+            .filter(|c| *c != '-')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if hex.is_empty() || hex.len() > 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query("SELECT * FROM jobs WHERE replace(id, '-', '') LIKE ? ORDER BY created_at DESC LIMIT 10")
+            .bind(format!("{hex}%"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn events(&self, id: Uuid) -> Result<Vec<JobEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, state, phase, message FROM job_events WHERE job_id = ? ORDER BY seq",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        rows.iter()
+            .map(|row| {
+                let corrupt = |e: sqlx::Error| StoreError::Corrupt(e.to_string());
+                Ok(JobEvent {
+                    at: from_millis(row.try_get("at").map_err(corrupt)?),
+                    state: JobState::from_str(
+                        &row.try_get::<String, _>("state").map_err(corrupt)?,
+                    )?,
+                    phase: row.try_get("phase").map_err(corrupt)?,
+                    message: row.try_get("message").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM jobs WHERE 1 = 1");
+        if let Some(target) = &filter.target {
+            let pattern = format!(
+                "%{}%",
+                target
+                    .to_ascii_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            q.push(" AND (lower(target_ref) LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR lower(COALESCE(target_dn, '')) LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR lower(COALESCE(target_sid, '')) LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        }
+        if let Some(action) = filter.action {
+            q.push(" AND action = ").push_bind(action.as_str());
+        }
+        if let Some(outcome) = filter.outcome {
+            q.push(" AND outcome = ").push_bind(outcome.as_str());
+        }
+        if let Some(who) = &filter.requested_by {
+            q.push(" AND requested_by = ").push_bind(who.clone());
+        }
+        if let Some(source) = &filter.source {
+            q.push(" AND source = ").push_bind(source.clone());
+        }
+        if let Some(state) = filter.state {
+            q.push(" AND state = ").push_bind(state.as_str());
+        }
+        if let Some(since) = filter.since {
+            q.push(" AND created_at >= ").push_bind(to_millis(since));
+        }
+        if let Some(until) = filter.until {
+            q.push(" AND created_at < ").push_bind(to_millis(until));
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit.unwrap_or(100).min(10_000)))
+            .push(" OFFSET ")
+            .push_bind(i64::from(filter.offset.unwrap_or(0)));
+        let rows = q
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM jobs WHERE state = 'running' ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn take_over(
+        &self,
+        id: Uuid,
+        previous_owner: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let at = now();
+        let taken = sqlx::query(
+            "UPDATE jobs SET owner = ?, lease_expires_at = ?, updated_at = ? WHERE id = ? AND state = 'running' AND owner = ?",
+        )
+        .bind(owner)
+        .bind(lease_until(lease))
+        .bind(at)
+        .bind(id.to_string())
+        .bind(previous_owner)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected()
+            == 1;
+        if taken {
+            let message = format!(
+                "taken over by {owner} from {previous_owner}, which stopped before finishing"
+            );
+            self.event(
+                &mut tx,
+                id,
+                at,
+                JobState::Running,
+                Some("recovery"),
+                &message,
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(taken)
+    }
+}

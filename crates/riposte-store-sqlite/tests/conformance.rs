@@ -1,0 +1,25 @@
+//! The shared job-store conformance suite, on a real SQLite file.
+
+use riposte_store_sqlite::SqliteStore;
+
+#[tokio::test]
+async fn sqlite_store_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ledger.sqlite"))
+        .await
+        .unwrap();
+    riposte_store::conformance::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_reopen_keeps_jobs() {
+    use riposte_store::JobStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite");
+    let first = SqliteStore::open(&path).await.unwrap();
+    riposte_store::conformance::create_and_read_back(&first).await;
+    let before = first.list(&Default::default()).await.unwrap();
+    drop(first);
+    let again = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(again.list(&Default::default()).await.unwrap(), before);
+}

@@ -1,0 +1,316 @@
+//! The behaviour every [`JobStore`] backend must show. Each backend's tests
+//! call [`run_all`] on a fresh store; checks use their own targets, so they
+//! can share one store.
+
+use std::time::Duration;
+
+use riposte_core::evidence::Evidence;
+use riposte_core::{Action, ActionOptions, Outcome};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Created, Finish, JobFilter, JobState, JobStore, NewJob, Progress, StoreError};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+pub async fn run_all(store: &dyn JobStore) {
+    create_and_read_back(store).await;
+    idempotency_key_returns_the_first_job(store).await;
+    only_one_worker_claims_a_job(store).await;
+    only_the_owner_records_progress(store).await;
+    a_finished_job_never_changes(store).await;
+    a_job_that_never_started_can_finish(store).await;
+    list_filters_and_pages(store).await;
+    take_over_is_exclusive(store).await;
+    short_ids_find_jobs(store).await;
+}
+
+fn new_job(target: &str, action: Action) -> NewJob {
+    NewJob {
+        requested_by: "cli:alice".into(),
+        source: "cli".into(),
+        reason: "incident 42".into(),
+        action,
+        options: ActionOptions::default(),
+        target_ref: target.into(),
+        forest: Some("corp".into()),
+        target_dn: Some(format!("CN={target},OU=Staff,DC=corp,DC=example,DC=test")),
+        target_sid: Some("S-1-5-21-1-2-3-1105".into()),
+        idempotency_key: None,
+    }
+}
+
+async fn create(store: &dyn JobStore, job: NewJob) -> crate::Job {
+    match store.create_job(job).await.expect("create") {
+        Created::New(j) => j,
+        Created::Existing(j) => panic!("a job without idempotency key matched {}", j.id),
+    }
+}
+
+pub async fn create_and_read_back(store: &dyn JobStore) {
+    let mut request = new_job("conf-create", Action::ForcePasswordReset);
+    request.options.clear_blocking_flags = true;
+    let job = create(store, request.clone()).await;
+    assert_eq!(job.state, JobState::Queued);
+    let read = store.get(job.id).await.unwrap().expect("stored job");
+    assert_eq!(read.requested_by, request.requested_by);
+    assert_eq!(read.reason, request.reason);
+    assert_eq!(read.action, Action::ForcePasswordReset);
+    assert!(read.options.clear_blocking_flags);
+    assert_eq!(read.target_dn, request.target_dn);
+    assert_eq!(read.outcome, None);
+    let events = store.events(job.id).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].state, JobState::Queued);
+    assert!(store.get(Uuid::new_v4()).await.unwrap().is_none());
+}
+
+pub async fn idempotency_key_returns_the_first_job(store: &dyn JobStore) {
+    let mut request = new_job("conf-idem", Action::Disable);
+    request.idempotency_key = Some("conf-key-1".into());
+    let first = store.create_job(request.clone()).await.unwrap();
+    let second = store.create_job(request).await.unwrap();
+    assert!(matches!(first, Created::New(_)));
+    match second {
+        Created::Existing(j) => assert_eq!(j.id, first.job().id),
+        Created::New(_) => panic!("the idempotency key was ignored"),
+    }
+}
+
+pub async fn only_one_worker_claims_a_job(store: &dyn JobStore) {
+    let job = create(store, new_job("conf-claim", Action::Disable)).await;
+    assert!(store.claim(job.id, "node-a", LEASE).await.unwrap());
+    assert!(!store.claim(job.id, "node-b", LEASE).await.unwrap());
+    let read = store.get(job.id).await.unwrap().unwrap();
+    assert_eq!(read.state, JobState::Running);
+    assert_eq!(read.owner.as_deref(), Some("node-a"));
+    assert!(read.lease_expires_at.unwrap() > OffsetDateTime::now_utc());
+}
+
+pub async fn only_the_owner_records_progress(store: &dyn JobStore) {
+    let job = create(store, new_job("conf-progress", Action::Disable)).await;
+    assert!(store.claim(job.id, "node-a", LEASE).await.unwrap());
+    let writing = Progress {
+        phase: "writing",
+        dc: "ldaps://dc1",
+        write_sent: true,
+        message: "disable",
+    };
+    let err = store
+        .record_progress(job.id, "node-b", writing.clone(), LEASE)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
+    store
+        .record_progress(job.id, "node-a", writing, LEASE)
+        .await
+        .unwrap();
+    let read = store.get(job.id).await.unwrap().unwrap();
+    assert_eq!(read.phase.as_deref(), Some("writing"));
+    assert_eq!(read.dc.as_deref(), Some("ldaps://dc1"));
+    assert!(read.write_sent);
+}
+
+pub async fn a_finished_job_never_changes(store: &dyn JobStore) {
+    let job = create(store, new_job("conf-finish", Action::Disable)).await;
+    assert!(store.claim(job.id, "node-a", LEASE).await.unwrap());
+    let evidence = Evidence {
+        dc: Some("ldaps://dc1".into()),
+        notes: vec!["n".into()],
+        ..Evidence::default()
+    };
+    let done = store
+        .finish(
+            job.id,
+            Some("node-a"),
+            Finish {
+                outcome: Outcome::Verified,
+                message: "ACCOUNTDISABLE is set",
+                evidence: &evidence,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.state, JobState::Finished);
+    assert_eq!(done.outcome, Some(Outcome::Verified));
+    assert_eq!(done.evidence.as_ref(), Some(&evidence));
+    assert!(done.finished_at.is_some());
+    let again = store
+        .finish(
+            job.id,
+            Some("node-a"),
+            Finish {
+                outcome: Outcome::Failed,
+                message: "x",
+                evidence: &evidence,
+            },
+        )
+        .await;
+    assert!(again.is_err(), "a finished job was finished twice");
+    assert!(!store.claim(job.id, "node-b", LEASE).await.unwrap());
+    let progress = Progress {
+        phase: "writing",
+        dc: "x",
+        write_sent: true,
+        message: "x",
+    };
+    assert!(
+        store
+            .record_progress(job.id, "node-a", progress, LEASE)
+            .await
+            .is_err()
+    );
+    let read = store.get(job.id).await.unwrap().unwrap();
+    assert_eq!(read.outcome, Some(Outcome::Verified));
+    let states: Vec<JobState> = store
+        .events(job.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.state)
+        .collect();
+    assert_eq!(
+        states,
+        vec![JobState::Queued, JobState::Running, JobState::Finished]
+    );
+}
+
+pub async fn a_job_that_never_started_can_finish(store: &dyn JobStore) {
+    let job = create(store, new_job("conf-unstarted", Action::Unlock)).await;
+    let done = store
+        .finish(
+            job.id,
+            None,
+            Finish {
+                outcome: Outcome::Failed,
+                message: "DC unreachable",
+                evidence: &Evidence::default(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.outcome, Some(Outcome::Failed));
+    assert_eq!(done.message.as_deref(), Some("DC unreachable"));
+}
+
+pub async fn list_filters_and_pages(store: &dyn JobStore) {
+    let mut ids = Vec::new();
+    for (i, action) in [Action::Disable, Action::Enable, Action::Disable]
+        .into_iter()
+        .enumerate()
+    {
+        let mut request = new_job("conf-list-target", action);
+        request.requested_by = format!("cli:lister{}", i % 2);
+        let job = create(store, request).await;
+        ids.push(job.id);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let target = Some("conf-list".to_string());
+    let all = store
+        .list(&JobFilter {
+            target: target.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|j| j.id).collect::<Vec<_>>(),
+        ids.iter().rev().copied().collect::<Vec<_>>(),
+        "newest first"
+    );
+    let disables = store
+        .list(&JobFilter {
+            target: target.clone(),
+            action: Some(Action::Disable),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(disables.len(), 2);
+    let by_requester = store
+        .list(&JobFilter {
+            target: target.clone(),
+            requested_by: Some("cli:lister1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_requester.len(), 1);
+    let page = store
+        .list(&JobFilter {
+            target: target.clone(),
+            limit: Some(1),
+            offset: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].id, ids[1]);
+    let future = store
+        .list(&JobFilter {
+            target: target.clone(),
+            since: Some(OffsetDateTime::now_utc() + time::Duration::hours(1)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(future.is_empty());
+    let none = store
+        .list(&JobFilter {
+            target,
+            outcome: Some(Outcome::Verified),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    // A filter value is data, never SQL.
+    let hostile = store
+        .list(&JobFilter {
+            target: Some("%' OR 1=1 --".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(hostile.is_empty());
+}
+
+pub async fn take_over_is_exclusive(store: &dyn JobStore) {
+    let job = create(store, new_job("conf-takeover", Action::Disable)).await;
+    assert!(store.claim(job.id, "node-dead", LEASE).await.unwrap());
+    assert!(
+        store
+            .running_jobs()
+            .await
+            .unwrap()
+            .iter()
+            .any(|j| j.id == job.id)
+    );
+    assert!(
+        store
+            .take_over(job.id, "node-dead", "node-b", LEASE)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_over(job.id, "node-dead", "node-c", LEASE)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get(job.id).await.unwrap().unwrap().owner.as_deref(),
+        Some("node-b")
+    );
+}
+
+pub async fn short_ids_find_jobs(store: &dyn JobStore) {
+    let job = create(store, new_job("conf-prefix", Action::Disable)).await;
+    let text = job.id.simple().to_string();
+    let found = store.find_by_prefix(&text[..12]).await.unwrap();
+    assert_eq!(found.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job.id]);
+    let dashed = job.id.to_string();
+    assert_eq!(store.find_by_prefix(&dashed[..13]).await.unwrap().len(), 1);
+    assert!(store.find_by_prefix("zz%").await.unwrap().is_empty());
+}

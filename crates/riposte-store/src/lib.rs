@@ -1,0 +1,256 @@
+//! The job ledger: every action is a job, and the jobs table is the ledger.
+//!
+//! [`JobStore`] is the one storage trait; each backend is its own crate
+//! (riposte-store-sqlite, ...) and passes [`conformance`]. A job moves
+//! queued -> running -> finished exactly once; a finished job never changes
+//! again, and each state change is also kept as a [`JobEvent`].
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use riposte_core::evidence::Evidence;
+use riposte_core::{Action, ActionOptions, Outcome};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Finished,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Finished => "finished",
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobState {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "queued" => Ok(JobState::Queued),
+            "running" => Ok(JobState::Running),
+            "finished" => Ok(JobState::Finished),
+            other => Err(StoreError::Corrupt(format!("unknown job state {other:?}"))),
+        }
+    }
+}
+
+/// A job as requested, before it is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub requested_by: String,
+    /// Where the request came from: cli, api, automation.
+    pub source: String,
+    pub reason: String,
+    pub action: Action,
+    pub options: ActionOptions,
+    /// The reference as the requester gave it.
+    pub target_ref: String,
+    pub forest: Option<String>,
+    pub target_dn: Option<String>,
+    pub target_sid: Option<String>,
+    /// A second request with the same key returns the first job.
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Job {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub requested_by: String,
+    pub source: String,
+    pub reason: String,
+    pub action: Action,
+    pub options: ActionOptions,
+    pub target_ref: String,
+    pub forest: Option<String>,
+    pub target_dn: Option<String>,
+    pub target_sid: Option<String>,
+    pub state: JobState,
+    /// The executor phase last recorded (preflight, writing, ...).
+    pub phase: Option<String>,
+    /// The DC the job last worked with.
+    pub dc: Option<String>,
+    /// The worker holding the job while it runs.
+    pub owner: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub lease_expires_at: Option<OffsetDateTime>,
+    /// The action's write may have reached the directory.
+    pub write_sent: bool,
+    pub outcome: Option<Outcome>,
+    pub message: Option<String>,
+    pub evidence: Option<Evidence>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    pub idempotency_key: Option<String>,
+}
+
+/// One state change of a job, as kept in the ledger.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobEvent {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub state: JobState,
+    pub phase: Option<String>,
+    pub message: String,
+}
+
+/// Filters for listing jobs; every field narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Matches the reference as typed, the DN or the SID (case-insensitive substring).
+    pub target: Option<String>,
+    pub action: Option<Action>,
+    pub outcome: Option<Outcome>,
+    pub requested_by: Option<String>,
+    pub source: Option<String>,
+    pub state: Option<JobState>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    /// At most this many, newest first (default 100).
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+/// A progress record; written before the step it names is taken.
+#[derive(Debug, Clone)]
+pub struct Progress<'a> {
+    pub phase: &'a str,
+    pub dc: &'a str,
+    pub write_sent: bool,
+    pub message: &'a str,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub struct Finish<'a> {
+    pub outcome: Outcome,
+    pub message: &'a str,
+    pub evidence: &'a Evidence,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    New(Job),
+    /// The idempotency key was used before: this is that job.
+    Existing(Job),
+}
+
+impl Created {
+    pub fn job(&self) -> &Job {
+        match self {
+            Created::New(j) | Created::Existing(j) => j,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the job ledger at {location}: {message}")]
+    Open { location: String, message: String },
+    #[error(
+        "the job ledger at {location} cannot be written ({message}); no new work is accepted until it is fixed"
+    )]
+    Unwritable { location: String, message: String },
+    #[error("job {0} does not exist")]
+    NoSuchJob(Uuid),
+    #[error(
+        "job {id} is held by {holder}, not {owner}: the lease was lost, so this worker must stop"
+    )]
+    LeaseLost {
+        id: Uuid,
+        owner: String,
+        holder: String,
+    },
+    #[error("job {id} is already {state}; a job changes state only forward")]
+    WrongState { id: Uuid, state: JobState },
+    #[error("the job ledger holds an unreadable record: {0}")]
+    Corrupt(String),
+    #[error("the job ledger failed: {0}")]
+    Backend(String),
+}
+
+/// The job ledger. Every implementation passes [`conformance`].
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Stores a queued job, or returns the job its idempotency key names.
+    async fn create_job(&self, job: NewJob) -> Result<Created, StoreError>;
+
+    /// queued -> running, held by `owner` until the lease runs out.
+    /// `false` if another worker took it first.
+    async fn claim(&self, id: Uuid, owner: &str, lease: Duration) -> Result<bool, StoreError>;
+
+    /// Records a phase of a running job and renews the lease.
+    async fn record_progress(
+        &self,
+        id: Uuid,
+        owner: &str,
+        progress: Progress<'_>,
+        lease: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// running -> finished (or queued -> finished when `owner` is `None`,
+    /// for a job that ended before it could start).
+    async fn finish(
+        &self,
+        id: Uuid,
+        owner: Option<&str>,
+        finish: Finish<'_>,
+    ) -> Result<Job, StoreError>;
+
+    async fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
+
+    /// Jobs whose id starts with `prefix` (hex, with or without dashes), at most 10.
+    async fn find_by_prefix(&self, prefix: &str) -> Result<Vec<Job>, StoreError>;
+
+    async fn events(&self, id: Uuid) -> Result<Vec<JobEvent>, StoreError>;
+
+    async fn list(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError>;
+
+    /// Every job in the running state, whoever holds it.
+    async fn running_jobs(&self) -> Result<Vec<Job>, StoreError>;
+
+    /// Moves a running job from `previous_owner` (dead, or lease expired) to
+    /// `owner`. `false` if someone else took it first.
+    async fn take_over(
+        &self,
+        id: Uuid,
+        previous_owner: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Store backends describe times as Unix milliseconds.
+pub fn to_millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub fn from_millis(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

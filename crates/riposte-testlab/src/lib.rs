@@ -1,0 +1,326 @@
+//! Test support for the real Samba AD lab that `scripts/lab up` provisions.
+//!
+//! The admin side (creating test users, setting flags, reading attributes)
+//! goes through Debian's ldap-utils as the forest's Administrator over
+//! LDAPS, independently of riposte's own connector, so a test never checks
+//! riposte with riposte. Effective state is proven with a real `kinit`.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LabForest {
+    pub name: String,
+    pub realm: String,
+    pub domain: String,
+    pub address: String,
+    pub ldaps_url: String,
+    pub base_dn: String,
+    pub admin_dn: String,
+    pub admin_password_file: PathBuf,
+    pub action_dn: String,
+    pub action_password_file: PathBuf,
+    pub users_password_file: PathBuf,
+    pub staff_ou: String,
+    pub tier0_ou: String,
+    #[serde(default)]
+    pub audit_log: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Lab {
+    pub repo: PathBuf,
+    pub krb5_conf: PathBuf,
+    pub config: PathBuf,
+    pub ca_file: PathBuf,
+    pub forests: Vec<LabForest>,
+}
+
+/// What a real Kerberos login said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    Succeeded,
+    /// "Client's credentials have been revoked": disabled (or locked out).
+    Revoked(String),
+    /// "Password expired. You must change it now."
+    PasswordExpired(String),
+    Other(String),
+}
+
+/// A user a test created in OU=Staff; deleted when dropped.
+pub struct TestUser {
+    pub forest: LabForest,
+    pub name: String,
+    pub dn: String,
+    pub password: String,
+    lab: Lab,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl Lab {
+    /// The running lab, or a panic that says how to start it.
+    pub fn load() -> Lab {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let path = std::env::var_os("RIPOSTE_LAB_JSON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".lab/lab.json"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "the Samba AD lab is not provisioned ({}: {e}); run `scripts/lab up` first",
+                path.display()
+            )
+        });
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is malformed: {e}", path.display()))
+    }
+
+    pub fn forest(&self, name: &str) -> &LabForest {
+        self.forests
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("the lab has no forest {name}"))
+    }
+
+    fn ldap_tool(&self, tool: &str, forest: &LabForest) -> Command {
+        let mut cmd = Command::new(tool);
+        cmd.env("LDAPTLS_CACERT", &self.ca_file)
+            .env("LDAPTLS_REQCERT", "demand")
+            .args(["-H", &forest.ldaps_url, "-x", "-D", &forest.admin_dn, "-y"])
+            .arg(&forest.admin_password_file);
+        cmd
+    }
+
+    /// Applies an LDIF change as the forest's Administrator.
+    pub fn modify(&self, forest: &LabForest, ldif: &str) {
+        let out = run_with_stdin(self.ldap_tool("ldapmodify", forest), ldif);
+        assert!(
+            out.status.success(),
+            "ldapmodify failed: {}\n{ldif}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Reads attributes of one entry as Administrator (values as text).
+    pub fn read(
+        &self,
+        forest: &LabForest,
+        dn: &str,
+        attrs: &[&str],
+    ) -> HashMap<String, Vec<String>> {
+        let mut cmd = self.ldap_tool("ldapsearch", forest);
+        cmd.args([
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-s",
+            "base",
+            "-b",
+            dn,
+            "(objectClass=*)",
+        ])
+        .args(attrs);
+        let out = cmd.output().expect("ldapsearch runs");
+        assert!(
+            out.status.success(),
+            "ldapsearch failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_ldif(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    pub fn read_u32(&self, forest: &LabForest, dn: &str, attr: &str) -> u32 {
+        self.read(forest, dn, &[attr])
+            .get(attr)
+            .and_then(|v| v.first())
+            .map(|v| v.parse::<i64>().expect("a number") as u32)
+            .unwrap_or(0)
+    }
+
+    /// Creates an enabled user in OU=Staff with a random password and
+    /// `extra_uac` bits (e.g. 0x10000 for "password never expires").
+    pub fn create_user(&self, forest_name: &str, prefix: &str, extra_uac: u32) -> TestUser {
+        let forest = self.forest(forest_name).clone();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{prefix}{}{n}", std::process::id() % 100_000);
+        assert!(name.len() <= 20, "sAMAccountName {name} is too long");
+        let dn = format!("CN={name},{}", forest.staff_ou);
+        let password = format!("Rt-{}-{n}x!Q9", std::process::id());
+        let ldif = format!(
+            "dn: {dn}\nchangetype: add\nobjectClass: user\nsAMAccountName: {name}\nuserPrincipalName: {name}@{}\n\
+             unicodePwd:: {}\nuserAccountControl: {}\n",
+            forest.domain,
+            base64(&utf16_quoted(&password)),
+            0x200 | extra_uac
+        );
+        self.modify(&forest, &ldif);
+        TestUser {
+            forest,
+            name,
+            dn,
+            password,
+            lab: self.clone(),
+        }
+    }
+
+    /// A real Kerberos login (kinit) with this lab's krb5.conf.
+    pub fn kinit(&self, forest: &LabForest, user: &str, password: &str) -> Login {
+        let cache =
+            std::env::temp_dir().join(format!("riposte-krb5cc-{}-{user}", std::process::id()));
+        let mut cmd = Command::new("kinit");
+        cmd.env("KRB5_CONFIG", &self.krb5_conf)
+            .env("KRB5CCNAME", format!("FILE:{}", cache.display()))
+            .arg(format!("{user}@{}", forest.realm));
+        let out = run_with_stdin(cmd, &format!("{password}\n"));
+        let _ = std::fs::remove_file(&cache);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() {
+            Login::Succeeded
+        } else if text.contains("Password expired") {
+            Login::PasswordExpired(text)
+        } else if text.contains("credentials have been revoked") {
+            Login::Revoked(text)
+        } else {
+            Login::Other(text)
+        }
+    }
+
+    /// A copy of the lab's riposte.toml in `dir`, with its own ledger there,
+    /// edited by `edit` (e.g. to point a forest at a dead DC).
+    pub fn private_config(&self, dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+        let text = std::fs::read_to_string(&self.config).expect("the lab config");
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("data_dir"))
+            .map(String::from)
+            .collect();
+        lines.insert(
+            0,
+            format!("data_dir = {:?}", dir.join("data").display().to_string()),
+        );
+        let path = dir.join("riposte.toml");
+        std::fs::write(&path, edit(lines.join("\n") + "\n")).expect("write config");
+        path
+    }
+
+    /// A `riposte` command against the lab's config.
+    pub fn riposte(&self, binary: &str) -> Command {
+        let mut cmd = Command::new(binary);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .env_remove("RIPOSTE_FAILPOINTS")
+            .env("RIPOSTE_LOG", "warn");
+        cmd
+    }
+}
+
+impl TestUser {
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.forest.name, self.name)
+    }
+    pub fn kinit(&self) -> Login {
+        self.lab.kinit(&self.forest, &self.name, &self.password)
+    }
+    pub fn uac(&self) -> u32 {
+        self.lab
+            .read_u32(&self.forest, &self.dn, "userAccountControl")
+    }
+    pub fn set_uac(&self, value: u32) {
+        self.lab.modify(&self.forest, &format!("dn: {}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: {value}\n", self.dn));
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let mut cmd = self.lab.ldap_tool("ldapdelete", &self.forest);
+        cmd.arg(&self.dn)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let _ = cmd.status();
+    }
+}
+
+fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {:?}: {e} (is the lab's tooling installed? run scripts/lab up)",
+                cmd.get_program()
+            )
+        });
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+fn utf16_quoted(password: &str) -> Vec<u8> {
+    format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect()
+}
+
+/// Standard base64, for LDIF `attr:: value` lines.
+pub fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Attribute values from unwrapped LDIF (`attr: value`; base64 `attr::` values are kept encoded).
+fn parse_ldif(text: &str) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for line in text.lines() {
+        if let Some((attr, value)) = line.split_once(": ").or_else(|| line.split_once(":: ")) {
+            let attr = attr.trim_end_matches(':');
+            out.entry(attr.to_string())
+                .or_default()
+                .push(value.to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        assert_eq!(super::base64(b""), "");
+        assert_eq!(super::base64(b"f"), "Zg==");
+        assert_eq!(super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+    }
+}
