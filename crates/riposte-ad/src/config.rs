@@ -207,10 +207,11 @@ impl ForestConfig {
                 ));
             }
         }
-        if self.tls == TlsMode::None && !self.insecure {
+        // Kerberos seals the whole connection (SASL privacy), so it needs no TLS.
+        if self.tls == TlsMode::None && !self.insecure && self.auth != AuthKind::Gssapi {
             return Err(invalid(
                 "tls",
-                "\"none\" sends the action account's password in clear and is refused; use \"ldaps\" or \"starttls\", or set insecure = true for this forest if you accept that".into(),
+                "\"none\" sends the action account's password in clear and is refused; use \"ldaps\" or \"starttls\", auth = \"gssapi\" (sealed), or set insecure = true for this forest if you accept that".into(),
             ));
         }
         let ca_file = match (self.tls, self.ca_file.clone()) {

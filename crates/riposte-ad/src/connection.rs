@@ -452,10 +452,11 @@ impl DirectorySession for AdSession {
                 vec![Mod::Replace(b"lockoutTime".to_vec(), one(b"0".to_vec()))]
             }
             Write::Password(password) => {
-                if self.forest.settings.tls == TlsMode::None {
+                let sealed = matches!(self.forest.settings.credentials, Credentials::Keytab { .. });
+                if self.forest.settings.tls == TlsMode::None && !sealed {
                     return Err(DirectoryError::Config {
                         forest: self.forest.name().to_string(),
-                        message: "a password can only be set over an encrypted connection; configure tls = \"ldaps\" or \"starttls\"".into(),
+                        message: "a password can only be set over an encrypted connection; configure tls = \"ldaps\" or \"starttls\", or auth = \"gssapi\"".into(),
                     });
                 }
                 let quoted: Vec<u8> = format!("\"{}\"", password.expose_secret())

@@ -31,6 +31,10 @@ pub struct LabForest {
     pub tier0_ou: String,
     #[serde(default)]
     pub audit_log: Option<PathBuf>,
+    /// The DC's host name (its Kerberos SPN is ldap/<dc_host>).
+    pub dc_host: String,
+    pub action_keytab: PathBuf,
+    pub action_principal: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

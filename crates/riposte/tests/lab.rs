@@ -38,6 +38,11 @@ fn disable_is_verified_and_kerberos_refuses_the_account() {
     assert_eq!(job["reason"], "test: contain");
     assert_eq!(job["target"]["dn"], user.dn.as_str());
     assert!(job["job_id"].is_string());
+    let requester = job["requested_by"].as_str().unwrap();
+    assert!(
+        requester.starts_with("cli:") && !requester.contains("unknown"),
+        "{requester}"
+    );
     let evidence = &job["evidence"];
     assert_eq!(evidence["before"]["userAccountControl"], NORMAL_ACCOUNT);
     assert_eq!(
