@@ -129,6 +129,20 @@ impl Directory for AdDirectory {
         result
     }
 
+    async fn search(&self, text: &str, limit: u32) -> Lookup {
+        let mut result = Lookup::default();
+        for forest in &self.forests {
+            match forest.search(text, limit).await {
+                Ok(mut found) => {
+                    result.searched.push(forest.settings.name.clone());
+                    result.matches.append(&mut found);
+                }
+                Err(e) => result.unreachable.push((forest.settings.name.clone(), e)),
+            }
+        }
+        result
+    }
+
     async fn session(
         &self,
         forest: &str,
@@ -297,6 +311,47 @@ impl Forest {
             account.sid = state.sid.map(|s| s.to_string());
         }
         account
+    }
+
+    /// Accounts whose names contain `text` (escaped: `*` in it is a plain star).
+    async fn search(&self, text: &str, limit: u32) -> Result<Vec<AccountState>, DirectoryError> {
+        let needle = filter::escape(text);
+        let filter = format!(
+            "(&(objectCategory=person)(objectClass=user)(|(sAMAccountName=*{needle}*)(userPrincipalName=*{needle}*)(displayName=*{needle}*)))"
+        );
+        let (dc, bound) = self.connect_any(None).await?;
+        let mut ldap = bound.ldap.clone();
+        let found = ldap
+            .with_timeout(self.settings.operation_timeout)
+            .with_search_options(ldap3::SearchOptions::new().sizelimit(limit.clamp(1, 1000) as i32))
+            .search(
+                &self.settings.base_dn,
+                Scope::Subtree,
+                &filter,
+                ACCOUNT_ATTRIBUTES.to_vec(),
+            )
+            .await;
+        match found {
+            // 4: sizeLimitExceeded, with the first `limit` entries.
+            Ok(result) if result.1.rc == 0 || result.1.rc == 4 => Ok(result
+                .0
+                .into_iter()
+                .map(|e| account_from_entry(self.name(), &SearchEntry::construct(e)))
+                .collect()),
+            Ok(result) => Err(DirectoryError::Refused {
+                dc,
+                dn: self.settings.base_dn.clone(),
+                code: result.1.rc,
+                message: result.1.text,
+            }),
+            Err(e) => {
+                self.evict(&dc).await;
+                Err(DirectoryError::Unavailable {
+                    dc,
+                    message: describe_ldap_error(&e, &self.settings),
+                })
+            }
+        }
     }
 
     /// Accounts matching a key in this forest; `Ok(None)` when the key

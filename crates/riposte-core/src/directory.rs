@@ -93,6 +93,10 @@ pub trait Directory: Send + Sync {
     /// Finds the accounts a reference names, across the forests it allows.
     async fn lookup(&self, reference: &IdentityRef) -> Lookup;
 
+    /// Accounts whose sAMAccountName, UPN or display name contains `text`,
+    /// at most `limit` per forest.
+    async fn search(&self, text: &str, limit: u32) -> Lookup;
+
     /// A session on one DC of `forest`: `preferred_dc` first if given, then
     /// the others in order (failover).
     async fn session(

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod owner;
+pub mod view;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,6 +80,25 @@ impl RunnerError {
     }
 }
 
+/// What a request's reference resolved to.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Account(Box<AccountState>),
+    /// The directory could not be searched: a job is recorded, and fails.
+    Unreachable {
+        forest: Option<String>,
+        message: String,
+    },
+}
+
+/// A request as recorded in the ledger.
+#[derive(Debug, Clone)]
+pub struct Enqueued {
+    pub job: Job,
+    /// The idempotency key matched an earlier job: this is that job.
+    pub replayed: bool,
+}
+
 /// The outcome of a resolution: the account, or why the job must fail.
 enum Resolved {
     Account(Box<AccountState>),
@@ -94,6 +114,7 @@ pub struct Runner {
     directory: Arc<dyn Directory>,
     worker: WorkerId,
     lease: Duration,
+    queued: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Runner {
@@ -103,6 +124,7 @@ impl Runner {
             directory,
             worker: WorkerId::current(),
             lease: DEFAULT_LEASE,
+            queued: None,
         }
     }
 
@@ -182,20 +204,33 @@ impl Runner {
         }
     }
 
-    /// Resolves, records, runs and finishes one action.
-    pub async fn submit(&self, request: ActionRequest) -> Result<Completed, RunnerError> {
+    /// Resolves a reference to the one account an action would target, or
+    /// says that the directory could not be searched (the job then fails
+    /// honestly). Bad references are errors: nothing is recorded for them.
+    pub async fn resolve_target(&self, reference: &str) -> Result<Target, RunnerError> {
+        Ok(match self.resolve(&IdentityRef::parse(reference)?).await? {
+            Resolved::Account(account) => Target::Account(account),
+            Resolved::Unreachable { forest, message } => Target::Unreachable { forest, message },
+        })
+    }
+
+    /// Records a request in the ledger as a queued job (or, when the
+    /// directory could not be searched, as a failed one).
+    pub async fn enqueue(
+        &self,
+        request: &ActionRequest,
+        target: &Target,
+    ) -> Result<Enqueued, RunnerError> {
         if request.reason.trim().is_empty() {
             return Err(RunnerError::MissingReason);
         }
-        let reference = IdentityRef::parse(&request.reference)?;
-        let resolved = self.resolve(&reference).await?;
-        let (forest, dn, sid) = match &resolved {
-            Resolved::Account(a) => (
+        let (forest, dn, sid) = match target {
+            Target::Account(a) => (
                 Some(a.forest.clone()),
                 Some(a.dn.clone()),
                 a.sid.as_ref().map(|s| s.to_string()),
             ),
-            Resolved::Unreachable { forest, .. } => (forest.clone(), None, None),
+            Target::Unreachable { forest, .. } => (forest.clone(), None, None),
         };
         let created = self
             .store
@@ -214,51 +249,105 @@ impl Runner {
             .await?;
         let job = match created {
             Created::Existing(job) => {
-                return Ok(Completed {
+                return Ok(Enqueued {
                     job,
-                    new_password: None,
                     replayed: true,
                 });
             }
             Created::New(job) => job,
         };
-        match resolved {
-            Resolved::Unreachable { message, .. } => {
-                let message = format!(
-                    "could not look up {} because the directory is unreachable: {message}",
-                    request.reference
-                );
-                let job = self
-                    .store
-                    .finish(
-                        job.id,
-                        None,
-                        Finish {
-                            outcome: Outcome::Failed,
-                            message: &message,
-                            evidence: &Evidence::default(),
-                        },
-                    )
-                    .await?;
-                Ok(Completed {
-                    job,
-                    new_password: None,
-                    replayed: false,
-                })
+        if let Target::Unreachable { message, .. } = target {
+            let message = format!(
+                "could not look up {} because the directory is unreachable: {message}",
+                request.reference
+            );
+            let job = self
+                .store
+                .finish(
+                    job.id,
+                    None,
+                    Finish {
+                        outcome: Outcome::Failed,
+                        message: &message,
+                        evidence: &Evidence::default(),
+                    },
+                )
+                .await?;
+            return Ok(Enqueued {
+                job,
+                replayed: false,
+            });
+        }
+        if let Some(notify) = &self.queued {
+            notify.notify_one();
+        }
+        Ok(Enqueued {
+            job,
+            replayed: false,
+        })
+    }
+
+    /// Resolves, records, runs and finishes one action, here and now (the CLI's path).
+    pub async fn submit(&self, request: ActionRequest) -> Result<Completed, RunnerError> {
+        let target = self.resolve_target(&request.reference).await?;
+        let enqueued = self.enqueue(&request, &target).await?;
+        if enqueued.replayed || enqueued.job.state != JobState::Queued {
+            return Ok(Completed {
+                job: enqueued.job,
+                new_password: None,
+                replayed: enqueued.replayed,
+            });
+        }
+        if !self
+            .store
+            .claim(enqueued.job.id, self.worker.as_str(), self.lease)
+            .await?
+        {
+            // Another worker took it: report the job as it stands.
+            let job = self
+                .store
+                .get(enqueued.job.id)
+                .await?
+                .unwrap_or(enqueued.job);
+            return Ok(Completed {
+                job,
+                new_password: None,
+                replayed: false,
+            });
+        }
+        let job = self
+            .store
+            .get(enqueued.job.id)
+            .await?
+            .unwrap_or(enqueued.job);
+        self.run_claimed(job, None, false).await
+    }
+
+    /// Claims the oldest queued job and runs it; `None` when the queue is empty.
+    pub async fn run_next(&self) -> Result<Option<Completed>, RunnerError> {
+        match self
+            .store
+            .claim_next(self.worker.as_str(), self.lease)
+            .await?
+        {
+            Some(job) => self.run_claimed(job, None, false).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Wakes a worker waiting in [`Runner::wait_for_work`] whenever a job is queued.
+    pub fn with_queue_notifications(mut self) -> Self {
+        self.queued = Some(Arc::new(tokio::sync::Notify::new()));
+        self
+    }
+
+    /// Waits until a job is queued here or `poll` passes (jobs queued by other processes).
+    pub async fn wait_for_work(&self, poll: Duration) {
+        match &self.queued {
+            Some(notify) => {
+                let _ = tokio::time::timeout(poll, notify.notified()).await;
             }
-            Resolved::Account(_) => {
-                if !self
-                    .store
-                    .claim(job.id, self.worker.as_str(), self.lease)
-                    .await?
-                {
-                    return Err(RunnerError::Store(StoreError::WrongState {
-                        id: job.id,
-                        state: JobState::Running,
-                    }));
-                }
-                self.run_claimed(job, None, false).await
-            }
+            None => tokio::time::sleep(poll).await,
         }
     }
 

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use riposte_core::evidence::Evidence;
+use riposte_core::policy::{Role, Scope};
 use riposte_store::{
-    Created, Finish, Job, JobEvent, JobFilter, JobState, JobStore, NewJob, Progress, StoreError,
-    from_millis, to_millis,
+    ApiToken, Created, Finish, Job, JobEvent, JobFilter, JobState, JobStore, NewJob, Progress,
+    StoreError, TokenStore, from_millis, to_millis,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -20,8 +21,14 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Migrations in order. Append only: a released migration never changes.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "jobs", include_str!("../migrations/0001_jobs.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "jobs", include_str!("../migrations/0001_jobs.sql")),
+    (
+        3,
+        "api_tokens",
+        include_str!("../migrations/0003_api_tokens.sql"),
+    ),
+];
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -270,6 +277,23 @@ impl JobStore for SqliteStore {
         }
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(claimed)
+    }
+
+    async fn claim_next(&self, owner: &str, lease: Duration) -> Result<Option<Job>, StoreError> {
+        loop {
+            let next: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM jobs WHERE state = 'queued' ORDER BY created_at, id LIMIT 1",
+            )
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+            let Some(id) = next else { return Ok(None) };
+            let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            // Another worker may win the race for this one: then look again.
+            if self.claim(id, owner, lease).await? {
+                return self.fetch(id).await.map(Some);
+            }
+        }
     }
 
     async fn record_progress(
@@ -522,5 +546,93 @@ impl JobStore for SqliteStore {
         }
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(taken)
+    }
+}
+
+fn token_from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("api token: {e}"));
+    let text = |col: &str| row.try_get::<String, _>(col).map_err(|e| corrupt(&e));
+    Ok(ApiToken {
+        id: Uuid::parse_str(&text("id")?).map_err(|e| corrupt(&e))?,
+        name: text("name")?,
+        role: text("role")?.parse::<Role>().map_err(|e| corrupt(&e))?,
+        scope: serde_json::from_str::<Scope>(&text("scope")?).map_err(|e| corrupt(&e))?,
+        created_by: text("created_by")?,
+        created_at: from_millis(row.try_get("created_at").map_err(|e| corrupt(&e))?),
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_at")
+            .map_err(|e| corrupt(&e))?
+            .map(from_millis),
+    })
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn create_token(
+        &self,
+        name: &str,
+        role: Role,
+        scope: &Scope,
+        created_by: &str,
+        secret_hash: &str,
+    ) -> Result<ApiToken, StoreError> {
+        let id = Uuid::now_v7();
+        let scope = serde_json::to_string(scope).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let inserted = sqlx::query(
+            "INSERT INTO api_tokens (id, name, role, scope, created_by, created_at, secret_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(name)
+        .bind(role.as_str())
+        .bind(scope)
+        .bind(created_by)
+        .bind(now())
+        .bind(secret_hash)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if e.to_string().contains("UNIQUE") => {
+                return Err(StoreError::Conflict(format!(
+                    "a live API token named {name:?} exists; revoke it first or pick another name"
+                )));
+            }
+            Err(e) => return Err(self.error(e)),
+        }
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        token_from_row(&row)
+    }
+
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        let row =
+            sqlx::query("SELECT * FROM api_tokens WHERE secret_hash = ? AND revoked_at IS NULL")
+                .bind(secret_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, id: Uuid) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(now())
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected() == 1)
     }
 }

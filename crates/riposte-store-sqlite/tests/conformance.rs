@@ -9,6 +9,7 @@ async fn sqlite_store_passes_the_conformance_suite() {
         .await
         .unwrap();
     riposte_store::conformance::run_all(&store).await;
+    riposte_store::conformance::tokens_are_found_by_hash_until_revoked(&store).await;
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@ pub async fn run_all(store: &dyn JobStore) {
     list_filters_and_pages(store).await;
     take_over_is_exclusive(store).await;
     short_ids_find_jobs(store).await;
+    claim_next_takes_the_oldest_queued_job_once(store).await;
 }
 
 fn new_job(target: &str, action: Action) -> NewJob {
@@ -313,4 +314,75 @@ pub async fn short_ids_find_jobs(store: &dyn JobStore) {
     let dashed = job.id.to_string();
     assert_eq!(store.find_by_prefix(&dashed[..13]).await.unwrap().len(), 1);
     assert!(store.find_by_prefix("zz%").await.unwrap().is_empty());
+}
+
+pub async fn claim_next_takes_the_oldest_queued_job_once(store: &dyn JobStore) {
+    // Drain what earlier checks left queued, so the order below is this check's own.
+    while store.claim_next("drain", LEASE).await.unwrap().is_some() {}
+    let first = create(store, new_job("conf-next-1", Action::Disable)).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let second = create(store, new_job("conf-next-2", Action::Disable)).await;
+    let got = store
+        .claim_next("worker-a", LEASE)
+        .await
+        .unwrap()
+        .expect("a queued job");
+    assert_eq!(got.id, first.id);
+    assert_eq!(got.state, JobState::Running);
+    assert_eq!(got.owner.as_deref(), Some("worker-a"));
+    let got = store
+        .claim_next("worker-b", LEASE)
+        .await
+        .unwrap()
+        .expect("a queued job");
+    assert_eq!(got.id, second.id);
+    assert!(store.claim_next("worker-c", LEASE).await.unwrap().is_none());
+}
+
+/// API tokens: found by hash while live, never after revocation.
+pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStore) {
+    use riposte_core::policy::{Role, Scope};
+    let scope = Scope {
+        forests: vec!["corp".into()],
+        ous: vec![],
+        actions: vec![Action::Disable],
+    };
+    let token = store
+        .create_token("conf-bot", Role::Responder, &scope, "user:admin", "hash-1")
+        .await
+        .unwrap();
+    let found = store
+        .token_by_hash("hash-1")
+        .await
+        .unwrap()
+        .expect("live token");
+    assert_eq!(found.id, token.id);
+    assert_eq!(found.scope, scope);
+    assert_eq!(found.principal().name, "token:conf-bot");
+    assert!(store.token_by_hash("hash-2").await.unwrap().is_none());
+    let duplicate = store
+        .create_token(
+            "conf-bot",
+            Role::Reader,
+            &Scope::default(),
+            "user:admin",
+            "hash-3",
+        )
+        .await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+    assert!(store.revoke_token(token.id).await.unwrap());
+    assert!(!store.revoke_token(token.id).await.unwrap());
+    assert!(store.token_by_hash("hash-1").await.unwrap().is_none());
+    // The name is free again once revoked.
+    store
+        .create_token(
+            "conf-bot",
+            Role::Reader,
+            &Scope::default(),
+            "user:admin",
+            "hash-4",
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.list_tokens().await.unwrap().len(), 2);
 }

@@ -19,6 +19,9 @@ use uuid::Uuid;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod tokens;
+
+pub use tokens::{ApiToken, TokenStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -188,6 +191,8 @@ pub enum StoreError {
     },
     #[error("job {id} is already {state}; a job changes state only forward")]
     WrongState { id: Uuid, state: JobState },
+    #[error("{0}")]
+    Conflict(String),
     #[error("the job ledger holds an unreadable record: {0}")]
     Corrupt(String),
     #[error("the job ledger failed: {0}")]
@@ -203,6 +208,9 @@ pub trait JobStore: Send + Sync {
     /// queued -> running, held by `owner` until the lease runs out.
     /// `false` if another worker took it first.
     async fn claim(&self, id: Uuid, owner: &str, lease: Duration) -> Result<bool, StoreError>;
+
+    /// Claims the oldest queued job for `owner`, if there is one.
+    async fn claim_next(&self, owner: &str, lease: Duration) -> Result<Option<Job>, StoreError>;
 
     /// Records a phase of a running job and renews the lease.
     async fn record_progress(

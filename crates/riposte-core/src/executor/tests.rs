@@ -64,6 +64,9 @@ impl Directory for Arc<Fake> {
     async fn lookup(&self, _: &IdentityRef) -> Lookup {
         Lookup::default()
     }
+    async fn search(&self, _: &str, _: u32) -> Lookup {
+        Lookup::default()
+    }
     async fn session(
         &self,
         _: &str,

@@ -1,0 +1,326 @@
+//! Who may do what: the one place where permissions are decided, for the
+//! CLI, the API, the portal and automation alike.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::action::Action;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sees identities and the Action Center.
+    Reader,
+    /// A reader who may also request (and approve) actions within a scope.
+    Responder,
+    /// Everything, including people and tokens.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Responder => "responder",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}; expected reader, responder or admin")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "reader" => Ok(Role::Reader),
+            "responder" => Ok(Role::Responder),
+            "admin" => Ok(Role::Admin),
+            other => Err(UnknownRole(other.to_string())),
+        }
+    }
+}
+
+/// Limits on a responder's rights. An empty list means "no limit".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// Forest names the responder may act in.
+    #[serde(default)]
+    pub forests: Vec<String>,
+    /// DNs of OUs (or containers) under which the responder may act.
+    #[serde(default)]
+    pub ous: Vec<String>,
+    /// Actions the responder may request.
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+impl Scope {
+    pub fn is_unlimited(&self) -> bool {
+        self.forests.is_empty() && self.ous.is_empty() && self.actions.is_empty()
+    }
+}
+
+/// Someone signed in, or an API token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// As the ledger and audit trail name them: "user:alice", "token:siem".
+    pub name: String,
+    pub role: Role,
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+/// What someone wants to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Permission<'a> {
+    ReadIdentities,
+    ReadJobs,
+    /// Request `action` on the account `dn` in `forest`.
+    RequestAction {
+        action: Action,
+        forest: &'a str,
+        dn: &'a str,
+    },
+    /// Approve (or reject) someone else's request on a protected identity.
+    Approve {
+        action: Action,
+        forest: &'a str,
+        dn: &'a str,
+        requested_by: &'a str,
+    },
+    /// Manage people, tokens and configuration.
+    Administer,
+}
+
+/// A refusal that names the missing right.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[error("{principal} ({role}) may not {wanted}: {missing}")]
+pub struct Refusal {
+    pub principal: String,
+    pub role: Role,
+    pub wanted: String,
+    /// The right that is missing, in words.
+    pub missing: String,
+}
+
+fn dn_is_under(dn: &str, container: &str) -> bool {
+    let dn = dn.to_ascii_lowercase();
+    let container = container.to_ascii_lowercase();
+    dn == container || dn.ends_with(&format!(",{container}"))
+}
+
+/// Decides whether `principal` may do `wanted`.
+pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), Refusal> {
+    let refuse = |what: String, missing: String| {
+        Err(Refusal {
+            principal: principal.name.clone(),
+            role: principal.role,
+            wanted: what,
+            missing,
+        })
+    };
+    match wanted {
+        Permission::ReadIdentities | Permission::ReadJobs => Ok(()),
+        Permission::Administer => match principal.role {
+            Role::Admin => Ok(()),
+            _ => refuse("administer riposte".into(), "the admin role".into()),
+        },
+        Permission::RequestAction { action, forest, dn }
+        | Permission::Approve {
+            action, forest, dn, ..
+        } => {
+            let verb = if matches!(wanted, Permission::Approve { .. }) {
+                "approve"
+            } else {
+                "request"
+            };
+            let what = format!("{verb} {action} on {dn}");
+            if principal.role == Role::Reader {
+                return refuse(what, "the responder role (readers may only look)".into());
+            }
+            if let Permission::Approve { requested_by, .. } = wanted
+                && *requested_by == principal.name
+            {
+                return refuse(
+                    what,
+                    "a second person: the requester cannot approve their own request".into(),
+                );
+            }
+            if principal.role == Role::Admin {
+                return Ok(());
+            }
+            let scope = &principal.scope;
+            if !scope.actions.is_empty() && !scope.actions.contains(action) {
+                return refuse(
+                    what,
+                    format!("the {action} action in the responder's scope"),
+                );
+            }
+            if !scope.forests.is_empty()
+                && !scope.forests.iter().any(|f| f.eq_ignore_ascii_case(forest))
+            {
+                return refuse(what, format!("forest {forest} in the responder's scope"));
+            }
+            if !scope.ous.is_empty() && !scope.ous.iter().any(|ou| dn_is_under(dn, ou)) {
+                return refuse(
+                    what,
+                    format!("an OU containing {dn} in the responder's scope"),
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The actions `principal` may request on an account: what a page may offer.
+pub fn permitted_actions(principal: &Principal, forest: &str, dn: &str) -> Vec<Action> {
+    Action::ALL
+        .into_iter()
+        .filter(|action| {
+            authorize(
+                principal,
+                &Permission::RequestAction {
+                    action: *action,
+                    forest,
+                    dn,
+                },
+            )
+            .is_ok()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ERNIE: &str = "CN=ernie,OU=Staff,DC=corp,DC=example,DC=test";
+
+    fn who(role: Role, scope: Scope) -> Principal {
+        Principal {
+            name: format!("user:{role}"),
+            role,
+            scope,
+        }
+    }
+
+    #[test]
+    fn readers_look_and_never_act() {
+        let reader = who(Role::Reader, Scope::default());
+        assert!(authorize(&reader, &Permission::ReadIdentities).is_ok());
+        let refusal = authorize(
+            &reader,
+            &Permission::RequestAction {
+                action: Action::Disable,
+                forest: "corp",
+                dn: ERNIE,
+            },
+        )
+        .unwrap_err();
+        assert!(refusal.missing.contains("responder"), "{refusal}");
+        assert!(permitted_actions(&reader, "corp", ERNIE).is_empty());
+        assert!(authorize(&reader, &Permission::Administer).is_err());
+    }
+
+    #[test]
+    fn responder_scopes_limit_forests_ous_and_actions() {
+        let scoped = who(
+            Role::Responder,
+            Scope {
+                forests: vec!["corp".into()],
+                ous: vec!["OU=Staff,DC=corp,DC=example,DC=test".into()],
+                actions: vec![Action::Disable, Action::Enable],
+            },
+        );
+        assert!(
+            authorize(
+                &scoped,
+                &Permission::RequestAction {
+                    action: Action::Disable,
+                    forest: "corp",
+                    dn: ERNIE
+                }
+            )
+            .is_ok()
+        );
+        let other_forest = authorize(
+            &scoped,
+            &Permission::RequestAction {
+                action: Action::Disable,
+                forest: "fabrikam",
+                dn: ERNIE,
+            },
+        );
+        assert!(
+            other_forest
+                .unwrap_err()
+                .missing
+                .contains("forest fabrikam")
+        );
+        let tier0 = "CN=admin,OU=Tier0,DC=corp,DC=example,DC=test";
+        assert!(
+            authorize(
+                &scoped,
+                &Permission::RequestAction {
+                    action: Action::Disable,
+                    forest: "corp",
+                    dn: tier0
+                }
+            )
+            .is_err()
+        );
+        // An OU name that only ends like the scope is not inside it.
+        let lookalike = "CN=x,OU=NotStaff,DC=corp,DC=example,DC=test";
+        assert!(
+            authorize(
+                &scoped,
+                &Permission::RequestAction {
+                    action: Action::Disable,
+                    forest: "corp",
+                    dn: lookalike
+                }
+            )
+            .is_err()
+        );
+        assert_eq!(
+            permitted_actions(&scoped, "corp", ERNIE),
+            vec![Action::Disable, Action::Enable]
+        );
+        assert!(authorize(&scoped, &Permission::Administer).is_err());
+    }
+
+    #[test]
+    fn nobody_approves_their_own_request() {
+        let admin = who(Role::Admin, Scope::default());
+        let own = Permission::Approve {
+            action: Action::Disable,
+            forest: "corp",
+            dn: ERNIE,
+            requested_by: "user:admin",
+        };
+        assert!(
+            authorize(&admin, &own)
+                .unwrap_err()
+                .missing
+                .contains("second person")
+        );
+        let other = Permission::Approve {
+            action: Action::Disable,
+            forest: "corp",
+            dn: ERNIE,
+            requested_by: "user:bob",
+        };
+        assert!(authorize(&admin, &other).is_ok());
+    }
+}

@@ -1,0 +1,54 @@
+//! API tokens for automation: shown once, stored only as a hash, revocable.
+
+use async_trait::async_trait;
+use riposte_core::policy::{Principal, Role, Scope};
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub scope: Scope,
+    pub created_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl ApiToken {
+    /// The principal a request carrying this token acts as.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            name: format!("token:{}", self.name),
+            role: self.role,
+            scope: self.scope.clone(),
+        }
+    }
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores a token by the hash of its secret; names are unique among live tokens.
+    async fn create_token(
+        &self,
+        name: &str,
+        role: Role,
+        scope: &Scope,
+        created_by: &str,
+        secret_hash: &str,
+    ) -> Result<ApiToken, StoreError>;
+
+    /// The live (not revoked) token whose secret hashes to `secret_hash`.
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>, StoreError>;
+
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+
+    /// `false` when there is no live token with that id.
+    async fn revoke_token(&self, id: Uuid) -> Result<bool, StoreError>;
+}
