@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry};
@@ -32,6 +33,7 @@ mod rc {
 /// All configured forests.
 pub struct AdDirectory {
     forests: Vec<Arc<Forest>>,
+    round_trips: Arc<AtomicU64>,
 }
 
 struct Forest {
@@ -39,6 +41,8 @@ struct Forest {
     tls: Option<Arc<ClientConfig>>,
     /// One bound connection per DC URL, shared by every session on it.
     pool: Mutex<HashMap<String, Bound>>,
+    /// LDAP operations sent, shared with the directory (metrics).
+    round_trips: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -52,6 +56,7 @@ impl AdDirectory {
     pub fn new(forests: Vec<ForestSettings>) -> Result<Self, ConfigError> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
+        let round_trips = Arc::new(AtomicU64::new(0));
         for settings in forests {
             if !seen.insert(settings.name.clone()) {
                 return Err(ConfigError::Invalid {
@@ -75,9 +80,13 @@ impl AdDirectory {
                 settings,
                 tls,
                 pool: Mutex::new(HashMap::new()),
+                round_trips: round_trips.clone(),
             }));
         }
-        Ok(AdDirectory { forests: out })
+        Ok(AdDirectory {
+            forests: out,
+            round_trips,
+        })
     }
 
     fn forest(&self, name: &str) -> Result<&Arc<Forest>, DirectoryError> {
@@ -98,6 +107,10 @@ impl Directory for AdDirectory {
             .iter()
             .map(|f| f.settings.name.clone())
             .collect()
+    }
+
+    fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     fn forest_domain(&self, forest: &str) -> Option<String> {
@@ -157,6 +170,11 @@ impl Directory for AdDirectory {
 impl Forest {
     fn name(&self) -> &str {
         &self.settings.name
+    }
+
+    /// Counts one LDAP request/response exchange.
+    fn round_trip(&self) {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
     }
 
     /// DCs in the order to try: the preferred one (if configured), then the rest.
@@ -249,6 +267,7 @@ impl Forest {
             }
         });
         ldap.with_timeout(s.operation_timeout);
+        self.round_trip();
         let bind = match &s.credentials {
             Credentials::Password(password) => {
                 ldap.simple_bind(&s.bind_dn, password.expose_secret()).await
@@ -288,6 +307,7 @@ impl Forest {
     /// The action account's own SID and name, for delegation advice.
     async fn whoami(&self, ldap: &mut ldap3::Ldap) -> ActionAccount {
         let s = &self.settings;
+        self.round_trip();
         let mut account = ActionAccount {
             dn: s.bind_dn.clone(),
             sam_account_name: None,
@@ -321,6 +341,7 @@ impl Forest {
         );
         let (dc, bound) = self.connect_any(None).await?;
         let mut ldap = bound.ldap.clone();
+        self.round_trip();
         let found = ldap
             .with_timeout(self.settings.operation_timeout)
             .with_search_options(ldap3::SearchOptions::new().sizelimit(limit.clamp(1, 1000) as i32))
@@ -398,6 +419,7 @@ impl Forest {
         };
         let (dc, bound) = self.connect_any(None).await?;
         let mut ldap = bound.ldap.clone();
+        self.round_trip();
         let found = ldap
             .with_timeout(self.settings.operation_timeout)
             .search(&base, scope, &filter, ACCOUNT_ATTRIBUTES.to_vec())
@@ -456,6 +478,7 @@ impl DirectorySession for AdSession {
 
     async fn read_account(&mut self, dn: &str) -> Result<AccountState, DirectoryError> {
         let timeout = self.forest.settings.operation_timeout;
+        self.forest.round_trip();
         let found = self
             .bound
             .ldap
@@ -522,6 +545,7 @@ impl DirectorySession for AdSession {
             }
         };
         let timeout = self.forest.settings.operation_timeout;
+        self.forest.round_trip();
         let result = match self.bound.ldap.with_timeout(timeout).modify(dn, mods).await {
             Ok(r) => r,
             Err(e) => return Err(self.lost(&e).await),

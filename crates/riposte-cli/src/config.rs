@@ -16,13 +16,27 @@ struct ConfigFile {
     data_dir: Option<PathBuf>,
     #[serde(default, rename = "forest")]
     forests: Vec<ForestConfig>,
+    #[serde(default)]
+    server: ServerFile,
 }
+
+/// `[server]`: how `riposte serve` listens.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerFile {
+    /// Address and port, e.g. "127.0.0.1:8080" (overridden by RIPOSTE_LISTEN).
+    listen: Option<String>,
+}
+
+/// Where `riposte serve` listens when nothing says otherwise: this host only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 #[derive(Debug)]
 pub struct Config {
     pub path: PathBuf,
     pub data_dir: PathBuf,
     pub forests: Vec<ForestSettings>,
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,11 +102,32 @@ impl Config {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
-        let data_dir = base_dir.join(file.data_dir.unwrap_or_else(|| PathBuf::from("data")));
+        // Environment overrides (RIPOSTE_<KEY>) win over the file, for containers and services.
+        let data_dir = std::env::var_os("RIPOSTE_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let data_dir = base_dir.join(data_dir);
+        let (listen_text, listen_key) = match std::env::var("RIPOSTE_LISTEN") {
+            Ok(v) => (v, "RIPOSTE_LISTEN"),
+            Err(_) => (
+                file.server
+                    .listen
+                    .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+                "[server] listen",
+            ),
+        };
+        let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "{listen_key} = {listen_text:?} is not an address:port such as 127.0.0.1:8080"
+            ),
+        })?;
         Ok(Config {
             path: path.to_path_buf(),
             data_dir,
             forests,
+            listen,
         })
     }
 

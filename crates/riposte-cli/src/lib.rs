@@ -13,9 +13,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use riposte_ad::AdDirectory;
-use riposte_core::{Action, ActionOptions, Outcome};
+use riposte_core::policy::{Role, Scope};
+use riposte_core::{Action, ActionOptions, Outcome, secret_token};
 use riposte_jobs::{ActionRequest, Runner, RunnerError};
-use riposte_store::JobFilter;
+use riposte_store::{JobFilter, TokenStore};
 use riposte_store_sqlite::SqliteStore;
 use time::OffsetDateTime;
 
@@ -58,6 +59,37 @@ enum Command {
     /// The job ledger: every action taken, with its outcome and evidence.
     #[command(subcommand)]
     Actions(ActionsCommand),
+    /// Run the service: the REST API and the job worker (listens on [server] listen).
+    Serve,
+    /// API tokens for automation (shown once, stored hashed, revocable).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create a token and print its secret once.
+    Create {
+        /// A unique name, e.g. the system that will use it.
+        #[arg(long)]
+        name: String,
+        /// reader, responder or admin.
+        #[arg(long)]
+        role: Role,
+        /// Limit a responder to these forests (repeatable).
+        #[arg(long = "forest")]
+        forests: Vec<String>,
+        /// Limit a responder to accounts under these OUs (DNs, repeatable).
+        #[arg(long = "ou")]
+        ous: Vec<String>,
+        /// Limit a responder to these actions (repeatable).
+        #[arg(long = "action")]
+        actions: Vec<Action>,
+    },
+    /// Every token, live and revoked (never their secrets).
+    List,
+    /// Revoke a token by id: it stops working at once.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -193,9 +225,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             .await
             .context("opening the job ledger")?,
     );
+    let tokens: Arc<dyn TokenStore> = store.clone();
+    if matches!(cli.command, Command::Serve) {
+        let runner = Arc::new(Runner::new(store, directory).with_queue_notifications());
+        let options = riposte_server::ServeOptions {
+            listen: config.listen,
+            poll: std::time::Duration::from_secs(1),
+        };
+        riposte_server::serve(options, runner, tokens, shutdown_signal()).await?;
+        return Ok(exit::OK);
+    }
     let runner = Runner::new(store, directory);
     recover(&runner).await;
     match cli.command {
+        Command::Serve => unreachable!("handled above"),
+        Command::Token(cmd) => token(cmd, tokens.as_ref(), cli.json).await,
         Command::User(UserCommand::Show { reference }) => {
             let account = runner.find_account(&reference).await?;
             output::account(&account, cli.json);
@@ -263,6 +307,118 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
     }
+}
+
+/// Completes on Ctrl-C or SIGTERM: the service then drains and stops.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    eprintln!(
+        "riposte: stopping: no new requests; the running job finishes, queued jobs stay queued"
+    );
+}
+
+async fn token(
+    cmd: TokenCommand,
+    tokens: &dyn TokenStore,
+    json_output: bool,
+) -> anyhow::Result<u8> {
+    match cmd {
+        TokenCommand::Create {
+            name,
+            role,
+            forests,
+            ous,
+            actions,
+        } => {
+            let scope = Scope {
+                forests,
+                ous,
+                actions,
+            };
+            if role != Role::Responder && !scope.is_unlimited() {
+                return Err(UsageError(
+                    "--forest, --ou and --action limit a responder; other roles take none".into(),
+                )
+                .into());
+            }
+            let secret = secret_token::generate().context("generating a token")?;
+            let token = tokens
+                .create_token(
+                    &name,
+                    role,
+                    &scope,
+                    &requester(),
+                    &secret_token::hash(&secret),
+                )
+                .await?;
+            if json_output {
+                println!(
+                    "{}",
+                    serde_json::json!({ "id": token.id, "name": token.name, "role": token.role, "scope": token.scope, "token": secret })
+                );
+            } else {
+                println!("API token {} ({}, id {})", token.name, token.role, token.id);
+                println!("  {secret}");
+                println!(
+                    "Shown once: riposte keeps only its hash. Send it as `Authorization: Bearer <token>`."
+                );
+            }
+            Ok(exit::OK)
+        }
+        TokenCommand::List => {
+            let all = tokens.list_tokens().await?;
+            if json_output {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "tokens": all }))?
+                );
+            } else {
+                for t in all {
+                    let state = if t.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "live"
+                    };
+                    println!(
+                        "{}  {:<20} {:<9} {state:<7} created by {}",
+                        t.id, t.name, t.role, t.created_by
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        TokenCommand::Revoke { id } => {
+            let id = uuid_arg(&id)?;
+            if tokens.revoke_token(id).await? {
+                println!("revoked {id}");
+                Ok(exit::OK)
+            } else {
+                Err(UsageError(format!(
+                    "no live token has the id {id}; `riposte token list` shows them"
+                ))
+                .into())
+            }
+        }
+    }
+}
+
+fn uuid_arg(text: &str) -> anyhow::Result<uuid::Uuid> {
+    uuid::Uuid::parse_str(text)
+        .map_err(|_| UsageError(format!("{text:?} is not a token id (a UUID)")).into())
 }
 
 /// Brings jobs interrupted by a crash to a final, re-verified outcome.

@@ -87,6 +87,11 @@ pub trait Directory: Send + Sync {
     /// Configured forest names, in configuration order.
     fn forest_names(&self) -> Vec<String>;
 
+    /// LDAP operations sent so far, for metrics.
+    fn round_trips(&self) -> u64 {
+        0
+    }
+
     /// The DNS domain of a forest, for messages and delegation commands.
     fn forest_domain(&self, forest: &str) -> Option<String>;
 

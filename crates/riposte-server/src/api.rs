@@ -1,0 +1,378 @@
+//! REST API v1 handlers.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, Stream};
+use riposte_core::policy::{self, Permission};
+use riposte_core::{Action, ActionOptions, Outcome};
+use riposte_jobs::{ActionRequest, Target, view};
+use riposte_store::{Job, JobFilter, JobState};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+const MAX_PAGE: u32 = 500;
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: String,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// GET /api/v1/identities?q=TEXT: accounts whose names contain TEXT, in every forest.
+pub async fn search_identities(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.may(&Permission::ReadIdentities)?;
+    let Query(query) = query
+        .map_err(|e| ApiError::bad_request("malformed_query", format!("{e}; expected ?q=TEXT")))?;
+    let text = query.q.trim();
+    if text.is_empty() || text.chars().count() > 256 || text.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "malformed_query",
+            "q must be 1 to 256 printable characters",
+        ));
+    }
+    let found = state
+        .runner
+        .directory()
+        .search(text, query.limit.unwrap_or(25).clamp(1, 200))
+        .await;
+    let identities: Vec<Value> = found
+        .matches
+        .iter()
+        .map(|a| {
+            json!({
+                "reference": a.reference(), "forest": a.forest, "dn": a.dn, "display_name": a.display_name,
+                "user_principal_name": a.user_principal_name, "enabled": a.enabled(), "locked": a.locked(),
+                "protected": a.admin_count,
+            })
+        })
+        .collect();
+    let unreachable: Vec<Value> = found
+        .unreachable
+        .iter()
+        .map(|(forest, e)| json!({ "forest": forest, "error": e.to_string() }))
+        .collect();
+    Ok(Json(
+        json!({ "identities": identities, "searched": found.searched, "unreachable": unreachable }),
+    ))
+}
+
+/// GET /api/v1/identities/{reference}: one account's current state, read now.
+pub async fn get_identity(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(reference): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.may(&Permission::ReadIdentities)?;
+    let account = state.runner.find_account(&reference).await?;
+    let permitted = policy::permitted_actions(&caller.0, &account.forest, &account.dn);
+    Ok(Json(view::account(&account, Some(&permitted))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    /// corp:bert, a UPN, a DN, a SID or an objectGUID.
+    target: String,
+    action: Action,
+    reason: String,
+    #[serde(default)]
+    clear_blocking_flags: bool,
+}
+
+/// POST /api/v1/actions: queue an action; 202 with the job id.
+pub async fn request_action(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Json<ActionBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_request(
+            "malformed_request",
+            format!("{}; expected JSON {{\"target\", \"action\", \"reason\", optional \"clear_blocking_flags\"}}", e.body_text()),
+        )
+    })?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "malformed_request",
+                        "Idempotency-Key must be 1 to 200 visible ASCII characters",
+                    )
+                })?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let target = state.runner.resolve_target(&body.target).await?;
+    let (forest, dn) = match &target {
+        Target::Account(a) => (a.forest.clone(), a.dn.clone()),
+        Target::Unreachable { forest, .. } => (forest.clone().unwrap_or_default(), String::new()),
+    };
+    caller.may(&Permission::RequestAction {
+        action: body.action,
+        forest: &forest,
+        dn: &dn,
+    })?;
+    let request = ActionRequest {
+        reference: body.target,
+        action: body.action,
+        options: ActionOptions {
+            clear_blocking_flags: body.clear_blocking_flags,
+        },
+        reason: body.reason,
+        requested_by: caller.0.name.clone(),
+        source: "api".into(),
+        idempotency_key,
+    };
+    let enqueued = state.runner.enqueue(&request, &target).await?;
+    let job = &enqueued.job;
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "job_id": job.id,
+            "state": job.state,
+            "outcome": job.outcome,
+            "replayed": enqueued.replayed,
+            "links": { "job": format!("/api/v1/jobs/{}", job.id), "events": format!("/api/v1/jobs/{}/events", job.id) },
+        })),
+    )
+        .into_response();
+    if let Ok(location) = format!("/api/v1/jobs/{}", job.id).parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+fn parse_job_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| {
+        ApiError::bad_request(
+            "malformed_job_id",
+            format!("{id:?} is not a job id (a UUID)"),
+        )
+    })
+}
+
+/// GET /api/v1/jobs/{id}: one job with its evidence and timeline.
+pub async fn get_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.may(&Permission::ReadJobs)?;
+    let id = parse_job_id(&id)?;
+    let job = state
+        .runner
+        .store()
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job_not_found", format!("no job {id}")))?;
+    let events = state.runner.store().events(id).await?;
+    Ok(Json(view::job(&job, &events)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    target: Option<String>,
+    action: Option<Action>,
+    outcome: Option<Outcome>,
+    requester: Option<String>,
+    source: Option<String>,
+    state: Option<JobState>,
+    /// RFC 3339.
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+fn parse_time(name: &str, text: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
+    text.map(|t| {
+        OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(|_| {
+            ApiError::bad_request(
+                "malformed_query",
+                format!("{name}={t:?} is not an RFC 3339 time"),
+            )
+        })
+    })
+    .transpose()
+}
+
+async fn list(state: &AppState, query: ListQuery) -> Result<(Vec<Job>, u32, u32), ApiError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+    let offset = query.offset.unwrap_or(0);
+    let filter = JobFilter {
+        target: query.target,
+        action: query.action,
+        outcome: query.outcome,
+        requested_by: query.requester,
+        source: query.source,
+        state: query.state,
+        since: parse_time("since", query.since.as_deref())?,
+        until: parse_time("until", query.until.as_deref())?,
+        limit: Some(limit),
+        offset: Some(offset),
+    };
+    Ok((state.runner.store().list(&filter).await?, limit, offset))
+}
+
+type ListParams = Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>;
+
+fn list_query(query: ListParams) -> Result<ListQuery, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request("malformed_query", e.body_text()))
+}
+
+/// GET /api/v1/jobs: jobs, newest first, filtered and paged.
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ListParams,
+) -> Result<Json<Value>, ApiError> {
+    caller.may(&Permission::ReadJobs)?;
+    let (jobs, limit, offset) = list(&state, list_query(query)?).await?;
+    let next = (jobs.len() as u32 == limit).then(|| offset + limit);
+    Ok(Json(json!({
+        "jobs": jobs.iter().map(|j| view::job(j, &[])).collect::<Vec<_>>(),
+        "limit": limit, "offset": offset, "next_offset": next,
+    })))
+}
+
+/// A CSV cell: quoted when needed, and never read as a formula by a spreadsheet.
+fn csv_cell(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// GET /api/v1/jobs/export.csv: the same list as CSV.
+pub async fn export_jobs_csv(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: ListParams,
+) -> Result<Response, ApiError> {
+    caller.may(&Permission::ReadJobs)?;
+    let (jobs, _, _) = list(&state, list_query(query)?).await?;
+    let mut out = String::from(
+        "job_id,created_at,requested_by,source,action,target,forest,dn,state,outcome,message,reason\n",
+    );
+    for j in &jobs {
+        let cells = [
+            j.id.to_string(),
+            riposte_core::time::rfc3339(j.created_at),
+            j.requested_by.clone(),
+            j.source.clone(),
+            j.action.to_string(),
+            j.target_ref.clone(),
+            j.forest.clone().unwrap_or_default(),
+            j.target_dn.clone().unwrap_or_default(),
+            j.state.to_string(),
+            j.outcome.map(|o| o.to_string()).unwrap_or_default(),
+            j.message.clone().unwrap_or_default(),
+            j.reason.clone(),
+        ];
+        out.push_str(
+            &cells
+                .iter()
+                .map(|c| csv_cell(c))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push('\n');
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"riposte-jobs.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// GET /api/v1/jobs/{id}/events: every state change as server-sent events,
+/// ending after the job's final outcome.
+pub async fn job_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    caller.may(&Permission::ReadJobs)?;
+    let id = parse_job_id(&id)?;
+    if state.runner.store().get(id).await?.is_none() {
+        return Err(ApiError::not_found("job_not_found", format!("no job {id}")));
+    }
+    // (events already sent, finished?)
+    let stream = stream::unfold(
+        (state, 0usize, false),
+        move |(state, sent, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let store = state.runner.store();
+                let (events, job) = match (store.events(id).await, store.get(id).await) {
+                    (Ok(events), Ok(Some(job))) => (events, job),
+                    _ => {
+                        let event = Event::default()
+                            .event("error")
+                            .data("the job ledger could not be read");
+                        return Some((Ok(event), (state, sent, true)));
+                    }
+                };
+                if let Some(next) = events.get(sent) {
+                    let finished = next.state == JobState::Finished;
+                    let mut data = serde_json::to_value(next).unwrap_or(Value::Null);
+                    if finished {
+                        data["job"] = view::job(&job, &[]);
+                    }
+                    let event = Event::default()
+                        .event(next.state.as_str())
+                        .id(sent.to_string())
+                        .data(data.to_string());
+                    return Some((Ok(event), (state, sent + 1, finished)));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// GET /api/v1/whoami: the caller as riposte sees them.
+pub async fn whoami(caller: Caller) -> Json<Value> {
+    Json(json!({ "principal": caller.0.name, "role": caller.0.role, "scope": caller.0.scope }))
+}

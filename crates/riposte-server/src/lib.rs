@@ -1,0 +1,208 @@
+//! `riposte serve`: the REST API (v1) and the job worker in one process.
+//!
+//! Requests are authenticated with API tokens, authorised through
+//! `riposte-core::policy`, and turned into queued jobs through the same
+//! `riposte-jobs::Runner` the CLI uses; the worker claims queued jobs and
+//! runs them. On shutdown the HTTP side stops first, the running job
+//! finishes, and queued jobs stay queued for the next start.
+#![forbid(unsafe_code)]
+
+mod api;
+mod auth;
+mod error;
+mod metrics;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use riposte_core::policy::Permission;
+use riposte_jobs::Runner;
+use riposte_store::{JobFilter, TokenStore};
+use serde_json::json;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    runner: Arc<Runner>,
+    tokens: Arc<dyn TokenStore>,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "cannot listen on {addr}: {source} (is another process using it? set [server] listen or RIPOSTE_LISTEN)"
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// How often the worker looks for jobs queued by other processes.
+    pub poll: Duration,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/whoami", get(api::whoami))
+        .route("/api/v1/identities", get(api::search_identities))
+        .route("/api/v1/identities/{reference}", get(api::get_identity))
+        .route("/api/v1/actions", post(api::request_action))
+        .route("/api/v1/jobs", get(api::list_jobs))
+        .route("/api/v1/jobs/export.csv", get(api::export_jobs_csv))
+        .route("/api/v1/jobs/{id}", get(api::get_job))
+        .route("/api/v1/jobs/{id}/events", get(api::job_events))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found(
+        "no_such_route",
+        "no such endpoint; the API lives under /api/v1",
+    )
+}
+
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http_request(&method, &route, response.status().as_u16());
+    response
+}
+
+/// Liveness: the process answers. No data.
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the ledger can be read. No data beyond that.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state
+        .runner
+        .store()
+        .list(&JobFilter {
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(_) => axum::Json(json!({ "status": "ready" })).into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("the job ledger cannot be read: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+async fn metrics_text(
+    State(state): State<AppState>,
+    caller: auth::Caller,
+) -> Result<Response, ApiError> {
+    caller.may(&Permission::ReadJobs)?;
+    let body = state.metrics.render(state.runner.directory().round_trips());
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
+}
+
+/// Runs queued jobs until `stop` turns true; never abandons a job mid-way.
+async fn work(
+    runner: Arc<Runner>,
+    metrics: Arc<Metrics>,
+    poll: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let started = Instant::now();
+        match runner.run_next().await {
+            Ok(Some(done)) => {
+                let outcome = done.job.outcome.map(|o| o.as_str()).unwrap_or("none");
+                metrics.job_finished(done.job.action.as_str(), outcome, started.elapsed());
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => error!(error = %e, "the worker could not take a job"),
+        }
+        tokio::select! {
+            _ = runner.wait_for_work(poll) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    info!("worker stopped; queued jobs stay queued for the next start");
+}
+
+/// Serves until `shutdown` completes, then drains: HTTP first, then the worker.
+pub async fn serve(
+    options: ServeOptions,
+    runner: Arc<Runner>,
+    tokens: Arc<dyn TokenStore>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    match runner.recover_interrupted().await {
+        Ok(jobs) if !jobs.is_empty() => {
+            warn!(count = jobs.len(), "recovered interrupted jobs at start")
+        }
+        Ok(_) => {}
+        Err(e) => error!(error = %e, "could not recover interrupted jobs"),
+    }
+    let metrics = Arc::new(Metrics::default());
+    let state = AppState {
+        runner: runner.clone(),
+        tokens,
+        metrics: metrics.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(ServeError::Http)?;
+    info!(%local, "riposte is serving");
+    println!("riposte: listening on http://{local}");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = tokio::spawn(work(runner, metrics, options.poll, stop_rx));
+    let app = router(state);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    if let Err(e) = worker.await {
+        error!(error = %e, "the worker ended abnormally");
+    }
+    served.map_err(ServeError::Http)
+}

@@ -1,0 +1,475 @@
+//! The REST API against the real lab: every endpoint, each role, 401/403,
+//! idempotency, live events, CSV, metrics, graceful shutdown.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use common::{BIN, riposte_config};
+use riposte_testlab::http::{Response, request};
+use riposte_testlab::{Lab, Login};
+use serde_json::{Value, json};
+
+/// A `riposte serve` on a free port with its own ledger; stopped on drop.
+struct Server {
+    child: Child,
+    addr: String,
+    config: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(lab: &Lab, failpoints: Option<&str>) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let config = lab.private_config(dir.path(), |t| t);
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .env("RIPOSTE_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped());
+        if let Some(f) = failpoints {
+            cmd.env("RIPOSTE_FAILPOINTS", f);
+        } else {
+            cmd.env_remove("RIPOSTE_FAILPOINTS");
+        }
+        let mut child = cmd.spawn().expect("riposte serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .expect("the listening line")
+            .to_string();
+        assert!(
+            addr.starts_with("127.0.0.1:"),
+            "unexpected first line: {line:?}"
+        );
+        Server {
+            child,
+            addr,
+            config,
+            _dir: dir,
+        }
+    }
+
+    fn token(&self, name: &str, role: &str, scope: &[&str]) -> String {
+        let mut args = vec!["--json", "token", "create", "--name", name, "--role", role];
+        args.extend_from_slice(scope);
+        let out = riposte_config(&self.config, &args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.json()["token"].as_str().unwrap().to_string()
+    }
+
+    fn get(&self, token: Option<&str>, path: &str) -> Response {
+        request(&self.addr, "GET", path, &auth(token), None)
+    }
+
+    fn post_action(&self, token: Option<&str>, body: &Value, key: Option<&str>) -> Response {
+        let mut headers = auth(token);
+        if let Some(k) = key {
+            headers.push(format!("Idempotency-Key: {k}"));
+        }
+        request(
+            &self.addr,
+            "POST",
+            "/api/v1/actions",
+            &headers,
+            Some(&body.to_string()),
+        )
+    }
+
+    /// Follows the job's server-sent events to its end; returns the final job.
+    fn follow(&self, token: &str, job_id: &str) -> Value {
+        let events = self.get(Some(token), &format!("/api/v1/jobs/{job_id}/events"));
+        assert_eq!(events.status, 200);
+        assert!(events.body.contains("event: queued"), "{}", events.body);
+        let last = events
+            .body
+            .split("event: finished")
+            .nth(1)
+            .expect("a finished event");
+        let data = last
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .expect("data");
+        serde_json::from_str::<Value>(data).unwrap()["job"].clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn auth(token: Option<&str>) -> Vec<String> {
+    token
+        .map(|t| vec![format!("Authorization: Bearer {t}")])
+        .unwrap_or_default()
+}
+
+fn action(target: &str, action: &str) -> Value {
+    json!({ "target": target, "action": action, "reason": "api test" })
+}
+
+#[test]
+fn no_data_without_credentials_and_revoked_tokens_stop_working() {
+    let lab = Lab::load();
+    let server = Server::start(&lab, None);
+    assert_eq!(server.get(None, "/healthz").status, 200);
+    assert_eq!(server.get(None, "/readyz").status, 200);
+    let data_routes = [
+        "/api/v1/whoami",
+        "/api/v1/identities?q=ernie",
+        "/api/v1/identities/corp:ernie",
+        "/api/v1/jobs",
+        "/api/v1/jobs/export.csv",
+        "/api/v1/jobs/01a21926-855c-753d-a360-75d831e6da64",
+        "/api/v1/jobs/01a21926-855c-753d-a360-75d831e6da64/events",
+        "/metrics",
+    ];
+    for route in data_routes {
+        let r = server.get(None, route);
+        assert_eq!(r.status, 401, "{route}: {}", r.body);
+        assert_eq!(r.json()["error"]["code"], "unauthenticated", "{route}");
+        assert!(!r.body.contains("ernie"), "{route} leaked data: {}", r.body);
+        assert_eq!(
+            server.get(Some("rpt_not-a-token"), route).status,
+            401,
+            "{route}"
+        );
+    }
+    assert_eq!(
+        server
+            .post_action(None, &action("corp:ernie", "disable"), None)
+            .status,
+        401
+    );
+
+    let token = server.token("revoke-me", "reader", &[]);
+    assert_eq!(
+        server.get(Some(&token), "/api/v1/whoami").json()["principal"],
+        "token:revoke-me"
+    );
+    let listed = riposte_config(&server.config, &["--json", "token", "list"]).json();
+    let id = listed["tokens"][0]["id"].as_str().unwrap().to_string();
+    assert!(
+        !listed.to_string().contains(&token),
+        "token list shows a secret"
+    );
+    assert_eq!(
+        riposte_config(&server.config, &["token", "revoke", &id]).code,
+        0
+    );
+    assert_eq!(server.get(Some(&token), "/api/v1/whoami").status, 401);
+}
+
+#[test]
+fn a_reader_sees_but_cannot_act() {
+    let lab = Lab::load();
+    let server = Server::start(&lab, None);
+    let reader = server.token("reader", "reader", &[]);
+    let found = server
+        .get(Some(&reader), "/api/v1/identities?q=ernie")
+        .json();
+    let refs: Vec<&str> = found["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["reference"].as_str().unwrap())
+        .collect();
+    assert!(
+        refs.contains(&"corp:ernie") && refs.contains(&"fabrikam:ernie"),
+        "{refs:?}"
+    );
+    let ernie = server
+        .get(Some(&reader), "/api/v1/identities/corp:ernie")
+        .json();
+    assert_eq!(ernie["dn"], "CN=ernie,OU=Staff,DC=corp,DC=example,DC=test");
+    assert_eq!(
+        ernie["permitted_actions"],
+        json!([]),
+        "a reader is offered no action"
+    );
+    let refused = server.post_action(Some(&reader), &action("corp:ernie", "disable"), None);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(refused.json()["error"]["code"], "forbidden");
+    assert!(
+        refused.json()["error"]["details"]["missing_right"]
+            .as_str()
+            .unwrap()
+            .contains("responder")
+    );
+    let jobs = server.get(Some(&reader), "/api/v1/jobs").json();
+    assert!(
+        jobs["jobs"].as_array().unwrap().is_empty(),
+        "a refused request must not become a job"
+    );
+}
+
+#[test]
+fn a_scoped_responder_is_refused_outside_the_scope_with_the_missing_right() {
+    let lab = Lab::load();
+    let server = Server::start(&lab, None);
+    let fabrikam_only = server.token("fab", "responder", &["--forest", "fabrikam"]);
+    let r = server.post_action(Some(&fabrikam_only), &action("corp:ernie", "disable"), None);
+    assert_eq!(r.status, 403);
+    assert!(
+        r.json()["error"]["details"]["missing_right"]
+            .as_str()
+            .unwrap()
+            .contains("forest corp"),
+        "{}",
+        r.body
+    );
+    let disable_only = server.token("dis", "responder", &["--action", "disable"]);
+    let r = server.post_action(
+        Some(&disable_only),
+        &action("corp:ernie", "force-password-reset"),
+        None,
+    );
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("force-password-reset"), "{}", r.body);
+    let ernie = server
+        .get(Some(&disable_only), "/api/v1/identities/corp:ernie")
+        .json();
+    assert_eq!(ernie["permitted_actions"], json!(["disable"]));
+}
+
+#[test]
+fn a_responder_disables_through_the_api_and_follows_it_to_verified() {
+    let lab = Lab::load();
+    let server = Server::start(&lab, None);
+    let responder = server.token("responder", "responder", &[]);
+    let user = lab.create_user("corp", "api", 0);
+    let r = server.post_action(
+        Some(&responder),
+        &action(&user.reference(), "disable"),
+        Some("incident-7-disable"),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let job_id = r.json()["job_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/api/v1/jobs/{job_id}").as_str())
+    );
+
+    let finished = server.follow(&responder, &job_id);
+    assert_eq!(finished["outcome"], "verified", "{finished}");
+    assert_eq!(finished["requested_by"], "token:responder");
+    assert_eq!(finished["source"], "api");
+    assert!(matches!(user.kinit(), Login::Revoked(_)));
+
+    // The same idempotency key returns the same job and does nothing new.
+    let again = server.post_action(
+        Some(&responder),
+        &action(&user.reference(), "disable"),
+        Some("incident-7-disable"),
+    );
+    assert_eq!(again.status, 202);
+    assert_eq!(again.json()["job_id"], job_id.as_str());
+    assert_eq!(again.json()["replayed"], true);
+
+    let job = server
+        .get(Some(&responder), &format!("/api/v1/jobs/{job_id}"))
+        .json();
+    assert_eq!(job["evidence"]["after"]["userAccountControl"], 0x202);
+    let listed = server
+        .get(
+            Some(&responder),
+            &format!("/api/v1/jobs?target={}&outcome=verified", user.name),
+        )
+        .json();
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 1);
+    let none = server
+        .get(
+            Some(&responder),
+            &format!("/api/v1/jobs?target={}&outcome=failed", user.name),
+        )
+        .json();
+    assert!(none["jobs"].as_array().unwrap().is_empty());
+    let csv = server.get(
+        Some(&responder),
+        &format!("/api/v1/jobs/export.csv?target={}", user.name),
+    );
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert_eq!(csv.body.lines().count(), 2, "{}", csv.body);
+    assert!(csv.body.contains(&job_id) && csv.body.contains("verified"));
+    let metrics = server.get(Some(&responder), "/metrics").body;
+    assert!(
+        metrics.contains("riposte_jobs_total{action=\"disable\",outcome=\"verified\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("riposte_http_requests_total{method=\"POST\",route=\"/api/v1/actions\",status=\"202\"} 2"), "{metrics}");
+}
+
+#[test]
+fn bad_requests_get_a_stable_code_and_change_nothing() {
+    let lab = Lab::load();
+    let server = Server::start(&lab, None);
+    let admin = server.token("admin", "admin", &[]);
+    let post_raw = |body: &str| {
+        request(
+            &server.addr,
+            "POST",
+            "/api/v1/actions",
+            &auth(Some(&admin)),
+            Some(body),
+        )
+    };
+    let cases: Vec<(Response, u16, &str)> = vec![
+        (post_raw("{not json"), 400, "malformed_request"),
+        (
+            post_raw(r#"{"target":"corp:ernie","action":"explode","reason":"x"}"#),
+            400,
+            "malformed_request",
+        ),
+        (
+            post_raw(r#"{"target":"corp:ernie","action":"disable"}"#),
+            400,
+            "malformed_request",
+        ),
+        (
+            server.post_action(
+                Some(&admin),
+                &json!({"target":"corp:ernie","action":"disable","reason":"  "}),
+                None,
+            ),
+            400,
+            "reason_required",
+        ),
+        (
+            server.post_action(Some(&admin), &action("corp:nobody-here", "disable"), None),
+            404,
+            "identity_not_found",
+        ),
+        (
+            server.post_action(
+                Some(&admin),
+                &action("*)(sAMAccountName=*", "disable"),
+                None,
+            ),
+            404,
+            "identity_not_found",
+        ),
+        (
+            server.post_action(Some(&admin), &action("ernie", "disable"), None),
+            409,
+            "ambiguous_reference",
+        ),
+        (
+            server.post_action(Some(&admin), &action("nowhere:ernie", "disable"), None),
+            400,
+            "unknown_forest",
+        ),
+        (
+            server.get(Some(&admin), "/api/v1/jobs/not-a-uuid"),
+            400,
+            "malformed_job_id",
+        ),
+        (
+            server.get(
+                Some(&admin),
+                "/api/v1/jobs/01a21926-855c-753d-a360-75d831e6da64",
+            ),
+            404,
+            "job_not_found",
+        ),
+        (
+            server.get(Some(&admin), "/api/v1/jobs?since=yesterday"),
+            400,
+            "malformed_query",
+        ),
+        (
+            server.get(Some(&admin), "/api/v1/jobs?bogus=1"),
+            400,
+            "malformed_query",
+        ),
+        (
+            server.get(Some(&admin), "/api/v1/nothing"),
+            404,
+            "no_such_route",
+        ),
+    ];
+    for (i, (r, status, code)) in cases.iter().enumerate() {
+        assert_eq!(r.status, *status, "case {i}: {}", r.body);
+        assert_eq!(r.json()["error"]["code"], *code, "case {i}: {}", r.body);
+        assert!(!r.json()["error"]["message"].as_str().unwrap().is_empty());
+    }
+    assert!(
+        cases[6].0.body.contains("fabrikam:ernie"),
+        "the candidates are listed"
+    );
+    let jobs = server.get(Some(&admin), "/api/v1/jobs").json();
+    assert!(
+        jobs["jobs"].as_array().unwrap().is_empty(),
+        "bad input became a job: {jobs}"
+    );
+}
+
+#[test]
+fn csv_cells_never_become_spreadsheet_formulas() {
+    let lab = Lab::load();
+    let server = Server::start(&lab, None);
+    let admin = server.token("admin", "admin", &[]);
+    let user = lab.create_user("corp", "csv", 0);
+    let body = json!({ "target": user.reference(), "action": "unlock", "reason": "=HYPERLINK(\"http://evil\")" });
+    let job_id = server.post_action(Some(&admin), &body, None).json()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.follow(&admin, &job_id);
+    let csv = server
+        .get(
+            Some(&admin),
+            &format!("/api/v1/jobs/export.csv?target={}", user.name),
+        )
+        .body;
+    assert!(
+        csv.contains("\"'=HYPERLINK(\"\"http://evil\"\")\""),
+        "{csv}"
+    );
+}
+
+#[test]
+fn stopping_the_service_lets_the_running_job_finish() {
+    let lab = Lab::load();
+    let server = Server::start(&lab, Some("after-write=sleep:2000"));
+    let admin = server.token("admin", "admin", &[]);
+    let user = lab.create_user("corp", "drn", 0);
+    let r = server.post_action(Some(&admin), &action(&user.reference(), "disable"), None);
+    let job_id = r.json()["job_id"].as_str().unwrap().to_string();
+    // Wait until the worker is inside the job, past its write.
+    for _ in 0..100 {
+        if server
+            .get(Some(&admin), &format!("/api/v1/jobs/{job_id}"))
+            .json()["phase"]
+            == "writing"
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut server = server;
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "riposte serve exited with {exit}");
+    let shown = riposte_config(&server.config, &["--json", "actions", "show", &job_id]).json();
+    assert_eq!(shown["state"], "finished");
+    assert_eq!(shown["outcome"], "verified", "{shown}");
+    assert!(
+        !shown["events"].to_string().contains("taken over"),
+        "the job was not finished by the service itself"
+    );
+    assert!(matches!(user.kinit(), Login::Revoked(_)));
+}
