@@ -18,6 +18,17 @@ struct ConfigFile {
     forests: Vec<ForestConfig>,
     #[serde(default)]
     server: ServerFile,
+    #[serde(default)]
+    safeguards: SafeguardsFile,
+}
+
+/// `[safeguards]`: identities that need a second person's approval.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SafeguardsFile {
+    /// `forest:sAMAccountName`, DNs or SIDs; adminCount=1 accounts are always protected.
+    #[serde(default)]
+    protected: Vec<String>,
 }
 
 /// `[server]`: how `riposte serve` listens.
@@ -37,6 +48,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub forests: Vec<ForestSettings>,
     pub listen: std::net::SocketAddr,
+    /// Protected identities from `[safeguards] protected`.
+    pub protected: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +141,7 @@ impl Config {
             data_dir,
             forests,
             listen,
+            protected: file.safeguards.protected,
         })
     }
 

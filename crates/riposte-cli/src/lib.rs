@@ -1,6 +1,7 @@
 //! riposte's command line. `run` parses arguments, runs one command and
 //! returns the process exit status:
-//! 0 verified or already, 3 ineffective, 4 denied, 1 failed, 2 bad usage.
+//! 0 verified or already, 3 ineffective, 4 denied, 1 failed, 2 bad usage,
+//! 5 waiting for a second person's approval.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -13,7 +14,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use riposte_ad::AdDirectory;
-use riposte_core::policy::{Role, Scope};
+use riposte_core::policy::{Principal, Role, Scope};
+use riposte_core::safeguards::Protection;
 use riposte_core::{Action, ActionOptions, Outcome, secret_token};
 use riposte_jobs::{ActionRequest, Runner, RunnerError};
 use riposte_store::{JobFilter, TokenStore};
@@ -29,6 +31,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     pub const INEFFECTIVE: u8 = 3;
     pub const DENIED: u8 = 4;
+    /// A protected identity: the job waits for a second person's approval.
+    pub const PENDING_APPROVAL: u8 = 5;
 }
 
 #[derive(Parser, Debug)]
@@ -151,6 +155,18 @@ enum ActionsCommand {
         /// Job id, or a unique start of it.
         job: String,
     },
+    /// Approve a job waiting for a second person, and run it.
+    Approve {
+        job: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Reject a job waiting for a second person: it ends denied, nothing written.
+    Reject {
+        job: String,
+        #[arg(long)]
+        comment: String,
+    },
 }
 
 /// Parses arguments and runs the command; the binary only sets up TLS first.
@@ -227,7 +243,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     );
     let tokens: Arc<dyn TokenStore> = store.clone();
     if matches!(cli.command, Command::Serve) {
-        let runner = Arc::new(Runner::new(store, directory).with_queue_notifications());
+        let runner = Arc::new(
+            Runner::new(store, directory)
+                .with_protection(Protection::new(config.protected.clone()))
+                .with_queue_notifications(),
+        );
         let options = riposte_server::ServeOptions {
             listen: config.listen,
             poll: std::time::Duration::from_secs(1),
@@ -235,7 +255,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         riposte_server::serve(options, runner, tokens, shutdown_signal()).await?;
         return Ok(exit::OK);
     }
-    let runner = Runner::new(store, directory);
+    let runner =
+        Runner::new(store, directory).with_protection(Protection::new(config.protected.clone()));
     recover(&runner).await;
     match cli.command {
         Command::Serve => unreachable!("handled above"),
@@ -276,7 +297,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 .await?;
             let events = runner.store().events(completed.job.id).await?;
             output::completed(&completed, &events, cli.json);
-            Ok(exit_code(completed.job.outcome))
+            Ok(exit_code(&completed.job))
         }
         Command::Actions(ActionsCommand::List {
             target,
@@ -300,6 +321,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             output::job_list(&jobs, cli.json);
             Ok(exit::OK)
         }
+        Command::Actions(ActionsCommand::Approve { job, comment }) => {
+            decide(&runner, &job, true, &comment, cli.json).await
+        }
+        Command::Actions(ActionsCommand::Reject { job, comment }) => {
+            decide(&runner, &job, false, &comment, cli.json).await
+        }
         Command::Actions(ActionsCommand::Show { job }) => {
             let job = runner.find_job(&job).await?;
             let events = runner.store().events(job.id).await?;
@@ -307,6 +334,38 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
     }
+}
+
+/// The CLI's operator, as the policy sees them: whoever runs riposte on the
+/// server with its configuration is trusted as an admin, but is still a
+/// person, so they cannot approve their own request.
+fn cli_principal() -> Principal {
+    Principal {
+        name: requester(),
+        role: Role::Admin,
+        scope: Scope::default(),
+    }
+}
+
+async fn decide(
+    runner: &Runner,
+    job: &str,
+    approve: bool,
+    comment: &str,
+    json_output: bool,
+) -> anyhow::Result<u8> {
+    let job = runner.find_job(job).await?;
+    let decided = runner
+        .decide(job.id, &cli_principal(), approve, comment)
+        .await?;
+    let done = if approve {
+        runner.run_job(decided.id).await?.job
+    } else {
+        decided
+    };
+    let events = runner.store().events(done.id).await?;
+    output::job(&done, &events, None, json_output);
+    Ok(exit_code(&done))
 }
 
 /// Completes on Ctrl-C or SIGTERM: the service then drains and stops.
@@ -440,8 +499,11 @@ async fn recover(runner: &Runner) {
     }
 }
 
-pub fn exit_code(outcome: Option<Outcome>) -> u8 {
-    match outcome {
+pub fn exit_code(job: &riposte_store::Job) -> u8 {
+    if job.awaiting_approval() {
+        return exit::PENDING_APPROVAL;
+    }
+    match job.outcome {
         Some(Outcome::Verified | Outcome::Already) => exit::OK,
         Some(Outcome::Ineffective) => exit::INEFFECTIVE,
         Some(Outcome::Denied) => exit::DENIED,

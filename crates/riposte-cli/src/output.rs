@@ -109,10 +109,13 @@ pub fn job(job: &Job, events: &[JobEvent], new_password: Option<&str>, json_outp
         print_json(&value);
         return;
     }
-    let outcome = job
-        .outcome
-        .map(|o| o.as_str().to_uppercase())
-        .unwrap_or_else(|| job.state.as_str().to_uppercase());
+    let outcome = if job.awaiting_approval() {
+        "PENDING APPROVAL".to_string()
+    } else {
+        job.outcome
+            .map(|o| o.as_str().to_uppercase())
+            .unwrap_or_else(|| job.state.as_str().to_uppercase())
+    };
     println!("job {}  {} {}", job.id, job.action, job.target_ref);
     println!(
         "  outcome:    {outcome}: {}",
@@ -134,6 +137,18 @@ pub fn job(job: &Job, events: &[JobEvent], new_password: Option<&str>, json_outp
         adtime::rfc3339(job.created_at)
     );
     println!("  reason:     {}", job.reason);
+    if let Some(why) = &job.approval_reason {
+        match &job.decided_by {
+            Some(by) => println!(
+                "  approval:   {} by {by} ({why})",
+                job.approval.map(|a| a.as_str()).unwrap_or("")
+            ),
+            None => println!(
+                "  approval:   waiting for a second person: {why}; `riposte actions approve {}`",
+                job.id
+            ),
+        }
+    }
     if let Some(e) = &job.evidence {
         evidence(e);
     }

@@ -18,6 +18,7 @@ pub mod outcome;
 pub mod password;
 pub mod policy;
 pub mod rights;
+pub mod safeguards;
 pub mod secret_token;
 pub mod sid;
 pub mod time;

@@ -17,6 +17,8 @@ use riposte_core::directory::Directory;
 use riposte_core::evidence::Evidence;
 use riposte_core::executor::{self, Phase, ProgressSink};
 use riposte_core::identity::{IdentityRef, IdentityRefError};
+use riposte_core::policy::{self, Permission, Principal};
+use riposte_core::safeguards::{self, Protection};
 use riposte_core::{Action, ActionOptions, Outcome};
 use riposte_store::{Created, Finish, Job, JobState, JobStore, NewJob, Progress, StoreError};
 use secrecy::SecretString;
@@ -70,6 +72,12 @@ pub enum RunnerError {
         candidates: Vec<String>,
     },
     #[error(transparent)]
+    Refused(#[from] riposte_core::policy::Refusal),
+    #[error("job {0} is not waiting for an approval (it may have been decided already)")]
+    NotAwaitingApproval(Uuid),
+    #[error("no job has the id {0}")]
+    NoSuchJob(Uuid),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -115,6 +123,7 @@ pub struct Runner {
     worker: WorkerId,
     lease: Duration,
     queued: Option<Arc<tokio::sync::Notify>>,
+    protection: Protection,
 }
 
 impl Runner {
@@ -125,7 +134,14 @@ impl Runner {
             worker: WorkerId::current(),
             lease: DEFAULT_LEASE,
             queued: None,
+            protection: Protection::default(),
         }
+    }
+
+    /// Identities that need a second person's approval, besides adminCount=1 accounts.
+    pub fn with_protection(mut self, protection: Protection) -> Self {
+        self.protection = protection;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn JobStore> {
@@ -245,6 +261,15 @@ impl Runner {
                 target_dn: dn,
                 target_sid: sid,
                 idempotency_key: request.idempotency_key.clone(),
+                approval_required: match target {
+                    Target::Account(a) => safeguards::approval_needed(
+                        &self.protection,
+                        a,
+                        request.action,
+                        request.options,
+                    ),
+                    Target::Unreachable { .. } => None,
+                },
             })
             .await?;
         let job = match created {
@@ -291,7 +316,10 @@ impl Runner {
     pub async fn submit(&self, request: ActionRequest) -> Result<Completed, RunnerError> {
         let target = self.resolve_target(&request.reference).await?;
         let enqueued = self.enqueue(&request, &target).await?;
-        if enqueued.replayed || enqueued.job.state != JobState::Queued {
+        if enqueued.replayed
+            || enqueued.job.state != JobState::Queued
+            || enqueued.job.awaiting_approval()
+        {
             return Ok(Completed {
                 job: enqueued.job,
                 new_password: None,
@@ -320,6 +348,69 @@ impl Runner {
             .get(enqueued.job.id)
             .await?
             .unwrap_or(enqueued.job);
+        self.run_claimed(job, None, false).await
+    }
+
+    /// A second person's decision on a job awaiting approval, checked by the
+    /// policy (responder or admin, in scope, not the requester).
+    pub async fn decide(
+        &self,
+        id: Uuid,
+        approver: &Principal,
+        approve: bool,
+        comment: &str,
+    ) -> Result<Job, RunnerError> {
+        let job = self
+            .store
+            .get(id)
+            .await?
+            .ok_or(RunnerError::NoSuchJob(id))?;
+        if !job.awaiting_approval() {
+            return Err(RunnerError::NotAwaitingApproval(id));
+        }
+        policy::authorize(
+            approver,
+            &Permission::Approve {
+                action: job.action,
+                forest: job.forest.as_deref().unwrap_or_default(),
+                dn: job.target_dn.as_deref().unwrap_or_default(),
+                requested_by: &job.requested_by,
+            },
+        )?;
+        let decided = self
+            .store
+            .decide_approval(id, &approver.name, approve, comment)
+            .await?;
+        if approve && let Some(notify) = &self.queued {
+            notify.notify_one();
+        }
+        Ok(decided)
+    }
+
+    /// Claims one queued job and runs it here; if another worker holds it,
+    /// reports it as it stands.
+    pub async fn run_job(&self, id: Uuid) -> Result<Completed, RunnerError> {
+        if !self
+            .store
+            .claim(id, self.worker.as_str(), self.lease)
+            .await?
+        {
+            let job = self
+                .store
+                .get(id)
+                .await?
+                .ok_or(RunnerError::NoSuchJob(id))?;
+            return Ok(Completed {
+                job,
+                new_password: None,
+                replayed: false,
+            });
+        }
+        let job = self
+            .store
+            .get(id)
+            .await?
+            .ok_or(RunnerError::NoSuchJob(id))?;
         self.run_claimed(job, None, false).await
     }
 

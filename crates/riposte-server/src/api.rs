@@ -155,6 +155,8 @@ pub async fn request_action(
             "state": job.state,
             "outcome": job.outcome,
             "replayed": enqueued.replayed,
+            "awaiting_approval": job.awaiting_approval(),
+            "approval_reason": job.approval_reason,
             "links": { "job": format!("/api/v1/jobs/{}", job.id), "events": format!("/api/v1/jobs/{}/events", job.id) },
         })),
     )
@@ -370,6 +372,57 @@ pub async fn job_events(
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    #[serde(default)]
+    comment: String,
+}
+
+async fn decide(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    approve: bool,
+    body: Result<Json<DecisionBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_request(
+            "malformed_request",
+            format!("{}; expected JSON {{\"comment\"}}", e.body_text()),
+        )
+    })?;
+    let id = parse_job_id(&id)?;
+    let job = state
+        .runner
+        .decide(id, &caller.0, approve, body.comment.trim())
+        .await?;
+    Ok(Json(view::job(
+        &job,
+        &state.runner.store().events(id).await?,
+    )))
+}
+
+/// POST /api/v1/jobs/{id}/approve: a second person lets a protected job run.
+pub async fn approve_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<DecisionBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    decide(state, caller, id, true, body).await
+}
+
+/// POST /api/v1/jobs/{id}/reject: a second person refuses it; it ends denied.
+pub async fn reject_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<DecisionBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    decide(state, caller, id, false, body).await
 }
 
 /// GET /api/v1/whoami: the caller as riposte sees them.

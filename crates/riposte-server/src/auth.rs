@@ -5,7 +5,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use riposte_core::policy::{self, Permission, Principal};
 use riposte_core::secret_token;
-use serde_json::json;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -16,14 +15,7 @@ pub struct Caller(pub Principal);
 impl Caller {
     /// Checks a permission through the one policy module; a refusal names the missing right.
     pub fn may(&self, wanted: &Permission<'_>) -> Result<(), ApiError> {
-        policy::authorize(&self.0, wanted).map_err(|refusal| {
-            ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "forbidden",
-                refusal.to_string(),
-            )
-            .with_details(json!({ "missing_right": refusal.missing, "role": refusal.role }))
-        })
+        policy::authorize(&self.0, wanted).map_err(|refusal| crate::error::forbidden(&refusal))
     }
 }
 

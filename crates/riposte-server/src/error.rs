@@ -95,7 +95,18 @@ impl From<RunnerError> for ApiError {
             .with_details(
                 json!({ "candidates": candidates.iter().map(|c| c.trim()).collect::<Vec<_>>() }),
             ),
+            RunnerError::Refused(refusal) => forbidden(&refusal),
+            RunnerError::NotAwaitingApproval(_) => {
+                Self::new(StatusCode::CONFLICT, "not_awaiting_approval", message)
+            }
+            RunnerError::NoSuchJob(_) => Self::not_found("job_not_found", message),
             RunnerError::Store(e) => e.into(),
         }
     }
+}
+
+/// 403 naming the missing right, from the policy's refusal.
+pub fn forbidden(refusal: &riposte_core::policy::Refusal) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", refusal.to_string())
+        .with_details(json!({ "missing_right": refusal.missing, "role": refusal.role }))
 }

@@ -72,6 +72,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs/export.csv", get(api::export_jobs_csv))
         .route("/api/v1/jobs/{id}", get(api::get_job))
         .route("/api/v1/jobs/{id}/events", get(api::job_events))
+        .route("/api/v1/jobs/{id}/approve", post(api::approve_job))
+        .route("/api/v1/jobs/{id}/reject", post(api::reject_job))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

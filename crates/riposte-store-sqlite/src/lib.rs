@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api_tokens",
         include_str!("../migrations/0003_api_tokens.sql"),
     ),
+    (
+        4,
+        "approvals",
+        include_str!("../migrations/0004_approvals.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -198,6 +203,9 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
             .map_err(|e| corrupt("evidence", &e))?,
         finished_at: get_opt_i64("finished_at")?.map(from_millis),
         idempotency_key: get_opt("idempotency_key")?,
+        approval: get_opt("approval")?.map(|a| a.parse()).transpose()?,
+        approval_reason: get_opt("approval_reason")?,
+        decided_by: get_opt("decided_by")?,
     })
 }
 
@@ -221,7 +229,8 @@ impl JobStore for SqliteStore {
             serde_json::to_string(&job.options).map_err(|e| StoreError::Backend(e.to_string()))?;
         sqlx::query(
             "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
-             forest, target_dn, target_sid, state, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+             forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(at)
@@ -236,6 +245,8 @@ impl JobStore for SqliteStore {
         .bind(&job.target_dn)
         .bind(&job.target_sid)
         .bind(&job.idempotency_key)
+        .bind(job.approval_required.as_ref().map(|_| "pending"))
+        .bind(&job.approval_required)
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
@@ -245,15 +256,80 @@ impl JobStore for SqliteStore {
         );
         self.event(&mut tx, id, at, JobState::Queued, None, &message)
             .await?;
+        if let Some(why) = &job.approval_required {
+            let message = format!("pending approval by a second person: {why}");
+            self.event(
+                &mut tx,
+                id,
+                at,
+                JobState::Queued,
+                Some("pending-approval"),
+                &message,
+            )
+            .await?;
+        }
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(Created::New(self.fetch(id).await?))
+    }
+
+    async fn decide_approval(
+        &self,
+        id: Uuid,
+        decided_by: &str,
+        approve: bool,
+        comment: &str,
+    ) -> Result<Job, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let at = now();
+        let decided = sqlx::query(
+            "UPDATE jobs SET approval = ?, decided_by = ?, decided_at = ?, updated_at = ? \
+             WHERE id = ? AND state = 'queued' AND approval = 'pending'",
+        )
+        .bind(if approve { "approved" } else { "rejected" })
+        .bind(decided_by)
+        .bind(at)
+        .bind(at)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        if decided != 1 {
+            drop(tx);
+            let job = self.fetch(id).await?;
+            return Err(StoreError::WrongState {
+                id,
+                state: job.state,
+            });
+        }
+        let verb = if approve { "approved" } else { "rejected" };
+        let message = format!("{verb} by {decided_by}: {comment}");
+        self.event(&mut tx, id, at, JobState::Queued, Some(verb), &message)
+            .await?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        if approve {
+            return self.fetch(id).await;
+        }
+        let message = format!(
+            "rejected by {decided_by} (second-person approval): {comment}; nothing was written"
+        );
+        self.finish(
+            id,
+            None,
+            Finish {
+                outcome: riposte_core::Outcome::Denied,
+                message: &message,
+                evidence: &Evidence::default(),
+            },
+        )
+        .await
     }
 
     async fn claim(&self, id: Uuid, owner: &str, lease: Duration) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let at = now();
         let claimed = sqlx::query(
-            "UPDATE jobs SET state = 'running', owner = ?, lease_expires_at = ?, updated_at = ? WHERE id = ? AND state = 'queued'",
+            "UPDATE jobs SET state = 'running', owner = ?, lease_expires_at = ?, updated_at = ? WHERE id = ? AND state = 'queued' AND COALESCE(approval, 'approved') = 'approved'",
         )
         .bind(owner)
         .bind(lease_until(lease))
@@ -282,7 +358,7 @@ impl JobStore for SqliteStore {
     async fn claim_next(&self, owner: &str, lease: Duration) -> Result<Option<Job>, StoreError> {
         loop {
             let next: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM jobs WHERE state = 'queued' ORDER BY created_at, id LIMIT 1",
+                "SELECT id FROM jobs WHERE state = 'queued' AND COALESCE(approval, 'approved') = 'approved' ORDER BY created_at, id LIMIT 1",
             )
             .fetch_optional(&self.pool)
             .await

@@ -24,6 +24,8 @@ pub async fn run_all(store: &dyn JobStore) {
     take_over_is_exclusive(store).await;
     short_ids_find_jobs(store).await;
     claim_next_takes_the_oldest_queued_job_once(store).await;
+    a_job_awaiting_approval_is_never_claimed_until_approved(store).await;
+    a_rejected_job_is_finished_as_denied(store).await;
 }
 
 fn new_job(target: &str, action: Action) -> NewJob {
@@ -38,6 +40,7 @@ fn new_job(target: &str, action: Action) -> NewJob {
         target_dn: Some(format!("CN={target},OU=Staff,DC=corp,DC=example,DC=test")),
         target_sid: Some("S-1-5-21-1-2-3-1105".into()),
         idempotency_key: None,
+        approval_required: None,
     }
 }
 
@@ -385,4 +388,60 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
         .await
         .unwrap();
     assert_eq!(store.list_tokens().await.unwrap().len(), 2);
+}
+
+pub async fn a_job_awaiting_approval_is_never_claimed_until_approved(store: &dyn JobStore) {
+    while store.claim_next("drain", LEASE).await.unwrap().is_some() {}
+    let mut request = new_job("conf-approval", Action::Disable);
+    request.approval_required = Some("adminCount=1".into());
+    let job = create(store, request).await;
+    assert!(job.awaiting_approval());
+    assert_eq!(job.approval_reason.as_deref(), Some("adminCount=1"));
+    assert!(
+        !store.claim(job.id, "worker", LEASE).await.unwrap(),
+        "claimed a job awaiting approval"
+    );
+    assert!(store.claim_next("worker", LEASE).await.unwrap().is_none());
+    let approved = store
+        .decide_approval(job.id, "user:bob", true, "confirmed with the SOC lead")
+        .await
+        .unwrap();
+    assert_eq!(approved.approval, Some(crate::Approval::Approved));
+    assert_eq!(approved.decided_by.as_deref(), Some("user:bob"));
+    assert!(
+        store
+            .decide_approval(job.id, "user:carol", false, "late")
+            .await
+            .is_err(),
+        "decided twice"
+    );
+    assert_eq!(
+        store
+            .claim_next("worker", LEASE)
+            .await
+            .unwrap()
+            .map(|j| j.id),
+        Some(job.id)
+    );
+}
+
+pub async fn a_rejected_job_is_finished_as_denied(store: &dyn JobStore) {
+    let mut request = new_job("conf-reject", Action::Disable);
+    request.approval_required = Some("configured as protected".into());
+    let job = create(store, request).await;
+    let done = store
+        .decide_approval(job.id, "user:bob", false, "not this one")
+        .await
+        .unwrap();
+    assert_eq!(done.state, JobState::Finished);
+    assert_eq!(done.outcome, Some(Outcome::Denied));
+    assert!(done.message.unwrap().contains("rejected by user:bob"));
+    let plain = create(store, new_job("conf-reject-plain", Action::Disable)).await;
+    assert!(
+        store
+            .decide_approval(plain.id, "user:bob", true, "x")
+            .await
+            .is_err(),
+        "a job needing no approval was approved"
+    );
 }

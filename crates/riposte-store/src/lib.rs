@@ -75,6 +75,40 @@ pub struct NewJob {
     pub target_sid: Option<String>,
     /// A second request with the same key returns the first job.
     pub idempotency_key: Option<String>,
+    /// Why a second person must approve before the job may run (a protected identity).
+    pub approval_required: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl Approval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Approval::Pending => "pending",
+            Approval::Approved => "approved",
+            Approval::Rejected => "rejected",
+        }
+    }
+}
+
+impl FromStr for Approval {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "pending" => Ok(Approval::Pending),
+            "approved" => Ok(Approval::Approved),
+            "rejected" => Ok(Approval::Rejected),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown approval state {other:?}"
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -110,6 +144,17 @@ pub struct Job {
     #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<OffsetDateTime>,
     pub idempotency_key: Option<String>,
+    /// Second-person approval: `None` when not needed.
+    pub approval: Option<Approval>,
+    pub approval_reason: Option<String>,
+    pub decided_by: Option<String>,
+}
+
+impl Job {
+    /// Waiting for a second person: queued, but no worker may claim it.
+    pub fn awaiting_approval(&self) -> bool {
+        self.state == JobState::Queued && self.approval == Some(Approval::Pending)
+    }
 }
 
 /// One state change of a job, as kept in the ledger.
@@ -205,8 +250,19 @@ pub trait JobStore: Send + Sync {
     /// Stores a queued job, or returns the job its idempotency key names.
     async fn create_job(&self, job: NewJob) -> Result<Created, StoreError>;
 
+    /// Records a second person's decision on a job awaiting approval. An
+    /// approved job becomes claimable; a rejected one is finished as denied.
+    /// `WrongState` unless the job is queued and pending approval.
+    async fn decide_approval(
+        &self,
+        id: Uuid,
+        decided_by: &str,
+        approve: bool,
+        comment: &str,
+    ) -> Result<Job, StoreError>;
+
     /// queued -> running, held by `owner` until the lease runs out.
-    /// `false` if another worker took it first.
+    /// `false` if another worker took it first, or the job awaits approval.
     async fn claim(&self, id: Uuid, owner: &str, lease: Duration) -> Result<bool, StoreError>;
 
     /// Claims the oldest queued job for `owner`, if there is one.

@@ -21,8 +21,13 @@ struct Server {
 
 impl Server {
     fn start(lab: &Lab, failpoints: Option<&str>) -> Server {
+        Self::start_with(lab, failpoints, "")
+    }
+
+    /// `extra` is appended to the config (e.g. a [safeguards] table).
+    fn start_with(lab: &Lab, failpoints: Option<&str>, extra: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let config = lab.private_config(dir.path(), |t| t);
+        let config = lab.private_config(dir.path(), |t| t + extra);
         let mut cmd = Command::new(BIN);
         cmd.arg("--config")
             .arg(&config)
@@ -472,4 +477,105 @@ fn stopping_the_service_lets_the_running_job_finish() {
         "the job was not finished by the service itself"
     );
     assert!(matches!(user.kinit(), Login::Revoked(_)));
+}
+
+#[test]
+fn a_protected_identity_waits_for_a_second_person() {
+    let lab = Lab::load();
+    let user = lab.create_user("corp", "prot", 0);
+    let other = lab.create_user("corp", "prot", 0);
+    let extra = format!(
+        "\n[safeguards]\nprotected = [{:?}, {:?}]\n",
+        user.reference(),
+        other.dn
+    );
+    let server = Server::start_with(&lab, None, &extra);
+    let alice = server.token("alice", "responder", &[]);
+    let bob = server.token("bob", "responder", &[]);
+    let reader = server.token("reader", "reader", &[]);
+
+    let r = server.post_action(Some(&alice), &action(&user.reference(), "disable"), None);
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["awaiting_approval"], true);
+    assert!(
+        r.json()["approval_reason"]
+            .as_str()
+            .unwrap()
+            .contains("listed as protected")
+    );
+    let job_id = r.json()["job_id"].as_str().unwrap().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let waiting = server
+        .get(Some(&alice), &format!("/api/v1/jobs/{job_id}"))
+        .json();
+    assert_eq!(
+        (waiting["state"].as_str(), waiting["approval"].as_str()),
+        (Some("queued"), Some("pending")),
+        "{waiting}"
+    );
+    assert_eq!(
+        user.kinit(),
+        Login::Succeeded,
+        "a protected account was written before approval"
+    );
+
+    let approve = |token: &str| {
+        request(
+            &server.addr,
+            "POST",
+            &format!("/api/v1/jobs/{job_id}/approve"),
+            &auth(Some(token)),
+            Some(r#"{"comment":"ok"}"#),
+        )
+    };
+    let own = approve(&alice);
+    assert_eq!(own.status, 403, "{}", own.body);
+    assert!(
+        own.json()["error"]["details"]["missing_right"]
+            .as_str()
+            .unwrap()
+            .contains("second person")
+    );
+    assert_eq!(approve(&reader).status, 403);
+    let approved = approve(&bob);
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert_eq!(approved.json()["decided_by"], "token:bob");
+    let finished = server.follow(&alice, &job_id);
+    assert_eq!(finished["outcome"], "verified", "{finished}");
+    assert!(matches!(user.kinit(), Login::Revoked(_)));
+    assert_eq!(
+        approve(&bob).json()["error"]["code"],
+        "not_awaiting_approval"
+    );
+
+    // A rejected request ends denied and writes nothing.
+    let r = server.post_action(Some(&alice), &action(&other.reference(), "disable"), None);
+    let rejected_id = r.json()["job_id"].as_str().unwrap().to_string();
+    let rejected = request(
+        &server.addr,
+        "POST",
+        &format!("/api/v1/jobs/{rejected_id}/reject"),
+        &auth(Some(&bob)),
+        Some(r#"{"comment":"wrong person"}"#),
+    );
+    assert_eq!(rejected.status, 200, "{}", rejected.body);
+    assert_eq!(rejected.json()["outcome"], "denied");
+    assert!(
+        rejected.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("rejected by token:bob")
+    );
+    assert_eq!(other.kinit(), Login::Succeeded);
+}
+
+#[test]
+fn an_admin_count_account_without_delegation_is_denied_without_waiting_for_approval() {
+    let lab = Lab::load();
+    let server = Server::start(&lab, None);
+    let admin = server.token("admin", "admin", &[]);
+    let r = server.post_action(Some(&admin), &action("corp:tier0admin", "disable"), None);
+    assert_eq!(r.json()["awaiting_approval"], false, "{}", r.body);
+    let job_id = r.json()["job_id"].as_str().unwrap().to_string();
+    assert_eq!(server.follow(&admin, &job_id)["outcome"], "denied");
 }

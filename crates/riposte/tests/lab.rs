@@ -715,3 +715,64 @@ fn a_crash_before_the_write_is_completed_at_next_start() {
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")
 }
+
+#[test]
+fn on_the_cli_a_protected_account_needs_another_person_to_approve() {
+    let lab = Lab::load();
+    let dir = tempdir();
+    let user = lab.create_user("corp", "cliap", 0);
+    let config = lab.private_config(dir.path(), |t| {
+        t + &format!("\n[safeguards]\nprotected = [{:?}]\n", user.reference())
+    });
+    let as_user = |who: &str, args: &[&str]| {
+        let mut cmd = std::process::Command::new(common::BIN);
+        cmd.arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("SUDO_USER", who)
+            .env_remove("RIPOSTE_FAILPOINTS");
+        common::run(cmd)
+    };
+    let asked = as_user(
+        "alice",
+        &[
+            "--json",
+            "user",
+            "disable",
+            &user.reference(),
+            "--reason",
+            "test: approval",
+        ],
+    );
+    assert_eq!(
+        asked.code, 5,
+        "exit status for pending approval\n{}\n{}",
+        asked.stdout, asked.stderr
+    );
+    let job_id = asked.json()["job_id"].as_str().unwrap().to_string();
+    assert_eq!(user.kinit(), Login::Succeeded);
+    let own = as_user("alice", &["actions", "approve", &job_id]);
+    assert_eq!(own.code, 2, "{}", own.stderr);
+    assert!(own.stderr.contains("second person"), "{}", own.stderr);
+    let approved = as_user(
+        "bob",
+        &[
+            "--json",
+            "actions",
+            "approve",
+            &job_id,
+            "--comment",
+            "confirmed",
+        ],
+    );
+    assert_eq!(
+        (approved.code, approved.outcome().as_str()),
+        (0, "verified"),
+        "{}\n{}",
+        approved.stdout,
+        approved.stderr
+    );
+    let decided_by = approved.json()["decided_by"].as_str().unwrap().to_string();
+    assert!(decided_by.starts_with("cli:bob@"), "{decided_by}");
+    assert!(matches!(user.kinit(), Login::Revoked(_)));
+}
