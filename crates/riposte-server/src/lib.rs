@@ -11,6 +11,7 @@ mod api;
 mod auth;
 mod error;
 mod metrics;
+mod openapi;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -64,6 +65,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
         .route("/api/v1/whoami", get(api::whoami))
         .route("/api/v1/identities", get(api::search_identities))
         .route("/api/v1/identities/{reference}", get(api::get_identity))
@@ -81,6 +86,25 @@ pub fn router(state: AppState) -> Router {
         ))
         .with_state(state)
 }
+
+/// Every route the router serves, as (method, path): kept in one list so the
+/// OpenAPI test can compare the two.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/whoami"),
+    ("get", "/api/v1/identities"),
+    ("get", "/api/v1/identities/{reference}"),
+    ("post", "/api/v1/actions"),
+    ("get", "/api/v1/jobs"),
+    ("get", "/api/v1/jobs/export.csv"),
+    ("get", "/api/v1/jobs/{id}"),
+    ("get", "/api/v1/jobs/{id}/events"),
+    ("post", "/api/v1/jobs/{id}/approve"),
+    ("post", "/api/v1/jobs/{id}/reject"),
+];
 
 async fn not_found() -> ApiError {
     ApiError::not_found(
@@ -207,4 +231,34 @@ pub async fn serve(
         error!(error = %e, "the worker ended abnormally");
     }
     served.map_err(ServeError::Http)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_describes_exactly_the_routes() {
+        let doc = openapi::document();
+        let paths = doc["paths"].as_object().unwrap();
+        let mut documented: Vec<(String, String)> = paths
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |m| (m.clone(), path.clone()))
+            })
+            .collect();
+        documented.sort();
+        let mut served: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        served.sort();
+        assert_eq!(documented, served);
+        // Every error response points at the one error schema.
+        let text = doc.to_string();
+        assert!(text.contains("#/components/schemas/Error"));
+    }
 }

@@ -1,0 +1,176 @@
+//! The OpenAPI 3.1 document of API v1, served at /api/v1/openapi.json. Kept
+//! by hand next to the router; a test checks that every route is described
+//! and nothing else is.
+
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn secured(mut operation: Value) -> Value {
+    operation["security"] = json!([{ "bearer": [] }, { "session": [] }]);
+    let responses = operation["responses"].as_object_mut().expect("responses");
+    responses.insert("401".into(), error_response("no valid credentials"));
+    responses.insert(
+        "403".into(),
+        error_response("the caller lacks a right; `details.missing_right` names it"),
+    );
+    operation
+}
+
+fn job_id_parameter() -> Value {
+    json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } })
+}
+
+fn list_parameters() -> Value {
+    let p = |name: &str, schema: Value, description: &str| json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description });
+    json!([
+        p(
+            "target",
+            json!({ "type": "string", "maxLength": 1024 }),
+            "reference, DN or SID (substring)"
+        ),
+        p(
+            "action",
+            json!({ "$ref": "#/components/schemas/Action" }),
+            "action"
+        ),
+        p(
+            "outcome",
+            json!({ "$ref": "#/components/schemas/Outcome" }),
+            "outcome"
+        ),
+        p(
+            "requester",
+            json!({ "type": "string" }),
+            "who asked, e.g. token:soar or user:alice"
+        ),
+        p(
+            "source",
+            json!({ "type": "string", "enum": ["cli", "api", "portal", "automation"] }),
+            "where the request came from"
+        ),
+        p(
+            "state",
+            json!({ "type": "string", "enum": ["queued", "running", "finished"] }),
+            "job state"
+        ),
+        p(
+            "since",
+            json!({ "type": "string", "format": "date-time" }),
+            "created at or after (RFC 3339)"
+        ),
+        p(
+            "until",
+            json!({ "type": "string", "format": "date-time" }),
+            "created before (RFC 3339)"
+        ),
+        p(
+            "limit",
+            json!({ "type": "integer", "minimum": 1, "maximum": 500 }),
+            "page size (default 50)"
+        ),
+        p(
+            "offset",
+            json!({ "type": "integer", "minimum": 0 }),
+            "page start"
+        ),
+    ])
+}
+
+/// The document itself.
+pub fn document() -> Value {
+    let job = json!({ "$ref": "#/components/schemas/Job" });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "riposte API",
+            "version": "1",
+            "description": "Contain compromised identities. Every action is a job whose outcome is read back from the directory."
+        },
+        "paths": {
+            "/healthz": { "get": { "summary": "Liveness", "security": [], "responses": { "200": json_response("alive", json!({ "type": "object" })) } } },
+            "/readyz": { "get": { "summary": "Readiness (the job ledger can be read)", "security": [],
+                "responses": { "200": json_response("ready", json!({ "type": "object" })), "503": error_response("not ready") } } },
+            "/metrics": { "get": secured(json!({ "summary": "Prometheus metrics",
+                "responses": { "200": { "description": "text exposition format", "content": { "text/plain": { "schema": { "type": "string" } } } } } })) },
+            "/api/v1/openapi.json": { "get": { "summary": "This document", "security": [], "responses": { "200": json_response("OpenAPI 3.1", json!({ "type": "object" })) } } },
+            "/api/v1/whoami": { "get": secured(json!({ "summary": "The caller as riposte sees them",
+                "responses": { "200": json_response("principal", json!({ "type": "object", "properties": {
+                    "principal": { "type": "string" }, "role": { "type": "string" }, "scope": { "type": "object" } } })) } })) },
+            "/api/v1/identities": { "get": secured(json!({ "summary": "Search every forest",
+                "parameters": [
+                    { "name": "q", "in": "query", "required": true, "schema": { "type": "string", "minLength": 1, "maxLength": 256 } },
+                    { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 200 } }
+                ],
+                "responses": { "200": json_response("matches", json!({ "type": "object" })), "400": error_response("malformed query") } })) },
+            "/api/v1/identities/{reference}": { "get": secured(json!({ "summary": "One account's state now, and the actions the caller may request",
+                "parameters": [{ "name": "reference", "in": "path", "required": true, "schema": { "type": "string", "maxLength": 1024 },
+                    "description": "corp:bert, bert@corp.example.test, a DN, a SID or an objectGUID" }],
+                "responses": { "200": json_response("the account", json!({ "type": "object" })),
+                    "400": error_response("invalid reference or unknown forest"), "404": error_response("no such identity"),
+                    "409": error_response("the reference matches several accounts; details.candidates lists them") } })) },
+            "/api/v1/actions": { "post": secured(json!({ "summary": "Request an action; it runs as a job",
+                "parameters": [{ "name": "Idempotency-Key", "in": "header", "required": false, "schema": { "type": "string", "minLength": 1, "maxLength": 200 } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ActionRequest" } } } },
+                "responses": { "202": json_response("queued (or, for a known idempotency key, the earlier job)", json!({ "type": "object", "properties": {
+                        "job_id": { "type": "string", "format": "uuid" }, "state": { "type": "string" }, "replayed": { "type": "boolean" },
+                        "awaiting_approval": { "type": "boolean" } } })),
+                    "400": error_response("malformed request, invalid reference, unknown forest or missing reason"),
+                    "404": error_response("no such identity"), "409": error_response("ambiguous reference"),
+                    "503": error_response("the job ledger cannot be written") } })) },
+            "/api/v1/jobs": { "get": secured(json!({ "summary": "The Action Center: jobs, newest first", "parameters": list_parameters(),
+                "responses": { "200": json_response("a page of jobs", json!({ "type": "object", "properties": {
+                    "jobs": { "type": "array", "items": job.clone() }, "limit": { "type": "integer" }, "offset": { "type": "integer" },
+                    "next_offset": { "type": ["integer", "null"] } } })), "400": error_response("malformed query") } })) },
+            "/api/v1/jobs/export.csv": { "get": secured(json!({ "summary": "The same list as CSV", "parameters": list_parameters(),
+                "responses": { "200": { "description": "CSV", "content": { "text/csv": { "schema": { "type": "string" } } } },
+                    "400": error_response("malformed query") } })) },
+            "/api/v1/jobs/{id}": { "get": secured(json!({ "summary": "One job with evidence and timeline", "parameters": [job_id_parameter()],
+                "responses": { "200": json_response("the job", job.clone()), "400": error_response("malformed id"), "404": error_response("no such job") } })) },
+            "/api/v1/jobs/{id}/events": { "get": secured(json!({ "summary": "Server-sent events for every state change, until the outcome",
+                "parameters": [job_id_parameter()],
+                "responses": { "200": { "description": "text/event-stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } },
+                    "400": error_response("malformed id"), "404": error_response("no such job") } })) },
+            "/api/v1/jobs/{id}/approve": { "post": secured(json!({ "summary": "A second person approves a protected job", "parameters": [job_id_parameter()],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Decision" } } } },
+                "responses": { "200": json_response("the job", job.clone()), "400": error_response("malformed"), "404": error_response("no such job"),
+                    "409": error_response("not awaiting approval") } })) },
+            "/api/v1/jobs/{id}/reject": { "post": secured(json!({ "summary": "A second person rejects a protected job; it ends denied", "parameters": [job_id_parameter()],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Decision" } } } },
+                "responses": { "200": json_response("the job", job.clone()), "400": error_response("malformed"), "404": error_response("no such job"),
+                    "409": error_response("not awaiting approval") } })) }
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "description": "an API token from `riposte token create`" },
+                "session": { "type": "apiKey", "in": "cookie", "name": "riposte_session" }
+            },
+            "schemas": {
+                "Action": { "type": "string", "enum": ["disable", "enable", "force-password-reset", "unlock", "set-password"] },
+                "Outcome": { "type": "string", "enum": ["verified", "already", "ineffective", "denied", "failed"] },
+                "ActionRequest": { "type": "object", "additionalProperties": false, "required": ["target", "action", "reason"], "properties": {
+                    "target": { "type": "string", "minLength": 1, "maxLength": 1024 },
+                    "action": { "$ref": "#/components/schemas/Action" },
+                    "reason": { "type": "string", "minLength": 1 },
+                    "clear_blocking_flags": { "type": "boolean" } } },
+                "Decision": { "type": "object", "additionalProperties": false, "properties": { "comment": { "type": "string" } } },
+                "Job": { "type": "object", "properties": {
+                    "job_id": { "type": "string", "format": "uuid" }, "action": { "$ref": "#/components/schemas/Action" },
+                    "target": { "type": "object" }, "state": { "type": "string" },
+                    "outcome": { "oneOf": [{ "$ref": "#/components/schemas/Outcome" }, { "type": "null" }] },
+                    "message": { "type": ["string", "null"] }, "reason": { "type": "string" }, "requested_by": { "type": "string" },
+                    "evidence": { "type": ["object", "null"] }, "events": { "type": "array" } } },
+                "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": {
+                    "code": { "type": "string", "description": "stable; branch on this" },
+                    "message": { "type": "string", "description": "for people" },
+                    "details": { "type": "object" } } } } }
+            }
+        }
+    })
+}
