@@ -2,7 +2,8 @@
 //! recorded outcome, for every front end: it resolves the target, writes
 //! the job to the ledger, claims it, runs the executor with each phase
 //! recorded before it happens, and stores the outcome. At start it takes
-//! over jobs whose worker died and re-verifies them.
+//! over jobs whose worker died and re-verifies them. Each request and each
+//! outcome is also appended to the audit trail.
 #![forbid(unsafe_code)]
 
 mod owner;
@@ -17,10 +18,13 @@ use riposte_core::evidence::Evidence;
 use riposte_core::executor::{self, Phase, ProgressSink};
 use riposte_core::identity::{IdentityRef, IdentityRefError};
 use riposte_core::{Action, ActionOptions, Outcome};
-use riposte_store::{Created, Finish, Job, JobState, JobStore, NewJob, Progress, StoreError};
+use riposte_store::{
+    Created, Finish, Job, JobState, JobStore, Ledger, NewAuditRecord, NewJob, Progress, StoreError,
+};
 use secrecy::SecretString;
+use serde_json::json;
 use time::OffsetDateTime;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use uuid::Uuid;
 
 pub use owner::{WorkerId, owner_is_gone};
@@ -89,15 +93,26 @@ enum Resolved {
     },
 }
 
+/// Who an outcome is recorded for in the audit trail.
+struct Finisher<'a> {
+    actor: &'a str,
+    source: &'a str,
+    /// The worker whose job this worker took over, for recovered jobs.
+    recovered_from: Option<&'a str>,
+}
+
+/// The actor and source of outcomes that recovery brings about.
+const SYSTEM: &str = "system";
+
 pub struct Runner {
-    store: Arc<dyn JobStore>,
+    store: Arc<dyn Ledger>,
     directory: Arc<dyn Directory>,
     worker: WorkerId,
     lease: Duration,
 }
 
 impl Runner {
-    pub fn new(store: Arc<dyn JobStore>, directory: Arc<dyn Directory>) -> Self {
+    pub fn new(store: Arc<dyn Ledger>, directory: Arc<dyn Directory>) -> Self {
         Runner {
             store,
             directory,
@@ -106,7 +121,8 @@ impl Runner {
         }
     }
 
-    pub fn store(&self) -> &Arc<dyn JobStore> {
+    /// The ledger: jobs and the audit trail.
+    pub fn store(&self) -> &Arc<dyn Ledger> {
         &self.store
     }
 
@@ -222,6 +238,46 @@ impl Runner {
             }
             Created::New(job) => job,
         };
+        let finisher = Finisher {
+            actor: &request.requested_by,
+            source: &request.source,
+            recovered_from: None,
+        };
+        let requested = NewAuditRecord {
+            actor: request.requested_by.clone(),
+            source: request.source.clone(),
+            remote_addr: None,
+            event: "action-requested".into(),
+            target: Some(request.reference.clone()),
+            job_id: Some(job.id),
+            result: "success".into(),
+            details: json!({
+                "action": job.action,
+                "reason": job.reason,
+                "dn": job.target_dn,
+            }),
+        };
+        if let Err(e) = self.store.append(requested).await {
+            // No action without its request in the audit trail: the job ends
+            // here, before anything is sent to the directory.
+            let message = format!("the request could not be written to the audit trail: {e}");
+            if let Err(finish_error) = self
+                .store
+                .finish(
+                    job.id,
+                    None,
+                    Finish {
+                        outcome: Outcome::Failed,
+                        message: &message,
+                        evidence: &Evidence::default(),
+                    },
+                )
+                .await
+            {
+                error!(job = %job.id, error = %finish_error, "could not close a job whose request was not audited");
+            }
+            return Err(e.into());
+        }
         match resolved {
             Resolved::Unreachable { message, .. } => {
                 let message = format!(
@@ -240,6 +296,7 @@ impl Runner {
                         },
                     )
                     .await?;
+                self.audit_outcome(&job, &finisher).await;
                 Ok(Completed {
                     job,
                     new_password: None,
@@ -257,7 +314,7 @@ impl Runner {
                         state: JobState::Running,
                     }));
                 }
-                self.run_claimed(job, None, false).await
+                self.run_claimed(job, None, false, &finisher).await
             }
         }
     }
@@ -268,6 +325,7 @@ impl Runner {
         job: Job,
         preferred_dc: Option<String>,
         resumed_after_write: bool,
+        finisher: &Finisher<'_>,
     ) -> Result<Completed, RunnerError> {
         let (Some(forest), Some(dn)) = (job.forest.clone(), job.target_dn.clone()) else {
             let job = self
@@ -282,6 +340,7 @@ impl Runner {
                     },
                 )
                 .await?;
+            self.audit_outcome(&job, finisher).await;
             return Ok(Completed {
                 job,
                 new_password: None,
@@ -316,6 +375,7 @@ impl Runner {
                 },
             )
             .await?;
+        self.audit_outcome(&finished, finisher).await;
         Ok(Completed {
             job: finished,
             new_password: report.new_password,
@@ -347,12 +407,47 @@ impl Runner {
                 continue;
             }
             warn!(job = %job.id, %previous, phase = ?job.phase, write_sent = job.write_sent, "recovering an interrupted job");
+            let finisher = Finisher {
+                actor: SYSTEM,
+                source: SYSTEM,
+                recovered_from: Some(&previous),
+            };
             let done = self
-                .run_claimed(job.clone(), job.dc.clone(), job.write_sent)
+                .run_claimed(job.clone(), job.dc.clone(), job.write_sent, &finisher)
                 .await?;
             recovered.push(done.job);
         }
         Ok(recovered)
+    }
+
+    /// Appends a finished job's outcome to the audit trail. The outcome is
+    /// already in the job ledger and may carry a password shown only once, so
+    /// a failure here is logged, not returned.
+    async fn audit_outcome(&self, job: &Job, finisher: &Finisher<'_>) {
+        let Some(outcome) = job.outcome else {
+            return;
+        };
+        let mut details = json!({
+            "action": job.action,
+            "message": job.message,
+            "dc": job.evidence.as_ref().and_then(|e| e.dc.clone()).or_else(|| job.dc.clone()),
+        });
+        if let Some(previous) = finisher.recovered_from {
+            details["recovered_from"] = json!(previous);
+        }
+        let record = NewAuditRecord {
+            actor: finisher.actor.to_string(),
+            source: finisher.source.to_string(),
+            remote_addr: None,
+            event: "action-outcome".into(),
+            target: Some(job.target_ref.clone()),
+            job_id: Some(job.id),
+            result: outcome.as_str().into(),
+            details,
+        };
+        if let Err(e) = self.store.append(record).await {
+            error!(job = %job.id, outcome = %outcome, error = %e, "the outcome could not be written to the audit trail");
+        }
     }
 
     /// A job by full id or unique prefix.
