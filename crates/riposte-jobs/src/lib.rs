@@ -93,14 +93,6 @@ enum Resolved {
     },
 }
 
-/// Who an outcome is recorded for in the audit trail.
-struct Finisher<'a> {
-    actor: &'a str,
-    source: &'a str,
-    /// The worker whose job this worker took over, for recovered jobs.
-    recovered_from: Option<&'a str>,
-}
-
 /// The actor and source of outcomes that recovery brings about.
 const SYSTEM: &str = "system";
 
@@ -238,46 +230,7 @@ impl Runner {
             }
             Created::New(job) => job,
         };
-        let finisher = Finisher {
-            actor: &request.requested_by,
-            source: &request.source,
-            recovered_from: None,
-        };
-        let requested = NewAuditRecord {
-            actor: request.requested_by.clone(),
-            source: request.source.clone(),
-            remote_addr: None,
-            event: "action-requested".into(),
-            target: Some(request.reference.clone()),
-            job_id: Some(job.id),
-            result: "success".into(),
-            details: json!({
-                "action": job.action,
-                "reason": job.reason,
-                "dn": job.target_dn,
-            }),
-        };
-        if let Err(e) = self.store.append(requested).await {
-            // No action without its request in the audit trail: the job ends
-            // here, before anything is sent to the directory.
-            let message = format!("the request could not be written to the audit trail: {e}");
-            if let Err(finish_error) = self
-                .store
-                .finish(
-                    job.id,
-                    None,
-                    Finish {
-                        outcome: Outcome::Failed,
-                        message: &message,
-                        evidence: &Evidence::default(),
-                    },
-                )
-                .await
-            {
-                error!(job = %job.id, error = %finish_error, "could not close a job whose request was not audited");
-            }
-            return Err(e.into());
-        }
+        self.audit_request(&job).await?;
         match resolved {
             Resolved::Unreachable { message, .. } => {
                 let message = format!(
@@ -296,7 +249,7 @@ impl Runner {
                         },
                     )
                     .await?;
-                self.audit_outcome(&job, &finisher).await;
+                self.audit_outcome(&job, None).await;
                 Ok(Completed {
                     job,
                     new_password: None,
@@ -314,7 +267,7 @@ impl Runner {
                         state: JobState::Running,
                     }));
                 }
-                self.run_claimed(job, None, false, &finisher).await
+                self.run_claimed(job, None, false, None).await
             }
         }
     }
@@ -325,7 +278,7 @@ impl Runner {
         job: Job,
         preferred_dc: Option<String>,
         resumed_after_write: bool,
-        finisher: &Finisher<'_>,
+        recovered_from: Option<&str>,
     ) -> Result<Completed, RunnerError> {
         let (Some(forest), Some(dn)) = (job.forest.clone(), job.target_dn.clone()) else {
             let job = self
@@ -340,7 +293,7 @@ impl Runner {
                     },
                 )
                 .await?;
-            self.audit_outcome(&job, finisher).await;
+            self.audit_outcome(&job, recovered_from).await;
             return Ok(Completed {
                 job,
                 new_password: None,
@@ -375,7 +328,7 @@ impl Runner {
                 },
             )
             .await?;
-        self.audit_outcome(&finished, finisher).await;
+        self.audit_outcome(&finished, recovered_from).await;
         Ok(Completed {
             job: finished,
             new_password: report.new_password,
@@ -407,23 +360,60 @@ impl Runner {
                 continue;
             }
             warn!(job = %job.id, %previous, phase = ?job.phase, write_sent = job.write_sent, "recovering an interrupted job");
-            let finisher = Finisher {
-                actor: SYSTEM,
-                source: SYSTEM,
-                recovered_from: Some(&previous),
-            };
             let done = self
-                .run_claimed(job.clone(), job.dc.clone(), job.write_sent, &finisher)
+                .run_claimed(job.clone(), job.dc.clone(), job.write_sent, Some(&previous))
                 .await?;
             recovered.push(done.job);
         }
         Ok(recovered)
     }
 
-    /// Appends a finished job's outcome to the audit trail. The outcome is
-    /// already in the job ledger and may carry a password shown only once, so
-    /// a failure here is logged, not returned.
-    async fn audit_outcome(&self, job: &Job, finisher: &Finisher<'_>) {
+    /// Appends a new job's request to the audit trail. No action without its
+    /// request in the trail: if the append fails, the job ends here as
+    /// failed, before anything is sent to the directory.
+    async fn audit_request(&self, job: &Job) -> Result<(), RunnerError> {
+        let requested = NewAuditRecord {
+            actor: job.requested_by.clone(),
+            source: job.source.clone(),
+            remote_addr: None,
+            event: "action-requested".into(),
+            target: Some(job.target_ref.clone()),
+            job_id: Some(job.id),
+            result: "success".into(),
+            details: json!({
+                "action": job.action,
+                "reason": job.reason,
+                "dn": job.target_dn,
+            }),
+        };
+        let Err(e) = self.store.append(requested).await else {
+            return Ok(());
+        };
+        let message = format!("the request could not be written to the audit trail: {e}");
+        if let Err(finish_error) = self
+            .store
+            .finish(
+                job.id,
+                None,
+                Finish {
+                    outcome: Outcome::Failed,
+                    message: &message,
+                    evidence: &Evidence::default(),
+                },
+            )
+            .await
+        {
+            error!(job = %job.id, error = %finish_error, "could not close a job whose request was not audited");
+        }
+        Err(e.into())
+    }
+
+    /// Appends a finished job's outcome to the audit trail, as the
+    /// requester's, or as the system's when recovery (taking the job over
+    /// from the worker `recovered_from`) finished it. The outcome is already
+    /// in the job ledger and may carry a password shown only once, so a
+    /// failure here is logged, not returned.
+    async fn audit_outcome(&self, job: &Job, recovered_from: Option<&str>) {
         let Some(outcome) = job.outcome else {
             return;
         };
@@ -432,12 +422,16 @@ impl Runner {
             "message": job.message,
             "dc": job.evidence.as_ref().and_then(|e| e.dc.clone()).or_else(|| job.dc.clone()),
         });
-        if let Some(previous) = finisher.recovered_from {
-            details["recovered_from"] = json!(previous);
-        }
+        let (actor, source) = match recovered_from {
+            Some(previous) => {
+                details["recovered_from"] = json!(previous);
+                (SYSTEM.to_string(), SYSTEM.to_string())
+            }
+            None => (job.requested_by.clone(), job.source.clone()),
+        };
         let record = NewAuditRecord {
-            actor: finisher.actor.to_string(),
-            source: finisher.source.to_string(),
+            actor,
+            source,
             remote_addr: None,
             event: "action-outcome".into(),
             target: Some(job.target_ref.clone()),

@@ -35,6 +35,16 @@ fn offline_config(dir: &Path) -> PathBuf {
     path
 }
 
+/// Raw SQL on a ledger file, as someone with access to the file could run it.
+fn raw_sql(ledger: &Path, sql: &'static str) {
+    block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", ledger.display()))
+            .await
+            .unwrap();
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    });
+}
+
 fn lines(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
@@ -122,17 +132,10 @@ fn verify_exits_1_once_a_record_is_changed_and_export_writes_json_lines() {
     );
 
     // Someone with the file drops the trigger and rewrites a result.
-    block_on(async {
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", ledger.display()))
-            .await
-            .unwrap();
-        sqlx::raw_sql(
-            "DROP TRIGGER audit_log_append_only_update; UPDATE audit_log SET result = 'success' WHERE seq = 2",
-        )
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    });
+    raw_sql(
+        &ledger,
+        "DROP TRIGGER audit_log_append_only_update; UPDATE audit_log SET result = 'success' WHERE seq = 2",
+    );
     let broken = riposte_config(&config, &["audit", "verify"]);
     assert_eq!(broken.code, 1, "{}\n{}", broken.stdout, broken.stderr);
     assert!(
@@ -298,4 +301,48 @@ fn a_job_finished_by_recovery_is_audited_as_the_system() {
         outcome[0]
     );
     assert_eq!(riposte_config(&config, &["audit", "verify"]).code, 0);
+}
+
+#[test]
+fn no_action_is_taken_when_its_request_cannot_be_audited() {
+    let lab = Lab::load();
+    let dir = tempfile::tempdir().unwrap();
+    let config = lab.private_config(dir.path(), |t| t);
+    let user = lab.create_user("corp", "aun", 0);
+    let uac = user.uac();
+    assert_eq!(riposte_config(&config, &["audit", "verify"]).code, 0);
+    raw_sql(
+        &dir.path().join("data/riposte.sqlite"),
+        "CREATE TRIGGER test_audit_unwritable BEFORE INSERT ON audit_log \
+         BEGIN SELECT RAISE(ABORT, 'test: the audit trail is unwritable'); END;",
+    );
+    let run = riposte_config(
+        &config,
+        &[
+            "--json",
+            "user",
+            "disable",
+            &user.reference(),
+            "--reason",
+            "test: unaudited",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("the audit trail is unwritable"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        user.uac(),
+        uac,
+        "the directory was written without an audit record"
+    );
+    let jobs = riposte_config(&config, &["--json", "actions", "list"]).json();
+    let job = &jobs["jobs"][0];
+    assert_eq!(job["outcome"], "failed", "{job}");
+    assert!(
+        job["message"].as_str().unwrap().contains("audit trail"),
+        "{job}"
+    );
 }
