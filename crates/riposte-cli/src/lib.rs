@@ -1,24 +1,25 @@
 //! riposte's command line. `run` parses arguments, runs one command and
 //! returns the process exit status:
 //! 0 verified or already, 3 ineffective, 4 denied, 1 failed, 2 bad usage,
-//! 5 waiting for a second person's approval.
+//! 5 waiting for a second person's approval; for `audit verify`, 0 intact and 1 broken.
 #![forbid(unsafe_code)]
 
 pub mod config;
 mod output;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use riposte_ad::AdDirectory;
 use riposte_core::policy::{Principal, Role, Scope};
 use riposte_core::safeguards::Protection;
 use riposte_core::{Action, ActionOptions, Outcome, secret_token};
 use riposte_jobs::{ActionRequest, Runner, RunnerError};
-use riposte_store::{JobFilter, TokenStore};
+use riposte_store::{AuditLog, JobFilter, TokenStore, to_millis, to_ocsf, verify_chain};
 use riposte_store_sqlite::SqliteStore;
 use time::OffsetDateTime;
 
@@ -63,6 +64,9 @@ enum Command {
     /// The job ledger: every action taken, with its outcome and evidence.
     #[command(subcommand)]
     Actions(ActionsCommand),
+    /// The audit trail: who did what, when, from where, with what result.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Run the service: the REST API and the job worker (listens on [server] listen).
     Serve,
     /// API tokens for automation (shown once, stored hashed, revocable).
@@ -169,6 +173,27 @@ enum ActionsCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check the hash chain: exit 0 if intact, 1 if a record was changed or removed.
+    Verify,
+    /// Audit records as JSON lines on stdout, oldest first, for a SIEM.
+    Export {
+        /// Only records since this time (RFC 3339, e.g. 2026-11-26T10:00:00Z) or age (30m, 2h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// ocsf: OCSF 1.1 events (Account Change, Authentication, API Activity); raw: the records as kept, with their hashes.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Ocsf)]
+        format: ExportFormat,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ExportFormat {
+    Ocsf,
+    Raw,
+}
+
 /// Parses arguments and runs the command; the binary only sets up TLS first.
 pub fn run() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -230,6 +255,14 @@ fn init_logging(verbose: u8) {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let config = Config::load(cli.config.as_deref())?;
+    if let Command::Audit(command) = &cli.command {
+        // Reading the trail needs neither the directory nor job recovery,
+        // which would append to the trail being read.
+        let store = SqliteStore::open(&config.ledger_path())
+            .await
+            .context("opening the job ledger")?;
+        return audit(command, &store, cli.json).await;
+    }
     let directory = Arc::new(AdDirectory::new(config.forests.clone()).map_err(|e| {
         config::ConfigError::Invalid {
             path: config.path.clone(),
@@ -333,6 +366,61 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             output::job(&job, &events, None, cli.json);
             Ok(exit::OK)
         }
+        Command::Audit(_) => unreachable!("handled before the directory is set up"),
+    }
+}
+
+async fn audit(command: &AuditCommand, log: &dyn AuditLog, json: bool) -> anyhow::Result<u8> {
+    match command {
+        AuditCommand::Verify => {
+            let report = verify_chain(log).await.context("reading the audit trail")?;
+            output::audit_report(&report, json);
+            Ok(if report.intact() {
+                exit::OK
+            } else {
+                exit::FAILED
+            })
+        }
+        AuditCommand::Export { since, format } => {
+            let since = since
+                .as_deref()
+                .map(parse_since)
+                .transpose()?
+                .map(to_millis);
+            let mut out = std::io::stdout().lock();
+            let mut after = 0;
+            loop {
+                let page = log
+                    .audit_records(after, 1000)
+                    .await
+                    .context("reading the audit trail")?;
+                let Some(newest) = page.last() else {
+                    break;
+                };
+                after = newest.seq;
+                // Filtered record by record: clocks can step back, so `at`
+                // is not guaranteed to rise with seq.
+                for record in page
+                    .iter()
+                    .filter(|r| since.is_none_or(|s| to_millis(r.at) >= s))
+                {
+                    let line = match format {
+                        ExportFormat::Ocsf => to_ocsf(record),
+                        ExportFormat::Raw => serde_json::to_value(record)?,
+                    };
+                    match writeln!(out, "{line}") {
+                        Ok(()) => {}
+                        // The reader stopped (e.g. `| head`): nothing more to do.
+                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                            return Ok(exit::OK);
+                        }
+                        Err(e) => return Err(e).context("writing the export to stdout"),
+                    }
+                }
+            }
+            out.flush().context("writing the export to stdout")?;
+            Ok(exit::OK)
+        }
     }
 }
 
@@ -356,7 +444,7 @@ async fn decide(
 ) -> anyhow::Result<u8> {
     let job = runner.find_job(job).await?;
     let decided = runner
-        .decide(job.id, &cli_principal(), approve, comment)
+        .decide(job.id, &cli_principal(), "cli", approve, comment)
         .await?;
     let done = if approve {
         runner.run_job(decided.id).await?.job

@@ -4,7 +4,7 @@ use riposte_core::account::{AccountState, Snapshot};
 use riposte_core::evidence::Evidence;
 use riposte_core::{time as adtime, uac};
 use riposte_jobs::{Completed, view};
-use riposte_store::{Job, JobEvent};
+use riposte_store::{ChainReport, Job, JobEvent};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -265,5 +265,21 @@ pub fn job_list(jobs: &[Job], json_output: bool) {
             j.outcome.map(|o| o.as_str()).unwrap_or(j.state.as_str()),
             j.requested_by
         );
+    }
+}
+
+pub fn audit_report(report: &ChainReport, json_output: bool) {
+    if json_output {
+        print_json(&json!({
+            "records": report.records,
+            "intact": report.intact(),
+            "first_break": report.first_break,
+        }));
+        return;
+    }
+    println!("records checked: {}", report.records);
+    match &report.first_break {
+        None => println!("intact"),
+        Some(b) => println!("broken at seq {} ({}): {}", b.seq, b.kind, b.detail),
     }
 }

@@ -2,7 +2,8 @@
 //! recorded outcome, for every front end: it resolves the target, writes
 //! the job to the ledger, claims it, runs the executor with each phase
 //! recorded before it happens, and stores the outcome. At start it takes
-//! over jobs whose worker died and re-verifies them.
+//! over jobs whose worker died and re-verifies them. Each request and each
+//! outcome is also appended to the audit trail.
 #![forbid(unsafe_code)]
 
 mod owner;
@@ -20,10 +21,13 @@ use riposte_core::identity::{IdentityRef, IdentityRefError};
 use riposte_core::policy::{self, Permission, Principal};
 use riposte_core::safeguards::{self, Protection};
 use riposte_core::{Action, ActionOptions, Outcome};
-use riposte_store::{Created, Finish, Job, JobState, JobStore, NewJob, Progress, StoreError};
+use riposte_store::{
+    Created, Finish, Job, JobState, JobStore, Ledger, NewAuditRecord, NewJob, Progress, StoreError,
+};
 use secrecy::SecretString;
+use serde_json::json;
 use time::OffsetDateTime;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use uuid::Uuid;
 
 pub use owner::{WorkerId, owner_is_gone};
@@ -117,8 +121,11 @@ enum Resolved {
     },
 }
 
+/// The actor and source of outcomes that recovery brings about.
+const SYSTEM: &str = "system";
+
 pub struct Runner {
-    store: Arc<dyn JobStore>,
+    store: Arc<dyn Ledger>,
     directory: Arc<dyn Directory>,
     worker: WorkerId,
     lease: Duration,
@@ -127,7 +134,7 @@ pub struct Runner {
 }
 
 impl Runner {
-    pub fn new(store: Arc<dyn JobStore>, directory: Arc<dyn Directory>) -> Self {
+    pub fn new(store: Arc<dyn Ledger>, directory: Arc<dyn Directory>) -> Self {
         Runner {
             store,
             directory,
@@ -144,7 +151,8 @@ impl Runner {
         self
     }
 
-    pub fn store(&self) -> &Arc<dyn JobStore> {
+    /// The ledger: jobs and the audit trail.
+    pub fn store(&self) -> &Arc<dyn Ledger> {
         &self.store
     }
 
@@ -281,6 +289,7 @@ impl Runner {
             }
             Created::New(job) => job,
         };
+        self.audit_request(&job).await?;
         if let Target::Unreachable { message, .. } = target {
             let message = format!(
                 "could not look up {} because the directory is unreachable: {message}",
@@ -298,6 +307,7 @@ impl Runner {
                     },
                 )
                 .await?;
+            self.audit_outcome(&job, None).await;
             return Ok(Enqueued {
                 job,
                 replayed: false,
@@ -348,7 +358,7 @@ impl Runner {
             .get(enqueued.job.id)
             .await?
             .unwrap_or(enqueued.job);
-        self.run_claimed(job, None, false).await
+        self.run_claimed(job, None, false, None).await
     }
 
     /// A second person's decision on a job awaiting approval, checked by the
@@ -357,6 +367,7 @@ impl Runner {
         &self,
         id: Uuid,
         approver: &Principal,
+        source: &str,
         approve: bool,
         comment: &str,
     ) -> Result<Job, RunnerError> {
@@ -381,6 +392,22 @@ impl Runner {
             .store
             .decide_approval(id, &approver.name, approve, comment)
             .await?;
+        let record = NewAuditRecord {
+            actor: approver.name.clone(),
+            source: source.to_string(),
+            remote_addr: None,
+            event: if approve { "approved" } else { "rejected" }.into(),
+            target: Some(decided.target_ref.clone()),
+            job_id: Some(id),
+            result: "success".into(),
+            details: json!({ "action": decided.action, "comment": comment, "requested_by": decided.requested_by }),
+        };
+        if let Err(e) = self.store.append(record).await {
+            error!(job = %id, error = %e, "the approval decision could not be written to the audit trail");
+        }
+        if !approve {
+            self.audit_outcome(&decided, None).await;
+        }
         if approve && let Some(notify) = &self.queued {
             notify.notify_one();
         }
@@ -411,7 +438,7 @@ impl Runner {
             .get(id)
             .await?
             .ok_or(RunnerError::NoSuchJob(id))?;
-        self.run_claimed(job, None, false).await
+        self.run_claimed(job, None, false, None).await
     }
 
     /// Claims the oldest queued job and runs it; `None` when the queue is empty.
@@ -421,7 +448,7 @@ impl Runner {
             .claim_next(self.worker.as_str(), self.lease)
             .await?
         {
-            Some(job) => self.run_claimed(job, None, false).await.map(Some),
+            Some(job) => self.run_claimed(job, None, false, None).await.map(Some),
             None => Ok(None),
         }
     }
@@ -448,6 +475,7 @@ impl Runner {
         job: Job,
         preferred_dc: Option<String>,
         resumed_after_write: bool,
+        recovered_from: Option<&str>,
     ) -> Result<Completed, RunnerError> {
         let (Some(forest), Some(dn)) = (job.forest.clone(), job.target_dn.clone()) else {
             let job = self
@@ -462,6 +490,7 @@ impl Runner {
                     },
                 )
                 .await?;
+            self.audit_outcome(&job, recovered_from).await;
             return Ok(Completed {
                 job,
                 new_password: None,
@@ -496,6 +525,7 @@ impl Runner {
                 },
             )
             .await?;
+        self.audit_outcome(&finished, recovered_from).await;
         Ok(Completed {
             job: finished,
             new_password: report.new_password,
@@ -528,11 +558,87 @@ impl Runner {
             }
             warn!(job = %job.id, %previous, phase = ?job.phase, write_sent = job.write_sent, "recovering an interrupted job");
             let done = self
-                .run_claimed(job.clone(), job.dc.clone(), job.write_sent)
+                .run_claimed(job.clone(), job.dc.clone(), job.write_sent, Some(&previous))
                 .await?;
             recovered.push(done.job);
         }
         Ok(recovered)
+    }
+
+    /// Appends a new job's request to the audit trail. No action without its
+    /// request in the trail: if the append fails, the job ends here as
+    /// failed, before anything is sent to the directory.
+    async fn audit_request(&self, job: &Job) -> Result<(), RunnerError> {
+        let requested = NewAuditRecord {
+            actor: job.requested_by.clone(),
+            source: job.source.clone(),
+            remote_addr: None,
+            event: "action-requested".into(),
+            target: Some(job.target_ref.clone()),
+            job_id: Some(job.id),
+            result: "success".into(),
+            details: json!({
+                "action": job.action,
+                "reason": job.reason,
+                "dn": job.target_dn,
+            }),
+        };
+        let Err(e) = self.store.append(requested).await else {
+            return Ok(());
+        };
+        let message = format!("the request could not be written to the audit trail: {e}");
+        if let Err(finish_error) = self
+            .store
+            .finish(
+                job.id,
+                None,
+                Finish {
+                    outcome: Outcome::Failed,
+                    message: &message,
+                    evidence: &Evidence::default(),
+                },
+            )
+            .await
+        {
+            error!(job = %job.id, error = %finish_error, "could not close a job whose request was not audited");
+        }
+        Err(e.into())
+    }
+
+    /// Appends a finished job's outcome to the audit trail, as the
+    /// requester's, or as the system's when recovery (taking the job over
+    /// from the worker `recovered_from`) finished it. The outcome is already
+    /// in the job ledger and may carry a password shown only once, so a
+    /// failure here is logged, not returned.
+    async fn audit_outcome(&self, job: &Job, recovered_from: Option<&str>) {
+        let Some(outcome) = job.outcome else {
+            return;
+        };
+        let mut details = json!({
+            "action": job.action,
+            "message": job.message,
+            "dc": job.evidence.as_ref().and_then(|e| e.dc.clone()).or_else(|| job.dc.clone()),
+        });
+        let (actor, source) = match recovered_from {
+            Some(previous) => {
+                details["recovered_from"] = json!(previous);
+                (SYSTEM.to_string(), SYSTEM.to_string())
+            }
+            None => (job.requested_by.clone(), job.source.clone()),
+        };
+        let record = NewAuditRecord {
+            actor,
+            source,
+            remote_addr: None,
+            event: "action-outcome".into(),
+            target: Some(job.target_ref.clone()),
+            job_id: Some(job.id),
+            result: outcome.as_str().into(),
+            details,
+        };
+        if let Err(e) = self.store.append(record).await {
+            error!(job = %job.id, outcome = %outcome, error = %e, "the outcome could not be written to the audit trail");
+        }
     }
 
     /// A job by full id or unique prefix.

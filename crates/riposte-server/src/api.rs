@@ -397,7 +397,7 @@ async fn decide(
     let id = parse_job_id(&id)?;
     let job = state
         .runner
-        .decide(id, &caller.0, approve, body.comment.trim())
+        .decide(id, &caller.0, "api", approve, body.comment.trim())
         .await?;
     Ok(Json(view::job(
         &job,

@@ -1,5 +1,6 @@
 //! The job ledger on SQLite, the embedded default: one file under the data
-//! directory, WAL mode, append-only migrations.
+//! directory, WAL mode, append-only migrations. It keeps the jobs and the
+//! audit trail (hash-chained, see [`riposte_store::audit`]).
 #![forbid(unsafe_code)]
 
 use std::path::Path;
@@ -10,8 +11,9 @@ use async_trait::async_trait;
 use riposte_core::evidence::Evidence;
 use riposte_core::policy::{Role, Scope};
 use riposte_store::{
-    ApiToken, Created, Finish, Job, JobEvent, JobFilter, JobState, JobStore, NewJob, Progress,
-    StoreError, TokenStore, from_millis, to_millis,
+    ApiToken, AuditLog, AuditRecord, Created, Finish, GENESIS_HASH, Job, JobEvent, JobFilter,
+    JobState, JobStore, NewAuditRecord, NewJob, Progress, StoreError, TokenStore, from_millis,
+    record_hash, to_millis,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -23,6 +25,7 @@ use uuid::Uuid;
 /// Migrations in order. Append only: a released migration never changes.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "jobs", include_str!("../migrations/0001_jobs.sql")),
+    (2, "audit", include_str!("../migrations/0002_audit.sql")),
     (
         3,
         "api_tokens",
@@ -642,6 +645,37 @@ fn token_from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
     })
 }
 
+fn audit_record_from_row(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
+    let seq: i64 = row
+        .try_get("seq")
+        .map_err(|e| StoreError::Corrupt(format!("audit record: seq: {e}")))?;
+    let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("audit record {seq}: {what}: {e}"))
+    };
+    let get_str = |col: &str| row.try_get::<String, _>(col).map_err(|e| corrupt(col, &e));
+    let get_opt = |col: &str| {
+        row.try_get::<Option<String>, _>(col)
+            .map_err(|e| corrupt(col, &e))
+    };
+    Ok(AuditRecord {
+        seq,
+        at: from_millis(row.try_get("at").map_err(|e| corrupt("at", &e))?),
+        actor: get_str("actor")?,
+        source: get_str("source")?,
+        remote_addr: get_opt("remote_addr")?,
+        event: get_str("event")?,
+        target: get_opt("target")?,
+        job_id: get_opt("job_id")?
+            .map(|id| Uuid::parse_str(&id))
+            .transpose()
+            .map_err(|e| corrupt("job_id", &e))?,
+        result: get_str("result")?,
+        details: serde_json::from_str(&get_str("details")?).map_err(|e| corrupt("details", &e))?,
+        prev_hash: get_str("prev_hash")?,
+        hash: get_str("hash")?,
+    })
+}
+
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn create_token(
@@ -710,5 +744,96 @@ impl TokenStore for SqliteStore {
                 .await
                 .map_err(|e| self.error(e))?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl AuditLog for SqliteStore {
+    async fn append(&self, record: NewAuditRecord) -> Result<AuditRecord, StoreError> {
+        // IMMEDIATE takes the write lock before the head is read: concurrent
+        // appends wait here (busy timeout) instead of chaining onto the same
+        // head, or failing to upgrade a read lock.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.error(e))?;
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+        let (seq, prev_hash) = match head {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, GENESIS_HASH.to_string()),
+        };
+        let at = now();
+        let hash = record_hash(&prev_hash, seq, at, &record);
+        let details = serde_json::to_string(&record.details)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, source, remote_addr, event, target, job_id, result, details, \
+             prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(seq)
+        .bind(at)
+        .bind(&record.actor)
+        .bind(&record.source)
+        .bind(&record.remote_addr)
+        .bind(&record.event)
+        .bind(&record.target)
+        .bind(record.job_id.map(|id| id.to_string()))
+        .bind(&record.result)
+        .bind(details)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(AuditRecord {
+            seq,
+            at: from_millis(at),
+            actor: record.actor,
+            source: record.source,
+            remote_addr: record.remote_addr,
+            event: record.event,
+            target: record.target,
+            job_id: record.job_id,
+            result: record.result,
+            details: record.details,
+            prev_hash,
+            hash,
+        })
+    }
+
+    async fn audit_records(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        rows.iter().map(audit_record_from_row).collect()
+    }
+
+    async fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))
     }
 }

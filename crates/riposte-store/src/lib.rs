@@ -4,6 +4,9 @@
 //! (riposte-store-sqlite, ...) and passes [`conformance`]. A job moves
 //! queued -> running -> finished exactly once; a finished job never changes
 //! again, and each state change is also kept as a [`JobEvent`].
+//!
+//! The same ledger keeps the [`audit`] trail ([`AuditLog`]); a backend
+//! implements both, and [`Ledger`] names the pair.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -17,11 +20,17 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub mod audit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod tokens;
 
 pub use tokens::{ApiToken, TokenStore};
+
+pub use audit::{
+    AuditLog, AuditRecord, BreakKind, ChainBreak, ChainReport, GENESIS_HASH, NewAuditRecord,
+    record_hash, to_ocsf, verify_chain,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -308,6 +317,15 @@ pub trait JobStore: Send + Sync {
         lease: Duration,
     ) -> Result<bool, StoreError>;
 }
+
+/// The job ledger and the audit trail, kept together by one backend.
+///
+/// An `Arc<dyn Ledger>` (or `&dyn Ledger`) converts to `Arc<dyn JobStore>`
+/// or `Arc<dyn AuditLog>` by trait upcasting:
+/// `let jobs: Arc<dyn JobStore> = ledger.clone();`
+pub trait Ledger: JobStore + AuditLog {}
+
+impl<T: JobStore + AuditLog> Ledger for T {}
 
 /// Store backends describe times as Unix milliseconds.
 pub fn to_millis(t: OffsetDateTime) -> i64 {
