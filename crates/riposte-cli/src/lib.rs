@@ -275,6 +275,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             .context("opening the job ledger")?,
     );
     let tokens: Arc<dyn TokenStore> = store.clone();
+    let store_for_tokens = store.clone();
     if matches!(cli.command, Command::Serve) {
         let runner = Arc::new(
             Runner::new(store, directory)
@@ -293,7 +294,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     recover(&runner).await;
     match cli.command {
         Command::Serve => unreachable!("handled above"),
-        Command::Token(cmd) => token(cmd, tokens.as_ref(), cli.json).await,
+        Command::Token(cmd) => token(cmd, store_for_tokens.as_ref(), cli.json).await,
         Command::User(UserCommand::Show { reference }) => {
             let account = runner.find_account(&reference).await?;
             output::account(&account, cli.json);
@@ -326,6 +327,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                     requested_by: requester(),
                     source: "cli".into(),
                     idempotency_key: args.idempotency_key,
+                    remote_addr: None,
                 })
                 .await?;
             let events = runner.store().events(completed.job.id).await?;
@@ -478,11 +480,30 @@ async fn shutdown_signal() {
     );
 }
 
-async fn token(
-    cmd: TokenCommand,
-    tokens: &dyn TokenStore,
-    json_output: bool,
-) -> anyhow::Result<u8> {
+/// Records a change to who may call riposte in the audit trail.
+async fn audit_admin(
+    store: &SqliteStore,
+    event: &str,
+    target: String,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
+    store
+        .append(riposte_store::NewAuditRecord {
+            actor: requester(),
+            source: "cli".into(),
+            remote_addr: None,
+            event: event.into(),
+            target: Some(target),
+            job_id: None,
+            result: "success".into(),
+            details,
+        })
+        .await
+        .context("writing the audit trail")?;
+    Ok(())
+}
+
+async fn token(cmd: TokenCommand, tokens: &SqliteStore, json_output: bool) -> anyhow::Result<u8> {
     match cmd {
         TokenCommand::Create {
             name,
@@ -512,6 +533,15 @@ async fn token(
                     &secret_token::hash(&secret),
                 )
                 .await?;
+            let details =
+                serde_json::json!({ "id": token.id, "role": token.role, "scope": token.scope });
+            audit_admin(
+                tokens,
+                "token-created",
+                format!("token:{}", token.name),
+                details,
+            )
+            .await?;
             if json_output {
                 println!(
                     "{}",
@@ -551,6 +581,13 @@ async fn token(
         TokenCommand::Revoke { id } => {
             let id = uuid_arg(&id)?;
             if tokens.revoke_token(id).await? {
+                audit_admin(
+                    tokens,
+                    "token-revoked",
+                    format!("token-id:{id}"),
+                    serde_json::json!({ "id": id }),
+                )
+                .await?;
                 println!("revoked {id}");
                 Ok(exit::OK)
             } else {

@@ -45,6 +45,8 @@ pub struct ActionRequest {
     pub requested_by: String,
     pub source: String,
     pub idempotency_key: Option<String>,
+    /// Where the request came from on the network, for the audit trail.
+    pub remote_addr: Option<String>,
 }
 
 /// A finished job, and the new password for set-password (shown once).
@@ -289,7 +291,8 @@ impl Runner {
             }
             Created::New(job) => job,
         };
-        self.audit_request(&job).await?;
+        self.audit_request(&job, request.remote_addr.clone())
+            .await?;
         if let Target::Unreachable { message, .. } = target {
             let message = format!(
                 "could not look up {} because the directory is unreachable: {message}",
@@ -359,6 +362,43 @@ impl Runner {
             .await?
             .unwrap_or(enqueued.job);
         self.run_claimed(job, None, false, None).await
+    }
+
+    /// Whether `principal` may make `request` on `target`, through the one
+    /// policy; a refusal is itself written to the audit trail.
+    pub async fn check_request(
+        &self,
+        principal: &Principal,
+        request: &ActionRequest,
+        target: &Target,
+    ) -> Result<(), RunnerError> {
+        let (forest, dn) = match target {
+            Target::Account(a) => (a.forest.clone(), a.dn.clone()),
+            // Unresolved: only forest- and action-wide rights can be judged.
+            Target::Unreachable { forest, .. } => {
+                (forest.clone().unwrap_or_default(), String::new())
+            }
+        };
+        let wanted = Permission::RequestAction {
+            action: request.action,
+            forest: &forest,
+            dn: &dn,
+        };
+        let Err(refusal) = policy::authorize(principal, &wanted) else {
+            return Ok(());
+        };
+        let record = NewAuditRecord {
+            actor: principal.name.clone(),
+            source: request.source.clone(),
+            remote_addr: request.remote_addr.clone(),
+            event: "request-refused".into(),
+            target: Some(request.reference.clone()),
+            job_id: None,
+            result: "denied".into(),
+            details: json!({ "action": request.action, "role": principal.role, "missing_right": refusal.missing, "reason": request.reason }),
+        };
+        self.store.append(record).await?;
+        Err(refusal.into())
     }
 
     /// A second person's decision on a job awaiting approval, checked by the
@@ -568,11 +608,15 @@ impl Runner {
     /// Appends a new job's request to the audit trail. No action without its
     /// request in the trail: if the append fails, the job ends here as
     /// failed, before anything is sent to the directory.
-    async fn audit_request(&self, job: &Job) -> Result<(), RunnerError> {
+    async fn audit_request(
+        &self,
+        job: &Job,
+        remote_addr: Option<String>,
+    ) -> Result<(), RunnerError> {
         let requested = NewAuditRecord {
             actor: job.requested_by.clone(),
             source: job.source.clone(),
-            remote_addr: None,
+            remote_addr,
             event: "action-requested".into(),
             target: Some(job.target_ref.clone()),
             job_id: Some(job.id),

@@ -1,18 +1,19 @@
 //! REST API v1 handlers.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use riposte_core::policy::{self, Permission};
 use riposte_core::{Action, ActionOptions, Outcome};
-use riposte_jobs::{ActionRequest, Target, view};
+use riposte_jobs::{ActionRequest, view};
 use riposte_store::{Job, JobFilter, JobState};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -100,6 +101,7 @@ pub struct ActionBody {
 /// POST /api/v1/actions: queue an action; 202 with the job id.
 pub async fn request_action(
     State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     caller: Caller,
     headers: HeaderMap,
     body: Result<Json<ActionBody>, JsonRejection>,
@@ -126,15 +128,6 @@ pub async fn request_action(
         None => None,
     };
     let target = state.runner.resolve_target(&body.target).await?;
-    let (forest, dn) = match &target {
-        Target::Account(a) => (a.forest.clone(), a.dn.clone()),
-        Target::Unreachable { forest, .. } => (forest.clone().unwrap_or_default(), String::new()),
-    };
-    caller.may(&Permission::RequestAction {
-        action: body.action,
-        forest: &forest,
-        dn: &dn,
-    })?;
     let request = ActionRequest {
         reference: body.target,
         action: body.action,
@@ -145,7 +138,12 @@ pub async fn request_action(
         requested_by: caller.0.name.clone(),
         source: "api".into(),
         idempotency_key,
+        remote_addr: Some(remote.ip().to_string()),
     };
+    state
+        .runner
+        .check_request(&caller.0, &request, &target)
+        .await?;
     let enqueued = state.runner.enqueue(&request, &target).await?;
     let job = &enqueued.job;
     let mut response = (

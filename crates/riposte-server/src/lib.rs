@@ -223,9 +223,13 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(work(runner, metrics, options.poll, stop_rx));
     let app = router(state);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Connect info gives the audit trail each request's source address.
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     let _ = stop_tx.send(true);
     if let Err(e) = worker.await {
         error!(error = %e, "the worker ended abnormally");

@@ -173,6 +173,15 @@ fn no_data_without_credentials_and_revoked_tokens_stop_working() {
         0
     );
     assert_eq!(server.get(Some(&token), "/api/v1/whoami").status, 401);
+    let audit = riposte_config(&server.config, &["audit", "export", "--format", "raw"]).stdout;
+    assert!(
+        audit.contains("\"token-created\"") && audit.contains("\"token-revoked\""),
+        "{audit}"
+    );
+    assert!(
+        !audit.contains(&token),
+        "a token secret reached the audit trail"
+    );
 }
 
 #[test]
