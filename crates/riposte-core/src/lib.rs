@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod action;
+pub mod cloud;
 pub mod directory;
 pub mod evidence;
 pub mod executor;

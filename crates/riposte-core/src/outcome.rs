@@ -337,3 +337,109 @@ mod tests {
         assert!(Outcome::Failed.weakness() > Outcome::Verified.weakness());
     }
 }
+
+/// What a cloud account's state says about a Graph action before writing:
+/// `Some(verdict)` ends the action without a write.
+pub fn assess_cloud_before(
+    action: crate::cloud::CloudAction,
+    account: &crate::cloud::CloudAccount,
+) -> Option<Verdict> {
+    use crate::cloud::CloudAction as A;
+    let synced_refusal = |what: &str| {
+        Verdict::new(
+            Outcome::Denied,
+            format!(
+                "{} is synced from Active Directory, which is its source of authority: a {what} written in Entra ID \
+                 would be refused or overwritten by the next sync. Act on the AD account (riposte does this for hybrid identities); nothing was written",
+                account.reference()
+            ),
+        )
+    };
+    match action {
+        A::Disable if !account.account_enabled => Some(Verdict::new(
+            Outcome::Already,
+            "accountEnabled is already false; nothing was written",
+        )),
+        A::Enable if account.account_enabled => Some(Verdict::new(
+            Outcome::Already,
+            "accountEnabled is already true; nothing was written",
+        )),
+        A::Disable | A::Enable if account.synced => {
+            Some(synced_refusal("change of accountEnabled"))
+        }
+        A::ForcePasswordReset if account.synced => {
+            Some(synced_refusal("password change requirement"))
+        }
+        A::ForcePasswordReset if account.kind() == crate::cloud::IdentityKind::Guest => {
+            Some(Verdict::new(
+                Outcome::Denied,
+                format!(
+                    "{} is a guest: its password belongs to its home organisation, so no tenant can force a change; \
+                 disable it or revoke its sessions instead. Nothing was written",
+                    account.reference()
+                ),
+            ))
+        }
+        A::ForcePasswordReset if account.force_change_password == Some(true) => Some(Verdict::new(
+            Outcome::Already,
+            "forceChangePasswordNextSignIn is already true; nothing was written",
+        )),
+        A::ConfirmCompromised if account.risk_state.as_deref() == Some("confirmedCompromised") => {
+            Some(Verdict::new(
+                Outcome::Already,
+                "riskState is already confirmedCompromised; nothing was written",
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The outcome of a Graph write the API accepted, from the state read back.
+pub fn classify_cloud_after(
+    action: crate::cloud::CloudAction,
+    before: &crate::cloud::CloudAccount,
+    after: &crate::cloud::CloudAccount,
+) -> Verdict {
+    use crate::cloud::CloudAction as A;
+    let (effective, observed) = match action {
+        A::Disable => (
+            !after.account_enabled,
+            format!("accountEnabled reads {}", after.account_enabled),
+        ),
+        A::Enable => (
+            after.account_enabled,
+            format!("accountEnabled reads {}", after.account_enabled),
+        ),
+        A::RevokeSessions => (
+            after.sessions_valid_from.is_some()
+                && after.sessions_valid_from > before.sessions_valid_from,
+            format!(
+                "signInSessionsValidFromDateTime moved from {} to {}",
+                before.sessions_valid_from.as_deref().unwrap_or("(none)"),
+                after.sessions_valid_from.as_deref().unwrap_or("(none)")
+            ),
+        ),
+        A::ForcePasswordReset => (
+            after.force_change_password == Some(true),
+            format!(
+                "passwordProfile.forceChangePasswordNextSignIn reads {:?}",
+                after.force_change_password
+            ),
+        ),
+        A::ConfirmCompromised => (
+            after.risk_state.as_deref() == Some("confirmedCompromised"),
+            format!(
+                "riskState reads {}",
+                after.risk_state.as_deref().unwrap_or("(none)")
+            ),
+        ),
+    };
+    if effective {
+        Verdict::new(Outcome::Verified, observed)
+    } else {
+        Verdict::new(
+            Outcome::Ineffective,
+            format!("Graph accepted the request but {observed}"),
+        )
+    }
+}

@@ -1,0 +1,171 @@
+//! One `[[tenant]]` table of riposte.toml.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Short name used in references (`contoso:bigbird@contoso.example`).
+    pub name: String,
+    /// The directory (tenant) id or domain.
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret_file: Option<PathBuf>,
+    pub client_secret_env: Option<String>,
+    /// Token authority; sovereign clouds use their own.
+    #[serde(default = "default_authority")]
+    pub authority: String,
+    /// Graph base URL, ending in /v1.0.
+    #[serde(default = "default_graph_url")]
+    pub graph_url: String,
+    /// Attempts per request when Graph throttles (429) or is unavailable (503).
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// Longest wait between attempts, whatever Retry-After asks.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_secs: u64,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_authority() -> String {
+    "https://login.microsoftonline.com".into()
+}
+fn default_graph_url() -> String {
+    "https://graph.microsoft.com/v1.0".into()
+}
+fn default_attempts() -> u32 {
+    6
+}
+fn default_max_backoff() -> u64 {
+    60
+}
+fn default_timeout() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone)]
+pub struct TenantSettings {
+    pub name: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub authority: String,
+    pub graph_url: String,
+    pub max_attempts: u32,
+    pub max_backoff: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tenant {tenant:?}: `{key}`: {message}")]
+pub struct TenantConfigError {
+    pub tenant: String,
+    pub key: &'static str,
+    pub message: String,
+}
+
+/// HTTPS, or plain HTTP to a loopback address (the test double): never a
+/// client secret in clear over a network.
+fn check_url(url: &str) -> Result<(), String> {
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url:?} is not an https:// URL"))?;
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    if matches!(host, "127.0.0.1" | "localhost" | "[::1]") || host.starts_with("127.") {
+        Ok(())
+    } else {
+        Err(format!(
+            "{url:?} uses plain http to a non-loopback host; use https"
+        ))
+    }
+}
+
+impl TenantConfig {
+    pub fn resolve(self, base_dir: &Path) -> Result<TenantSettings, TenantConfigError> {
+        let invalid = |key: &'static str, message: String| TenantConfigError {
+            tenant: self.name.clone(),
+            key,
+            message,
+        };
+        if self.name.is_empty()
+            || !self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(
+                "name",
+                "use letters, digits, '-' and '_' only".into(),
+            ));
+        }
+        check_url(&self.authority).map_err(|m| invalid("authority", m))?;
+        check_url(&self.graph_url).map_err(|m| invalid("graph_url", m))?;
+        let client_secret = match (&self.client_secret_file, &self.client_secret_env) {
+            (Some(file), None) => {
+                let path = base_dir.join(file);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    invalid(
+                        "client_secret_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                let text = text.trim_end_matches(['\r', '\n']).to_string();
+                if text.is_empty() {
+                    return Err(invalid(
+                        "client_secret_file",
+                        format!("{} is empty", path.display()),
+                    ));
+                }
+                SecretString::from(text)
+            }
+            (None, Some(var)) => match std::env::var(var) {
+                Ok(v) if !v.is_empty() => SecretString::from(v),
+                _ => {
+                    return Err(invalid(
+                        "client_secret_env",
+                        format!("the environment variable {var} is not set"),
+                    ));
+                }
+            },
+            _ => {
+                return Err(invalid(
+                    "client_secret_file",
+                    "give exactly one of client_secret_file or client_secret_env".into(),
+                ));
+            }
+        };
+        if self.max_attempts == 0 {
+            return Err(invalid("max_attempts", "at least 1".into()));
+        }
+        Ok(TenantSettings {
+            name: self.name.to_ascii_lowercase(),
+            tenant_id: self.tenant_id,
+            client_id: self.client_id,
+            client_secret,
+            authority: self.authority.trim_end_matches('/').to_string(),
+            graph_url: self.graph_url.trim_end_matches('/').to_string(),
+            max_attempts: self.max_attempts,
+            max_backoff: Duration::from_secs(self.max_backoff_secs),
+            timeout: Duration::from_secs(self.timeout_secs),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clear_text_secrets_only_to_loopback() {
+        assert!(super::check_url("https://graph.microsoft.com/v1.0").is_ok());
+        assert!(super::check_url("http://127.0.0.1:9000/v1.0").is_ok());
+        assert!(super::check_url("http://graph.example.com/v1.0").is_err());
+        assert!(super::check_url("ftp://x").is_err());
+    }
+}

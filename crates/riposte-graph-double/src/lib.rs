@@ -1,0 +1,776 @@
+//! A TEST DOUBLE of Microsoft Graph v1.0, owned by this project and labelled
+//! as such on every response (`x-riposte-test-double: true`). There is no
+//! Entra tenant on the machines riposte is built and tested on; this server
+//! implements the documented request and response shapes of the endpoints
+//! riposte uses, with state, so the Entra connector can be tested end to end:
+//!
+//! - `POST /{tenant}/oauth2/v2.0/token` (client credentials; tokens expire)
+//! - `GET /v1.0/users` (`$filter` eq on userPrincipalName, mail,
+//!   onPremisesSecurityIdentifier; `$select`; paging with `@odata.nextLink`)
+//! - `GET|PATCH /v1.0/users/{id or UPN}`, `POST /v1.0/users/{id}/revokeSignInSessions`
+//! - `POST /v1.0/identityProtection/riskyUsers/confirmCompromised`,
+//!   `GET /v1.0/identityProtection/riskyUsers/{id}`
+//! - `POST /v1.0/$batch` (at most 20 requests; each may be throttled on its own)
+//!
+//! Synced (hybrid) users refuse writes to accountEnabled and passwordProfile
+//! with Graph's message; guests refuse password changes. `/_double/*` seeds
+//! users and injects faults: 429 with Retry-After, 503, slow answers.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+pub const LABEL_HEADER: &str = "x-riposte-test-double";
+pub const SYNCED_REFUSAL: &str = "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.";
+
+/// A user as the double keeps it (Graph property names on the wire).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    pub user_principal_name: String,
+    #[serde(default)]
+    pub mail: Option<String>,
+    pub display_name: String,
+    #[serde(default = "member")]
+    pub user_type: String,
+    #[serde(default = "yes")]
+    pub account_enabled: bool,
+    #[serde(default)]
+    pub on_premises_sync_enabled: Option<bool>,
+    #[serde(default)]
+    pub on_premises_security_identifier: Option<String>,
+    #[serde(default)]
+    pub on_premises_immutable_id: Option<String>,
+    #[serde(default = "epoch")]
+    pub sign_in_sessions_valid_from_date_time: String,
+    #[serde(default)]
+    pub force_change_password_next_sign_in: bool,
+    #[serde(default)]
+    pub force_change_password_next_sign_in_with_mfa: bool,
+    #[serde(default = "no_risk")]
+    pub risk_state: String,
+}
+
+fn member() -> String {
+    "Member".into()
+}
+fn yes() -> bool {
+    true
+}
+fn epoch() -> String {
+    "2026-01-01T00:00:00Z".into()
+}
+fn no_risk() -> String {
+    "none".into()
+}
+
+/// Faults to inject, counted down per request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Answer this many Graph requests (or $batch sub-requests) with 429.
+    pub throttle: u32,
+    /// Retry-After seconds sent with a 429 (0: no header).
+    pub retry_after: u32,
+    /// Answer this many Graph requests with 503.
+    pub unavailable: u32,
+    /// Delay every Graph answer by this much.
+    pub delay_ms: u64,
+    /// Answer this many Graph requests with 200 and a body that is not JSON.
+    pub malformed: u32,
+    /// Answer this many `$batch` sub-requests (not whole requests) with 429.
+    pub throttle_sub_requests: u32,
+}
+
+#[derive(Debug)]
+pub struct Double {
+    pub tenant: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub users: Vec<User>,
+    pub faults: Faults,
+    /// Lifetime of issued tokens (short in tests of renewal).
+    pub token_lifetime: Duration,
+    tokens: HashMap<String, OffsetDateTime>,
+    pub page_size: usize,
+    /// Requests seen, by "METHOD path" (for tests).
+    pub seen: Vec<String>,
+    pub tokens_issued: u32,
+}
+
+pub type Shared = Arc<Mutex<Double>>;
+
+impl Double {
+    pub fn new(tenant: &str, client_id: &str, client_secret: &str, users: Vec<User>) -> Shared {
+        Arc::new(Mutex::new(Double {
+            tenant: tenant.into(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            users,
+            faults: Faults::default(),
+            token_lifetime: Duration::from_secs(3600),
+            tokens: HashMap::new(),
+            page_size: 2,
+            seen: Vec::new(),
+            tokens_issued: 0,
+        }))
+    }
+
+    /// Every issued token stops working at once (tests of renewal on 401).
+    pub fn expire_tokens(&mut self) {
+        self.tokens.clear();
+    }
+
+    fn find(&self, key: &str) -> Option<usize> {
+        let key = key.to_ascii_lowercase();
+        self.users
+            .iter()
+            .position(|u| u.id == key || u.user_principal_name.to_ascii_lowercase() == key)
+    }
+}
+
+fn now_text() -> String {
+    OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({ "error": { "code": code, "message": message, "innerError": { "date": now_text() } } }))).into_response()
+}
+
+/// The Graph routes and the double's control routes.
+pub fn app(state: Shared) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/v1.0/users", get(list_users))
+        .route("/v1.0/users/{key}", get(get_user).patch(patch_user))
+        .route("/v1.0/users/{key}/revokeSignInSessions", post(revoke))
+        .route(
+            "/v1.0/identityProtection/riskyUsers/confirmCompromised",
+            post(confirm),
+        )
+        .route("/v1.0/identityProtection/riskyUsers/{id}", get(risky_user))
+        .route("/v1.0/$batch", post(batch))
+        .route("/_double/users", get(dump_users).post(seed_users))
+        .route("/_double/faults", post(set_faults))
+        .route("/_double/token-lifetime", post(set_token_lifetime))
+        .layer(axum::middleware::map_response(
+            |mut r: Response| async move {
+                r.headers_mut()
+                    .insert(LABEL_HEADER, HeaderValue::from_static("true"));
+                r
+            },
+        ))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    scope: Option<String>,
+}
+
+async fn token(State(s): State<Shared>, Path(tenant): Path<String>, body: Bytes) -> Response {
+    let form: TokenForm = match serde_urlencoded_lite(&body) {
+        Some(f) => f,
+        None => {
+            return aad_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "AADSTS900144: The request body must be form-encoded.",
+            );
+        }
+    };
+    let mut d = s.lock().expect("double");
+    if tenant != d.tenant {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            "AADSTS90002: Tenant not found.",
+        );
+    }
+    if form.grant_type.as_deref() != Some("client_credentials") {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "AADSTS70003: The app requested an unsupported grant type.",
+        );
+    }
+    if form.scope.as_deref() != Some("https://graph.microsoft.com/.default") {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "AADSTS70011: The provided value for the input parameter 'scope' is not valid.",
+        );
+    }
+    if form.client_id.as_deref() != Some(&d.client_id)
+        || form.client_secret.as_deref() != Some(&d.client_secret)
+    {
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000215: Invalid client secret provided.",
+        );
+    }
+    let access = format!("double-{}", uuid::Uuid::new_v4().simple());
+    let lifetime = d.token_lifetime;
+    d.tokens
+        .insert(access.clone(), OffsetDateTime::now_utc() + lifetime);
+    d.tokens_issued += 1;
+    axum::Json(json!({ "token_type": "Bearer", "expires_in": lifetime.as_secs(), "ext_expires_in": lifetime.as_secs(), "access_token": access }))
+        .into_response()
+}
+
+fn aad_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (status, axum::Json(json!({ "error": error, "error_description": description, "error_codes": [], "timestamp": now_text() }))).into_response()
+}
+
+/// application/x-www-form-urlencoded, for the token form only.
+fn serde_urlencoded_lite(body: &[u8]) -> Option<TokenForm> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut map: HashMap<String, String> = HashMap::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=')?;
+        map.insert(decode(k)?, decode(v)?);
+    }
+    Some(TokenForm {
+        grant_type: map.remove("grant_type"),
+        client_id: map.remove("client_id"),
+        client_secret: map.remove("client_secret"),
+        scope: map.remove("scope"),
+    })
+}
+
+fn decode(s: &str) -> Option<String> {
+    let mut out = Vec::new();
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Authentication, faults and logging shared by every Graph route.
+async fn gate(s: &Shared, headers: &HeaderMap, what: String) -> Result<(), Response> {
+    let delay = {
+        let mut d = s.lock().expect("double");
+        d.seen.push(what);
+        let token = headers
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .unwrap_or("");
+        match d.tokens.get(token) {
+            Some(expiry) if *expiry > OffsetDateTime::now_utc() => {}
+            Some(_) => {
+                return Err(graph_error(
+                    StatusCode::UNAUTHORIZED,
+                    "InvalidAuthenticationToken",
+                    "Lifetime validation failed, the token is expired.",
+                ));
+            }
+            None => {
+                return Err(graph_error(
+                    StatusCode::UNAUTHORIZED,
+                    "InvalidAuthenticationToken",
+                    "Access token is empty or invalid.",
+                ));
+            }
+        }
+        if let Some(r) = take_fault(&mut d) {
+            return Err(r);
+        }
+        d.faults.delay_ms
+    };
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    Ok(())
+}
+
+fn take_fault(d: &mut Double) -> Option<Response> {
+    if d.faults.throttle > 0 {
+        d.faults.throttle -= 1;
+        let mut r = graph_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests.",
+        );
+        if d.faults.retry_after > 0 {
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from(d.faults.retry_after));
+        }
+        return Some(r);
+    }
+    if d.faults.malformed > 0 {
+        d.faults.malformed -= 1;
+        return Some((StatusCode::OK, "<html>this is not JSON</html>").into_response());
+    }
+    if d.faults.unavailable > 0 {
+        d.faults.unavailable -= 1;
+        return Some(graph_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "serviceNotAvailable",
+            "The service is temporarily unavailable.",
+        ));
+    }
+    None
+}
+
+fn select(user: &User, select: Option<&str>) -> Value {
+    let full = serde_json::to_value(user).expect("user serializes");
+    let mut shown = json!({});
+    let wanted: Vec<&str> = match select {
+        Some(s) => s.split(',').map(str::trim).collect(),
+        // Graph's default set leaves out the on-premises and session properties.
+        None => vec![
+            "id",
+            "userPrincipalName",
+            "mail",
+            "displayName",
+            "accountEnabled",
+            "userType",
+        ],
+    };
+    for key in wanted {
+        if key == "passwordProfile" {
+            shown[key] = json!({ "forceChangePasswordNextSignIn": user.force_change_password_next_sign_in,
+                "forceChangePasswordNextSignInWithMfa": user.force_change_password_next_sign_in_with_mfa, "password": null });
+        } else if let Some(v) = full.get(key) {
+            shown[key] = v.clone();
+        }
+    }
+    shown
+}
+
+async fn list_users(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = gate(&s, &headers, "GET /v1.0/users".into()).await {
+        return r;
+    }
+    let d = s.lock().expect("double");
+    let matches: Vec<&User> = match q.get("$filter") {
+        None => d.users.iter().collect(),
+        Some(f) => {
+            let Some((field, value)) = f.split_once(" eq ") else {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_UnsupportedQuery",
+                    "Unsupported Query.",
+                );
+            };
+            let value = value
+                .trim()
+                .trim_matches('\'')
+                .replace("''", "'")
+                .to_ascii_lowercase();
+            let pick = |u: &User| -> Option<String> {
+                match field.trim() {
+                    "userPrincipalName" => Some(u.user_principal_name.clone()),
+                    "mail" => u.mail.clone(),
+                    "onPremisesSecurityIdentifier" => u.on_premises_security_identifier.clone(),
+                    "id" => Some(u.id.clone()),
+                    _ => None,
+                }
+            };
+            if ![
+                "userPrincipalName",
+                "mail",
+                "onPremisesSecurityIdentifier",
+                "id",
+            ]
+            .contains(&field.trim())
+            {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_UnsupportedQuery",
+                    "Unsupported or invalid query filter clause specified.",
+                );
+            }
+            d.users
+                .iter()
+                .filter(|u| pick(u).is_some_and(|v| v.to_ascii_lowercase() == value))
+                .collect()
+        }
+    };
+    let skip: usize = q
+        .get("$skiptoken")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let page: Vec<Value> = matches
+        .iter()
+        .skip(skip)
+        .take(d.page_size)
+        .map(|u| select(u, q.get("$select").map(String::as_str)))
+        .collect();
+    let mut body = json!({ "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users", "value": page });
+    if skip + d.page_size < matches.len() {
+        let mut next = format!("/v1.0/users?$skiptoken={}", skip + d.page_size);
+        for key in ["$filter", "$select"] {
+            if let Some(v) = q.get(key) {
+                next.push_str(&format!("&{key}={}", encode(v)));
+            }
+        }
+        body["@odata.nextLink"] = json!(next);
+    }
+    axum::Json(body).into_response()
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn get_user(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = gate(&s, &headers, format!("GET /v1.0/users/{key}")).await {
+        return r;
+    }
+    let d = s.lock().expect("double");
+    match d.find(&key) {
+        Some(i) => {
+            axum::Json(select(&d.users[i], q.get("$select").map(String::as_str))).into_response()
+        }
+        None => not_found(&key),
+    }
+}
+
+fn not_found(key: &str) -> Response {
+    graph_error(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        &format!(
+            "Resource '{key}' does not exist or one of its queried reference-property objects are not present."
+        ),
+    )
+}
+
+fn apply_patch(d: &mut Double, key: &str, body: &Value) -> Response {
+    let Some(i) = d.find(key) else {
+        return not_found(key);
+    };
+    let Some(fields) = body.as_object() else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Unable to read JSON request payload.",
+        );
+    };
+    let user = &mut d.users[i];
+    let synced = user.on_premises_sync_enabled == Some(true);
+    for (k, v) in fields {
+        match (k.as_str(), v) {
+            ("accountEnabled", Value::Bool(enabled)) => {
+                if synced {
+                    return graph_error(
+                        StatusCode::BAD_REQUEST,
+                        "Request_BadRequest",
+                        SYNCED_REFUSAL,
+                    );
+                }
+                user.account_enabled = *enabled;
+            }
+            ("passwordProfile", Value::Object(p)) => {
+                if synced {
+                    return graph_error(
+                        StatusCode::BAD_REQUEST,
+                        "Request_BadRequest",
+                        SYNCED_REFUSAL,
+                    );
+                }
+                if user.user_type == "Guest" {
+                    return graph_error(
+                        StatusCode::BAD_REQUEST,
+                        "Request_BadRequest",
+                        "The password of a guest user is managed by their home organisation and cannot be changed here.",
+                    );
+                }
+                user.force_change_password_next_sign_in = p
+                    .get("forceChangePasswordNextSignIn")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                user.force_change_password_next_sign_in_with_mfa = p
+                    .get("forceChangePasswordNextSignInWithMfa")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+            }
+            _ => {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    &format!("Property '{k}' is not supported by this test double."),
+                );
+            }
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn patch_user(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = gate(&s, &headers, format!("PATCH /v1.0/users/{key}")).await {
+        return r;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Unable to read JSON request payload.",
+        );
+    };
+    apply_patch(&mut s.lock().expect("double"), &key, &body)
+}
+
+fn apply_revoke(d: &mut Double, key: &str) -> Response {
+    let Some(i) = d.find(key) else {
+        return not_found(key);
+    };
+    d.users[i].sign_in_sessions_valid_from_date_time = now_text();
+    axum::Json(json!({ "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Edm.Boolean", "value": true })).into_response()
+}
+
+async fn revoke(State(s): State<Shared>, headers: HeaderMap, Path(key): Path<String>) -> Response {
+    if let Err(r) = gate(
+        &s,
+        &headers,
+        format!("POST /v1.0/users/{key}/revokeSignInSessions"),
+    )
+    .await
+    {
+        return r;
+    }
+    apply_revoke(&mut s.lock().expect("double"), &key)
+}
+
+fn apply_confirm(d: &mut Double, body: &Value) -> Response {
+    let Some(ids) = body.get("userIds").and_then(Value::as_array) else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "userIds is required.",
+        );
+    };
+    for id in ids {
+        let Some(i) = id.as_str().and_then(|id| d.find(id)) else {
+            return not_found(&id.to_string());
+        };
+        d.users[i].risk_state = "confirmedCompromised".into();
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn confirm(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = gate(
+        &s,
+        &headers,
+        "POST /v1.0/identityProtection/riskyUsers/confirmCompromised".into(),
+    )
+    .await
+    {
+        return r;
+    }
+    let body = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+    apply_confirm(&mut s.lock().expect("double"), &body)
+}
+
+async fn risky_user(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = gate(
+        &s,
+        &headers,
+        format!("GET /v1.0/identityProtection/riskyUsers/{id}"),
+    )
+    .await
+    {
+        return r;
+    }
+    let d = s.lock().expect("double");
+    match d.find(&id) {
+        Some(i) => {
+            let u = &d.users[i];
+            let level = if u.risk_state == "none" {
+                "none"
+            } else {
+                "high"
+            };
+            axum::Json(json!({ "id": u.id, "userPrincipalName": u.user_principal_name, "riskState": u.risk_state, "riskLevel": level })).into_response()
+        }
+        None => not_found(&id),
+    }
+}
+
+/// JSON batching: each sub-request is answered (or throttled) on its own.
+async fn batch(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = gate(&s, &headers, "POST /v1.0/$batch".into()).await {
+        return r;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Unable to read JSON request payload.",
+        );
+    };
+    let Some(requests) = body.get("requests").and_then(Value::as_array) else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "requests is required.",
+        );
+    };
+    if requests.len() > 20 {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "The number of batch requests exceeds the limit of 20.",
+        );
+    }
+    // Answer under the lock, then serialise without it (a guard cannot cross an await).
+    let mut answers = Vec::new();
+    {
+        let mut d = s.lock().expect("double");
+        for r in requests {
+            let id = r.get("id").cloned().unwrap_or(Value::Null);
+            let method = r.get("method").and_then(Value::as_str).unwrap_or("");
+            let url = r.get("url").and_then(Value::as_str).unwrap_or("");
+            d.seen.push(format!("BATCH {method} {url}"));
+            let sub_throttled = d.faults.throttle_sub_requests > 0;
+            if sub_throttled {
+                d.faults.throttle_sub_requests -= 1;
+            }
+            let answer = match sub_throttled
+                .then(|| {
+                    let mut r = graph_error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "TooManyRequests",
+                        "Too many requests.",
+                    );
+                    if d.faults.retry_after > 0 {
+                        r.headers_mut()
+                            .insert("retry-after", HeaderValue::from(d.faults.retry_after));
+                    }
+                    r
+                })
+                .or_else(|| take_fault(&mut d))
+            {
+                Some(fault) => fault,
+                None => {
+                    let path = url.split('?').next().unwrap_or("").trim_start_matches('/');
+                    let parts: Vec<&str> = path.split('/').collect();
+                    let sub_body = r.get("body").cloned().unwrap_or(Value::Null);
+                    match (method, parts.as_slice()) {
+                        ("PATCH", ["users", key]) => apply_patch(&mut d, key, &sub_body),
+                        ("POST", ["users", key, "revokeSignInSessions"]) => {
+                            apply_revoke(&mut d, key)
+                        }
+                        ("GET", ["users", key]) => match d.find(key) {
+                            Some(i) => axum::Json(select(&d.users[i], None)).into_response(),
+                            None => not_found(key),
+                        },
+                        ("POST", ["identityProtection", "riskyUsers", "confirmCompromised"]) => {
+                            apply_confirm(&mut d, &sub_body)
+                        }
+                        _ => graph_error(
+                            StatusCode::BAD_REQUEST,
+                            "BadRequest",
+                            &format!(
+                                "{method} {url} is not supported in a batch by this test double."
+                            ),
+                        ),
+                    }
+                }
+            };
+            answers.push((id, answer));
+        }
+    }
+    let mut responses = Vec::new();
+    for (id, answer) in answers {
+        responses.push(sub_response(id, answer).await);
+    }
+    axum::Json(json!({ "responses": responses })).into_response()
+}
+
+async fn sub_response(id: Value, r: Response) -> Value {
+    let status = r.status().as_u16();
+    let mut headers = json!({});
+    if let Some(v) = r.headers().get("retry-after").and_then(|v| v.to_str().ok()) {
+        headers["Retry-After"] = json!(v);
+    }
+    let bytes = axum::body::to_bytes(r.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let body = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+    json!({ "id": id, "status": status, "headers": headers, "body": body })
+}
+
+async fn dump_users(State(s): State<Shared>) -> Response {
+    axum::Json(json!({ "users": s.lock().expect("double").users })).into_response()
+}
+
+async fn seed_users(State(s): State<Shared>, axum::Json(users): axum::Json<Vec<User>>) -> Response {
+    s.lock().expect("double").users = users;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn set_faults(State(s): State<Shared>, axum::Json(faults): axum::Json<Faults>) -> Response {
+    s.lock().expect("double").faults = faults;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn set_token_lifetime(
+    State(s): State<Shared>,
+    axum::Json(secs): axum::Json<u64>,
+) -> Response {
+    s.lock().expect("double").token_lifetime = Duration::from_secs(secs);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Serves the double on `listener` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, state: Shared) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).await
+}
