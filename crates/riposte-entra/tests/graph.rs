@@ -195,7 +195,7 @@ async fn synced_and_guest_writes_are_denied_with_the_reason() {
     assert_eq!(r.outcome, Outcome::Denied);
     assert!(r.message.contains("guest"), "{}", r.message);
     // If Graph itself refuses a synced write, that too is denied, not failed.
-    let ids = vec!["00000000-0000-0000-0000-00000000be57".to_string()];
+    let ids = ["00000000-0000-0000-0000-00000000be57".to_string()];
     state.lock().unwrap().users[1].on_premises_sync_enabled = Some(true);
     let refused = tenant
         .batch(vec![riposte_entra::BatchRequest {
