@@ -246,98 +246,6 @@ pub fn classify_error(error: &DirectoryError) -> Outcome {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::account::test_account;
-
-    #[test]
-    fn forced_reset_on_never_expiring_password_is_ineffective_before_writing() {
-        let bert = test_account(uac::NORMAL_ACCOUNT | uac::DONT_EXPIRE_PASSWORD);
-        assert_eq!(
-            assess_before(Action::ForcePasswordReset, ActionOptions::default(), &bert),
-            Assessment::WouldBeIneffective {
-                flags: vec!["DONT_EXPIRE_PASSWORD"]
-            }
-        );
-        let clear = ActionOptions {
-            clear_blocking_flags: true,
-        };
-        assert_eq!(
-            assess_before(Action::ForcePasswordReset, clear, &bert),
-            Assessment::NeedsWrite {
-                clear_flags: uac::DONT_EXPIRE_PASSWORD
-            }
-        );
-        let oscar = test_account(uac::NORMAL_ACCOUNT | uac::SMARTCARD_REQUIRED);
-        assert!(matches!(
-            assess_before(Action::ForcePasswordReset, ActionOptions::default(), &oscar),
-            Assessment::WouldBeIneffective { flags } if flags == vec!["SMARTCARD_REQUIRED"]
-        ));
-    }
-
-    #[test]
-    fn pwd_last_set_zero_without_computed_expiry_is_not_verified() {
-        // The silent failure: the write lands, pwdLastSet reads 0, nothing is in force.
-        let before = test_account(uac::NORMAL_ACCOUNT | uac::DONT_EXPIRE_PASSWORD);
-        let mut after = before.clone();
-        after.pwd_last_set = 0;
-        let v = classify_after_write(Action::ForcePasswordReset, &before, &after);
-        assert_eq!(v.outcome, Outcome::Ineffective);
-        assert!(v.message.contains("DONT_EXPIRE_PASSWORD"), "{}", v.message);
-        after.uac_computed = uac::PASSWORD_EXPIRED;
-        assert_eq!(
-            classify_after_write(Action::ForcePasswordReset, &before, &after).outcome,
-            Outcome::Verified
-        );
-    }
-
-    #[test]
-    fn already_in_force_is_not_written() {
-        let disabled = test_account(uac::NORMAL_ACCOUNT | uac::ACCOUNTDISABLE);
-        assert_eq!(
-            assess_before(Action::Disable, ActionOptions::default(), &disabled),
-            Assessment::AlreadyInForce
-        );
-        assert_eq!(
-            assess_before(Action::Enable, ActionOptions::default(), &disabled),
-            Assessment::NeedsWrite { clear_flags: 0 }
-        );
-        let enabled = test_account(uac::NORMAL_ACCOUNT);
-        assert_eq!(
-            assess_before(Action::Unlock, ActionOptions::default(), &enabled),
-            Assessment::AlreadyInForce
-        );
-        // A new password is always a write: there is no "already" for it.
-        assert_eq!(
-            assess_before(Action::SetPassword, ActionOptions::default(), &enabled),
-            Assessment::NeedsWrite { clear_flags: 0 }
-        );
-    }
-
-    #[test]
-    fn disable_is_verified_only_when_the_bit_reads_back() {
-        let before = test_account(uac::NORMAL_ACCOUNT);
-        assert_eq!(
-            classify_after_write(Action::Disable, &before, &before).outcome,
-            Outcome::Ineffective
-        );
-        let after = test_account(uac::NORMAL_ACCOUNT | uac::ACCOUNTDISABLE);
-        assert_eq!(
-            classify_after_write(Action::Disable, &before, &after).outcome,
-            Outcome::Verified
-        );
-    }
-
-    #[test]
-    fn outcome_words_round_trip_and_rank() {
-        for o in Outcome::ALL {
-            assert_eq!(o.as_str().parse::<Outcome>().unwrap(), o);
-        }
-        assert!(Outcome::Failed.weakness() > Outcome::Verified.weakness());
-    }
-}
-
 /// What a cloud account's state says about a Graph action before writing:
 /// `Some(verdict)` ends the action without a write.
 pub fn assess_cloud_before(
@@ -441,5 +349,97 @@ pub fn classify_cloud_after(
             Outcome::Ineffective,
             format!("Graph accepted the request but {observed}"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::test_account;
+
+    #[test]
+    fn forced_reset_on_never_expiring_password_is_ineffective_before_writing() {
+        let bert = test_account(uac::NORMAL_ACCOUNT | uac::DONT_EXPIRE_PASSWORD);
+        assert_eq!(
+            assess_before(Action::ForcePasswordReset, ActionOptions::default(), &bert),
+            Assessment::WouldBeIneffective {
+                flags: vec!["DONT_EXPIRE_PASSWORD"]
+            }
+        );
+        let clear = ActionOptions {
+            clear_blocking_flags: true,
+        };
+        assert_eq!(
+            assess_before(Action::ForcePasswordReset, clear, &bert),
+            Assessment::NeedsWrite {
+                clear_flags: uac::DONT_EXPIRE_PASSWORD
+            }
+        );
+        let oscar = test_account(uac::NORMAL_ACCOUNT | uac::SMARTCARD_REQUIRED);
+        assert!(matches!(
+            assess_before(Action::ForcePasswordReset, ActionOptions::default(), &oscar),
+            Assessment::WouldBeIneffective { flags } if flags == vec!["SMARTCARD_REQUIRED"]
+        ));
+    }
+
+    #[test]
+    fn pwd_last_set_zero_without_computed_expiry_is_not_verified() {
+        // The silent failure: the write lands, pwdLastSet reads 0, nothing is in force.
+        let before = test_account(uac::NORMAL_ACCOUNT | uac::DONT_EXPIRE_PASSWORD);
+        let mut after = before.clone();
+        after.pwd_last_set = 0;
+        let v = classify_after_write(Action::ForcePasswordReset, &before, &after);
+        assert_eq!(v.outcome, Outcome::Ineffective);
+        assert!(v.message.contains("DONT_EXPIRE_PASSWORD"), "{}", v.message);
+        after.uac_computed = uac::PASSWORD_EXPIRED;
+        assert_eq!(
+            classify_after_write(Action::ForcePasswordReset, &before, &after).outcome,
+            Outcome::Verified
+        );
+    }
+
+    #[test]
+    fn already_in_force_is_not_written() {
+        let disabled = test_account(uac::NORMAL_ACCOUNT | uac::ACCOUNTDISABLE);
+        assert_eq!(
+            assess_before(Action::Disable, ActionOptions::default(), &disabled),
+            Assessment::AlreadyInForce
+        );
+        assert_eq!(
+            assess_before(Action::Enable, ActionOptions::default(), &disabled),
+            Assessment::NeedsWrite { clear_flags: 0 }
+        );
+        let enabled = test_account(uac::NORMAL_ACCOUNT);
+        assert_eq!(
+            assess_before(Action::Unlock, ActionOptions::default(), &enabled),
+            Assessment::AlreadyInForce
+        );
+        // A new password is always a write: there is no "already" for it.
+        assert_eq!(
+            assess_before(Action::SetPassword, ActionOptions::default(), &enabled),
+            Assessment::NeedsWrite { clear_flags: 0 }
+        );
+    }
+
+    #[test]
+    fn disable_is_verified_only_when_the_bit_reads_back() {
+        let before = test_account(uac::NORMAL_ACCOUNT);
+        assert_eq!(
+            classify_after_write(Action::Disable, &before, &before).outcome,
+            Outcome::Ineffective
+        );
+        let after = test_account(uac::NORMAL_ACCOUNT | uac::ACCOUNTDISABLE);
+        assert_eq!(
+            classify_after_write(Action::Disable, &before, &after).outcome,
+            Outcome::Verified
+        );
+    }
+
+    #[test]
+    fn outcome_words_round_trip_and_rank() {
+        for o in Outcome::ALL {
+            assert_eq!(o.as_str().parse::<Outcome>().unwrap(), o);
+        }
+        assert!(Outcome::Failed.weakness() > Outcome::Verified.weakness());
     }
 }
