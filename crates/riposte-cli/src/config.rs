@@ -16,6 +16,9 @@ struct ConfigFile {
     data_dir: Option<PathBuf>,
     #[serde(default, rename = "forest")]
     forests: Vec<ForestConfig>,
+    /// Entra ID tenants reached through Microsoft Graph.
+    #[serde(default, rename = "tenant")]
+    tenants: Vec<riposte_entra::TenantConfig>,
     #[serde(default)]
     server: ServerFile,
     #[serde(default)]
@@ -50,6 +53,7 @@ pub struct Config {
     pub listen: std::net::SocketAddr,
     /// Protected identities from `[safeguards] protected`.
     pub protected: Vec<String>,
+    pub tenants: Vec<riposte_entra::TenantSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +119,15 @@ impl Config {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
+        let tenants = file
+            .tenants
+            .into_iter()
+            .map(|t| t.resolve(&base_dir))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         // Environment overrides (RIPOSTE_<KEY>) win over the file, for containers and services.
         let data_dir = std::env::var_os("RIPOSTE_DATA_DIR")
             .map(PathBuf::from)
@@ -142,6 +155,7 @@ impl Config {
             forests,
             listen,
             protected: file.safeguards.protected,
+            tenants,
         })
     }
 

@@ -274,11 +274,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             .await
             .context("opening the job ledger")?,
     );
+    let cloud: Option<Arc<dyn riposte_core::cloud::CloudDirectory>> = if config.tenants.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            riposte_entra::EntraDirectory::new(config.tenants.clone())
+                .context("setting up the Entra ID tenants")?,
+        ))
+    };
+    let with_cloud = |runner: Runner| match &cloud {
+        Some(c) => runner.with_cloud(c.clone()),
+        None => runner,
+    };
     let tokens: Arc<dyn TokenStore> = store.clone();
     let store_for_tokens = store.clone();
     if matches!(cli.command, Command::Serve) {
         let runner = Arc::new(
-            Runner::new(store, directory)
+            with_cloud(Runner::new(store, directory))
                 .with_protection(Protection::new(config.protected.clone()))
                 .with_queue_notifications(),
         );
@@ -289,15 +301,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         riposte_server::serve(options, runner, tokens, shutdown_signal()).await?;
         return Ok(exit::OK);
     }
-    let runner =
-        Runner::new(store, directory).with_protection(Protection::new(config.protected.clone()));
+    let runner = with_cloud(Runner::new(store, directory))
+        .with_protection(Protection::new(config.protected.clone()));
     recover(&runner).await;
     match cli.command {
         Command::Serve => unreachable!("handled above"),
         Command::Token(cmd) => token(cmd, store_for_tokens.as_ref(), cli.json).await,
         Command::User(UserCommand::Show { reference }) => {
-            let account = runner.find_account(&reference).await?;
-            output::account(&account, cli.json);
+            let identity = runner.find_identity(&reference).await?;
+            output::identity(&identity, cli.json);
             Ok(exit::OK)
         }
         Command::User(cmd) => {

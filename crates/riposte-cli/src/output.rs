@@ -1,6 +1,7 @@
 //! What the commands print: text for people, one JSON object with --json.
 
 use riposte_core::account::{AccountState, Snapshot};
+use riposte_core::containment::Identity;
 use riposte_core::evidence::Evidence;
 use riposte_core::{time as adtime, uac};
 use riposte_jobs::{Completed, view};
@@ -24,26 +25,45 @@ fn time_text(filetime: i64) -> String {
     }
 }
 
-pub fn account(account: &AccountState, json_output: bool) {
-    let preview = view::action_preview(account);
+pub fn identity(identity: &Identity, json_output: bool) {
     if json_output {
-        print_json(&view::account(account, None));
+        print_json(&view::identity(identity, None));
         return;
     }
     let yes_no = |b: bool| if b { "yes" } else { "no" };
+    println!("{}  ({})", identity.reference(), identity.kind);
+    if let Some(account) = &identity.ad {
+        ad_account(account, yes_no);
+    }
+    for c in &identity.cloud {
+        println!("  Entra ID {}:", c.tenant);
+        println!("    UPN:           {}", c.user_principal_name);
+        println!("    object id:     {}", c.id);
+        println!(
+            "    type:          {}{}",
+            c.user_type,
+            if c.synced { ", synced from AD" } else { "" }
+        );
+        println!("    enabled:       {}", yes_no(c.account_enabled));
+        println!(
+            "    sessions from: {}",
+            c.sessions_valid_from.as_deref().unwrap_or("(unknown)")
+        );
+    }
+    if let Some(error) = &identity.cloud_error {
+        println!("  Entra ID:        could not be searched for linked accounts: {error}");
+    }
+    println!("  actions now:");
+    for (action, word, why) in view::action_preview(identity) {
+        println!("    {:<22} {:<14} {why}", action.as_str(), word);
+    }
+}
+
+fn ad_account(account: &AccountState, yes_no: impl Fn(bool) -> &'static str) {
+    println!("  Active Directory {}:", account.forest);
+    println!("    DN:            {}", account.dn);
     println!(
-        "{}  ({})",
-        account.reference(),
-        account
-            .display_name
-            .as_deref()
-            .unwrap_or(&account.sam_account_name)
-    );
-    println!("  kind:            ad-only");
-    println!("  forest:          {}", account.forest);
-    println!("  DN:              {}", account.dn);
-    println!(
-        "  SID:             {}",
+        "    SID:           {}",
         account
             .sid
             .as_ref()
@@ -51,15 +71,15 @@ pub fn account(account: &AccountState, json_output: bool) {
             .unwrap_or_default()
     );
     if let Some(upn) = &account.user_principal_name {
-        println!("  UPN:             {upn}");
+        println!("    UPN:           {upn}");
     }
-    println!("  enabled:         {}", yes_no(account.enabled()));
-    println!("  locked:          {}", yes_no(account.locked()));
-    println!("  must change:     {}", view::must_change_text(account));
-    println!("  password set:    {}", time_text(account.pwd_last_set));
+    println!("    enabled:       {}", yes_no(account.enabled()));
+    println!("    locked:        {}", yes_no(account.locked()));
+    println!("    must change:   {}", view::must_change_text(account));
+    println!("    password set:  {}", time_text(account.pwd_last_set));
     let blockers = account.forced_reset_blockers();
     println!(
-        "  reset blockers:  {}",
+        "    reset blockers: {}",
         if blockers.is_empty() {
             "none".to_string()
         } else {
@@ -67,7 +87,7 @@ pub fn account(account: &AccountState, json_output: bool) {
         }
     );
     println!(
-        "  protected:       {}",
+        "    protected:     {}",
         if account.admin_count {
             "yes (adminCount=1, AdminSDHolder)"
         } else {
@@ -75,14 +95,10 @@ pub fn account(account: &AccountState, json_output: bool) {
         }
     );
     println!(
-        "  UAC:             0x{:x} {}",
+        "    UAC:           0x{:x} {}",
         account.user_account_control,
         uac::flag_names(account.user_account_control).join(" ")
     );
-    println!("  actions now:");
-    for (action, word, why) in preview {
-        println!("    {:<22} {:<12} {why}", action.as_str(), word);
-    }
 }
 
 pub fn completed(done: &Completed, events: &[JobEvent], json_output: bool) {

@@ -13,16 +13,40 @@ pub enum Action {
     ForcePasswordReset,
     Unlock,
     SetPassword,
+    /// Entra ID: end every sign-in session (signInSessionsValidFromDateTime := now).
+    RevokeSessions,
+    /// Entra ID Protection: mark the user confirmed compromised.
+    ConfirmCompromised,
 }
 
 impl Action {
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 7] = [
         Action::Disable,
         Action::Enable,
         Action::ForcePasswordReset,
         Action::Unlock,
         Action::SetPassword,
+        Action::RevokeSessions,
+        Action::ConfirmCompromised,
     ];
+
+    /// Actions that exist only in Entra ID.
+    pub fn is_cloud_only(self) -> bool {
+        matches!(self, Action::RevokeSessions | Action::ConfirmCompromised)
+    }
+
+    /// The same action in Entra ID, where it exists there.
+    pub fn in_cloud(self) -> Option<crate::cloud::CloudAction> {
+        use crate::cloud::CloudAction as C;
+        match self {
+            Action::Disable => Some(C::Disable),
+            Action::Enable => Some(C::Enable),
+            Action::ForcePasswordReset => Some(C::ForcePasswordReset),
+            Action::RevokeSessions => Some(C::RevokeSessions),
+            Action::ConfirmCompromised => Some(C::ConfirmCompromised),
+            Action::Unlock | Action::SetPassword => None,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -31,6 +55,8 @@ impl Action {
             Action::ForcePasswordReset => "force-password-reset",
             Action::Unlock => "unlock",
             Action::SetPassword => "set-password",
+            Action::RevokeSessions => "revoke-sessions",
+            Action::ConfirmCompromised => "confirm-compromised",
         }
     }
 
@@ -42,6 +68,12 @@ impl Action {
             Action::ForcePasswordReset => "require a password change at next logon (pwdLastSet=0)",
             Action::Unlock => "unlock the account (lockoutTime=0)",
             Action::SetPassword => "set a new random password, shown once to the requester",
+            Action::RevokeSessions => {
+                "end every Entra ID sign-in session (refresh tokens and session cookies)"
+            }
+            Action::ConfirmCompromised => {
+                "mark the user confirmed compromised in Entra ID Protection"
+            }
         }
     }
 
@@ -61,6 +93,8 @@ impl Action {
             Action::ForcePasswordReset => "pwdLastSet",
             Action::Unlock => "lockoutTime",
             Action::SetPassword => "unicodePwd",
+            Action::RevokeSessions => "signInSessionsValidFromDateTime",
+            Action::ConfirmCompromised => "riskState",
         }
     }
 }

@@ -137,3 +137,44 @@ impl FromStr for CloudAction {
             .ok_or_else(|| UnknownCloudAction(s.to_string()))
     }
 }
+
+/// The outcome of one Graph action, with its evidence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CloudReport {
+    pub tenant: String,
+    pub user: String,
+    pub action: CloudAction,
+    pub outcome: crate::outcome::Outcome,
+    pub message: String,
+    pub before: Option<CloudAccount>,
+    pub after: Option<CloudAccount>,
+    /// Requests sent, in order (never a secret).
+    pub writes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tenant {tenant}: {message}")]
+pub struct CloudError {
+    pub tenant: String,
+    pub message: String,
+}
+
+/// What riposte needs from a cloud directory (Entra ID through Graph).
+#[async_trait::async_trait]
+pub trait CloudDirectory: Send + Sync {
+    fn tenant_names(&self) -> Vec<String>;
+
+    /// Users a reference names in one tenant (or every tenant): object id,
+    /// UPN, mail, or the AD objectSid a user is synced from.
+    async fn find(
+        &self,
+        tenant: Option<&str>,
+        reference: &str,
+    ) -> Result<Vec<CloudAccount>, CloudError>;
+
+    /// Users synced from the AD account with this objectSid, in every tenant.
+    async fn linked_to(&self, sid: &str) -> Result<Vec<CloudAccount>, CloudError>;
+
+    /// Reads, acts, reads back and classifies one action on one user.
+    async fn execute(&self, tenant: &str, id: &str, action: CloudAction) -> CloudReport;
+}

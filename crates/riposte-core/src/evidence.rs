@@ -33,4 +33,18 @@ pub struct Evidence {
     pub notes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub delegation: Option<DelegationAdvice>,
+    /// For an identity acted on in several directories: each step's outcome.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub steps: Vec<StepRecord>,
+}
+
+/// One directory's part of a job, with its own outcome and evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: crate::containment::Step,
+    pub outcome: crate::outcome::Outcome,
+    pub message: String,
+    /// The step's own evidence (AD attributes, or Graph before/after).
+    #[serde(default)]
+    pub details: serde_json::Value,
 }

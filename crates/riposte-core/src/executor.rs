@@ -337,6 +337,9 @@ impl Run<'_> {
             }
             Action::ForcePasswordReset => self.apply(session, Write::PwdLastSetZero).await?,
             Action::Unlock => self.apply(session, Write::LockoutTimeZero).await?,
+            Action::RevokeSessions | Action::ConfirmCompromised => {
+                unreachable!("execute() returns before any write for Entra-only actions")
+            }
             Action::SetPassword => {
                 let new_password =
                     password::generate(&current.sam_account_name).map_err(StepError::Random)?;

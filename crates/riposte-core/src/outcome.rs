@@ -93,7 +93,7 @@ pub fn effect_in_force(action: Action, state: &AccountState) -> bool {
         Action::Enable => state.enabled(),
         Action::ForcePasswordReset => state.password_change_required(),
         Action::Unlock => !state.locked(),
-        Action::SetPassword => false,
+        Action::SetPassword | Action::RevokeSessions | Action::ConfirmCompromised => false,
     }
 }
 
@@ -221,6 +221,10 @@ pub fn classify_after_write(
                 )
             }
         }
+        Action::RevokeSessions | Action::ConfirmCompromised => Verdict::new(
+            Outcome::Failed,
+            format!("{action} is an Entra ID action and has no effect on an AD account"),
+        ),
         Action::Disable | Action::Enable | Action::Unlock => Verdict::new(
             Outcome::Ineffective,
             format!(

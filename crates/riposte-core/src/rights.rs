@@ -74,6 +74,7 @@ pub fn required_rights(action: Action, clears_flags: bool) -> Vec<Right> {
         Action::ForcePasswordReset => vec![WRITE_PWD_LAST_SET],
         Action::Unlock => vec![WRITE_LOCKOUT_TIME],
         Action::SetPassword => vec![RESET_PASSWORD],
+        Action::RevokeSessions | Action::ConfirmCompromised => vec![],
     }
 }
 

@@ -52,6 +52,17 @@ impl Protection {
     }
 }
 
+impl Protection {
+    /// Why a cloud identity (`tenant:UPN`) is protected, if it is listed.
+    pub fn cloud_reason(&self, reference: &str) -> Option<String> {
+        let reference = reference.to_ascii_lowercase();
+        self.entries
+            .iter()
+            .find(|e| **e == reference)
+            .map(|e| format!("{reference} is listed as protected in the configuration ({e})"))
+    }
+}
+
 /// A second person must approve when a protected account would really be
 /// written: not when the action would end as already, ineffective or
 /// denied without writing, so nothing waits for an approval it does not need.

@@ -14,8 +14,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use riposte_core::account::AccountState;
+use riposte_core::cloud::{CloudAccount, CloudDirectory};
+use riposte_core::containment::{self, Identity, NotApplicable, Step};
 use riposte_core::directory::Directory;
 use riposte_core::evidence::Evidence;
+use riposte_core::evidence::StepRecord;
 use riposte_core::executor::{self, Phase, ProgressSink};
 use riposte_core::identity::{IdentityRef, IdentityRefError};
 use riposte_core::policy::{self, Permission, Principal};
@@ -78,6 +81,8 @@ pub enum RunnerError {
         candidates: Vec<String>,
     },
     #[error(transparent)]
+    NotApplicable(NotApplicable),
+    #[error(transparent)]
     Refused(#[from] riposte_core::policy::Refusal),
     #[error("job {0} is not waiting for an approval (it may have been decided already)")]
     NotAwaitingApproval(Uuid),
@@ -97,7 +102,7 @@ impl RunnerError {
 /// What a request's reference resolved to.
 #[derive(Debug, Clone)]
 pub enum Target {
-    Account(Box<AccountState>),
+    Identity(Box<Identity>),
     /// The directory could not be searched: a job is recorded, and fails.
     Unreachable {
         forest: Option<String>,
@@ -115,7 +120,7 @@ pub struct Enqueued {
 
 /// The outcome of a resolution: the account, or why the job must fail.
 enum Resolved {
-    Account(Box<AccountState>),
+    Identity(Box<Identity>),
     /// The directory could not be searched: the job is recorded as failed.
     Unreachable {
         forest: Option<String>,
@@ -133,6 +138,7 @@ pub struct Runner {
     lease: Duration,
     queued: Option<Arc<tokio::sync::Notify>>,
     protection: Protection,
+    cloud: Option<Arc<dyn CloudDirectory>>,
 }
 
 impl Runner {
@@ -144,12 +150,19 @@ impl Runner {
             lease: DEFAULT_LEASE,
             queued: None,
             protection: Protection::default(),
+            cloud: None,
         }
     }
 
     /// Identities that need a second person's approval, besides adminCount=1 accounts.
     pub fn with_protection(mut self, protection: Protection) -> Self {
         self.protection = protection;
+        self
+    }
+
+    /// Entra ID tenants: identities are then linked across directories.
+    pub fn with_cloud(mut self, cloud: Arc<dyn CloudDirectory>) -> Self {
+        self.cloud = Some(cloud);
         self
     }
 
@@ -162,10 +175,13 @@ impl Runner {
         &self.directory
     }
 
-    /// Finds the one account a reference names.
-    pub async fn find_account(&self, reference: &str) -> Result<AccountState, RunnerError> {
-        match self.resolve(&IdentityRef::parse(reference)?).await? {
-            Resolved::Account(account) => Ok(*account),
+    /// Finds the one identity a reference names, with all its accounts.
+    pub async fn find_identity(&self, reference: &str) -> Result<Identity, RunnerError> {
+        match self
+            .resolve(reference, &IdentityRef::parse(reference)?)
+            .await?
+        {
+            Resolved::Identity(identity) => Ok(*identity),
             Resolved::Unreachable { message, .. } => Err(RunnerError::NotFound {
                 kind: "reference",
                 value: reference.to_string(),
@@ -174,7 +190,23 @@ impl Runner {
         }
     }
 
-    async fn resolve(&self, reference: &IdentityRef) -> Result<Resolved, RunnerError> {
+    fn tenant_named(&self, name: &str) -> bool {
+        self.cloud.as_ref().is_some_and(|c| {
+            c.tenant_names()
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(name))
+        })
+    }
+
+    async fn resolve(&self, raw: &str, reference: &IdentityRef) -> Result<Resolved, RunnerError> {
+        let raw = raw.trim();
+        // A tenant prefix names a cloud identity: `contoso:bigbird@contoso.example`.
+        if let Some(prefix) = &reference.forest
+            && self.tenant_named(prefix)
+        {
+            let key = raw.split_once(':').map(|(_, k)| k).unwrap_or(raw);
+            return self.resolve_cloud(Some(prefix), key).await;
+        }
         let lookup = self.directory.lookup(reference).await;
         if let Some((_, e @ riposte_core::directory::DirectoryError::UnknownForest { .. })) =
             lookup.unreachable.first()
@@ -182,9 +214,15 @@ impl Runner {
             return Err(RunnerError::UnknownForest(e.to_string()));
         }
         match lookup.matches.len() {
-            1 => Ok(Resolved::Account(Box::new(
-                lookup.matches.into_iter().next().expect("one match"),
-            ))),
+            1 => {
+                let ad = lookup.matches.into_iter().next().expect("one match");
+                let (linked, cloud_error) = self.linked_accounts(&ad).await;
+                Ok(Resolved::Identity(Box::new(Identity::from_ad(
+                    ad,
+                    linked,
+                    cloud_error,
+                ))))
+            }
             0 if !lookup.unreachable.is_empty() => {
                 let message = lookup
                     .unreachable
@@ -200,18 +238,32 @@ impl Runner {
                 Ok(Resolved::Unreachable { forest, message })
             }
             0 => {
-                let searched = if lookup.searched.is_empty() {
+                if self.cloud.is_some() && reference.forest.is_none() {
+                    match self.resolve_cloud(None, raw).await {
+                        Err(RunnerError::NotFound { .. }) => {}
+                        other => return other,
+                    }
+                }
+                let mut searched: Vec<String> = lookup
+                    .searched
+                    .iter()
+                    .map(|f| format!("forest {f}"))
+                    .collect();
+                if reference.forest.is_none()
+                    && let Some(cloud) = &self.cloud
+                {
+                    searched.extend(cloud.tenant_names().iter().map(|t| format!("tenant {t}")));
+                }
+                let searched = if searched.is_empty() {
                     match &reference.key {
-                        riposte_core::LookupKey::DistinguishedName(_) => {
-                            format!(
-                                "any configured forest (the DN is under none of: {})",
-                                self.directory.forest_names().join(", ")
-                            )
-                        }
+                        riposte_core::LookupKey::DistinguishedName(_) => format!(
+                            "any configured forest (the DN is under none of: {})",
+                            self.directory.forest_names().join(", ")
+                        ),
                         _ => "no forest".to_string(),
                     }
                 } else {
-                    format!("forest {}", lookup.searched.join(", "))
+                    searched.join(", ")
                 };
                 Err(RunnerError::NotFound {
                     kind: reference.key.kind(),
@@ -230,14 +282,73 @@ impl Runner {
         }
     }
 
+    /// Entra accounts synced from this AD account; an error is kept, not
+    /// hidden: containment of a possibly hybrid identity is then incomplete.
+    async fn linked_accounts(&self, ad: &AccountState) -> (Vec<CloudAccount>, Option<String>) {
+        match (&self.cloud, &ad.sid) {
+            (Some(cloud), Some(sid)) => match cloud.linked_to(&sid.to_string()).await {
+                Ok(linked) => (linked, None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            },
+            _ => (Vec::new(), None),
+        }
+    }
+
+    async fn resolve_cloud(
+        &self,
+        tenant: Option<&str>,
+        key: &str,
+    ) -> Result<Resolved, RunnerError> {
+        let Some(cloud) = &self.cloud else {
+            return Err(RunnerError::NotFound {
+                kind: "Entra user",
+                value: key.to_string(),
+                searched: "no tenant".into(),
+            });
+        };
+        match cloud.find(tenant, key).await {
+            Err(e) => Ok(Resolved::Unreachable {
+                forest: Some(e.tenant.clone()),
+                message: e.to_string(),
+            }),
+            Ok(mut found) => match found.len() {
+                1 => Ok(Resolved::Identity(Box::new(Identity::from_cloud(
+                    found.remove(0),
+                )))),
+                0 => Err(RunnerError::NotFound {
+                    kind: "Entra user",
+                    value: key.to_string(),
+                    searched: match tenant {
+                        Some(t) => format!("tenant {t}"),
+                        None => format!("tenant {}", cloud.tenant_names().join(", ")),
+                    },
+                }),
+                _ => Err(RunnerError::Ambiguous {
+                    reference: key.to_string(),
+                    candidates: found
+                        .iter()
+                        .map(|c| format!("  {}  ({})", c.reference(), c.id))
+                        .collect(),
+                }),
+            },
+        }
+    }
+
     /// Resolves a reference to the one account an action would target, or
     /// says that the directory could not be searched (the job then fails
     /// honestly). Bad references are errors: nothing is recorded for them.
     pub async fn resolve_target(&self, reference: &str) -> Result<Target, RunnerError> {
-        Ok(match self.resolve(&IdentityRef::parse(reference)?).await? {
-            Resolved::Account(account) => Target::Account(account),
-            Resolved::Unreachable { forest, message } => Target::Unreachable { forest, message },
-        })
+        Ok(
+            match self
+                .resolve(reference, &IdentityRef::parse(reference)?)
+                .await?
+            {
+                Resolved::Identity(identity) => Target::Identity(identity),
+                Resolved::Unreachable { forest, message } => {
+                    Target::Unreachable { forest, message }
+                }
+            },
+        )
     }
 
     /// Records a request in the ledger as a queued job (or, when the
@@ -250,13 +361,28 @@ impl Runner {
         if request.reason.trim().is_empty() {
             return Err(RunnerError::MissingReason);
         }
-        let (forest, dn, sid) = match target {
-            Target::Account(a) => (
-                Some(a.forest.clone()),
-                Some(a.dn.clone()),
-                a.sid.as_ref().map(|s| s.to_string()),
-            ),
-            Target::Unreachable { forest, .. } => (forest.clone(), None, None),
+        let (forest, dn, sid, steps) = match target {
+            Target::Identity(identity) => {
+                let mut steps = containment::plan(identity, request.action)
+                    .map_err(RunnerError::NotApplicable)?;
+                if let Some(error) = &identity.cloud_error {
+                    steps.push(Step::Unresolved {
+                        what: "Entra ID accounts linked to this AD account".into(),
+                        error: error.clone(),
+                    });
+                }
+                match (&identity.ad, identity.cloud.first()) {
+                    (Some(a), _) => (
+                        Some(a.forest.clone()),
+                        Some(a.dn.clone()),
+                        a.sid.as_ref().map(|s| s.to_string()),
+                        steps,
+                    ),
+                    (None, Some(c)) => (Some(c.tenant.clone()), None, None, steps),
+                    (None, None) => (None, None, None, steps),
+                }
+            }
+            Target::Unreachable { forest, .. } => (forest.clone(), None, None, Vec::new()),
         };
         let created = self
             .store
@@ -272,14 +398,18 @@ impl Runner {
                 target_sid: sid,
                 idempotency_key: request.idempotency_key.clone(),
                 approval_required: match target {
-                    Target::Account(a) => safeguards::approval_needed(
-                        &self.protection,
-                        a,
-                        request.action,
-                        request.options,
-                    ),
+                    Target::Identity(identity) => match &identity.ad {
+                        Some(a) => safeguards::approval_needed(
+                            &self.protection,
+                            a,
+                            request.action,
+                            request.options,
+                        ),
+                        None => self.protection.cloud_reason(&identity.reference()),
+                    },
                     Target::Unreachable { .. } => None,
                 },
+                steps,
             })
             .await?;
         let job = match created {
@@ -373,7 +503,7 @@ impl Runner {
         target: &Target,
     ) -> Result<(), RunnerError> {
         let (forest, dn) = match target {
-            Target::Account(a) => (a.forest.clone(), a.dn.clone()),
+            Target::Identity(identity) => identity.location(),
             // Unresolved: only forest- and action-wide rights can be judged.
             Target::Unreachable { forest, .. } => {
                 (forest.clone().unwrap_or_default(), String::new())
@@ -517,33 +647,14 @@ impl Runner {
         resumed_after_write: bool,
         recovered_from: Option<&str>,
     ) -> Result<Completed, RunnerError> {
-        let (Some(forest), Some(dn)) = (job.forest.clone(), job.target_dn.clone()) else {
-            let job = self
-                .store
-                .finish(
-                    job.id,
-                    Some(self.worker.as_str()),
-                    Finish {
-                        outcome: Outcome::Failed,
-                        message: "the job names no resolved target",
-                        evidence: &Evidence::default(),
-                    },
-                )
-                .await?;
-            self.audit_outcome(&job, recovered_from).await;
-            return Ok(Completed {
-                job,
-                new_password: None,
-                replayed: false,
-            });
-        };
-        let request = executor::Request {
-            forest,
-            dn,
-            action: job.action,
-            options: job.options,
-            preferred_dc,
-            resumed_after_write,
+        // Jobs from before steps were recorded name one AD account.
+        let steps = match (&job.steps[..], &job.forest, &job.target_dn) {
+            ([], Some(forest), Some(dn)) => vec![Step::Ad {
+                forest: forest.clone(),
+                dn: dn.clone(),
+                action: job.action,
+            }],
+            _ => job.steps.clone(),
         };
         let sink = LedgerSink {
             store: self.store.as_ref(),
@@ -551,24 +662,139 @@ impl Runner {
             owner: self.worker.as_str(),
             lease: self.lease,
         };
-        let report = executor::execute(self.directory.as_ref(), &request, &sink).await;
-        info!(job = %job.id, action = %job.action, outcome = %report.outcome, "job finished");
+        let mut records: Vec<StepRecord> = Vec::new();
+        let mut ad_report: Option<executor::Report> = None;
+        for step in &steps {
+            let record = match step {
+                Step::Ad { forest, dn, action } => {
+                    let request = executor::Request {
+                        forest: forest.clone(),
+                        dn: dn.clone(),
+                        action: *action,
+                        options: job.options,
+                        preferred_dc: preferred_dc.clone(),
+                        resumed_after_write,
+                    };
+                    let report = executor::execute(self.directory.as_ref(), &request, &sink).await;
+                    let record = StepRecord {
+                        step: step.clone(),
+                        outcome: report.outcome,
+                        message: report.message.clone(),
+                        details: json!(report.evidence),
+                    };
+                    ad_report = Some(report);
+                    record
+                }
+                Step::Cloud {
+                    tenant,
+                    id,
+                    upn,
+                    action,
+                } => {
+                    let dc = format!("graph:{tenant}");
+                    if let Err(e) = sink
+                        .progress(Phase::Writing, &dc, &format!("{action} {upn}"))
+                        .await
+                    {
+                        StepRecord {
+                            step: step.clone(),
+                            outcome: Outcome::Failed,
+                            message: format!(
+                                "could not record progress in the job ledger, so nothing was sent: {e}"
+                            ),
+                            details: json!(null),
+                        }
+                    } else {
+                        match &self.cloud {
+                            Some(cloud) => {
+                                let report = cloud.execute(tenant, id, *action).await;
+                                StepRecord {
+                                    step: step.clone(),
+                                    outcome: report.outcome,
+                                    message: report.message.clone(),
+                                    details: json!(report),
+                                }
+                            }
+                            None => StepRecord {
+                                step: step.clone(),
+                                outcome: Outcome::Failed,
+                                message: format!(
+                                    "no Entra tenant is configured here, so {tenant} cannot be reached"
+                                ),
+                                details: json!(null),
+                            },
+                        }
+                    }
+                }
+                Step::Unresolved { what, error } => StepRecord {
+                    step: step.clone(),
+                    outcome: Outcome::Failed,
+                    message: format!(
+                        "{what} could not be checked, so containment may be incomplete: {error}"
+                    ),
+                    details: json!(null),
+                },
+            };
+            records.push(record);
+        }
+        let (outcome, message, evidence, new_password) = match (records.len(), ad_report) {
+            (0, _) => (
+                Outcome::Failed,
+                "the job names no resolved target".to_string(),
+                Evidence::default(),
+                None,
+            ),
+            // One AD step: its outcome and evidence are the job's, as they always were.
+            (1, Some(report)) => (
+                report.outcome,
+                report.message,
+                report.evidence,
+                report.new_password,
+            ),
+            (_, ad) => {
+                let weakest = records
+                    .iter()
+                    .map(|r| r.outcome)
+                    .max_by_key(|o| o.weakness())
+                    .unwrap_or(Outcome::Failed);
+                let summary = records
+                    .iter()
+                    .map(|r| format!("{}: {} ({})", r.step.describe(), r.outcome, r.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let (mut evidence, password) = match ad {
+                    Some(report) => (report.evidence, report.new_password),
+                    None => (Evidence::default(), None),
+                };
+                evidence.steps = records;
+                (
+                    weakest,
+                    format!(
+                        "{} step(s), the weakest {weakest}: {summary}",
+                        evidence.steps.len()
+                    ),
+                    evidence,
+                    password,
+                )
+            }
+        };
+        info!(job = %job.id, action = %job.action, outcome = %outcome, "job finished");
         let finished = self
             .store
             .finish(
                 job.id,
                 Some(self.worker.as_str()),
                 Finish {
-                    outcome: report.outcome,
-                    message: &report.message,
-                    evidence: &report.evidence,
+                    outcome,
+                    message: &message,
+                    evidence: &evidence,
                 },
             )
             .await?;
         self.audit_outcome(&finished, recovered_from).await;
         Ok(Completed {
             job: finished,
-            new_password: report.new_password,
+            new_password,
             replayed: false,
         })
     }

@@ -2,16 +2,17 @@
 //! shape, built in one place.
 
 use riposte_core::account::AccountState;
+use riposte_core::cloud::CloudAccount;
+use riposte_core::containment::{self, Identity, NotApplicable, Step};
 use riposte_core::outcome::{self, Assessment};
 use riposte_core::{Action, ActionOptions, rights, time as adtime, uac};
 use riposte_store::{Job, JobEvent};
 use serde_json::{Value, json};
 
-/// What each action would do to this account now, judged from its state.
-pub fn action_preview(account: &AccountState) -> Vec<(Action, &'static str, String)> {
-    Action::ALL
-        .into_iter()
-        .map(|action| {
+/// What `action` would do to this AD account now, judged from its state.
+fn ad_expectation(action: Action, account: &AccountState) -> (&'static str, String) {
+    {
+        {
             let assessment = outcome::assess_before(action, ActionOptions::default(), account);
             let clears =
                 matches!(assessment, Assessment::NeedsWrite { clear_flags } if clear_flags != 0);
@@ -43,7 +44,52 @@ pub fn action_preview(account: &AccountState) -> Vec<(Action, &'static str, Stri
                 ),
                 Assessment::NeedsWrite { .. } => ("available", action.describe().to_string()),
             };
-            (action, word, why)
+            (word, why)
+        }
+    }
+}
+
+/// What each action would do to this identity now, per directory: the
+/// steps it would take (riposte-core::containment) and what each directory's
+/// state says about them.
+pub fn action_preview(identity: &Identity) -> Vec<(Action, &'static str, String)> {
+    Action::ALL
+        .into_iter()
+        .map(|action| match containment::plan(identity, action) {
+            Err(NotApplicable(why)) => (action, "not-applicable", why),
+            Ok(steps) => {
+                let parts: Vec<(&'static str, String)> = steps
+                    .iter()
+                    .map(|step| match step {
+                        Step::Ad { action, .. } => match &identity.ad {
+                            Some(ad) => ad_expectation(*action, ad),
+                            None => ("failed", "no AD account".to_string()),
+                        },
+                        Step::Cloud { id, action, .. } => {
+                            match identity.cloud.iter().find(|c| &c.id == id) {
+                                Some(c) => match outcome::assess_cloud_before(*action, c) {
+                                    Some(v) => {
+                                        (v.outcome.as_str(), format!("Entra: {}", v.message))
+                                    }
+                                    None => (
+                                        "available",
+                                        format!("Entra: {action} ({})", action.permission()),
+                                    ),
+                                },
+                                None => ("failed", "the Entra account went missing".to_string()),
+                            }
+                        }
+                        Step::Unresolved { what, error } => ("failed", format!("{what}: {error}")),
+                    })
+                    .collect();
+                let word = parts.first().map(|(w, _)| *w).unwrap_or("available");
+                let why = parts
+                    .iter()
+                    .map(|(_, why)| why.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                (action, word, why)
+            }
         })
         .collect()
 }
@@ -67,41 +113,96 @@ pub fn must_change_text(account: &AccountState) -> String {
     }
 }
 
-/// An account's state, what each action would do now, and (for a signed-in
-/// principal) which actions they may request.
-pub fn account(account: &AccountState, permitted: Option<&[Action]>) -> Value {
-    let preview = action_preview(account);
-    let mut value = json!({
-            "reference": account.reference(),
-            "kind": "ad-only",
-            "forest": account.forest,
-            "dn": account.dn,
-            "sid": account.sid.as_ref().map(|s| s.to_string()),
-            "object_guid": account.guid,
-            "sam_account_name": account.sam_account_name,
-            "user_principal_name": account.user_principal_name,
-            "display_name": account.display_name,
-            "enabled": account.enabled(),
-            "locked": account.locked(),
-            "must_change_password": {
-                "in_force": account.password_change_required(),
-                "requested": account.password_change_requested(),
-                "explanation": must_change_text(account),
-            },
-            "forced_reset_blockers": account.forced_reset_blockers(),
-            "protected": account.admin_count,
-            "user_account_control": account.user_account_control,
-            "user_account_control_flags": uac::flag_names(account.user_account_control),
-            "uac_computed_flags": uac::flag_names(account.uac_computed),
-            "pwd_last_set": account.pwd_last_set,
-            "action_account_may_write": account.writable_attributes,
-            "replication_metadata": account.metadata,
-            "actions": preview.iter().map(|(a, word, why)| json!({"action": a.as_str(), "expected": word, "why": why})).collect::<Vec<_>>(),
-    });
+fn ad_account(account: &AccountState) -> Value {
+    json!({
+        "reference": account.reference(),
+        "forest": account.forest,
+        "dn": account.dn,
+        "sid": account.sid.as_ref().map(|s| s.to_string()),
+        "object_guid": account.guid,
+        "sam_account_name": account.sam_account_name,
+        "user_principal_name": account.user_principal_name,
+        "display_name": account.display_name,
+        "enabled": account.enabled(),
+        "locked": account.locked(),
+        "must_change_password": {
+            "in_force": account.password_change_required(),
+            "requested": account.password_change_requested(),
+            "explanation": must_change_text(account),
+        },
+        "forced_reset_blockers": account.forced_reset_blockers(),
+        "protected": account.admin_count,
+        "user_account_control": account.user_account_control,
+        "user_account_control_flags": uac::flag_names(account.user_account_control),
+        "uac_computed_flags": uac::flag_names(account.uac_computed),
+        "pwd_last_set": account.pwd_last_set,
+        "action_account_may_write": account.writable_attributes,
+        "replication_metadata": account.metadata,
+    })
+}
+
+fn cloud_account(account: &CloudAccount) -> Value {
+    json!({
+        "reference": account.reference(),
+        "tenant": account.tenant,
+        "id": account.id,
+        "user_principal_name": account.user_principal_name,
+        "mail": account.mail,
+        "display_name": account.display_name,
+        "user_type": account.user_type,
+        "kind": account.kind(),
+        "enabled": account.account_enabled,
+        "synced_from_ad": account.synced,
+        "on_premises_sid": account.on_premises_sid,
+        "sign_in_sessions_valid_from": account.sessions_valid_from,
+        "force_change_password_next_sign_in": account.force_change_password,
+    })
+}
+
+/// An identity: its kind, each of its accounts, what each action would do
+/// now, and (for a signed-in principal) which actions they may request. The
+/// AD account's fields are also at the top level, where they always were.
+pub fn identity(identity: &Identity, permitted: Option<&[Action]>) -> Value {
+    let mut value = match &identity.ad {
+        Some(ad) => ad_account(ad),
+        None => json!({}),
+    };
+    value["reference"] = json!(identity.reference());
+    value["kind"] = json!(identity.kind);
+    value["ad"] = identity.ad.as_ref().map(ad_account).unwrap_or(Value::Null);
+    value["entra"] = json!(identity.cloud.iter().map(cloud_account).collect::<Vec<_>>());
+    if let Some(error) = &identity.cloud_error {
+        value["entra_error"] = json!(error);
+    }
+    if identity.ad.is_none()
+        && let Some(c) = identity.cloud.first()
+    {
+        value["display_name"] = json!(c.display_name);
+        value["enabled"] = json!(c.account_enabled);
+    }
+    value["actions"] = json!(
+        action_preview(identity)
+            .iter()
+            .map(|(a, word, why)| json!({"action": a.as_str(), "expected": word, "why": why}))
+            .collect::<Vec<_>>()
+    );
     if let Some(permitted) = permitted {
         value["permitted_actions"] = json!(permitted);
     }
     value
+}
+
+/// The actions `principal` may request on `identity`: allowed by the policy
+/// and meaningful for the identity's kind.
+pub fn permitted_actions(
+    principal: &riposte_core::policy::Principal,
+    identity: &Identity,
+) -> Vec<Action> {
+    let (forest, dn) = identity.location();
+    riposte_core::policy::permitted_actions(principal, &forest, &dn)
+        .into_iter()
+        .filter(|a| containment::plan(identity, *a).is_ok())
+        .collect()
 }
 
 /// A job with its target, outcome, evidence and timeline.

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
-use riposte_core::policy::{self, Permission};
+use riposte_core::policy::Permission;
 use riposte_core::{Action, ActionOptions, Outcome};
 use riposte_jobs::{ActionRequest, view};
 use riposte_store::{Job, JobFilter, JobState};
@@ -82,9 +82,9 @@ pub async fn get_identity(
     Path(reference): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.may(&Permission::ReadIdentities)?;
-    let account = state.runner.find_account(&reference).await?;
-    let permitted = policy::permitted_actions(&caller.0, &account.forest, &account.dn);
-    Ok(Json(view::account(&account, Some(&permitted))))
+    let identity = state.runner.find_identity(&reference).await?;
+    let permitted = view::permitted_actions(&caller.0, &identity);
+    Ok(Json(view::identity(&identity, Some(&permitted))))
 }
 
 #[derive(Deserialize)]

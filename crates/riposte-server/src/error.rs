@@ -96,6 +96,7 @@ impl From<RunnerError> for ApiError {
                 json!({ "candidates": candidates.iter().map(|c| c.trim()).collect::<Vec<_>>() }),
             ),
             RunnerError::Refused(refusal) => forbidden(&refusal),
+            RunnerError::NotApplicable(_) => Self::bad_request("not_applicable", message),
             RunnerError::NotAwaitingApproval(_) => {
                 Self::new(StatusCode::CONFLICT, "not_awaiting_approval", message)
             }

@@ -36,6 +36,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "approvals",
         include_str!("../migrations/0004_approvals.sql"),
     ),
+    (
+        6,
+        "job_steps",
+        include_str!("../migrations/0006_job_steps.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -209,6 +214,11 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
         approval: get_opt("approval")?.map(|a| a.parse()).transpose()?,
         approval_reason: get_opt("approval_reason")?,
         decided_by: get_opt("decided_by")?,
+        steps: get_opt("steps")?
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| corrupt("steps", &e))?
+            .unwrap_or_default(),
     })
 }
 
@@ -232,8 +242,8 @@ impl JobStore for SqliteStore {
             serde_json::to_string(&job.options).map_err(|e| StoreError::Backend(e.to_string()))?;
         sqlx::query(
             "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
-             forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+             forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason, steps) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(at)
@@ -250,6 +260,7 @@ impl JobStore for SqliteStore {
         .bind(&job.idempotency_key)
         .bind(job.approval_required.as_ref().map(|_| "pending"))
         .bind(&job.approval_required)
+        .bind(serde_json::to_string(&job.steps).map_err(|e| StoreError::Backend(e.to_string()))?)
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;

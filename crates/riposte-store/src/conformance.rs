@@ -53,6 +53,11 @@ fn new_job(target: &str, action: Action) -> NewJob {
         target_sid: Some("S-1-5-21-1-2-3-1105".into()),
         idempotency_key: None,
         approval_required: None,
+        steps: vec![riposte_core::containment::Step::Ad {
+            forest: "corp".into(),
+            dn: format!("CN={target},OU=Staff,DC=corp,DC=example,DC=test"),
+            action,
+        }],
     }
 }
 
@@ -74,6 +79,7 @@ pub async fn create_and_read_back(store: &dyn JobStore) {
     assert_eq!(read.action, Action::ForcePasswordReset);
     assert!(read.options.clear_blocking_flags);
     assert_eq!(read.target_dn, request.target_dn);
+    assert_eq!(read.steps, request.steps, "the planned steps round-trip");
     assert_eq!(read.outcome, None);
     let events = store.events(job.id).await.unwrap();
     assert_eq!(events.len(), 1);

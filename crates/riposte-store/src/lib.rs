@@ -86,6 +86,8 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     /// Why a second person must approve before the job may run (a protected identity).
     pub approval_required: Option<String>,
+    /// What the job will do in each directory.
+    pub steps: Vec<riposte_core::containment::Step>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +159,8 @@ pub struct Job {
     pub approval: Option<Approval>,
     pub approval_reason: Option<String>,
     pub decided_by: Option<String>,
+    /// What the job does in each directory (empty for jobs that never resolved a target).
+    pub steps: Vec<riposte_core::containment::Step>,
 }
 
 impl Job {

@@ -39,6 +39,8 @@ fn account_change_activity(action: Action) -> (u32, &'static str) {
         Action::Enable => (2, "Enable"),
         Action::ForcePasswordReset | Action::SetPassword => (4, "Password Reset"),
         Action::Unlock => (99, "Unlock"),
+        Action::RevokeSessions => (99, "Revoke Sessions"),
+        Action::ConfirmCompromised => (99, "Confirm Compromised"),
     }
 }
 
