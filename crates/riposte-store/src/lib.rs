@@ -19,8 +19,10 @@ use uuid::Uuid;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod people;
 mod tokens;
 
+pub use people::{PeopleStore, Person, Session};
 pub use tokens::{ApiToken, TokenStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
