@@ -144,6 +144,18 @@ impl Runner {
         self
     }
 
+    /// Why a second person would have to approve this action on this
+    /// account before anything is written, if they would: what a front end
+    /// tells the requester before they confirm.
+    pub fn approval_needed(
+        &self,
+        account: &AccountState,
+        action: Action,
+        options: ActionOptions,
+    ) -> Option<String> {
+        safeguards::approval_needed(&self.protection, account, action, options)
+    }
+
     pub fn store(&self) -> &Arc<dyn JobStore> {
         &self.store
     }

@@ -1,6 +1,8 @@
-//! `riposte serve`: the REST API (v1) and the job worker in one process.
+//! `riposte serve`: the REST API (v1), the web portal and the job worker in
+//! one process.
 //!
-//! Requests are authenticated with API tokens, authorised through
+//! Requests are authenticated with API tokens or a person's portal session,
+//! authorised through
 //! `riposte-core::policy`, and turned into queued jobs through the same
 //! `riposte-jobs::Runner` the CLI uses; the worker claims queued jobs and
 //! runs them. On shutdown the HTTP side stops first, the running job
@@ -11,6 +13,7 @@ mod api;
 mod auth;
 mod error;
 mod metrics;
+mod portal;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use riposte_core::policy::Permission;
 use riposte_jobs::Runner;
-use riposte_store::{JobFilter, TokenStore};
+use riposte_store::{JobFilter, PeopleStore, TokenStore};
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -37,6 +40,7 @@ pub use metrics::Metrics;
 pub struct AppState {
     runner: Arc<Runner>,
     tokens: Arc<dyn TokenStore>,
+    people: Arc<dyn PeopleStore>,
     metrics: Arc<Metrics>,
 }
 
@@ -74,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs/{id}/events", get(api::job_events))
         .route("/api/v1/jobs/{id}/approve", post(api::approve_job))
         .route("/api/v1/jobs/{id}/reject", post(api::reject_job))
+        .merge(portal::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -85,7 +90,7 @@ pub fn router(state: AppState) -> Router {
 async fn not_found() -> ApiError {
     ApiError::not_found(
         "no_such_route",
-        "no such endpoint; the API lives under /api/v1",
+        "no such endpoint; the API lives under /api/v1, the portal under /ui",
     )
 }
 
@@ -172,6 +177,7 @@ pub async fn serve(
     options: ServeOptions,
     runner: Arc<Runner>,
     tokens: Arc<dyn TokenStore>,
+    people: Arc<dyn PeopleStore>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     match runner.recover_interrupted().await {
@@ -185,6 +191,7 @@ pub async fn serve(
     let state = AppState {
         runner: runner.clone(),
         tokens,
+        people,
         metrics: metrics.clone(),
     };
     let listener = tokio::net::TcpListener::bind(options.listen)
