@@ -156,6 +156,11 @@ impl Runner {
         safeguards::approval_needed(&self.protection, account, action, options)
     }
 
+    /// Why writes to this account need a second person, if they do.
+    pub fn protection_reason(&self, account: &AccountState) -> Option<String> {
+        self.protection.reason(account)
+    }
+
     pub fn store(&self) -> &Arc<dyn JobStore> {
         &self.store
     }

@@ -599,14 +599,7 @@ async fn identity(
             .iter()
             .map(|s| s.to_string())
             .collect(),
-        protected: state
-            .runner
-            .approval_needed(&account, Action::Disable, ActionOptions::default())
-            .or_else(|| {
-                account
-                    .admin_count
-                    .then(|| "adminCount=1 (AdminSDHolder)".to_string())
-            }),
+        protected: state.runner.protection_reason(&account),
         uac_flags: riposte_core::uac::flag_names(account.user_account_control).join(", "),
         buttons,
         preview: preview
@@ -643,6 +636,8 @@ struct ConfirmPage {
     clear_checked: bool,
     approval: Option<String>,
     approval_if_cleared: Option<String>,
+    /// set-password from the portal: the worker sets it, nobody sees it.
+    password_unseen: bool,
     reason: String,
     error: Option<String>,
 }
@@ -727,6 +722,7 @@ fn confirm_page(
         approval_if_cleared: (offer_clear && !clear)
             .then(|| state.runner.approval_needed(account, action, cleared))
             .flatten(),
+        password_unseen: action == Action::SetPassword,
         reason,
         error,
     }

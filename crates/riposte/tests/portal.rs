@@ -29,8 +29,13 @@ impl Drop for Server {
 
 impl Server {
     fn start(lab: &Lab) -> Server {
+        Self::start_with(lab, "")
+    }
+
+    /// `extra` is appended to the config (e.g. a [safeguards] table).
+    fn start_with(lab: &Lab, extra: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let config = lab.private_config(dir.path(), |t| t);
+        let config = lab.private_config(dir.path(), |t| t + extra);
         let mut child = Command::new(BIN)
             .arg("--config")
             .arg(&config)
@@ -386,4 +391,100 @@ fn sign_out_revokes_the_session() {
             .status,
         401
     );
+}
+
+/// The job id from a redirect to its page.
+fn job_id(reply: &Reply) -> String {
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    reply
+        .location()
+        .strip_prefix("/ui/jobs/")
+        .expect("a redirect to the job page")
+        .to_string()
+}
+
+#[test]
+fn a_protected_identity_waits_for_someone_else_to_approve_in_the_portal() {
+    let lab = Lab::load();
+    let user = lab.create_user("corp", "ptl", 0);
+    let server = Server::start_with(
+        &lab,
+        &format!("\n[safeguards]\nprotected = [{:?}]\n", user.reference()),
+    );
+    server.person("alice", "responder", PASSWORD);
+    server.person("bob", "responder", PASSWORD);
+    let (alice, alice_csrf) = server.session("alice", PASSWORD);
+    let (bob, bob_csrf) = server.session("bob", PASSWORD);
+    let target = user.reference().replace(':', "%3A");
+
+    // The confirmation page says a second person will be needed, before anything happens.
+    let confirm = server.send(
+        "GET",
+        &format!("/ui/identities/{target}/confirm?action=disable"),
+        &[&alice],
+        None,
+    );
+    assert_eq!(confirm.status, 200);
+    assert!(
+        confirm.body.contains("A second person must approve"),
+        "{}",
+        confirm.body
+    );
+    let requested = server.send(
+        "POST",
+        &format!("/ui/identities/{target}/confirm"),
+        &[&alice],
+        Some(&format!(
+            "action=disable&reason=portal+approval+test&csrf={alice_csrf}"
+        )),
+    );
+    let id = job_id(&requested);
+
+    // The requester sees the job waiting, with no approve form for herself.
+    let mine = server.send("GET", &format!("/ui/jobs/{id}"), &[&alice], None);
+    assert!(
+        mine.body.contains("Waiting for a second person"),
+        "{}",
+        mine.body
+    );
+    assert!(!mine.body.contains(&format!("/ui/jobs/{id}/approve")));
+    let center = server.send("GET", "/ui/actions", &[&alice], None);
+    assert!(center.body.contains("pending approval"));
+    assert!(!center.body.contains(&format!("/ui/jobs/{id}/approve")));
+    // Her own approval is refused by the policy even if posted by hand.
+    let own = server.send(
+        "POST",
+        &format!("/ui/jobs/{id}/approve"),
+        &[&alice],
+        Some(&format!("csrf={alice_csrf}")),
+    );
+    assert_eq!(own.status, 403);
+    assert!(own.body.contains("second person"), "{}", own.body);
+    assert_eq!(user.uac() & 0x2, 0, "nothing written before approval");
+
+    // Someone else sees the form in the Action Center and approves.
+    let center = server.send("GET", "/ui/actions", &[&bob], None);
+    assert!(center.body.contains(&format!("/ui/jobs/{id}/approve")));
+    let approved = server.send(
+        "POST",
+        &format!("/ui/jobs/{id}/approve"),
+        &[&bob],
+        Some(&format!("csrf={bob_csrf}&comment=ok")),
+    );
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    // The event stream ends with the job's outcome.
+    let events = server.send("GET", &format!("/api/v1/jobs/{id}/events"), &[&bob], None);
+    assert!(events.body.contains("event: finished"), "{}", events.body);
+    let job = server.send("GET", &format!("/api/v1/jobs/{id}"), &[&bob], None);
+    assert!(
+        job.body.contains("\"outcome\":\"verified\""),
+        "{}",
+        job.body
+    );
+    assert!(
+        job.body.contains("\"decided_by\":\"user:bob\""),
+        "{}",
+        job.body
+    );
+    assert_eq!(user.uac() & 0x2, 0x2, "disabled after approval");
 }
