@@ -158,3 +158,35 @@ impl FromRequestParts<AppState> for SignedIn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_by_exact_name_and_secrets_compared_whole() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            axum::http::header::COOKIE,
+            "xriposte_session=no; riposte_session=yes; other=1"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("yes"));
+        assert_eq!(cookie(&headers, "missing"), None);
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+        assert!(!same_secret("", "abc"));
+        let set = set_cookie(SESSION_COOKIE, "v", "/", 60);
+        for attribute in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=60",
+        ] {
+            assert!(set.contains(attribute), "{set}");
+        }
+    }
+}

@@ -1145,3 +1145,24 @@ async fn action_center(
     };
     Ok(render(StatusCode::OK, &page))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_encoded_and_sign_in_only_returns_to_this_site() {
+        assert_eq!(encode("CN=a b,OU=Staff"), "CN%3Da%20b%2COU%3DStaff");
+        assert_eq!(encode("corp:ernie"), "corp%3Aernie");
+        assert_eq!(safe_next("/ui/actions?target=x"), "/ui/actions?target=x");
+        for outside in [
+            "https://evil.example/",
+            "//evil.example/ui/",
+            "/api/v1/jobs",
+            "/ui\\evil",
+            "",
+        ] {
+            assert_eq!(safe_next(outside), "/ui/search", "{outside}");
+        }
+    }
+}

@@ -233,6 +233,30 @@ fn sign_in_needs_the_right_password_and_sets_a_strict_session_cookie() {
     );
     assert_eq!(whoami.status, 200);
     assert!(whoami.body.contains("\"user:alice\""), "{}", whoami.body);
+    // Without --password-stdin a password is generated and shown once; it works,
+    // and nothing riposte stores holds it in clear.
+    let added = common::riposte_config(
+        &server.config,
+        &[
+            "--json", "person", "add", "--name", "gene", "--role", "reader",
+        ],
+    );
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    let generated = added.json()["password"].as_str().unwrap().to_string();
+    assert!(generated.len() >= 20);
+    let encoded: String = generated.bytes().map(|b| format!("%{b:02X}")).collect();
+    assert_eq!(server.sign_in("gene", &encoded).status, 303);
+    let data = server.config.parent().unwrap().join("data");
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for secret in [generated.as_str(), PASSWORD] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a password is stored in clear under {}",
+                data.display()
+            );
+        }
+    }
     // Nothing without a session: pages send the browser to sign in.
     let anonymous = server.send("GET", "/ui/search?q=ernie", &[], None);
     assert_eq!(anonymous.status, 303);
