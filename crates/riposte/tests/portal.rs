@@ -266,6 +266,13 @@ fn sign_in_needs_the_right_password_and_sets_a_strict_session_cookie() {
 #[test]
 fn posts_without_the_csrf_token_are_refused() {
     let lab = Lab::load();
+    // A user of its own: if CSRF protection broke, the forged disable below
+    // would land on this account, not on one the lab seeds.
+    let user = lab.create_user("corp", "csrf", 0);
+    let confirm_path = format!(
+        "/ui/identities/{}/confirm",
+        user.reference().replace(':', "%3A")
+    );
     let server = Server::start(&lab);
     server.person("alice", "responder", PASSWORD);
 
@@ -291,17 +298,12 @@ fn posts_without_the_csrf_token_are_refused() {
 
     let (session, csrf) = server.session("alice", PASSWORD);
     let disable = "action=disable&reason=csrf+test";
-    let refused = server.send(
-        "POST",
-        "/ui/identities/corp%3Aernie/confirm",
-        &[&session],
-        Some(disable),
-    );
+    let refused = server.send("POST", &confirm_path, &[&session], Some(disable));
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(refused.body.contains("CSRF"), "{}", refused.body);
     let wrong = server.send(
         "POST",
-        "/ui/identities/corp%3Aernie/confirm",
+        &confirm_path,
         &[&session],
         Some(&format!("{disable}&csrf=rpt_{}", "0".repeat(64))),
     );
@@ -330,7 +332,7 @@ fn posts_without_the_csrf_token_are_refused() {
     // an empty reason is asked for again, nothing recorded.
     let no_reason = server.send(
         "POST",
-        "/ui/identities/corp%3Aernie/confirm",
+        &confirm_path,
         &[&session],
         Some(&format!("action=disable&reason=&csrf={csrf}")),
     );
