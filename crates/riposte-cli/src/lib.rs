@@ -19,7 +19,9 @@ use riposte_core::policy::{Principal, Role, Scope};
 use riposte_core::safeguards::Protection;
 use riposte_core::{Action, ActionOptions, Outcome, secret_token};
 use riposte_jobs::{ActionRequest, Runner, RunnerError};
-use riposte_store::{AuditLog, JobFilter, TokenStore, to_millis, to_ocsf, verify_chain};
+use riposte_store::{
+    AuditLog, JobFilter, PeopleStore, TokenStore, to_millis, to_ocsf, verify_chain,
+};
 use riposte_store_sqlite::SqliteStore;
 use time::OffsetDateTime;
 
@@ -72,6 +74,40 @@ enum Command {
     /// API tokens for automation (shown once, stored hashed, revocable).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// People who sign in to the web portal (passwords stored as argon2id hashes).
+    #[command(subcommand)]
+    Person(PersonCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PersonCommand {
+    /// Add a person; without --password-stdin a strong password is generated and printed once.
+    Add {
+        /// A unique sign-in name; the ledger names them user:<name>.
+        #[arg(long)]
+        name: String,
+        /// reader, responder or admin.
+        #[arg(long)]
+        role: Role,
+        /// Limit a responder to these forests (repeatable).
+        #[arg(long = "forest")]
+        forests: Vec<String>,
+        /// Limit a responder to accounts under these OUs (DNs, repeatable).
+        #[arg(long = "ou")]
+        ous: Vec<String>,
+        /// Limit a responder to these actions (repeatable).
+        #[arg(long = "action")]
+        actions: Vec<Action>,
+        /// Read the password from the first line of standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Everyone who may sign in (never their passwords).
+    List,
+    /// Stop a person signing in; their sessions end at once.
+    Disable { name: String },
+    /// Let a disabled person sign in again.
+    Enable { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -288,6 +324,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     };
     let tokens: Arc<dyn TokenStore> = store.clone();
     let store_for_tokens = store.clone();
+    let people: Arc<dyn PeopleStore> = store.clone();
     if matches!(cli.command, Command::Serve) {
         let runner = Arc::new(
             with_cloud(Runner::new(store, directory))
@@ -298,7 +335,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             listen: config.listen,
             poll: std::time::Duration::from_secs(1),
         };
-        riposte_server::serve(options, runner, tokens, shutdown_signal()).await?;
+        riposte_server::serve(options, runner, tokens, people, shutdown_signal()).await?;
         return Ok(exit::OK);
     }
     let runner = with_cloud(Runner::new(store, directory))
@@ -307,6 +344,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Serve => unreachable!("handled above"),
         Command::Token(cmd) => token(cmd, store_for_tokens.as_ref(), cli.json).await,
+        Command::Person(cmd) => person(cmd, people.as_ref(), cli.json).await,
         Command::User(UserCommand::Show { reference }) => {
             let identity = runner.find_identity(&reference).await?;
             output::identity(&identity, cli.json);
@@ -524,17 +562,7 @@ async fn token(cmd: TokenCommand, tokens: &SqliteStore, json_output: bool) -> an
             ous,
             actions,
         } => {
-            let scope = Scope {
-                forests,
-                ous,
-                actions,
-            };
-            if role != Role::Responder && !scope.is_unlimited() {
-                return Err(UsageError(
-                    "--forest, --ou and --action limit a responder; other roles take none".into(),
-                )
-                .into());
-            }
+            let scope = scope_for(role, forests, ous, actions)?;
             let secret = secret_token::generate().context("generating a token")?;
             let token = tokens
                 .create_token(
@@ -609,6 +637,131 @@ async fn token(cmd: TokenCommand, tokens: &SqliteStore, json_output: bool) -> an
                 .into())
             }
         }
+    }
+}
+
+/// The scope flags apply to responders only.
+fn scope_for(
+    role: Role,
+    forests: Vec<String>,
+    ous: Vec<String>,
+    actions: Vec<Action>,
+) -> anyhow::Result<Scope> {
+    let scope = Scope {
+        forests,
+        ous,
+        actions,
+    };
+    if role != Role::Responder && !scope.is_unlimited() {
+        return Err(UsageError(
+            "--forest, --ou and --action limit a responder; other roles take none".into(),
+        )
+        .into());
+    }
+    Ok(scope)
+}
+
+async fn person(
+    cmd: PersonCommand,
+    people: &dyn PeopleStore,
+    json_output: bool,
+) -> anyhow::Result<u8> {
+    use riposte_core::person_password;
+    use secrecy::{ExposeSecret, SecretString};
+    match cmd {
+        PersonCommand::Add {
+            name,
+            role,
+            forests,
+            ous,
+            actions,
+            password_stdin,
+        } => {
+            let scope = scope_for(role, forests, ous, actions)?;
+            if name.trim().is_empty()
+                || name.len() > 64
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c))
+            {
+                return Err(UsageError(
+                    "--name must be 1 to 64 letters, digits, '.', '_', '@' or '-'".into(),
+                )
+                .into());
+            }
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                let line = line.trim_end_matches(['\r', '\n']).to_string();
+                (SecretString::from(line), false)
+            } else {
+                (
+                    riposte_core::password::generate(&name).context("generating a password")?,
+                    true,
+                )
+            };
+            let hash = person_password::hash(&password).map_err(|e| match e {
+                person_password::PersonPasswordError::TooShort => {
+                    anyhow::Error::from(UsageError(e.to_string()))
+                }
+                other => other.into(),
+            })?;
+            let person = people
+                .create_person(&name, role, &scope, &hash, &requester())
+                .await?;
+            // The password is printed once, only when riposte made it up; it is stored nowhere.
+            let shown = generated.then(|| password.expose_secret().to_string());
+            if json_output {
+                println!(
+                    "{}",
+                    serde_json::json!({ "id": person.id, "name": person.name, "role": person.role, "scope": person.scope, "password": shown })
+                );
+            } else {
+                println!(
+                    "person {} ({}, id {}) may sign in to the portal",
+                    person.name, person.role, person.id
+                );
+                if let Some(p) = shown {
+                    println!("  password: {p}");
+                    println!("Shown once: riposte keeps only its argon2id hash.");
+                }
+            }
+            Ok(exit::OK)
+        }
+        PersonCommand::List => {
+            let all = people.list_people().await?;
+            if json_output {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "people": all }))?
+                );
+            } else {
+                for p in all {
+                    let state = if p.disabled { "disabled" } else { "active" };
+                    println!(
+                        "{:<20} {:<9} {state:<8} created by {}",
+                        p.name, p.role, p.created_by
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        PersonCommand::Disable { name } => set_disabled(people, &name, true).await,
+        PersonCommand::Enable { name } => set_disabled(people, &name, false).await,
+    }
+}
+
+async fn set_disabled(people: &dyn PeopleStore, name: &str, disabled: bool) -> anyhow::Result<u8> {
+    if people.set_person_disabled(name, disabled).await? {
+        println!("{} {name}", if disabled { "disabled" } else { "enabled" });
+        Ok(exit::OK)
+    } else {
+        Err(UsageError(format!(
+            "nobody is named {name:?}; `riposte person list` shows them"
+        ))
+        .into())
     }
 }
 

@@ -18,6 +18,7 @@ pub mod failpoint;
 pub mod identity;
 pub mod outcome;
 pub mod password;
+pub mod person_password;
 pub mod policy;
 pub mod rights;
 pub mod safeguards;

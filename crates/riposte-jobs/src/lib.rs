@@ -160,6 +160,23 @@ impl Runner {
         self
     }
 
+    /// Why a second person would have to approve this action on this
+    /// account before anything is written, if they would: what a front end
+    /// tells the requester before they confirm.
+    pub fn approval_needed(
+        &self,
+        account: &AccountState,
+        action: Action,
+        options: ActionOptions,
+    ) -> Option<String> {
+        safeguards::approval_needed(&self.protection, account, action, options)
+    }
+
+    /// Why writes to this account need a second person, if they do.
+    pub fn protection_reason(&self, account: &AccountState) -> Option<String> {
+        self.protection.reason(account)
+    }
+
     /// Entra ID tenants: identities are then linked across directories.
     pub fn with_cloud(mut self, cloud: Arc<dyn CloudDirectory>) -> Self {
         self.cloud = Some(cloud);

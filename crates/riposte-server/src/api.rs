@@ -11,9 +11,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
-use riposte_core::policy::Permission;
+use riposte_core::policy::{Permission, Principal};
 use riposte_core::{Action, ActionOptions, Outcome};
-use riposte_jobs::{ActionRequest, view};
+use riposte_jobs::{ActionRequest, Enqueued, view};
 use riposte_store::{Job, JobFilter, JobState};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -127,24 +127,22 @@ pub async fn request_action(
         ),
         None => None,
     };
-    let target = state.runner.resolve_target(&body.target).await?;
-    let request = ActionRequest {
-        reference: body.target,
-        action: body.action,
-        options: ActionOptions {
-            clear_blocking_flags: body.clear_blocking_flags,
+    let enqueued = queue_action(
+        &state,
+        &caller.0,
+        NewAction {
+            target: body.target,
+            action: body.action,
+            options: ActionOptions {
+                clear_blocking_flags: body.clear_blocking_flags,
+            },
+            reason: body.reason,
+            source: "api",
+            idempotency_key,
+            remote_addr: Some(remote.ip().to_string()),
         },
-        reason: body.reason,
-        requested_by: caller.0.name.clone(),
-        source: "api".into(),
-        idempotency_key,
-        remote_addr: Some(remote.ip().to_string()),
-    };
-    state
-        .runner
-        .check_request(&caller.0, &request, &target)
-        .await?;
-    let enqueued = state.runner.enqueue(&request, &target).await?;
+    )
+    .await?;
     let job = &enqueued.job;
     let mut response = (
         StatusCode::ACCEPTED,
@@ -165,7 +163,45 @@ pub async fn request_action(
     Ok(response)
 }
 
-fn parse_job_id(id: &str) -> Result<Uuid, ApiError> {
+/// An action someone asks for, from the API or the portal.
+pub(crate) struct NewAction {
+    pub target: String,
+    pub action: Action,
+    pub options: ActionOptions,
+    pub reason: String,
+    /// "api" or "portal", as the ledger records it.
+    pub source: &'static str,
+    pub idempotency_key: Option<String>,
+    /// The caller's address, for the audit trail.
+    pub remote_addr: Option<String>,
+}
+
+/// The one path from a front end's request to a job: resolve the target,
+/// ask the policy (a refusal is audited), and record the job through the runner.
+pub(crate) async fn queue_action(
+    state: &AppState,
+    principal: &Principal,
+    request: NewAction,
+) -> Result<Enqueued, ApiError> {
+    let target = state.runner.resolve_target(&request.target).await?;
+    let request = ActionRequest {
+        reference: request.target,
+        action: request.action,
+        options: request.options,
+        reason: request.reason,
+        requested_by: principal.name.clone(),
+        source: request.source.into(),
+        idempotency_key: request.idempotency_key,
+        remote_addr: request.remote_addr,
+    };
+    state
+        .runner
+        .check_request(principal, &request, &target)
+        .await?;
+    Ok(state.runner.enqueue(&request, &target).await?)
+}
+
+pub(crate) fn parse_job_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| {
         ApiError::bad_request(
             "malformed_job_id",

@@ -1,6 +1,8 @@
-//! `riposte serve`: the REST API (v1) and the job worker in one process.
+//! `riposte serve`: the REST API (v1), the web portal and the job worker in
+//! one process.
 //!
-//! Requests are authenticated with API tokens, authorised through
+//! Requests are authenticated with API tokens or a person's portal session,
+//! authorised through
 //! `riposte-core::policy`, and turned into queued jobs through the same
 //! `riposte-jobs::Runner` the CLI uses; the worker claims queued jobs and
 //! runs them. On shutdown the HTTP side stops first, the running job
@@ -12,6 +14,7 @@ mod auth;
 mod error;
 mod metrics;
 mod openapi;
+mod portal;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use riposte_core::policy::Permission;
 use riposte_jobs::Runner;
-use riposte_store::{JobFilter, TokenStore};
+use riposte_store::{JobFilter, PeopleStore, TokenStore};
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -38,6 +41,7 @@ pub use metrics::Metrics;
 pub struct AppState {
     runner: Arc<Runner>,
     tokens: Arc<dyn TokenStore>,
+    people: Arc<dyn PeopleStore>,
     metrics: Arc<Metrics>,
 }
 
@@ -79,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs/{id}/events", get(api::job_events))
         .route("/api/v1/jobs/{id}/approve", post(api::approve_job))
         .route("/api/v1/jobs/{id}/reject", post(api::reject_job))
+        .merge(portal::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -109,7 +114,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 async fn not_found() -> ApiError {
     ApiError::not_found(
         "no_such_route",
-        "no such endpoint; the API lives under /api/v1",
+        "no such endpoint; the API lives under /api/v1, the portal under /ui",
     )
 }
 
@@ -196,6 +201,7 @@ pub async fn serve(
     options: ServeOptions,
     runner: Arc<Runner>,
     tokens: Arc<dyn TokenStore>,
+    people: Arc<dyn PeopleStore>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     match runner.recover_interrupted().await {
@@ -209,6 +215,7 @@ pub async fn serve(
     let state = AppState {
         runner: runner.clone(),
         tokens,
+        people,
         metrics: metrics.clone(),
     };
     let listener = tokio::net::TcpListener::bind(options.listen)

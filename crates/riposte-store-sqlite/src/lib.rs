@@ -12,8 +12,8 @@ use riposte_core::evidence::Evidence;
 use riposte_core::policy::{Role, Scope};
 use riposte_store::{
     ApiToken, AuditLog, AuditRecord, Created, Finish, GENESIS_HASH, Job, JobEvent, JobFilter,
-    JobState, JobStore, NewAuditRecord, NewJob, Progress, StoreError, TokenStore, from_millis,
-    record_hash, to_millis,
+    JobState, JobStore, NewAuditRecord, NewJob, PeopleStore, Person, Progress, Session, StoreError,
+    TokenStore, from_millis, record_hash, to_millis,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "approvals",
         include_str!("../migrations/0004_approvals.sql"),
     ),
+    (5, "people", include_str!("../migrations/0005_people.sql")),
     (
         6,
         "job_steps",
@@ -846,5 +847,156 @@ impl AuditLog for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.error(e))
+    }
+}
+
+fn person_from_row(row: &SqliteRow) -> Result<Person, StoreError> {
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("person: {e}"));
+    let text = |col: &str| row.try_get::<String, _>(col).map_err(|e| corrupt(&e));
+    Ok(Person {
+        id: Uuid::parse_str(&text("id")?).map_err(|e| corrupt(&e))?,
+        name: text("name")?,
+        role: text("role")?.parse::<Role>().map_err(|e| corrupt(&e))?,
+        scope: serde_json::from_str::<Scope>(&text("scope")?).map_err(|e| corrupt(&e))?,
+        password_hash: text("password_hash")?,
+        disabled: row.try_get::<i64, _>("disabled").map_err(|e| corrupt(&e))? != 0,
+        created_by: text("created_by")?,
+        created_at: from_millis(row.try_get("created_at").map_err(|e| corrupt(&e))?),
+    })
+}
+
+#[async_trait]
+impl PeopleStore for SqliteStore {
+    async fn create_person(
+        &self,
+        name: &str,
+        role: Role,
+        scope: &Scope,
+        password_hash: &str,
+        created_by: &str,
+    ) -> Result<Person, StoreError> {
+        let id = Uuid::now_v7();
+        let scope = serde_json::to_string(scope).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let inserted = sqlx::query(
+            "INSERT INTO people (id, name, role, scope, password_hash, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(name)
+        .bind(role.as_str())
+        .bind(scope)
+        .bind(password_hash)
+        .bind(created_by)
+        .bind(now())
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if e.to_string().contains("UNIQUE") => {
+                return Err(StoreError::Conflict(format!(
+                    "a person named {name:?} exists; pick another name"
+                )));
+            }
+            Err(e) => return Err(self.error(e)),
+        }
+        self.person_by_name(name)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("person {name:?} vanished after insert")))
+    }
+
+    async fn person_by_name(&self, name: &str) -> Result<Option<Person>, StoreError> {
+        let row = sqlx::query("SELECT * FROM people WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        row.as_ref().map(person_from_row).transpose()
+    }
+
+    async fn list_people(&self) -> Result<Vec<Person>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM people ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        rows.iter().map(person_from_row).collect()
+    }
+
+    async fn set_person_disabled(&self, name: &str, disabled: bool) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE people SET disabled = ? WHERE name = ?")
+            .bind(i64::from(disabled))
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_session(
+        &self,
+        person: Uuid,
+        secret_hash: &str,
+        csrf_token: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<Session, StoreError> {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO sessions (id, person_id, secret_hash, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(person.to_string())
+        .bind(secret_hash)
+        .bind(csrf_token)
+        .bind(now())
+        .bind(to_millis(expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        self.session_by_hash(secret_hash, OffsetDateTime::now_utc())
+            .await?
+            .ok_or_else(|| {
+                StoreError::Conflict(
+                    "the session could not be started: the person is disabled or the expiry has passed".into(),
+                )
+            })
+    }
+
+    async fn session_by_hash(
+        &self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.id AS session_id, s.csrf_token, s.created_at AS session_created_at, s.expires_at, p.* \
+             FROM sessions s JOIN people p ON p.id = s.person_id \
+             WHERE s.secret_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND p.disabled = 0",
+        )
+        .bind(secret_hash)
+        .bind(to_millis(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("session: {e}"));
+        let id: String = row.try_get("session_id").map_err(|e| corrupt(&e))?;
+        Ok(Some(Session {
+            id: Uuid::parse_str(&id).map_err(|e| corrupt(&e))?,
+            person: person_from_row(&row)?,
+            csrf_token: row.try_get("csrf_token").map_err(|e| corrupt(&e))?,
+            created_at: from_millis(row.try_get("session_created_at").map_err(|e| corrupt(&e))?),
+            expires_at: from_millis(row.try_get("expires_at").map_err(|e| corrupt(&e))?),
+        }))
+    }
+
+    async fn revoke_session(&self, secret_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = ? WHERE secret_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(now())
+        .bind(secret_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -626,3 +626,132 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         .map(|o| o.expect("polled to completion"))
         .collect()
 }
+
+/// People and their sessions: names are unique, a session is found by the
+/// hash of its secret until it expires, is revoked, or its person is disabled.
+pub async fn people_sessions_live_until_expiry_revocation_or_disabling(
+    store: &dyn crate::PeopleStore,
+) {
+    use riposte_core::policy::{Role, Scope};
+    let scope = Scope {
+        forests: vec!["corp".into()],
+        ous: vec![],
+        actions: vec![Action::Disable, Action::Enable],
+    };
+    let alice = store
+        .create_person(
+            "conf-alice",
+            Role::Responder,
+            &scope,
+            "$argon2id$x",
+            "cli:root",
+        )
+        .await
+        .unwrap();
+    assert_eq!(alice.principal().name, "user:conf-alice");
+    let read = store
+        .person_by_name("conf-alice")
+        .await
+        .unwrap()
+        .expect("stored person");
+    assert_eq!(read, alice);
+    assert_eq!(read.scope, scope);
+    assert_eq!(read.password_hash, "$argon2id$x");
+    assert!(!read.disabled);
+    assert!(store.person_by_name("conf-nobody").await.unwrap().is_none());
+    let duplicate = store
+        .create_person(
+            "conf-alice",
+            Role::Reader,
+            &Scope::default(),
+            "h",
+            "cli:root",
+        )
+        .await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+
+    let now = OffsetDateTime::now_utc();
+    let hours = time::Duration::hours(8);
+    let session = store
+        .create_session(alice.id, "session-hash-1", "csrf-1", now + hours)
+        .await
+        .unwrap();
+    assert_eq!(session.person.id, alice.id);
+    assert_eq!(session.csrf_token, "csrf-1");
+    let found = store
+        .session_by_hash("session-hash-1", now)
+        .await
+        .unwrap()
+        .expect("live session");
+    assert_eq!(found.id, session.id);
+    assert_eq!(found.person.name, "conf-alice");
+    assert!(
+        store
+            .session_by_hash("session-hash-2", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Expired: not found after its expiry.
+    assert!(
+        store
+            .session_by_hash("session-hash-1", now + hours + time::Duration::minutes(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A disabled person's sessions stop at once, and come back only if re-enabled.
+    assert!(store.set_person_disabled("conf-alice", true).await.unwrap());
+    assert!(
+        store
+            .session_by_hash("session-hash-1", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .person_by_name("conf-alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    assert!(
+        store
+            .set_person_disabled("conf-alice", false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .session_by_hash("session-hash-1", now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        !store
+            .set_person_disabled("conf-nobody", true)
+            .await
+            .unwrap()
+    );
+    // Sign-out: revoked once, never found again.
+    assert!(store.revoke_session("session-hash-1").await.unwrap());
+    assert!(!store.revoke_session("session-hash-1").await.unwrap());
+    assert!(
+        store
+            .session_by_hash("session-hash-1", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .list_people()
+            .await
+            .unwrap()
+            .iter()
+            .any(|p| p.name == "conf-alice")
+    );
+}

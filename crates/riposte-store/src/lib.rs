@@ -23,8 +23,10 @@ use uuid::Uuid;
 pub mod audit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod people;
 mod tokens;
 
+pub use people::{PeopleStore, Person, Session};
 pub use tokens::{ApiToken, TokenStore};
 
 pub use audit::{

@@ -1,0 +1,210 @@
+// The portal end to end, in Debian's Chromium driven by playwright-core,
+// against a `riposte serve` this file starts on a free port with its own
+// ledger, acting on the shared Samba AD lab.
+//
+//   cd tests/e2e && npm ci && node --test
+//
+// Needs the built binary (cargo build -p riposte; $RIPOSTE_BIN or
+// $CARGO_TARGET_DIR/debug/riposte or target/debug/riposte) and the lab
+// (scripts/lab up; $RIPOSTE_LAB_JSON or .lab/lab.json).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createInterface } from "node:readline";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const bin =
+  process.env.RIPOSTE_BIN ||
+  path.join(process.env.CARGO_TARGET_DIR || path.join(repo, "target"), "debug", "riposte");
+const labJson = process.env.RIPOSTE_LAB_JSON || path.join(repo, ".lab", "lab.json");
+const shots = path.join(repo, "test-output", "e2e");
+const PASSWORD = { responder: "e2e-responder-password-1", reader: "e2e-reader-password-1" };
+
+let dir, config, server, base, browser;
+
+/// The lab's config with a ledger of our own (as Lab::private_config does).
+function privateConfig() {
+  const lab = JSON.parse(fs.readFileSync(labJson, "utf8"));
+  const text = fs
+    .readFileSync(lab.config, "utf8")
+    .split("\n")
+    .filter((l) => !l.trimStart().startsWith("data_dir"));
+  const file = path.join(dir, "riposte.toml");
+  fs.writeFileSync(file, [`data_dir = ${JSON.stringify(path.join(dir, "data"))}`, ...text].join("\n"));
+  return file;
+}
+
+function riposte(args, input) {
+  const run = spawnSync(bin, ["--config", config, ...args], { input, encoding: "utf8" });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+async function startServer() {
+  const child = spawn(bin, ["--config", config, "serve"], {
+    // Each directory write waits 1.5 s, so a job page opens while its job is
+    // still running and must learn the outcome live, from the event stream.
+    env: { ...process.env, RIPOSTE_LISTEN: "127.0.0.1:0", RIPOSTE_FAILPOINTS: "before-write=sleep:1500" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const first = await new Promise((resolve, reject) => {
+    lines.once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`riposte serve exited with ${code}`)));
+  });
+  const match = /http:\/\/(127\.0\.0\.1:\d+)/.exec(first);
+  assert.ok(match, `unexpected first line: ${first}`);
+  return { child, base: `http://${match[1]}` };
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(bin), `no riposte binary at ${bin}: run cargo build -p riposte`);
+  assert.ok(fs.existsSync(labJson), `no lab at ${labJson}: run scripts/lab up`);
+  fs.mkdirSync(shots, { recursive: true });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "riposte-e2e-"));
+  config = privateConfig();
+  for (const [name, role] of [["ada", "responder"], ["rui", "reader"]]) {
+    const added = riposte(["person", "add", "--name", name, "--role", role, "--password-stdin"], `${PASSWORD[role]}\n`);
+    assert.equal(added.code, 0, added.stderr);
+  }
+  ({ child: server, base } = await startServer());
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function signIn(name, password) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${base}/`);
+  assert.match(page.url(), /\/ui\/sign-in/);
+  await page.fill("input[name=name]", name);
+  await page.fill("input[name=password]", password);
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/ui\/search/);
+  return page;
+}
+
+/// A GET from inside the page, so the browser sends its own (Secure, HttpOnly) cookie.
+async function fetchInPage(page, url) {
+  return page.evaluate(async (u) => {
+    const r = await fetch(u);
+    return { status: r.status, text: await r.text() };
+  }, url);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+/// Waits for the job page, opened while the job runs, to show the final
+/// outcome: only the page's script, following the job's server-sent events,
+/// turns a live page into a finished one (it reloads on the last event).
+async function finalOutcome(page) {
+  assert.equal(await page.getAttribute("#job", "data-live"), "true", "the job page opened while the job ran");
+  await page.waitForSelector("#job-state:text-is('running')", { timeout: 30_000 });
+  await page.waitForSelector("#job[data-live=false]", { timeout: 60_000 });
+  return (await page.textContent("#job-outcome")).trim();
+}
+
+test("a responder disables ernie, follows it live, finds it in the Action Center, and undoes it", async () => {
+  const page = await signIn("ada", PASSWORD.responder);
+  try {
+    await page.fill("input[name=q]", "ernie");
+    await page.click("form.searchbar button");
+    await page.waitForSelector("#results");
+    await shot(page, "01-search");
+    await page.click("#results a:text-is('corp:ernie')");
+    await page.waitForSelector("#state");
+    assert.match(await page.textContent("#state"), /enabled/, "the lab seeds ernie enabled");
+    await shot(page, "02-identity-responder");
+
+    await page.click("#actions a:text-is('Disable')");
+    await page.waitForSelector("#what");
+    assert.match(await page.textContent("#what"), /disable the account/);
+    await page.fill("textarea[name=reason]", "e2e: INC-0001 credential theft");
+    await shot(page, "03-confirm-disable");
+    await page.click("#confirm");
+    await page.waitForURL(/\/ui\/jobs\//);
+    const jobId = page.url().split("/ui/jobs/")[1];
+    assert.equal(await finalOutcome(page), "verified");
+    assert.match(await page.textContent("#evidence"), /userAccountControl/);
+    await shot(page, "04-job-verified");
+
+    await page.goto(`${base}/ui/actions?target=corp%3Aernie`);
+    const row = page.locator(`#history tr[data-job="${jobId}"]`);
+    assert.equal(await row.count(), 1, "the job is in the Action Center");
+    assert.match(await row.textContent(), /verified/);
+    await shot(page, "05-action-center");
+    const csv = await fetchInPage(page, await page.getAttribute("#csv", "href"));
+    assert.equal(csv.status, 200, "the CSV export works with the session cookie");
+    assert.match(csv.text, new RegExp(jobId));
+
+    // Undo: enable ernie again through the confirmation page.
+    await row.locator("a.undo").click();
+    await page.waitForSelector("#what");
+    assert.match(await page.textContent("#what"), /enable the account/);
+    await page.fill("textarea[name=reason]", "e2e: undo the containment");
+    await page.click("#confirm");
+    await page.waitForURL(/\/ui\/jobs\//);
+    assert.equal(await finalOutcome(page), "verified");
+    await shot(page, "06-undo-verified");
+  } finally {
+    // Whatever happened, leave the shared lab as seeded.
+    const enabled = riposte(["--json", "user", "enable", "corp:ernie", "--reason", "e2e cleanup"]);
+    assert.ok(["verified", "already"].includes(JSON.parse(enabled.stdout || "{}").outcome), enabled.stderr);
+    await page.context().close();
+  }
+});
+
+test("a reader sees ernie's state and no action button", async () => {
+  const page = await signIn("rui", PASSWORD.reader);
+  try {
+    await page.goto(`${base}/ui/identities/corp%3Aernie`);
+    await page.waitForSelector("#state");
+    assert.equal(await page.locator("#actions").count(), 0);
+    assert.equal(await page.locator("a[href*='/confirm']").count(), 0);
+    assert.match(await page.textContent("#no-actions"), /reader/);
+    await shot(page, "07-identity-reader");
+  } finally {
+    await page.context().close();
+  }
+});
+
+test("a forced reset on bert warns that AD would ignore it, before anything happens", async () => {
+  const page = await signIn("ada", PASSWORD.responder);
+  try {
+    await page.goto(`${base}/ui/identities/corp%3Abert`);
+    await page.click("#actions a:text-is('Force password reset')");
+    await page.waitForSelector("#warning");
+    assert.match(await page.textContent("#warning"), /AD would ignore it/);
+    assert.match(await page.textContent("#warning"), /DONT_EXPIRE_PASSWORD/);
+    assert.equal(await page.locator("#clear_blocking_flags").count(), 1, "offers to clear the flag");
+    await shot(page, "08-confirm-bert-warning");
+    // Not confirmed: no job was created for bert.
+    const jobs = await fetchInPage(page, "/api/v1/jobs?target=corp%3Abert");
+    assert.equal(jobs.status, 200);
+    assert.equal(JSON.parse(jobs.text).jobs.length, 0);
+  } finally {
+    await page.context().close();
+  }
+});
