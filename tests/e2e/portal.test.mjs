@@ -208,3 +208,27 @@ test("a forced reset on bert warns that AD would ignore it, before anything happ
     await page.context().close();
   }
 });
+
+test("the four seed identities show their kind and the actions their kind allows", async () => {
+  const page = await signIn("ada", PASSWORD.responder);
+  const cases = [
+    { ref: "corp:ernie", kind: "ad-only", has: ["Disable", "Force password reset", "Unlock"], lacks: ["Revoke sessions"] },
+    { ref: "bert@corp.example.test", kind: "hybrid", has: ["Disable", "Revoke sessions", "Confirm compromised"], lacks: [] },
+    { ref: "contoso:bigbird@contoso.example", kind: "cloud-only", has: ["Disable", "Force password reset", "Revoke sessions"], lacks: ["Unlock", "Set new password"] },
+    { ref: "contoso:google.guest_gmail.com#EXT#@contoso.example", kind: "guest", has: ["Disable", "Revoke sessions"], lacks: ["Unlock", "Set new password"] },
+  ];
+  try {
+    for (const c of cases) {
+      await page.goto(`${base}/ui/identities/${encodeURIComponent(c.ref)}`);
+      await page.waitForSelector("#kind");
+      assert.equal((await page.textContent("#kind")).trim(), c.kind, c.ref);
+      const buttons = await page.locator("#actions a.button").allTextContents();
+      for (const b of c.has) assert.ok(buttons.includes(b), `${c.ref}: no ${b} button in ${buttons}`);
+      for (const b of c.lacks) assert.ok(!buttons.includes(b), `${c.ref}: a ${b} button for a ${c.kind} identity`);
+      if (c.kind === "hybrid") assert.match(await page.textContent("body"), /synced from AD/);
+      await shot(page, `09-identity-${c.kind}`);
+    }
+  } finally {
+    await page.context().close();
+  }
+});

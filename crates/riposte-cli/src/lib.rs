@@ -4,6 +4,19 @@
 //! 5 waiting for a second person's approval; for `audit verify`, 0 intact and 1 broken.
 #![forbid(unsafe_code)]
 
+/// `println!` that ends the process quietly when stdout is closed (e.g.
+/// `riposte actions list | head`) instead of panicking on the broken pipe.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 pub mod config;
 mod output;
 
@@ -159,6 +172,10 @@ enum UserCommand {
     Unlock(ActionArgs),
     /// Set a random password that meets AD complexity; shown once, never stored.
     SetPassword(ActionArgs),
+    /// Entra ID: end every sign-in session (for a hybrid identity, a disable does this too).
+    RevokeSessions(ActionArgs),
+    /// Entra ID Protection: mark the user confirmed compromised.
+    ConfirmCompromised(ActionArgs),
 }
 
 #[derive(Args, Debug)]
@@ -356,6 +373,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 UserCommand::Enable(a) => (Action::Enable, a, ActionOptions::default()),
                 UserCommand::Unlock(a) => (Action::Unlock, a, ActionOptions::default()),
                 UserCommand::SetPassword(a) => (Action::SetPassword, a, ActionOptions::default()),
+                UserCommand::RevokeSessions(a) => {
+                    (Action::RevokeSessions, a, ActionOptions::default())
+                }
+                UserCommand::ConfirmCompromised(a) => {
+                    (Action::ConfirmCompromised, a, ActionOptions::default())
+                }
                 UserCommand::ForcePasswordReset {
                     args,
                     clear_blocking_flags,
