@@ -330,8 +330,33 @@ fn same_origin(headers: &HeaderMap) -> bool {
     origin == format!("http://{host}") || origin == format!("https://{host}")
 }
 
+/// Writes a sign-in event to the audit trail; the name as typed, never the password.
+async fn audit_sign_in(
+    state: &AppState,
+    event: &str,
+    name: &str,
+    remote: SocketAddr,
+    result: &str,
+    why: &str,
+) {
+    let record = riposte_store::NewAuditRecord {
+        actor: format!("user:{name}"),
+        source: "portal".into(),
+        remote_addr: Some(remote.ip().to_string()),
+        event: event.into(),
+        target: Some(format!("user:{name}")),
+        job_id: None,
+        result: result.into(),
+        details: serde_json::json!({ "why": why }),
+    };
+    if let Err(e) = state.runner.store().append(record).await {
+        tracing::error!(error = %e, "a sign-in could not be written to the audit trail");
+    }
+}
+
 async fn sign_in(
     State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Form<SignInForm>, FormRejection>,
 ) -> Result<Response, PortalError> {
@@ -354,6 +379,20 @@ async fn sign_in(
         Some(p) if matches && !p.disabled => p,
         _ => {
             tracing::info!(name = %body.name.trim(), "portal sign-in refused");
+            let why = match &person {
+                None => "no such person",
+                Some(p) if p.disabled => "the person is disabled",
+                Some(_) => "wrong password",
+            };
+            audit_sign_in(
+                &state,
+                "sign-in-failed",
+                body.name.trim(),
+                remote,
+                "failure",
+                why,
+            )
+            .await;
             let page = SignInPage {
                 csrf: cookie,
                 next: safe_next(&body.next),
@@ -380,6 +419,15 @@ async fn sign_in(
         .create_session(person.id, &secret_token::hash(&secret), &csrf, expires)
         .await?;
     tracing::info!(person = %person.name, "portal sign-in");
+    audit_sign_in(
+        &state,
+        "sign-in",
+        &person.name,
+        remote,
+        "success",
+        "password",
+    )
+    .await;
     let mut response = Redirect::to(&safe_next(&body.next)).into_response();
     let cookies = [
         auth::set_cookie(SESSION_COOKIE, &secret, "/", SESSION_HOURS * 3600),
@@ -402,6 +450,7 @@ struct CsrfForm {
 /// POST /ui/sign-out: the session is revoked in the store, not only forgotten by the browser.
 async fn sign_out(
     State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     signed: SignedIn,
     headers: HeaderMap,
     body: Result<Form<CsrfForm>, FormRejection>,
@@ -413,6 +462,12 @@ async fn sign_out(
             .revoke_session(&secret_token::hash(&secret))
             .await?;
     }
+    let name = signed
+        .principal
+        .name
+        .trim_start_matches("user:")
+        .to_string();
+    audit_sign_in(&state, "sign-out", &name, remote, "success", "signed out").await;
     let mut response = Redirect::to("/ui/sign-in").into_response();
     if let Ok(v) = auth::set_cookie(SESSION_COOKIE, "", "/", 0).parse() {
         response.headers_mut().insert(header::SET_COOKIE, v);

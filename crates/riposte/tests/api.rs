@@ -129,6 +129,10 @@ fn no_data_without_credentials_and_revoked_tokens_stop_working() {
     let server = Server::start(&lab, None);
     assert_eq!(server.get(None, "/healthz").status, 200);
     assert_eq!(server.get(None, "/readyz").status, 200);
+    let openapi = server.get(None, "/api/v1/openapi.json");
+    assert_eq!(openapi.status, 200);
+    assert_eq!(openapi.json()["openapi"], "3.1.0");
+    assert!(openapi.json()["paths"]["/api/v1/actions"]["post"].is_object());
     let data_routes = [
         "/api/v1/whoami",
         "/api/v1/identities?q=ernie",

@@ -261,6 +261,56 @@ fn sign_in_needs_the_right_password_and_sets_a_strict_session_cookie() {
     let anonymous = server.send("GET", "/ui/search?q=ernie", &[], None);
     assert_eq!(anonymous.status, 303);
     assert!(anonymous.location().starts_with("/ui/sign-in"));
+    // Every sign-in, refused or not, is in the audit trail, with where it came from; no password is.
+    let audit =
+        common::riposte_config(&server.config, &["audit", "export", "--format", "raw"]).stdout;
+    let events: Vec<(String, String, String)> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| {
+            r["event"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("sign-in"))
+        })
+        .map(|r| {
+            (
+                r["event"].as_str().unwrap().into(),
+                r["actor"].as_str().unwrap().into(),
+                r["remote_addr"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert!(
+        events.contains(&(
+            "sign-in-failed".into(),
+            "user:alice".into(),
+            "127.0.0.1".into()
+        )),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&(
+            "sign-in-failed".into(),
+            "user:nobody".into(),
+            "127.0.0.1".into()
+        )),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&("sign-in".into(), "user:alice".into(), "127.0.0.1".into())),
+        "{events:?}"
+    );
+    for secret in [PASSWORD, "not-the-password-1", generated.as_str()] {
+        assert!(
+            !audit.contains(secret),
+            "a password reached the audit trail"
+        );
+    }
+    let ocsf = common::riposte_config(&server.config, &["audit", "export"]).stdout;
+    assert!(
+        ocsf.contains("\"class_uid\":3002"),
+        "sign-ins export as OCSF Authentication: {ocsf}"
+    );
 }
 
 #[test]
