@@ -167,6 +167,9 @@ enum UserCommand {
         /// Clear DONT_EXPIRE_PASSWORD / SMARTCARD_REQUIRED first (recorded in the evidence).
         #[arg(long)]
         clear_blocking_flags: bool,
+        /// In Entra ID, also require MFA before the new password (forceChangePasswordNextSignInWithMfa).
+        #[arg(long)]
+        with_mfa: bool,
     },
     /// Unlock a locked-out account (lockoutTime=0).
     Unlock(ActionArgs),
@@ -382,11 +385,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 UserCommand::ForcePasswordReset {
                     args,
                     clear_blocking_flags,
+                    with_mfa,
                 } => (
                     Action::ForcePasswordReset,
                     args,
                     ActionOptions {
                         clear_blocking_flags,
+                        with_mfa,
                     },
                 ),
                 UserCommand::Show { .. } => unreachable!("handled above"),

@@ -128,4 +128,8 @@ pub struct ActionOptions {
     /// which would make AD ignore it, and record that this was done.
     #[serde(default)]
     pub clear_blocking_flags: bool,
+    /// For a forced reset in Entra ID: also require MFA before the new password
+    /// (passwordProfile.forceChangePasswordNextSignInWithMfa).
+    #[serde(default)]
+    pub with_mfa: bool,
 }

@@ -175,6 +175,13 @@ pub trait CloudDirectory: Send + Sync {
     /// Users synced from the AD account with this objectSid, in every tenant.
     async fn linked_to(&self, sid: &str) -> Result<Vec<CloudAccount>, CloudError>;
 
-    /// Reads, acts, reads back and classifies one action on one user.
-    async fn execute(&self, tenant: &str, id: &str, action: CloudAction) -> CloudReport;
+    /// Reads, acts, reads back and classifies one action on one user;
+    /// `with_mfa` makes a forced password change also require MFA.
+    async fn execute(
+        &self,
+        tenant: &str,
+        id: &str,
+        action: CloudAction,
+        with_mfa: bool,
+    ) -> CloudReport;
 }

@@ -372,6 +372,7 @@ mod tests {
         );
         let clear = ActionOptions {
             clear_blocking_flags: true,
+            ..ActionOptions::default()
         };
         assert_eq!(
             assess_before(Action::ForcePasswordReset, clear, &bert),

@@ -728,9 +728,15 @@ impl CloudDirectory for EntraDirectory {
         Ok(out)
     }
 
-    async fn execute(&self, tenant: &str, id: &str, action: CloudAction) -> CloudReport {
+    async fn execute(
+        &self,
+        tenant: &str,
+        id: &str,
+        action: CloudAction,
+        with_mfa: bool,
+    ) -> CloudReport {
         match self.tenant(tenant) {
-            Ok(t) => t.execute(id, action, false).await,
+            Ok(t) => t.execute(id, action, with_mfa).await,
             Err(e) => CloudReport {
                 tenant: tenant.to_string(),
                 user: id.to_string(),

@@ -724,7 +724,9 @@ impl Runner {
                     } else {
                         match &self.cloud {
                             Some(cloud) => {
-                                let report = cloud.execute(tenant, id, *action).await;
+                                let report = cloud
+                                    .execute(tenant, id, *action, job.options.with_mfa)
+                                    .await;
                                 StepRecord {
                                     step: step.clone(),
                                     outcome: report.outcome,

@@ -96,6 +96,9 @@ pub struct ActionBody {
     reason: String,
     #[serde(default)]
     clear_blocking_flags: bool,
+    /// Entra ID forced reset: also require MFA.
+    #[serde(default)]
+    with_mfa: bool,
 }
 
 /// POST /api/v1/actions: queue an action; 202 with the job id.
@@ -135,6 +138,7 @@ pub async fn request_action(
             action: body.action,
             options: ActionOptions {
                 clear_blocking_flags: body.clear_blocking_flags,
+                with_mfa: body.with_mfa,
             },
             reason: body.reason,
             source: "api",

@@ -158,7 +158,8 @@ pub fn document() -> Value {
                     "target": { "type": "string", "minLength": 1, "maxLength": 1024 },
                     "action": { "$ref": "#/components/schemas/Action" },
                     "reason": { "type": "string", "minLength": 1 },
-                    "clear_blocking_flags": { "type": "boolean" } } },
+                    "clear_blocking_flags": { "type": "boolean" },
+                    "with_mfa": { "type": "boolean", "description": "Entra ID forced reset: also require MFA" } } },
                 "Decision": { "type": "object", "additionalProperties": false, "properties": { "comment": { "type": "string" } } },
                 "Job": { "type": "object", "properties": {
                     "job_id": { "type": "string", "format": "uuid" }, "action": { "$ref": "#/components/schemas/Action" },

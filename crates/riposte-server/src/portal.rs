@@ -799,9 +799,11 @@ fn confirm_page(
 ) -> ConfirmPage {
     let options = ActionOptions {
         clear_blocking_flags: clear,
+        ..ActionOptions::default()
     };
     let cleared = ActionOptions {
         clear_blocking_flags: true,
+        ..ActionOptions::default()
     };
     let reference = identity.reference();
     let (assessment, blocking_flags, offer_clear, approval, approval_if_cleared, dn, display_name) =
@@ -942,6 +944,7 @@ async fn confirm(
             action,
             options: ActionOptions {
                 clear_blocking_flags: clear,
+                ..ActionOptions::default()
             },
             reason: body.reason.trim().to_string(),
             source: "portal",

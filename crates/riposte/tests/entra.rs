@@ -133,6 +133,7 @@ fn each_kind_of_identity_is_contained_the_right_way() {
             "user",
             "force-password-reset",
             "contoso:bigbird@contoso.example",
+            "--with-mfa",
             "--reason",
             "test: cloud",
         ],
@@ -146,6 +147,10 @@ fn each_kind_of_identity_is_contained_the_right_way() {
     );
     assert_eq!(
         double_user("bigbird@contoso.example")["forceChangePasswordNextSignIn"],
+        true
+    );
+    assert_eq!(
+        double_user("bigbird@contoso.example")["forceChangePasswordNextSignInWithMfa"],
         true
     );
     let run = riposte(
