@@ -76,49 +76,22 @@ pub struct ForestConfig {
 
 impl ForestConfig {
     fn password(&self, base_dir: &Path) -> Result<SecretString, ConfigError> {
-        let invalid = |key: &'static str, message: String| ConfigError::Invalid {
+        riposte_core::config_secret::resolve(
+            "bind_password",
+            "the action account's password",
+            self.bind_password_file.as_ref(),
+            self.bind_password_env.as_ref(),
+            base_dir,
+        )
+        .map_err(|e| ConfigError::Invalid {
             forest: self.name.clone(),
-            key,
-            message,
-        };
-        let password = match (&self.bind_password_file, &self.bind_password_env) {
-            (Some(file), None) => {
-                let path = base_dir.join(file);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    invalid(
-                        "bind_password_file",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                let text = text.trim_end_matches(['\r', '\n']);
-                if text.is_empty() {
-                    return Err(invalid(
-                        "bind_password_file",
-                        format!("{} is empty", path.display()),
-                    ));
-                }
-                SecretString::from(text.to_string())
-            }
-            (None, Some(var)) => match std::env::var(var) {
-                Ok(value) if !value.is_empty() => SecretString::from(value),
-                _ => {
-                    return Err(invalid(
-                        "bind_password_env",
-                        format!("the environment variable {var} is not set"),
-                    ));
-                }
+            key: if e.key.ends_with("_env") {
+                "bind_password_env"
+            } else {
+                "bind_password_file"
             },
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "bind_password_file",
-                    "give either bind_password_file or bind_password_env, not both".into(),
-                ));
-            }
-            (None, None) => {
-                return Err(invalid("bind_password_file", "the action account's password is missing: set bind_password_file (or bind_password_env)".into()));
-            }
-        };
-        Ok(password)
+            message: e.message,
+        })
     }
 }
 

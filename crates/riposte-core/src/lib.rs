@@ -10,6 +10,7 @@
 pub mod account;
 pub mod action;
 pub mod cloud;
+pub mod config_secret;
 pub mod containment;
 pub mod directory;
 pub mod evidence;

@@ -108,40 +108,22 @@ impl TenantConfig {
         }
         check_url(&self.authority).map_err(|m| invalid("authority", m))?;
         check_url(&self.graph_url).map_err(|m| invalid("graph_url", m))?;
-        let client_secret = match (&self.client_secret_file, &self.client_secret_env) {
-            (Some(file), None) => {
-                let path = base_dir.join(file);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    invalid(
-                        "client_secret_file",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
-                let text = text.trim_end_matches(['\r', '\n']).to_string();
-                if text.is_empty() {
-                    return Err(invalid(
-                        "client_secret_file",
-                        format!("{} is empty", path.display()),
-                    ));
-                }
-                SecretString::from(text)
-            }
-            (None, Some(var)) => match std::env::var(var) {
-                Ok(v) if !v.is_empty() => SecretString::from(v),
-                _ => {
-                    return Err(invalid(
-                        "client_secret_env",
-                        format!("the environment variable {var} is not set"),
-                    ));
-                }
+        let client_secret = riposte_core::config_secret::resolve(
+            "client_secret",
+            "the app's client secret",
+            self.client_secret_file.as_ref(),
+            self.client_secret_env.as_ref(),
+            base_dir,
+        )
+        .map_err(|e| TenantConfigError {
+            tenant: self.name.clone(),
+            key: if e.key.ends_with("_env") {
+                "client_secret_env"
+            } else {
+                "client_secret_file"
             },
-            _ => {
-                return Err(invalid(
-                    "client_secret_file",
-                    "give exactly one of client_secret_file or client_secret_env".into(),
-                ));
-            }
-        };
+            message: e.message,
+        })?;
         if self.max_attempts == 0 {
             return Err(invalid("max_attempts", "at least 1".into()));
         }
