@@ -32,10 +32,19 @@ fn print_alert(out: &mut impl Write, a: &Alert, json: bool) -> std::io::Result<(
         let line = serde_json::to_string(a).map_err(std::io::Error::other)?;
         return writeln!(out, "{line}");
     }
-    let join = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(", ") };
+    let join = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
     let time = |t: Option<time::OffsetDateTime>| {
-        t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_else(|| "-".into())
+        t.and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "-".into())
     };
     writeln!(
         out,
@@ -52,13 +61,18 @@ fn print_alert(out: &mut impl Write, a: &Alert, json: bool) -> std::io::Result<(
         time(a.first_seen),
         time(a.last_seen),
         a.event_count,
-        a.events.first().map(|e| e.origin.to_string()).unwrap_or_default(),
+        a.events
+            .first()
+            .map(|e| e.origin.to_string())
+            .unwrap_or_default(),
     )
 }
 
 pub fn run(args: &DetectArgs, json: bool) -> Result<u8, DetectError> {
     let sigma = match &args.rules {
-        Some(dir) => Some(SigmaRules::load_dir(dir).map_err(|e| DetectError::Usage(e.to_string()))?),
+        Some(dir) => {
+            Some(SigmaRules::load_dir(dir).map_err(|e| DetectError::Usage(e.to_string()))?)
+        }
         None => None,
     };
     if let Some(s) = &sigma {
@@ -115,9 +129,11 @@ pub fn run(args: &DetectArgs, json: bool) -> Result<u8, DetectError> {
     for (t, n) in &by_technique {
         eprintln!("  {t}: {n}");
     }
-    Ok(if whole_files_failed > 0 && whole_files_failed as u64 == st.files {
-        crate::exit::FAILED
-    } else {
-        crate::exit::OK
-    })
+    Ok(
+        if whole_files_failed > 0 && whole_files_failed as u64 == st.files {
+            crate::exit::FAILED
+        } else {
+            crate::exit::OK
+        },
+    )
 }

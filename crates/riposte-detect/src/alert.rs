@@ -33,10 +33,10 @@ pub struct Entities {
 }
 
 fn add(v: &mut Vec<String>, s: Option<String>) {
-    if let Some(s) = s {
-        if !v.iter().any(|x| x.eq_ignore_ascii_case(&s)) {
-            v.push(s);
-        }
+    if let Some(s) = s
+        && !v.iter().any(|x| x.eq_ignore_ascii_case(&s))
+    {
+        v.push(s);
     }
 }
 

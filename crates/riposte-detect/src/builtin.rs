@@ -137,15 +137,14 @@ impl Windows {
         if !self.groups.contains_key(key) && self.groups.len() >= self.max_groups {
             self.groups
                 .retain(|_, g| g.last_seen >= now - window || g.suppressed_until > now);
-            if self.groups.len() >= self.max_groups {
-                if let Some(oldest) = self
+            if self.groups.len() >= self.max_groups
+                && let Some(oldest) = self
                     .groups
                     .iter()
                     .min_by_key(|(_, g)| g.last_seen)
                     .map(|(k, _)| k.clone())
-                {
-                    self.groups.remove(&oldest);
-                }
+            {
+                self.groups.remove(&oldest);
             }
         }
         let g = self.groups.entry(key.to_string()).or_default();
@@ -439,12 +438,12 @@ impl BuiltinPack {
     }
 
     fn dcsync_rule(&mut self, ev: &IdentityEvent, now: i64, out: &mut Vec<Alert>) {
-        if ev.data.get("ObjectServer").is_some_and(|s| s == "DS") {
-            if let Some(c) = &ev.computer {
-                if self.learned_dcs.len() < 10_000 {
-                    self.learned_dcs.insert(host_label(c));
-                }
-            }
+        // Hosts that log directory-service access are domain controllers.
+        if ev.data.get("ObjectServer").is_some_and(|s| s == "DS")
+            && let Some(c) = &ev.computer
+            && self.learned_dcs.len() < 10_000
+        {
+            self.learned_dcs.insert(host_label(c));
         }
         let replication = ev
             .properties

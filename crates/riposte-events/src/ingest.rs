@@ -218,9 +218,9 @@ impl Ingest {
                             match from_json(&r.data, loc.clone(), true) {
                                 Ok(mut ev) => {
                                     ev.time = ev.time.or_else(|| {
-                                        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(
+                                        time::OffsetDateTime::from_unix_timestamp_nanos(
                                             r.timestamp.as_nanosecond(),
-                                        ))
+                                        )
                                         .ok()
                                     });
                                     Ok(ev)

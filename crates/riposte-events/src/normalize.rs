@@ -36,10 +36,10 @@ pub fn from_json(v: &Value, origin: Location, evtx: bool) -> Result<IdentityEven
     if let Some(w) = obj.get("winlog").and_then(Value::as_object) {
         return from_winlogbeat(obj, w, origin);
     }
-    if let Some(t) = obj.get("type").and_then(Value::as_str) {
-        if let Some(body) = obj.get(t).and_then(Value::as_object) {
-            return crate::samba::from_samba(t, body, obj.get("timestamp"), origin);
-        }
+    if let Some(t) = obj.get("type").and_then(Value::as_str)
+        && let Some(body) = obj.get(t).and_then(Value::as_object)
+    {
+        return crate::samba::from_samba(t, body, obj.get("timestamp"), origin);
     }
     if obj.contains_key("EventID") || obj.contains_key("EventId") {
         let id = obj
