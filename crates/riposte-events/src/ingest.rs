@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -83,7 +83,7 @@ enum Current {
     },
     Json {
         file: String,
-        objects: JsonObjects<BufReader<File>>,
+        objects: JsonObjects<File>,
     },
 }
 
@@ -156,10 +156,7 @@ impl Ingest {
                 Ok(f) => {
                     self.current = Current::Json {
                         file,
-                        objects: JsonObjects::new(
-                            BufReader::with_capacity(256 * 1024, f),
-                            MAX_JSON_OBJECT,
-                        ),
+                        objects: JsonObjects::new(f, MAX_JSON_OBJECT),
                     }
                 }
                 Err(e) => self

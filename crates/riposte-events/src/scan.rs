@@ -2,7 +2,8 @@
 //! (NDJSON), pretty-printed objects (evtx_dump's `Record N` + indented JSON), or objects
 //! embedded in log lines (Samba's `  {"timestamp": ...}` after a `[date] file:line` header).
 
-use std::io::{self, BufRead};
+use std::collections::VecDeque;
+use std::io::{self, Read};
 
 /// One object's bytes and the line it starts on (1-based).
 pub struct Found {
@@ -18,22 +19,128 @@ pub enum ScanError {
 
 pub struct JsonObjects<R> {
     reader: R,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+    /// Bytes taken for a look-ahead that did not match, to be read again.
+    replay: VecDeque<u8>,
+    eof: bool,
     line: u64,
     max_len: usize,
-    /// After a `{` we wait to see a `"` or `}` to know it opens JSON, not prose.
-    pending_open: bool,
+    /// The current line's text before an object starts (Samba's `  /usr/sbin/x: ` prefix).
+    line_prefix: Vec<u8>,
     done: bool,
 }
 
-impl<R: BufRead> JsonObjects<R> {
+const MAX_PREFIX: usize = 256;
+const MAX_HEADER: usize = 4096;
+
+impl<R: Read> JsonObjects<R> {
     pub fn new(reader: R, max_len: usize) -> Self {
         JsonObjects {
             reader,
+            buf: vec![0; 256 * 1024],
+            pos: 0,
+            len: 0,
+            replay: VecDeque::new(),
+            eof: false,
             line: 1,
             max_len,
-            pending_open: false,
+            line_prefix: Vec::new(),
             done: false,
         }
+    }
+
+    fn next_byte(&mut self) -> io::Result<Option<u8>> {
+        if let Some(b) = self.replay.pop_front() {
+            return Ok(Some(b));
+        }
+        if self.pos == self.len {
+            if self.eof {
+                return Ok(None);
+            }
+            loop {
+                match self.reader.read(&mut self.buf) {
+                    Ok(0) => {
+                        self.eof = true;
+                        return Ok(None);
+                    }
+                    Ok(n) => {
+                        self.pos = 0;
+                        self.len = n;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let b = self.buf[self.pos];
+        self.pos += 1;
+        Ok(Some(b))
+    }
+
+    /// After a line break inside a JSON string: is this Samba splitting one message over
+    /// log entries (`[date] header` line, then the same prefix, then the rest)? If so, skip
+    /// the header and the prefix and return true; if not, give the bytes back and return false.
+    fn continuation(&mut self, prefix: &[u8]) -> io::Result<bool> {
+        if prefix.iter().all(u8::is_ascii_whitespace) {
+            return Ok(false);
+        }
+        let mut held = Vec::new();
+        let give_back = |me: &mut Self, held: Vec<u8>| {
+            for b in held.into_iter().rev() {
+                me.replay.push_front(b);
+            }
+        };
+        // The header line.
+        match self.next_byte()? {
+            Some(b'[') => held.push(b'['),
+            Some(b) => {
+                held.push(b);
+                give_back(self, held);
+                return Ok(false);
+            }
+            None => return Ok(false),
+        }
+        loop {
+            match self.next_byte()? {
+                Some(b'\n') => {
+                    held.push(b'\n');
+                    break;
+                }
+                Some(b) if held.len() < MAX_HEADER => held.push(b),
+                Some(b) => {
+                    held.push(b);
+                    give_back(self, held);
+                    return Ok(false);
+                }
+                None => {
+                    give_back(self, held);
+                    return Ok(false);
+                }
+            }
+        }
+        let header_len = held.len();
+        for &want in prefix {
+            match self.next_byte()? {
+                Some(b) => {
+                    held.push(b);
+                    if b != want {
+                        give_back(self, held);
+                        return Ok(false);
+                    }
+                }
+                None => {
+                    give_back(self, held);
+                    return Ok(false);
+                }
+            }
+        }
+        // Joined: the header line's break is behind us.
+        let _ = header_len;
+        self.line += 1;
+        Ok(true)
     }
 
     /// Scans forward to the next object; `None` at the end of input.
@@ -44,120 +151,131 @@ impl<R: BufRead> JsonObjects<R> {
         let mut escape = false;
         let mut start_line = 0;
         let mut too_long = false;
+        let mut pending_open = false;
+        let mut prefix: Vec<u8> = Vec::new();
         loop {
-            let chunk = match self.reader.fill_buf() {
-                Ok(c) => c,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            let c = match self.next_byte() {
+                Ok(Some(c)) => c,
+                Ok(None) => {
+                    self.done = true;
+                    // A truncated object at the end is reported, not silently dropped.
+                    if depth > 0 {
+                        return Some(Ok(Found {
+                            line: start_line,
+                            bytes: buf,
+                        }));
+                    }
+                    return None;
+                }
                 Err(e) => {
                     self.done = true;
                     return Some(Err(ScanError::Io(e)));
                 }
             };
-            if chunk.is_empty() {
-                self.done = true;
-                // A truncated object at the end is reported, not silently dropped.
-                if depth > 0 {
-                    return Some(Ok(Found {
-                        line: start_line,
-                        bytes: buf,
-                    }));
-                }
-                return None;
-            }
-            let mut used = 0;
-            let mut finished = false;
-            for &c in chunk {
-                used += 1;
-                if depth == 0 {
-                    if self.pending_open {
-                        if c.is_ascii_whitespace() {
-                            if c == b'\n' {
-                                self.line += 1;
-                            }
-                            buf.push(c);
-                            continue;
+            if depth == 0 {
+                if pending_open {
+                    if c.is_ascii_whitespace() {
+                        if c == b'\n' {
+                            self.line += 1;
                         }
-                        self.pending_open = false;
-                        if c == b'"' || c == b'}' {
-                            depth = 1;
-                            in_str = c == b'"';
-                            if c == b'}' {
-                                buf.push(c);
-                                finished = true;
-                                break;
-                            }
-                            buf.push(c);
-                            continue;
-                        }
-                        buf.clear();
-                    }
-                    if c == b'\n' {
-                        self.line += 1;
-                    } else if c == b'{' {
-                        self.pending_open = true;
-                        start_line = self.line;
-                        buf.clear();
                         buf.push(c);
+                        continue;
                     }
-                    continue;
+                    pending_open = false;
+                    // `{` followed by `"` or `}` opens JSON; `{anything else` is prose.
+                    if c == b'"' || c == b'}' {
+                        buf.push(c);
+                        if c == b'}' {
+                            return Some(Ok(Found {
+                                line: start_line,
+                                bytes: buf,
+                            }));
+                        }
+                        depth = 1;
+                        in_str = true;
+                        continue;
+                    }
+                    buf.clear();
                 }
                 if c == b'\n' {
                     self.line += 1;
+                    self.line_prefix.clear();
+                } else if c == b'{' {
+                    pending_open = true;
+                    start_line = self.line;
+                    prefix = std::mem::take(&mut self.line_prefix);
+                    buf.clear();
+                    buf.push(c);
+                } else if self.line_prefix.len() < MAX_PREFIX {
+                    self.line_prefix.push(c);
                 }
-                if !too_long {
-                    if buf.len() >= self.max_len {
-                        too_long = true;
-                        buf = Vec::new();
-                    } else {
-                        buf.push(c);
+                continue;
+            }
+            if c == b'\n' {
+                self.line += 1;
+            }
+            if in_str && !escape && c == b'\n' {
+                // JSON strings hold no raw line break: either Samba split the message over
+                // two log entries (join them), or this object was cut off (return it as is,
+                // broken, so the next record is not swallowed).
+                match self.continuation(&prefix) {
+                    Ok(true) => continue,
+                    Ok(false) => {
+                        self.line_prefix.clear();
+                        return Some(Ok(Found {
+                            line: start_line,
+                            bytes: buf,
+                        }));
                     }
-                }
-                if in_str {
-                    if escape {
-                        escape = false;
-                    } else if c == b'\\' {
-                        escape = true;
-                    } else if c == b'"' {
-                        in_str = false;
-                    } else if c == b'\n' {
-                        // JSON strings hold no raw newline: this object was cut off and a
-                        // new record follows. Give back what we have as a broken object.
-                        finished = true;
-                        break;
-                    }
-                } else {
-                    match c {
-                        b'"' => in_str = true,
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                finished = true;
-                                break;
-                            }
-                        }
-                        _ => {}
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(ScanError::Io(e)));
                     }
                 }
             }
-            self.reader.consume(used);
-            if finished {
-                if too_long {
-                    return Some(Err(ScanError::TooLong {
-                        line: start_line,
-                        limit: self.max_len,
-                    }));
+            if !too_long {
+                if buf.len() >= self.max_len {
+                    too_long = true;
+                    buf = Vec::new();
+                } else {
+                    buf.push(c);
                 }
-                return Some(Ok(Found {
-                    line: start_line,
-                    bytes: buf,
-                }));
+            }
+            if in_str {
+                if escape {
+                    escape = false;
+                } else if c == b'\\' {
+                    escape = true;
+                } else if c == b'"' {
+                    in_str = false;
+                }
+            } else {
+                match c {
+                    b'"' => in_str = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            if too_long {
+                                return Some(Err(ScanError::TooLong {
+                                    line: start_line,
+                                    limit: self.max_len,
+                                }));
+                            }
+                            return Some(Ok(Found {
+                                line: start_line,
+                                bytes: buf,
+                            }));
+                        }
+                    }
+                    _ => {}
+                }
             }
         }
     }
 }
 
-impl<R: BufRead> Iterator for JsonObjects<R> {
+impl<R: Read> Iterator for JsonObjects<R> {
     type Item = Result<Found, ScanError>;
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
@@ -199,6 +317,18 @@ mod tests {
         let got = lines(input);
         assert_eq!(got.len(), 2);
         assert_eq!(got[1], (2, "{\"b\": 1}".to_string()));
+    }
+
+    #[test]
+    fn samba_messages_split_over_log_entries_are_joined() {
+        let input = "  /usr/sbin/samba_spnupdate: {\"a\": \"first par\n[2026/11/26 18:19:23.729426,  0] ../../lib/util/util_runcmd.c:355(h)\n  /usr/sbin/samba_spnupdate: t\", \"b\": {\"c\": 1}}\n  {\"d\": 2}\n";
+        assert_eq!(
+            lines(input),
+            vec![
+                (1, "{\"a\": \"first part\", \"b\": {\"c\": 1}}".to_string()),
+                (4, "{\"d\": 2}".to_string()),
+            ]
+        );
     }
 
     #[test]
