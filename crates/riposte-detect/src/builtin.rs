@@ -177,6 +177,8 @@ pub struct BuiltinPack {
     seen: HashMap<(String, String), i64>,
     /// Hosts that logged directory-service access events: domain controllers.
     learned_dcs: HashSet<String>,
+    /// Last userAccountControl seen per object (Samba logs only the new value).
+    uac_seen: HashMap<String, u32>,
     /// Latest event time seen: the clock for events that carry none.
     clock: i64,
 }
@@ -202,6 +204,7 @@ impl BuiltinPack {
             brute: Windows::new(cfg.max_groups, brute_cap),
             seen: HashMap::new(),
             learned_dcs: HashSet::new(),
+            uac_seen: HashMap::new(),
             clock: 0,
             cfg,
         }
@@ -223,6 +226,9 @@ impl BuiltinPack {
             4769 => self.kerberoast_rule(ev, now, &mut out),
             4662 => self.dcsync_rule(ev, now, &mut out),
             4738 => self.uac_rule(ev, &mut out),
+            4720 => {
+                self.remember_uac(ev);
+            }
             4728 | 4732 | 4756 => self.group_rule(ev, &mut out),
             4724 => self.reset_rule(ev, now, &mut out),
             _ => {}
@@ -469,17 +475,43 @@ impl BuiltinPack {
         }
     }
 
+    /// Records the value of an event that gives only the new UAC (Samba); returns the one
+    /// seen before for the same object, if any.
+    fn remember_uac(&mut self, ev: &IdentityEvent) -> Option<u32> {
+        let (Some(new), None) = (ev.new_uac, ev.old_uac) else {
+            return None;
+        };
+        let key = ev
+            .data
+            .get("dn")
+            .map(|d| d.to_ascii_lowercase())
+            .or_else(|| ev.target.key())?;
+        if self.uac_seen.len() >= self.cfg.max_groups && !self.uac_seen.contains_key(&key) {
+            // Forgetting only costs a missed diff on a later change, never a false alert.
+            self.uac_seen.clear();
+        }
+        self.uac_seen.insert(key, new)
+    }
+
     fn uac_rule(&mut self, ev: &IdentityEvent, out: &mut Vec<Alert>) {
+        let mut enabled = ev.uac_enabled.clone();
+        if let (Some(old), Some(new)) = (self.remember_uac(ev), ev.new_uac) {
+            enabled.extend(
+                UacFlag::ALL
+                    .into_iter()
+                    .filter(|f| new & f.bit() != 0 && old & f.bit() == 0),
+            );
+        }
         let turned_on: Vec<&str> = RISKY_FLAGS
             .iter()
-            .filter(|(f, _)| ev.uac_enabled.contains(f))
+            .filter(|(f, _)| enabled.contains(f))
             .map(|(_, why)| *why)
             .collect();
         if turned_on.is_empty() {
             return;
         }
-        let severity = if ev.uac_enabled.contains(&UacFlag::DontReqPreauth)
-            || ev.uac_enabled.contains(&UacFlag::PasswdNotreqd)
+        let severity = if enabled.contains(&UacFlag::DontReqPreauth)
+            || enabled.contains(&UacFlag::PasswdNotreqd)
         {
             Severity::High
         } else {

@@ -278,3 +278,106 @@ tags: [attack.t1110.001]
     let err = SigmaRules::load_dir(dir.path()).err().unwrap().to_string();
     assert!(err.contains("broken.yml"), "{err}");
 }
+
+#[test]
+fn samba_uac_changes_are_diffed_against_the_last_value_seen() {
+    let mut det = Detector::builtin();
+    let rec = |op: &str, uac: u32| {
+        json_event(&format!(
+            r#"{{"timestamp": "2026-11-26T18:19:29.963802+0000", "type": "dsdbChange", "dsdbChange": {{"operation": "{op}", "status": "Success", "userSid": "S-1-5-21-1-2-3-1109", "dn": "CN=ernie,OU=Staff,DC=corp", "attributes": {{"userAccountControl": {{"actions": [{{"action": "replace", "values": [{{"value": "{uac}"}}]}}]}}}}}}}}"#
+        ))
+    };
+    // Created as a normal account, then disabled: no risky flag turned on.
+    assert!(det.process(&rec("Add", 0x200)).is_empty());
+    assert!(det.process(&rec("Modify", 0x202)).is_empty());
+    // Pre-authentication turned off.
+    let a = det.process(&rec("Modify", 0x40_0202));
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(a[0].description.contains("pre-authentication disabled"));
+    // Still set on the next change (re-enabling): not turned on again.
+    assert!(det.process(&rec("Modify", 0x40_0200)).is_empty());
+}
+
+#[test]
+fn kerberos_2025_layout_and_other_json_shapes_are_read() {
+    // The January 2025 4769 layout adds encryption-type fields beside TicketEncryptionType.
+    let mut det = Detector::builtin();
+    let ev = win(
+        4769,
+        "2026-01-01T10:00:00Z",
+        r#"{"TargetUserName":"eve@CORP.TEST","ServiceName":"svc-web","TicketEncryptionType":"0x17","Status":"0x0","IpAddress":"::ffff:10.2.2.2","AccountSupportedEncryptionTypes":"0x27 (DES, RC4, AES-Sk)","AccountAvailableKeys":"AES-SHA1, RC4","ServiceSupportedEncryptionTypes":"0x1C (RC4, AES128-SHA96, AES256-SHA96)","ServiceAvailableKeys":"RC4","DCSupportedEncryptionTypes":"0x1F","DCAvailableKeys":"AES-SHA1, RC4","ClientAdvertizedEncryptionTypes":"\n\t\tRC4-HMAC-NT","SessionKeyEncryptionType":"0x17"}"#,
+    );
+    assert_eq!(ev.ticket_encryption, Some(0x17));
+    let a = det.process(&ev);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].technique.as_deref(), Some("T1558.003"));
+
+    // Winlogbeat: event_id as a string, event_data values as strings.
+    let wlb = json_event(
+        r#"{"@timestamp":"2026-01-01T10:00:00.000Z","winlog":{"event_id":"4768","computer_name":"dc2.corp.test","record_id":77,"event_data":{"TargetUserName":"legacy","PreAuthType":"0","Status":"0x0","TicketEncryptionType":"0x17","IpAddress":"::ffff:10.3.3.3"}}}"#,
+    );
+    assert_eq!(wlb.origin.record, Some(77));
+    assert_eq!(wlb.computer.as_deref(), Some("dc2.corp.test"));
+    let a = det.process(&wlb);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].technique.as_deref(), Some("T1558.004"));
+    assert_eq!(a[0].entities.sources, vec!["10.3.3.3"]);
+}
+
+#[test]
+fn evtx_dump_pretty_json_output_is_read_with_line_locations() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("dump.json");
+    let rec = |n: u32, user: &str| {
+        format!(
+            "Record {n}\n{{\n  \"Event\": {{\n    \"System\": {{\n      \"EventID\": 4771,\n      \"EventRecordID\": {n},\n      \"Computer\": \"dc1\",\n      \"TimeCreated\": {{\n        \"#attributes\": {{\n          \"SystemTime\": \"2026-01-01T10:00:0{n}Z\"\n        }}\n      }}\n    }},\n    \"EventData\": {{\n      \"TargetUserName\": \"{user}\",\n      \"Status\": \"0x18\",\n      \"PreAuthType\": \"2\",\n      \"IpAddress\": \"::ffff:10.4.4.4\"\n    }}\n  }}\n}}\n"
+        )
+    };
+    let mut text = String::new();
+    for (n, u) in ["a1", "a2", "a3", "a4", "a5"].iter().enumerate() {
+        text.push_str(&rec(n as u32 + 1, u));
+    }
+    std::fs::write(&p, text).unwrap();
+    let mut det = Detector::builtin();
+    let mut alerts = Vec::new();
+    let mut records = Vec::new();
+    for ev in Ingest::new([&p]) {
+        let ev = ev.unwrap();
+        records.push(ev.origin.record);
+        alerts.extend(det.process(&ev));
+    }
+    assert_eq!(records, vec![Some(1), Some(2), Some(3), Some(4), Some(5)]);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].technique.as_deref(), Some("T1110.003"));
+}
+
+#[test]
+fn window_state_stays_bounded_under_a_flood_of_sources() {
+    let cfg = riposte_detect::DetectConfig {
+        max_groups: 100,
+        ..Default::default()
+    };
+    let mut det = Detector::new(cfg, None);
+    // 10 000 sources each failing once: no alert, and (by construction) at most 100 groups.
+    for i in 0..10_000u32 {
+        let ev = win(
+            4625,
+            "2026-01-01T10:00:00Z",
+            &format!(
+                r#"{{"TargetUserName":"u{i}","Status":"0xc000006d","SubStatus":"0xc000006a","IpAddress":"10.{}.{}.{}"}}"#,
+                i / 65536,
+                (i / 256) % 256,
+                i % 256
+            ),
+        );
+        assert!(det.process(&ev).is_empty());
+    }
+    // A real spray after the flood is still seen.
+    let mut got = Vec::new();
+    for u in ["x1", "x2", "x3", "x4", "x5"] {
+        got.extend(det.process(&win(4625, "2026-01-01T10:01:00Z", &format!(
+            r#"{{"TargetUserName":"{u}","Status":"0xc000006d","SubStatus":"0xc000006a","IpAddress":"192.0.2.1"}}"#
+        ))));
+    }
+    assert_eq!(got.len(), 1);
+}

@@ -114,8 +114,8 @@ pub(crate) fn from_samba(
             ev
         }
         "dsdbChange" => {
-            // Only userAccountControl changes are identity events here; the new value is
-            // known, the old one is not (Samba does not log it), so no flag diff is claimed.
+            // Only userAccountControl changes are identity events here. Samba logs the new
+            // value only; the detector diffs it against the last value it saw for the DN.
             let uac = m
                 .get("attributes")
                 .and_then(|a| a.get("userAccountControl"))
@@ -135,10 +135,13 @@ pub(crate) fn from_samba(
             let Some(uac) = uac else {
                 return Err(Unusable::Ignored);
             };
-            if s(m, "operation").as_deref() != Some("Modify") {
-                return Err(Unusable::Ignored);
-            }
-            let mut ev = IdentityEvent::new(origin, SourceFormat::Samba, 4738);
+            // An Add is the account's creation (4720) with its first value; a Modify a change.
+            let id = match s(m, "operation").as_deref() {
+                Some("Modify") => 4738,
+                Some("Add") => 4720,
+                _ => return Err(Unusable::Ignored),
+            };
+            let mut ev = IdentityEvent::new(origin, SourceFormat::Samba, id);
             ev.actor.sid = s(m, "userSid");
             ev.target.name = s(m, "dn").as_deref().map(cn_of);
             ev.new_uac = Some(uac);
