@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use riposte_detect::{Alert, Detector, SigmaRules};
+use riposte_detect::{Alert, DetectConfig, Detector, SigmaRules};
 use riposte_events::Ingest;
 
 #[derive(Args, Debug)]
@@ -17,6 +17,10 @@ pub struct DetectArgs {
     /// A directory of Sigma rules (*.yml, *.yaml; detection and correlation) to run as well.
     #[arg(long)]
     rules: Option<PathBuf>,
+    /// Settings of the built-in pack (TOML: thresholds, admins, domain_controllers, ...);
+    /// every setting has a default, so this is optional.
+    #[arg(long)]
+    settings: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -82,7 +86,18 @@ pub fn run(args: &DetectArgs, json: bool) -> Result<u8, DetectError> {
             s.file_count()
         );
     }
-    let mut detector = Detector::new(Default::default(), sigma);
+    let settings = match &args.settings {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                DetectError::Usage(format!("cannot read settings {}: {e}", p.display()))
+            })?;
+            toml::from_str::<DetectConfig>(&text).map_err(|e| {
+                DetectError::Usage(format!("settings {} are not valid: {e}", p.display()))
+            })?
+        }
+        None => DetectConfig::default(),
+    };
+    let mut detector = Detector::new(settings, sigma);
     let mut ingest = Ingest::new(args.files.iter().cloned());
     let mut errors = Vec::new();
     let mut whole_files_failed = 0;

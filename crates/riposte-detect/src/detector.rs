@@ -9,13 +9,11 @@ use crate::sigma::SigmaRules;
 pub struct Detector {
     builtin: BuiltinPack,
     sigma: Option<SigmaRules>,
-    max_events: usize,
 }
 
 impl Detector {
     pub fn new(config: DetectConfig, sigma: Option<SigmaRules>) -> Self {
         Detector {
-            max_events: config.max_events_per_alert,
             builtin: BuiltinPack::new(config),
             sigma,
         }
@@ -29,7 +27,7 @@ impl Detector {
     pub fn process(&mut self, ev: &IdentityEvent) -> Vec<Alert> {
         let mut out = self.builtin.process(ev);
         if let Some(s) = &mut self.sigma {
-            out.extend(s.process(ev, self.max_events));
+            out.extend(s.process(ev));
         }
         out
     }

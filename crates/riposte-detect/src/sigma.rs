@@ -181,7 +181,7 @@ impl SigmaRules {
         Value::Object(m)
     }
 
-    pub fn process(&mut self, ev: &IdentityEvent, max_events: usize) -> Vec<Alert> {
+    pub fn process(&mut self, ev: &IdentityEvent) -> Vec<Alert> {
         let v = Self::event_json(ev);
         let event = JsonEvent::borrow(&v);
         let results = match ev.time {
@@ -189,14 +189,13 @@ impl SigmaRules {
             // Without a time the event still matches detections but not correlations.
             None => self.engine.evaluate(&event),
         };
-        results
-            .into_iter()
-            .map(|r| to_alert(r, ev, max_events))
-            .collect()
+        results.into_iter().map(|r| to_alert(r, ev)).collect()
     }
 }
 
-fn to_alert(r: EvaluationResult, ev: &IdentityEvent, _max_events: usize) -> Alert {
+/// A Sigma result as an alert; it references the event that completed the match (rsigma 0.23
+/// can keep a correlation's earlier events, but only as its own refs, not our locations).
+fn to_alert(r: EvaluationResult, ev: &IdentityEvent) -> Alert {
     let h = &r.header;
     let mut entities = Entities::default();
     entities.add_event(ev);
