@@ -41,6 +41,18 @@ fn add(v: &mut Vec<String>, s: Option<String>) {
 }
 
 impl Entities {
+    pub fn add_user(&mut self, u: &str) {
+        add(&mut self.users, Some(u.to_string()));
+    }
+
+    pub fn add_source(&mut self, s: &str) {
+        add(&mut self.sources, Some(s.to_string()));
+    }
+
+    pub fn add_dc(&mut self, d: &str) {
+        add(&mut self.dcs, Some(d.to_string()));
+    }
+
     /// Adds the event's target, actor, source and DC.
     pub fn add_event(&mut self, ev: &IdentityEvent) {
         if !ev.target.is_empty() {

@@ -98,30 +98,48 @@ fn unix(ev: &IdentityEvent) -> Option<i64> {
     ev.time.map(|t| t.unix_timestamp())
 }
 
-/// Per-key sliding windows with bounded memory: at most `max_groups` keys, and at most
-/// `max_entries` entries per key (the oldest go first; counts can only be under-stated).
+/// Per-key sliding windows with bounded memory: at most `max_groups` keys, at most
+/// `max_entries` counted entries per key and `max_refs` event references per key (the oldest
+/// go first; counts can only be under-stated, never invented).
 struct Windows {
     groups: HashMap<String, Group>,
     max_groups: usize,
     max_entries: usize,
+    max_refs: usize,
 }
 
 #[derive(Default)]
 struct Group {
-    /// (time, counted value, reference)
-    entries: VecDeque<(i64, String, EventRef)>,
-    entities: Entities,
+    /// (time, counted value): what the rule counts.
+    entries: VecDeque<(i64, String)>,
+    /// The newest events of the window, for the alert (with their DC).
+    refs: VecDeque<(EventRef, Option<String>)>,
     last_seen: i64,
     suppressed_until: i64,
     total: u64,
 }
 
 impl Windows {
-    fn new(max_groups: usize, max_entries: usize) -> Self {
+    fn new(max_groups: usize, max_entries: usize, max_refs: usize) -> Self {
         Windows {
             groups: HashMap::new(),
             max_groups: max_groups.max(1),
             max_entries: max_entries.max(1),
+            max_refs: max_refs.max(1),
+        }
+    }
+
+    /// Makes room for a new key: drops expired groups, and if that is not enough the stalest
+    /// tenth, so the cost of a full table is paid once per many inserts, not on each.
+    fn make_room(&mut self, now: i64, window: i64) {
+        self.groups
+            .retain(|_, g| g.last_seen >= now - window || g.suppressed_until > now);
+        if self.groups.len() >= self.max_groups {
+            let mut ages: Vec<i64> = self.groups.values().map(|g| g.last_seen).collect();
+            let cut = (self.max_groups / 10).max(1).min(ages.len() - 1);
+            let (_, nth, _) = ages.select_nth_unstable(cut);
+            let limit = *nth;
+            self.groups.retain(|_, g| g.last_seen > limit);
         }
     }
 
@@ -135,33 +153,31 @@ impl Windows {
         ev: &IdentityEvent,
     ) -> &mut Group {
         if !self.groups.contains_key(key) && self.groups.len() >= self.max_groups {
-            self.groups
-                .retain(|_, g| g.last_seen >= now - window || g.suppressed_until > now);
-            if self.groups.len() >= self.max_groups
-                && let Some(oldest) = self
-                    .groups
-                    .iter()
-                    .min_by_key(|(_, g)| g.last_seen)
-                    .map(|(k, _)| k.clone())
-            {
-                self.groups.remove(&oldest);
-            }
+            self.make_room(now, window);
         }
         let g = self.groups.entry(key.to_string()).or_default();
-        while g.entries.front().is_some_and(|(t, _, _)| *t < now - window) {
+        while g.entries.front().is_some_and(|(t, _)| *t < now - window) {
             g.entries.pop_front();
         }
+        while g
+            .refs
+            .front()
+            .is_some_and(|(r, _)| r.time.is_some_and(|t| t.unix_timestamp() < now - window))
+        {
+            g.refs.pop_front();
+        }
         if g.entries.is_empty() {
-            g.entities = Entities::default();
+            g.refs.clear();
             g.total = 0;
         }
         if g.entries.len() >= self.max_entries {
             g.entries.pop_front();
         }
-        g.entries.push_back((now, value, EventRef::from(ev)));
-        if g.entities.users.len() < 1000 {
-            g.entities.add_event(ev);
+        g.entries.push_back((now, value));
+        if g.refs.len() >= self.max_refs {
+            g.refs.pop_front();
         }
+        g.refs.push_back((EventRef::from(ev), ev.computer.clone()));
         g.total += 1;
         g.last_seen = g.last_seen.max(now);
         g
@@ -199,9 +215,10 @@ impl BuiltinPack {
         // the cap keeps a flood from one source from growing memory.
         let spray_cap = (cfg.spray.min_accounts * 20).max(1000);
         let brute_cap = (cfg.brute_force.min_failures * 20).max(1000);
+        let refs = cfg.max_events_per_alert;
         BuiltinPack {
-            spray: Windows::new(cfg.max_groups, spray_cap),
-            brute: Windows::new(cfg.max_groups, brute_cap),
+            spray: Windows::new(cfg.max_groups, spray_cap, refs),
+            brute: Windows::new(cfg.max_groups, brute_cap, refs),
             seen: HashMap::new(),
             learned_dcs: HashSet::new(),
             uac_seen: HashMap::new(),
@@ -284,11 +301,23 @@ impl BuiltinPack {
         g: &Group,
         max_events: usize,
     ) -> Alert {
+        let mut entities = Entities::default();
+        for (r, dc) in &g.refs {
+            if let Some(u) = &r.user {
+                entities.add_user(u);
+            }
+            if let Some(s) = &r.source {
+                entities.add_source(s);
+            }
+            if let Some(d) = dc {
+                entities.add_dc(d);
+            }
+        }
         let events: Vec<EventRef> = g
-            .entries
+            .refs
             .iter()
             .take(max_events)
-            .map(|(_, _, r)| r.clone())
+            .map(|(r, _)| r.clone())
             .collect();
         Alert {
             rule_id: rule.0.into(),
@@ -296,9 +325,9 @@ impl BuiltinPack {
             technique: Some(rule.2.into()),
             severity,
             description,
-            entities: g.entities.clone(),
-            first_seen: g.entries.front().and_then(|(_, _, r)| r.time),
-            last_seen: g.entries.back().and_then(|(_, _, r)| r.time),
+            entities,
+            first_seen: g.refs.front().and_then(|(r, _)| r.time),
+            last_seen: g.refs.back().and_then(|(r, _)| r.time),
             event_count: g.total,
             events,
         }
@@ -312,7 +341,7 @@ impl BuiltinPack {
         let cfg = self.cfg.spray.clone();
         let max_events = self.cfg.max_events_per_alert;
         let g = self.spray.push(&src, now, cfg.window_secs, account, ev);
-        let distinct: HashSet<&str> = g.entries.iter().map(|(_, a, _)| a.as_str()).collect();
+        let distinct: HashSet<&str> = g.entries.iter().map(|(_, a)| a.as_str()).collect();
         let n = distinct.len();
         if n >= cfg.min_accounts && g.suppressed_until <= now {
             g.suppressed_until = now + cfg.window_secs;
