@@ -211,14 +211,16 @@ fn host_label(host: &str) -> String {
 
 impl BuiltinPack {
     pub fn new(cfg: DetectConfig) -> Self {
-        // A window never needs more entries than its threshold times a margin to decide;
-        // the cap keeps a flood from one source from growing memory.
-        let spray_cap = (cfg.spray.min_accounts * 20).max(1000);
-        let brute_cap = (cfg.brute_force.min_failures * 20).max(1000);
-        let refs = cfg.max_events_per_alert;
+        // Deciding needs only about the threshold's worth of entries per key: keeping a few
+        // times that (and twice that in event references) bounds memory per key while a flood
+        // from one source still shows every new account it tries.
+        let entries = |threshold: usize| (threshold * 4).max(64);
+        let refs = |threshold: usize| (threshold * 2).max(10).min(cfg.max_events_per_alert);
+        let spray_n = cfg.spray.min_accounts;
+        let brute_n = cfg.brute_force.min_failures;
         BuiltinPack {
-            spray: Windows::new(cfg.max_groups, spray_cap, refs),
-            brute: Windows::new(cfg.max_groups, brute_cap, refs),
+            spray: Windows::new(cfg.max_groups, entries(spray_n), refs(spray_n)),
+            brute: Windows::new(cfg.max_groups, entries(brute_n), refs(brute_n)),
             seen: HashMap::new(),
             learned_dcs: HashSet::new(),
             uac_seen: HashMap::new(),

@@ -54,7 +54,8 @@ pub struct DetectConfig {
     pub replication_allowed: Vec<String>,
     /// Extra group names to treat as sensitive, beside the built-in privileged groups.
     pub sensitive_groups: Vec<String>,
-    /// Most windowed groups (sources, accounts) kept per rule; the stalest go first.
+    /// Most windowed groups (sources for spray, accounts for brute force) kept per rule; the
+    /// stalest go first. Memory is bounded by about max_groups x 6 KiB per windowed rule.
     pub max_groups: usize,
     /// Most events referenced by one alert.
     pub max_events_per_alert: usize,
@@ -71,7 +72,7 @@ impl Default for DetectConfig {
             domain_controllers: Vec::new(),
             replication_allowed: Vec::new(),
             sensitive_groups: Vec::new(),
-            max_groups: 100_000,
+            max_groups: 50_000,
             max_events_per_alert: 50,
             suppress_secs: 60 * 60,
         }
