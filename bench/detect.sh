@@ -47,8 +47,8 @@ for i in range(n):
 PY
 JSON_BYTES=$(wc -c < "$WORK/events.json")
 
-measure() { # label, command...
-  local label=$1; shift
+measure() { # label, input bytes, command...
+  local label=$1 bytes=$2; shift 2
   local start end
   start=$(date +%s.%N)
   /usr/bin/time -v "$@" > /dev/null 2> "$WORK/time.txt"
@@ -58,13 +58,14 @@ measure() { # label, command...
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
   events=$(grep -o '[0-9]* event(s)' "$WORK/time.txt" | head -1 | cut -d' ' -f1 || true)
   if [ -z "$events" ]; then events=$(grep -o 'records=[0-9]*' "$WORK/time.txt" | cut -d= -f2 || true); fi
-  printf '%-34s %10s events %8.2f s %10.0f events/s  peak RSS %7.1f MiB\n' \
-    "$label" "$events" "$secs" "$(echo "$events / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+  printf '%-32s %9s events %7.2f s %9.0f events/s %7.1f MiB/s  peak RSS %6.1f MiB\n' \
+    "$label" "$events" "$secs" "$(echo "$events / $secs" | bc -l)" \
+    "$(echo "$bytes / 1048576 / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "EVTX input: $COPIES x $(ls "$DEV"/*.evtx | wc -l) files, $((EVTX_BYTES / 1048576)) MiB; JSON input: $LINES lines, $((JSON_BYTES / 1048576)) MiB"
 # The parse-only baseline prints its record count on stdout; send it to the time file too.
-measure "evtx crate, parse only (EVTX)" sh -c "$PARSE $WORK/evtx/*.evtx >&2"
-measure "riposte detect (EVTX)" sh -c "$BIN detect --json $WORK/evtx/*.evtx"
-measure "riposte detect (JSON lines)" "$BIN" detect --json "$WORK/events.json"
+measure "evtx crate, parse only (EVTX)" "$EVTX_BYTES" sh -c "$PARSE $WORK/evtx/*.evtx >&2"
+measure "riposte detect (EVTX)" "$EVTX_BYTES" sh -c "$BIN detect --json $WORK/evtx/*.evtx"
+measure "riposte detect (JSON lines)" "$JSON_BYTES" "$BIN" detect --json "$WORK/events.json"
