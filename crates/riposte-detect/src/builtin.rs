@@ -232,6 +232,7 @@ impl BuiltinPack {
     pub fn process(&mut self, ev: &IdentityEvent) -> Vec<Alert> {
         let now = unix(ev).unwrap_or(self.clock);
         self.clock = self.clock.max(now);
+        self.learn_dc(ev);
         let mut out = Vec::new();
         match ev.event_id {
             4625 | 4771 | 4768 | 4776 => {
@@ -440,28 +441,42 @@ impl BuiltinPack {
         }
     }
 
+    /// A domain controller acts through its machine account (`NAME$`). A `$` alone proves
+    /// nothing (every computer has one, and DCSync from a compromised computer account is
+    /// the case that matters), so a machine account counts as a DC only when it is listed in
+    /// `domain_controllers`, is the host that logged the event, or has itself logged events
+    /// only DCs log (KDC or directory-service access) in this stream.
     fn is_dc(&self, actor: &Account, logged_by: Option<&str>) -> bool {
-        if actor.sid.as_deref() == Some("S-1-5-18") || actor.sid.as_deref() == Some("S-1-5-9") {
+        if matches!(actor.sid.as_deref(), Some("S-1-5-18" | "S-1-5-9")) {
             return true;
         }
         let Some(name) = actor.name.as_deref() else {
             return false;
         };
+        if !name.ends_with('$') {
+            return false;
+        }
         let short = lower_short(name);
-        // The DC that logged the event replicates with itself; hosts that log directory
-        // access are DCs.
-        if logged_by.is_some_and(|h| host_label(h) == short) || self.learned_dcs.contains(&short) {
-            return name.ends_with('$');
-        }
-        if self.cfg.domain_controllers.is_empty() {
-            return name.ends_with('$');
-        }
-        name.ends_with('$')
-            && self
+        logged_by.is_some_and(|h| host_label(h) == short)
+            || self.learned_dcs.contains(&short)
+            || self
                 .cfg
                 .domain_controllers
                 .iter()
                 .any(|d| host_label(&lower_short(d)) == short)
+    }
+
+    /// Hosts that log KDC events (4768/4769/4771) or directory-service access are DCs.
+    fn learn_dc(&mut self, ev: &IdentityEvent) {
+        let dc_only = matches!(ev.event_id, 4768 | 4769 | 4771)
+            || (ev.event_id == 4662 && ev.data.get("ObjectServer").is_some_and(|s| s == "DS"));
+        if dc_only
+            && let Some(c) = &ev.computer
+            && self.learned_dcs.len() < 10_000
+            && !self.learned_dcs.contains(&host_label(c))
+        {
+            self.learned_dcs.insert(host_label(c));
+        }
     }
 
     fn listed(list: &[String], a: &Account) -> bool {
@@ -475,13 +490,6 @@ impl BuiltinPack {
     }
 
     fn dcsync_rule(&mut self, ev: &IdentityEvent, now: i64, out: &mut Vec<Alert>) {
-        // Hosts that log directory-service access are domain controllers.
-        if ev.data.get("ObjectServer").is_some_and(|s| s == "DS")
-            && let Some(c) = &ev.computer
-            && self.learned_dcs.len() < 10_000
-        {
-            self.learned_dcs.insert(host_label(c));
-        }
         let replication = ev
             .properties
             .iter()
@@ -497,10 +505,17 @@ impl BuiltinPack {
             out.push(self.single(
                 rules::DCSYNC,
                 Severity::Critical,
-                format!(
-                    "{} used directory replication rights (DS-Replication-Get-Changes) and is not a domain controller",
-                    ev.actor.display()
-                ),
+                if ev.actor.is_machine() {
+                    format!(
+                        "{} used directory replication rights (DS-Replication-Get-Changes) and is not a known domain controller (if it is one, list it in domain_controllers)",
+                        ev.actor.display()
+                    )
+                } else {
+                    format!(
+                        "{} used directory replication rights (DS-Replication-Get-Changes) and is not a domain controller",
+                        ev.actor.display()
+                    )
+                },
                 ev,
             ));
         }

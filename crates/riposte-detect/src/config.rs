@@ -46,9 +46,10 @@ pub struct DetectConfig {
     /// Accounts (sAMAccountName, `DOMAIN\name` or SID) allowed to reset others' passwords.
     /// The built-in Administrator (RID 500), SYSTEM and machine accounts always are.
     pub admins: Vec<String>,
-    /// Domain controller names (`DC1`, `DC1$` or FQDN). When set, a machine account not in it
-    /// that replicates is DCSync; when empty, any machine account is presumed a DC (quiet in a
-    /// multi-DC domain, but blind to a compromised computer account).
+    /// Domain controller names (`DC1`, `DC1$` or FQDN). Hosts that log KDC or directory-service
+    /// events in the input are learned as DCs too; any other machine account that replicates is
+    /// reported as DCSync (a compromised computer account is a real case), so list DCs whose
+    /// own logs are not in the input.
     pub domain_controllers: Vec<String>,
     /// Non-DC accounts allowed to replicate (e.g. Entra Connect's `MSOL_...` account).
     pub replication_allowed: Vec<String>,

@@ -381,3 +381,36 @@ fn window_state_stays_bounded_under_a_flood_of_sources() {
     }
     assert_eq!(got.len(), 1);
 }
+
+#[test]
+fn dcsync_by_a_machine_account_needs_it_to_be_a_known_dc() {
+    let repl = |who: &str| {
+        win(
+            4662,
+            "2026-01-01T11:00:00Z",
+            &format!(
+                r#"{{"SubjectUserName":"{who}","SubjectDomainName":"CORP","ObjectServer":"DS","Properties":"%%7688 {{1131f6aa-9c07-11d1-f79f-00c04fc2dcd2}}","AccessMask":"0x100"}}"#
+            ),
+        )
+    };
+    // A workstation's account replicating: DCSync, though it ends in $.
+    let mut det = Detector::builtin();
+    let a = det.process(&repl("WS01$"));
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0].technique.as_deref(), Some("T1003.006"));
+    // DC2 logged KDC events in this stream: it is a DC, its replication is not DCSync.
+    let mut det = Detector::builtin();
+    let kdc = json_event(
+        r#"{"winlog":{"event_id":4769,"computer_name":"dc2.corp.test","event_data":{"TargetUserName":"ann@CORP.TEST","ServiceName":"cifs","TicketEncryptionType":"0x12","Status":"0x0"}}}"#,
+    );
+    assert!(det.process(&kdc).is_empty());
+    assert!(det.process(&repl("DC2$")).is_empty());
+    // Or it is configured.
+    let cfg = riposte_detect::DetectConfig {
+        domain_controllers: vec!["dc3.corp.test".into()],
+        ..Default::default()
+    };
+    let mut det = Detector::new(cfg, None);
+    assert!(det.process(&repl("DC3$")).is_empty());
+    assert_eq!(det.process(&repl("WS01$")).len(), 1);
+}
