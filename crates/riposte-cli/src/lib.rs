@@ -18,6 +18,7 @@ macro_rules! println {
 }
 
 pub mod config;
+mod detect;
 mod output;
 
 use std::io::Write;
@@ -90,6 +91,9 @@ enum Command {
     /// People who sign in to the web portal (passwords stored as argon2id hashes).
     #[command(subcommand)]
     Person(PersonCommand),
+    /// Hunt offline: run the built-in identity detections (and Sigma rules) over log files.
+    /// Needs no config file. EVTX, Windows JSON (evtx_dump, Winlogbeat) and Samba audit logs.
+    Detect(detect::DetectArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -310,6 +314,12 @@ fn init_logging(verbose: u8) {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    if let Command::Detect(args) = &cli.command {
+        // Offline hunting: no config file, no directory, no ledger.
+        return detect::run(args, cli.json).map_err(|e| match e {
+            detect::DetectError::Usage(m) => UsageError(m).into(),
+        });
+    }
     let config = Config::load(cli.config.as_deref())?;
     if let Command::Audit(command) = &cli.command {
         // Reading the trail needs neither the directory nor job recovery,
@@ -362,7 +372,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         .with_protection(Protection::new(config.protected.clone()));
     recover(&runner).await;
     match cli.command {
-        Command::Serve => unreachable!("handled above"),
+        Command::Serve | Command::Detect(_) => unreachable!("handled above"),
         Command::Token(cmd) => token(cmd, store_for_tokens.as_ref(), cli.json).await,
         Command::Person(cmd) => person(cmd, people.as_ref(), cli.json).await,
         Command::User(UserCommand::Show { reference }) => {

@@ -1,0 +1,154 @@
+//! `riposte detect`: offline hunting over log files with the built-in identity pack and
+//! optional Sigma rules.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+use riposte_detect::{Alert, DetectConfig, Detector, SigmaRules};
+use riposte_events::Ingest;
+
+#[derive(Args, Debug)]
+pub struct DetectArgs {
+    /// Files to read: .evtx, JSON lines / evtx_dump JSON / Winlogbeat, Samba log (by content).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// A directory of Sigma rules (*.yml, *.yaml; detection and correlation) to run as well.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Settings of the built-in pack (TOML: thresholds, admins, domain_controllers, ...);
+    /// every setting has a default, so this is optional.
+    #[arg(long)]
+    settings: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub enum DetectError {
+    Usage(String),
+}
+
+/// How many unreadable records are listed by location in the summary.
+const SHOWN_ERRORS: usize = 10;
+
+fn print_alert(out: &mut impl Write, a: &Alert, json: bool) -> std::io::Result<()> {
+    if json {
+        let line = serde_json::to_string(a).map_err(std::io::Error::other)?;
+        return writeln!(out, "{line}");
+    }
+    let join = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let time = |t: Option<time::OffsetDateTime>| {
+        t.and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "-".into())
+    };
+    writeln!(
+        out,
+        "[{:?}] {} {} ({})\n  {}\n  users: {}  actors: {}  sources: {}  dcs: {}\n  {} .. {}, {} event(s); first: {}",
+        a.severity,
+        a.technique.as_deref().unwrap_or("-"),
+        a.title,
+        a.rule_id,
+        a.description,
+        join(&a.entities.users),
+        join(&a.entities.actors),
+        join(&a.entities.sources),
+        join(&a.entities.dcs),
+        time(a.first_seen),
+        time(a.last_seen),
+        a.event_count,
+        a.events
+            .first()
+            .map(|e| e.origin.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+pub fn run(args: &DetectArgs, json: bool) -> Result<u8, DetectError> {
+    let sigma = match &args.rules {
+        Some(dir) => {
+            Some(SigmaRules::load_dir(dir).map_err(|e| DetectError::Usage(e.to_string()))?)
+        }
+        None => None,
+    };
+    if let Some(s) = &sigma {
+        eprintln!(
+            "riposte detect: {} Sigma rule(s) from {} file(s)",
+            s.rule_count(),
+            s.file_count()
+        );
+    }
+    let settings = match &args.settings {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                DetectError::Usage(format!("cannot read settings {}: {e}", p.display()))
+            })?;
+            toml::from_str::<DetectConfig>(&text).map_err(|e| {
+                DetectError::Usage(format!("settings {} are not valid: {e}", p.display()))
+            })?
+        }
+        None => DetectConfig::default(),
+    };
+    let mut detector = Detector::new(settings, sigma);
+    let mut ingest = Ingest::new(args.files.iter().cloned());
+    let mut errors = Vec::new();
+    let mut whole_files_failed = 0;
+    let mut by_technique: BTreeMap<String, u64> = BTreeMap::new();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for item in ingest.by_ref() {
+        match item {
+            Ok(ev) => {
+                for a in detector.process(&ev) {
+                    *by_technique
+                        .entry(a.technique.clone().unwrap_or_else(|| "-".into()))
+                        .or_default() += 1;
+                    if print_alert(&mut out, &a, json).is_err() {
+                        // Output closed (e.g. piped into head): nothing more to say.
+                        return Ok(crate::exit::OK);
+                    }
+                }
+            }
+            Err(e) => {
+                if e.whole_file {
+                    whole_files_failed += 1;
+                }
+                if errors.len() < SHOWN_ERRORS {
+                    errors.push(e);
+                }
+            }
+        }
+    }
+    let _ = out.flush();
+    let st = ingest.stats();
+    eprintln!(
+        "riposte detect: {} file(s), {} record(s), {} event(s), {} unreadable, {} ignored (not identity events)",
+        st.files, st.records, st.events, st.errors, st.ignored
+    );
+    for e in &errors {
+        eprintln!("  unreadable: {e}");
+    }
+    if st.errors as usize > errors.len() {
+        eprintln!("  ... and {} more", st.errors as usize - errors.len());
+    }
+    let total: u64 = by_technique.values().sum();
+    eprintln!("riposte detect: {total} alert(s)");
+    for (t, n) in &by_technique {
+        eprintln!("  {t}: {n}");
+    }
+    Ok(
+        if whole_files_failed > 0 && whole_files_failed as u64 == st.files {
+            crate::exit::FAILED
+        } else {
+            crate::exit::OK
+        },
+    )
+}

@@ -1,0 +1,81 @@
+use serde::{Deserialize, Serialize};
+
+/// T1110.003: many distinct accounts failing from one source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SprayConfig {
+    /// Distinct accounts with failed authentications from one source to alert.
+    pub min_accounts: usize,
+    pub window_secs: i64,
+}
+
+impl Default for SprayConfig {
+    fn default() -> Self {
+        // A person mistypes their own password, not five other people's; sprays go wider.
+        SprayConfig {
+            min_accounts: 5,
+            window_secs: 30 * 60,
+        }
+    }
+}
+
+/// T1110.001: many failures for one account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BruteForceConfig {
+    pub min_failures: usize,
+    pub window_secs: i64,
+}
+
+impl Default for BruteForceConfig {
+    fn default() -> Self {
+        // Near the usual AD lockout thresholds (5-10 in 10-30 minutes): alert before lockout.
+        BruteForceConfig {
+            min_failures: 5,
+            window_secs: 10 * 60,
+        }
+    }
+}
+
+/// Settings of the built-in pack. Every field has a default; offline hunting needs none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    pub spray: SprayConfig,
+    pub brute_force: BruteForceConfig,
+    /// Accounts (sAMAccountName, `DOMAIN\name` or SID) allowed to reset others' passwords.
+    /// The built-in Administrator (RID 500), SYSTEM and machine accounts always are.
+    pub admins: Vec<String>,
+    /// Domain controller names (`DC1`, `DC1$` or FQDN). Hosts that log KDC or directory-service
+    /// events in the input are learned as DCs too; any other machine account that replicates is
+    /// reported as DCSync (a compromised computer account is a real case), so list DCs whose
+    /// own logs are not in the input.
+    pub domain_controllers: Vec<String>,
+    /// Non-DC accounts allowed to replicate (e.g. Entra Connect's `MSOL_...` account).
+    pub replication_allowed: Vec<String>,
+    /// Extra group names to treat as sensitive, beside the built-in privileged groups.
+    pub sensitive_groups: Vec<String>,
+    /// Most windowed groups (sources for spray, accounts for brute force) kept per rule; the
+    /// stalest go first. Memory is bounded by about max_groups x 6 KiB per windowed rule.
+    pub max_groups: usize,
+    /// Most events referenced by one alert.
+    pub max_events_per_alert: usize,
+    /// Seconds during which the same rule and key do not alert again.
+    pub suppress_secs: i64,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            spray: SprayConfig::default(),
+            brute_force: BruteForceConfig::default(),
+            admins: Vec::new(),
+            domain_controllers: Vec::new(),
+            replication_allowed: Vec::new(),
+            sensitive_groups: Vec::new(),
+            max_groups: 50_000,
+            max_events_per_alert: 50,
+            suppress_secs: 60 * 60,
+        }
+    }
+}

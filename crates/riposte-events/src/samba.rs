@@ -1,0 +1,178 @@
+//! Samba's JSON audit records (`auth_json_audit`, `dsdb_json_audit`,
+//! `dsdb_password_json_audit`, `dsdb_group_json_audit`).
+
+use serde_json::{Map, Value};
+
+use crate::model::{Account, IdentityEvent, Location, SourceFormat};
+use crate::normalize::{Unusable, clean_ip, cn_of, parse_time};
+
+fn s(m: &Map<String, Value>, k: &str) -> Option<String> {
+    m.get(k)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// `ipv4:127.0.0.1:49076` / `ipv6:[::1]:49076` -> the address.
+fn address(v: &str) -> Option<String> {
+    let rest = v
+        .strip_prefix("ipv4:")
+        .map(|r| r.rsplit_once(':').map_or(r, |(a, _)| a))
+        .or_else(|| {
+            v.strip_prefix("ipv6:")
+                .map(|r| r.rsplit_once(':').map_or(r, |(a, _)| a))
+                .map(|a| a.trim_start_matches('[').trim_end_matches(']'))
+        })
+        .unwrap_or(v);
+    clean_ip(rest)
+}
+
+fn event_id(m: &Map<String, Value>) -> Option<u32> {
+    m.get("eventId")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+}
+
+pub(crate) fn from_samba(
+    kind: &str,
+    m: &Map<String, Value>,
+    timestamp: Option<&Value>,
+    origin: Location,
+) -> Result<IdentityEvent, Unusable> {
+    let time = timestamp.and_then(Value::as_str).and_then(parse_time);
+    let mut ev = match kind {
+        "Authentication" => {
+            let id = event_id(m).ok_or_else(|| {
+                Unusable::Invalid("Samba Authentication record without a numeric eventId".into())
+            })?;
+            let mut ev = IdentityEvent::new(origin, SourceFormat::Samba, id);
+            // clientAccount is what was asked for (`user@REALM` or `DOMAIN\user`);
+            // the became* fields are only filled on success or for known users.
+            let client = s(m, "clientAccount");
+            let (name, domain) = match client.as_deref() {
+                Some(c) => match c.split_once('\\') {
+                    Some((d, n)) => (Some(n.to_string()), Some(d.to_string())),
+                    None => match c.split_once('@') {
+                        Some((n, d)) => (Some(n.to_string()), Some(d.to_string())),
+                        None => (Some(c.to_string()), s(m, "clientDomain")),
+                    },
+                },
+                None => (s(m, "becameAccount"), s(m, "becameDomain")),
+            };
+            ev.target = Account {
+                name,
+                domain,
+                sid: s(m, "becameSid"),
+            };
+            ev.status = s(m, "status");
+            ev.logon_type = m
+                .get("logonType")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok());
+            ev.source_ip = s(m, "remoteAddress").and_then(|a| address(&a));
+            ev.source_workstation = s(m, "workstation");
+            for k in ["serviceDescription", "authDescription", "passwordType"] {
+                if let Some(v) = s(m, k) {
+                    ev.data.insert(k.to_string(), v);
+                }
+            }
+            ev
+        }
+        "passwordChange" => {
+            let id = event_id(m).unwrap_or(4724);
+            let mut ev = IdentityEvent::new(origin, SourceFormat::Samba, id);
+            ev.actor.sid = s(m, "userSid");
+            ev.target.name = s(m, "dn").as_deref().map(cn_of);
+            ev.status = s(m, "status").map(nt_status);
+            ev.source_ip = s(m, "remoteAddress").and_then(|a| address(&a));
+            if let Some(a) = s(m, "action") {
+                ev.data.insert("action".into(), a);
+            }
+            ev
+        }
+        "groupChange" => {
+            let action = s(m, "action").unwrap_or_default();
+            let id = match (event_id(m), action.as_str()) {
+                (Some(id), _) => id,
+                (None, "Added") => 4728,
+                (None, "Removed") => 4729,
+                // PrimaryGroup and others are not membership grants.
+                _ => return Err(Unusable::Ignored),
+            };
+            let mut ev = IdentityEvent::new(origin, SourceFormat::Samba, id);
+            ev.actor.sid = s(m, "userSid");
+            ev.target.name = s(m, "user").as_deref().map(cn_of);
+            ev.group = s(m, "group").map(|g| Account {
+                name: Some(cn_of(&g)),
+                domain: None,
+                sid: None,
+            });
+            ev.status = s(m, "status").map(nt_status);
+            ev.source_ip = s(m, "remoteAddress").and_then(|a| address(&a));
+            ev.data.insert("action".into(), action);
+            ev
+        }
+        "dsdbChange" => {
+            // Only userAccountControl changes are identity events here. Samba logs the new
+            // value only; the detector diffs it against the last value it saw for the DN.
+            let uac = m
+                .get("attributes")
+                .and_then(|a| a.get("userAccountControl"))
+                .and_then(|u| u.get("actions"))
+                .and_then(Value::as_array)
+                .and_then(|acts| {
+                    acts.iter().find_map(|a| {
+                        a.get("values")?
+                            .as_array()?
+                            .first()?
+                            .get("value")?
+                            .as_str()?
+                            .parse::<u32>()
+                            .ok()
+                    })
+                });
+            let Some(uac) = uac else {
+                return Err(Unusable::Ignored);
+            };
+            // An Add is the account's creation (4720) with its first value; a Modify a change.
+            let id = match s(m, "operation").as_deref() {
+                Some("Modify") => 4738,
+                Some("Add") => 4720,
+                _ => return Err(Unusable::Ignored),
+            };
+            let mut ev = IdentityEvent::new(origin, SourceFormat::Samba, id);
+            ev.actor.sid = s(m, "userSid");
+            ev.target.name = s(m, "dn").as_deref().map(cn_of);
+            ev.new_uac = Some(uac);
+            ev.status = s(m, "status").map(nt_status);
+            ev.source_ip = s(m, "remoteAddress").and_then(|a| address(&a));
+            ev
+        }
+        _ => return Err(Unusable::Ignored),
+    };
+    ev.time = time;
+    if let Some(dn) = s(m, "dn") {
+        ev.data.insert("dn".into(), dn);
+    }
+    Ok(ev)
+}
+
+/// dsdb records say "Success"; keep the detections' view of success uniform.
+fn nt_status(v: String) -> String {
+    if v == "Success" { "0x0".into() } else { v }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_lose_their_port() {
+        assert_eq!(
+            address("ipv4:127.0.0.1:49076").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(address("ipv6:[fe80::1]:88").as_deref(), Some("fe80::1"));
+    }
+}
