@@ -125,3 +125,45 @@ mod tests {
         assert!(by_sid.reason(&ernie).is_some());
     }
 }
+
+/// Stops automatic actions above a rate: past `max_actions` in `window_minutes`,
+/// each further automatic action waits for a person's approval instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub struct CircuitBreaker {
+    pub max_actions: u32,
+    pub window_minutes: u32,
+}
+
+impl Default for CircuitBreaker {
+    fn default() -> Self {
+        CircuitBreaker {
+            max_actions: 20,
+            window_minutes: 10,
+        }
+    }
+}
+
+impl CircuitBreaker {
+    /// Why the next automatic action must wait, given how many were taken in the window.
+    pub fn reason(&self, recent: usize) -> Option<String> {
+        (recent >= self.max_actions as usize).then(|| {
+            format!(
+                "circuit breaker: {recent} automatic actions in the last {} minutes (limit {}); a person must approve further ones",
+                self.window_minutes, self.max_actions
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod breaker_tests {
+    #[test]
+    fn the_breaker_trips_at_the_limit() {
+        let b = super::CircuitBreaker {
+            max_actions: 3,
+            window_minutes: 5,
+        };
+        assert_eq!(b.reason(2), None);
+        assert!(b.reason(3).unwrap().contains("limit 3"));
+    }
+}

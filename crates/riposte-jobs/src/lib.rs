@@ -139,6 +139,7 @@ pub struct Runner {
     queued: Option<Arc<tokio::sync::Notify>>,
     protection: Protection,
     cloud: Option<Arc<dyn CloudDirectory>>,
+    breaker: safeguards::CircuitBreaker,
 }
 
 impl Runner {
@@ -151,6 +152,7 @@ impl Runner {
             queued: None,
             protection: Protection::default(),
             cloud: None,
+            breaker: safeguards::CircuitBreaker::default(),
         }
     }
 
@@ -175,6 +177,12 @@ impl Runner {
     /// Why writes to this account need a second person, if they do.
     pub fn protection_reason(&self, account: &AccountState) -> Option<String> {
         self.protection.reason(account)
+    }
+
+    /// The rate above which automatic actions wait for a person.
+    pub fn with_circuit_breaker(mut self, breaker: safeguards::CircuitBreaker) -> Self {
+        self.breaker = breaker;
+        self
     }
 
     /// Entra ID tenants: identities are then linked across directories.
@@ -401,6 +409,22 @@ impl Runner {
             }
             Target::Unreachable { forest, .. } => (forest.clone(), None, None, Vec::new()),
         };
+        let breaker = if request.source == "automation" {
+            let since = OffsetDateTime::now_utc()
+                - time::Duration::minutes(i64::from(self.breaker.window_minutes));
+            let recent = self
+                .store
+                .list(&riposte_store::JobFilter {
+                    source: Some("automation".into()),
+                    since: Some(since),
+                    limit: Some(self.breaker.max_actions.saturating_add(1)),
+                    ..Default::default()
+                })
+                .await?;
+            self.breaker.reason(recent.len())
+        } else {
+            None
+        };
         let created = self
             .store
             .create_job(NewJob {
@@ -423,7 +447,8 @@ impl Runner {
                             request.options,
                         ),
                         None => self.protection.cloud_reason(&identity.reference()),
-                    },
+                    }
+                    .or(breaker),
                     Target::Unreachable { .. } => None,
                 },
                 steps,

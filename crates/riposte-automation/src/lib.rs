@@ -1,0 +1,284 @@
+//! Automatic response. Automation rules map detection alerts to actions on
+//! the identities an alert names. Every automatic action goes through the
+//! same path as a person's: `Runner::check_request` (the policy),
+//! `Runner::enqueue` (the safeguards: protected identities wait for a
+//! second person; the circuit breaker turns a burst of automatic actions
+//! into approvals), the job ledger and the audit trail. The source is
+//! `automation`, so the Action Center shows them as such, and they can be
+//! undone like any job.
+#![forbid(unsafe_code)]
+
+use riposte_core::policy::{Principal, Role, Scope};
+use riposte_core::{Action, ActionOptions};
+use riposte_detect::Alert;
+use riposte_jobs::{ActionRequest, Runner, RunnerError};
+use riposte_store::NewAuditRecord;
+use serde::Deserialize;
+use serde_json::json;
+use tracing::{info, warn};
+use uuid_like::alert_key;
+
+/// What automation does when a rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Nothing: alerts are only stored.
+    #[default]
+    Off,
+    /// Record what would have been done (audit trail), act on nothing.
+    DryRun,
+    /// Act.
+    Enforce,
+}
+
+/// Which of an alert's entities a rule acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Entity {
+    /// The accounts attacked or changed (e.g. the sprayed accounts).
+    Users,
+    /// The accounts that acted (e.g. who ran DCSync, who set the flag).
+    Actors,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// A name for the ledger: jobs are requested by `automation:<name>`.
+    pub name: String,
+    /// Match alerts of this ATT&CK technique (e.g. T1110.003) ...
+    #[serde(default)]
+    pub technique: Option<String>,
+    /// ... or of this rule id.
+    #[serde(default)]
+    pub rule_id: Option<String>,
+    pub action: Action,
+    pub on: Entity,
+    /// Limit the rule to identities in these forests (empty: any).
+    #[serde(default)]
+    pub forests: Vec<String>,
+}
+
+/// `[automation]` in riposte.toml.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AutomationConfig {
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<Rule>,
+    /// Automatic actions allowed per window before each further one needs approval.
+    #[serde(default)]
+    pub circuit_breaker: riposte_core::safeguards::CircuitBreaker,
+}
+
+/// What automation did about one entity of one alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    Queued {
+        rule: String,
+        reference: String,
+        action: Action,
+        job: String,
+        awaiting_approval: bool,
+    },
+    DryRun {
+        rule: String,
+        reference: String,
+        action: Action,
+    },
+    /// The entity could not be acted on (unknown, ambiguous, not applicable, refused).
+    Skipped {
+        rule: String,
+        reference: String,
+        action: Action,
+        why: String,
+    },
+}
+
+/// Turns an entity as events name it (`CORP\bert`, `bert@CORP.EXAMPLE.TEST`,
+/// a SID) into a riposte reference.
+pub fn reference_for(entity: &str, forests: &[String]) -> String {
+    let entity = entity.trim();
+    if let Some((domain, name)) = entity.split_once('\\') {
+        return match forests.iter().find(|f| f.eq_ignore_ascii_case(domain)) {
+            Some(forest) => format!("{forest}:{name}"),
+            None => name.to_string(),
+        };
+    }
+    // Kerberos names carry the realm in capitals; UPNs compare case-insensitively.
+    entity.to_string()
+}
+
+pub struct Automation<'a> {
+    pub config: &'a AutomationConfig,
+    pub runner: &'a Runner,
+}
+
+impl Automation<'_> {
+    /// Responds to one stored alert.
+    pub async fn respond(&self, alert: &Alert) -> Vec<Response> {
+        if self.config.mode == Mode::Off {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let forests = self.runner.directory().forest_names();
+        for rule in &self.config.rules {
+            let matches = rule
+                .technique
+                .as_deref()
+                .is_some_and(|t| alert.technique.as_deref() == Some(t))
+                || rule.rule_id.as_deref().is_some_and(|r| r == alert.rule_id);
+            if !matches {
+                continue;
+            }
+            let entities = match rule.on {
+                Entity::Users => &alert.entities.users,
+                Entity::Actors => &alert.entities.actors,
+            };
+            for entity in entities {
+                let reference = reference_for(entity, &forests);
+                out.push(self.act(rule, alert, &reference).await);
+            }
+        }
+        out
+    }
+
+    async fn act(&self, rule: &Rule, alert: &Alert, reference: &str) -> Response {
+        let skipped = |why: String| Response::Skipped {
+            rule: rule.name.clone(),
+            reference: reference.to_string(),
+            action: rule.action,
+            why,
+        };
+        let principal = Principal {
+            name: format!("automation:{}", rule.name),
+            role: Role::Responder,
+            scope: Scope {
+                forests: rule.forests.clone(),
+                ous: Vec::new(),
+                actions: vec![rule.action],
+            },
+        };
+        let request = ActionRequest {
+            reference: reference.to_string(),
+            action: rule.action,
+            options: ActionOptions::default(),
+            reason: format!(
+                "automatic response to alert {} ({}): {}",
+                alert.technique.as_deref().unwrap_or(&alert.rule_id),
+                alert.title,
+                alert.description
+            ),
+            requested_by: principal.name.clone(),
+            source: "automation".into(),
+            // The same alert never acts twice on the same identity.
+            idempotency_key: Some(format!(
+                "automation:{}:{}:{}:{reference}",
+                rule.name,
+                alert_key(alert),
+                rule.action
+            )),
+            remote_addr: None,
+        };
+        let target = match self.runner.resolve_target(reference).await {
+            Ok(t) => t,
+            Err(e) => return skipped(e.to_string()),
+        };
+        if let Err(e) = self
+            .runner
+            .check_request(&principal, &request, &target)
+            .await
+        {
+            return skipped(e.to_string());
+        }
+        if self.config.mode == Mode::DryRun {
+            let record = NewAuditRecord {
+                actor: principal.name.clone(),
+                source: "automation".into(),
+                remote_addr: None,
+                event: "automation-dry-run".into(),
+                target: Some(reference.to_string()),
+                job_id: None,
+                result: "success".into(),
+                details: json!({ "action": rule.action, "alert": alert.rule_id, "technique": alert.technique, "would": request.reason }),
+            };
+            if let Err(e) = self.runner.store().append(record).await {
+                warn!(error = %e, "a dry-run decision could not be written to the audit trail");
+            }
+            info!(rule = %rule.name, %reference, action = %rule.action, "automation dry run: would act");
+            return Response::DryRun {
+                rule: rule.name.clone(),
+                reference: reference.to_string(),
+                action: rule.action,
+            };
+        }
+        match self.runner.enqueue(&request, &target).await {
+            Ok(enqueued) => {
+                info!(rule = %rule.name, %reference, action = %rule.action, job = %enqueued.job.id, "automatic action queued");
+                Response::Queued {
+                    rule: rule.name.clone(),
+                    reference: reference.to_string(),
+                    action: rule.action,
+                    job: enqueued.job.id.to_string(),
+                    awaiting_approval: enqueued.job.awaiting_approval(),
+                }
+            }
+            Err(RunnerError::NotApplicable(e)) => skipped(e.to_string()),
+            Err(e) => skipped(e.to_string()),
+        }
+    }
+}
+
+mod uuid_like {
+    use riposte_detect::Alert;
+
+    /// A stable key for an alert: its rule and first event time.
+    pub fn alert_key(alert: &Alert) -> String {
+        let first = alert
+            .first_seen
+            .map(|t| t.unix_timestamp_nanos().to_string())
+            .unwrap_or_else(|| {
+                alert
+                    .events
+                    .first()
+                    .map(|e| format!("{e:?}"))
+                    .unwrap_or_default()
+            });
+        format!("{}@{first}", alert.rule_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entities_become_references() {
+        let forests = vec!["corp".to_string(), "fabrikam".to_string()];
+        assert_eq!(reference_for("CORP\\bert", &forests), "corp:bert");
+        assert_eq!(reference_for("OTHER\\bert", &forests), "bert");
+        assert_eq!(
+            reference_for("ernie@CORP.EXAMPLE.TEST", &forests),
+            "ernie@CORP.EXAMPLE.TEST"
+        );
+        assert_eq!(
+            reference_for(" S-1-5-21-1-2-3-1105 ", &forests),
+            "S-1-5-21-1-2-3-1105"
+        );
+    }
+
+    #[test]
+    fn config_parses_with_clear_errors() {
+        let ok: AutomationConfig = toml_like(
+            r#"{"mode":"enforce","rule":[{"name":"spray","technique":"T1110.003","action":"force-password-reset","on":"users"}]}"#,
+        );
+        assert_eq!(ok.mode, Mode::Enforce);
+        assert_eq!(ok.rules[0].action, Action::ForcePasswordReset);
+        assert!(serde_json::from_str::<AutomationConfig>(r#"{"mode":"sometimes"}"#).is_err());
+    }
+
+    fn toml_like(json: &str) -> AutomationConfig {
+        serde_json::from_str(json).unwrap()
+    }
+}
