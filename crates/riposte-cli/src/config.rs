@@ -23,6 +23,9 @@ struct ConfigFile {
     server: ServerFile,
     #[serde(default)]
     safeguards: SafeguardsFile,
+    /// Automatic response to alerts (off unless configured).
+    #[serde(default)]
+    automation: riposte_automation::AutomationConfig,
 }
 
 /// `[safeguards]`: identities that need a second person's approval.
@@ -54,6 +57,7 @@ pub struct Config {
     /// Protected identities from `[safeguards] protected`.
     pub protected: Vec<String>,
     pub tenants: Vec<riposte_entra::TenantSettings>,
+    pub automation: riposte_automation::AutomationConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +160,7 @@ impl Config {
             listen,
             protected: file.safeguards.protected,
             tenants,
+            automation: file.automation,
         })
     }
 

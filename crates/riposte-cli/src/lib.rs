@@ -359,6 +359,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         let runner = Arc::new(
             with_cloud(Runner::new(store, directory))
                 .with_protection(Protection::new(config.protected.clone()))
+                .with_circuit_breaker(config.automation.circuit_breaker)
                 .with_queue_notifications(),
         );
         let options = riposte_server::ServeOptions {
