@@ -23,6 +23,22 @@ struct ConfigFile {
     server: ServerFile,
     #[serde(default)]
     safeguards: SafeguardsFile,
+    /// Samba JSON audit logs that `riposte serve` tails into the detection pipeline.
+    #[serde(default, rename = "ingest")]
+    ingest: Vec<IngestFile>,
+    /// Thresholds and lists of the built-in detections (as `riposte detect --settings`).
+    #[serde(default)]
+    detect: Option<riposte_detect::DetectConfig>,
+}
+
+/// `[[ingest]]`: one log file to follow.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngestFile {
+    /// Which forest the log belongs to (names the source of its alerts).
+    forest: String,
+    /// The DC's Samba log with JSON audit records (`log level = 1 auth_json_audit:3 ...`).
+    samba_audit_log: PathBuf,
 }
 
 /// `[safeguards]`: identities that need a second person's approval.
@@ -54,6 +70,10 @@ pub struct Config {
     /// Protected identities from `[safeguards] protected`.
     pub protected: Vec<String>,
     pub tenants: Vec<riposte_entra::TenantSettings>,
+    /// `[[ingest]]`: (forest, Samba audit log) pairs to tail.
+    pub ingest: Vec<(String, PathBuf)>,
+    /// `[detect]`: the built-in pack's settings.
+    pub detect: riposte_detect::DetectConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +176,12 @@ impl Config {
             listen,
             protected: file.safeguards.protected,
             tenants,
+            ingest: file
+                .ingest
+                .into_iter()
+                .map(|i| (i.forest, base_dir.join(i.samba_audit_log)))
+                .collect(),
+            detect: file.detect.unwrap_or_default(),
         })
     }
 
