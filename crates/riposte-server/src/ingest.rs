@@ -146,8 +146,15 @@ impl Pipeline {
             Ok(None) => report.ignored += 1,
             Err(e) => report.unparsed.push(e.into()),
         };
+        // A JSON array starts `[` then `{`, `"` or `]`; Samba's log header lines start
+        // `[2026/11/26 ...` and are read as lines.
         let trimmed = body.trim_ascii_start();
-        if trimmed.starts_with(b"[") {
+        let is_array = trimmed.starts_with(b"[")
+            && matches!(
+                trimmed[1..].trim_ascii_start().first(),
+                Some(b'{' | b'"' | b']')
+            );
+        if is_array {
             match serde_json::from_slice::<Vec<serde_json::Value>>(body) {
                 Ok(items) => {
                     for (i, item) in items.iter().enumerate() {
