@@ -412,3 +412,88 @@ pub fn start_tailers(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn append(path: &std::path::Path, text: &[u8]) {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap()
+            .write_all(text)
+            .unwrap();
+    }
+
+    fn texts(lines: Vec<(u64, Vec<u8>)>) -> Vec<(u64, String)> {
+        lines
+            .into_iter()
+            .map(|(n, l)| (n, String::from_utf8(l).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn the_tailer_starts_at_the_end_waits_for_whole_lines_and_follows_truncation_and_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samba.log");
+        append(&path, b"old line\n");
+        let mut t = TailState::new(path.clone());
+        t.open(true).unwrap();
+        assert!(t.poll().unwrap().is_empty(), "history is not replayed");
+        append(&path, b"one\ntw");
+        assert_eq!(texts(t.poll().unwrap()), vec![(1, "one".into())]);
+        append(&path, b"o\n");
+        assert_eq!(texts(t.poll().unwrap()), vec![(2, "two".into())]);
+        // Truncated in place (copytruncate): read from the start again.
+        std::fs::write(&path, b"x\n").unwrap();
+        assert_eq!(texts(t.poll().unwrap()), vec![(1, "x".into())]);
+        // Rotated: the rest of the old file, then the new one from its start.
+        append(&path, b"last of old\n");
+        std::fs::rename(&path, dir.path().join("samba.log.1")).unwrap();
+        assert_eq!(texts(t.poll().unwrap()), vec![(2, "last of old".into())]);
+        append(&path, b"first of new\n");
+        assert_eq!(texts(t.poll().unwrap()), vec![(1, "first of new".into())]);
+        // A line longer than one record may be is skipped, and the next one is read.
+        let mut long = vec![b'a'; MAX_JSON_OBJECT + 10];
+        long.extend_from_slice(b"\nafter\n");
+        append(&path, &long);
+        assert_eq!(texts(t.poll().unwrap()), vec![(3, "after".into())]);
+    }
+
+    #[tokio::test]
+    async fn stored_alerts_reach_the_hook_and_state_spans_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            riposte_store_sqlite::SqliteStore::open(&dir.path().join("l.sqlite"))
+                .await
+                .unwrap(),
+        );
+        let pipeline = Pipeline::new(Detector::builtin(), store.clone());
+        let mut hook = pipeline.subscribe();
+        let line = |user: &str| {
+            format!(
+                "{{\"timestamp\": \"2026-11-26T19:23:44.936260+0000\", \"type\": \"Authentication\", \"Authentication\": {{\"version\": {{\"major\": 1, \"minor\": 2}}, \"eventId\": 4625, \"logonType\": 3, \"status\": \"NT_STATUS_WRONG_PASSWORD\", \"remoteAddress\": \"ipv4:10.1.2.3:5000\", \"clientAccount\": \"{user}@CORP.EXAMPLE.TEST\", \"becameAccount\": \"{user}\", \"becameDomain\": \"CORP\"}}}}\n"
+            )
+        };
+        // Three accounts in one batch, three in the next: one spray across batches.
+        let first: String = ["a1", "a2", "a3"].iter().map(|u| line(u)).collect();
+        let second: String = ["a4", "a5", "a6"].iter().map(|u| line(u)).collect();
+        let r1 = pipeline
+            .process_batch(first.as_bytes(), "b1", "test")
+            .await
+            .unwrap();
+        assert_eq!((r1.accepted, r1.alerts.len()), (3, 0));
+        let r2 = pipeline
+            .process_batch(second.as_bytes(), "b2", "test")
+            .await
+            .unwrap();
+        assert_eq!(r2.alerts.len(), 1, "{r2:?}");
+        let sent = hook.try_recv().expect("the stored alert on the hook");
+        assert_eq!(sent.id, r2.alerts[0].id);
+        assert_eq!(sent.alert.technique.as_deref(), Some("T1110.003"));
+        assert_eq!(store.get_alert(sent.id).await.unwrap(), Some(sent));
+    }
+}

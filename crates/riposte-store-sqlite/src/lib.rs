@@ -1070,6 +1070,10 @@ impl AlertStore for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(|e| self.error(e))?;
+        // What a later read gives back: times as the store keeps them (milliseconds).
+        let mut alert = alert;
+        alert.first_seen = alert.first_seen.map(|t| from_millis(to_millis(t)));
+        alert.last_seen = alert.last_seen.map(|t| from_millis(to_millis(t)));
         Ok(StoredAlert {
             id,
             raised_at: from_millis(raised_at),
