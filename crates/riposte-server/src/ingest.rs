@@ -365,13 +365,13 @@ pub async fn tail(
                         record: None,
                         line: Some(n),
                     };
-                    match line.iter().position(|b| *b == b'{') {
-                        Some(start) => match parse_json_event(&line[start..], loc) {
+                    // Lines without a JSON object are Samba's plain log text.
+                    if let Some(start) = line.iter().position(|b| *b == b'{') {
+                        match parse_json_event(&line[start..], loc) {
                             Ok(Some(ev)) => events.push(ev),
                             Ok(None) => {}
                             Err(e) => warn!(error = %e, "unreadable audit record skipped"),
-                        },
-                        None => {}
+                        }
                     }
                 }
                 if let Err(e) = pipeline.process(&events, &input).await {
