@@ -387,6 +387,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 .map(|(forest, path)| riposte_server::ingest::TailSource {
                     name: forest.clone(),
                     path: path.clone(),
+                    offset_file: Some(
+                        config
+                            .data_dir
+                            .join("ingest")
+                            .join(format!("{forest}.offset")),
+                    ),
                 })
                 .collect(),
         };

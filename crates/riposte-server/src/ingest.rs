@@ -217,6 +217,9 @@ pub struct TailSource {
     /// e.g. the forest's name; alerts record `tail:<name>`.
     pub name: String,
     pub path: PathBuf,
+    /// Where the position read up to is kept (`<inode> <offset>`), so a restart resumes
+    /// there instead of at the end. `None`: always start at the end.
+    pub offset_file: Option<PathBuf>,
 }
 
 /// Where a tailer is in its file.
@@ -260,6 +263,33 @@ impl TailState {
         self.partial.clear();
         self.skipping = false;
         Ok(())
+    }
+
+    /// Starts where the saved position says, if it names this same file and lies within it;
+    /// otherwise at the end. Returns whether it resumed.
+    fn open_resuming(&mut self, saved: Option<(u64, u64)>) -> std::io::Result<bool> {
+        self.open(true)?;
+        if let Some((inode, offset)) = saved
+            && inode == self.inode
+            && offset <= self.offset
+        {
+            self.offset = offset;
+            if let Some(f) = self.file.as_mut() {
+                f.seek(SeekFrom::Start(offset))?;
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The position of the end of the last whole line read: what a restart resumes from.
+    fn position(&self) -> (u64, u64) {
+        let pending = if self.skipping {
+            0
+        } else {
+            self.partial.len() as u64
+        };
+        (self.inode, self.offset.saturating_sub(pending))
     }
 
     /// Complete new lines since the last poll, with their line numbers in this file (counted
@@ -338,9 +368,17 @@ pub async fn tail(
     let input = format!("tail:{}", source.name);
     let origin = source.path.display().to_string();
     let mut state = TailState::new(source.path.clone());
-    if let Err(e) = state.open(true) {
-        warn!(path = %origin, error = %e, "cannot open the audit log yet; will keep trying");
+    let saved = source.offset_file.as_deref().and_then(read_position);
+    match state.open_resuming(saved) {
+        Ok(true) => {
+            info!(path = %origin, offset = state.offset, "resuming the audit log where it was left")
+        }
+        Ok(false) => {}
+        Err(e) => {
+            warn!(path = %origin, error = %e, "cannot open the audit log yet; will keep trying")
+        }
     }
+    let mut last_saved = saved;
     info!(path = %origin, forest = %source.name, "tailing the Samba audit log");
     loop {
         let (back, polled) = match tokio::task::spawn_blocking(move || {
@@ -384,6 +422,18 @@ pub async fn tail(
                 state.file = None;
             }
         }
+        if let Some(file) = &source.offset_file
+            && state.file.is_some()
+            && last_saved != Some(state.position())
+        {
+            let position = state.position();
+            match save_position(file, position) {
+                Ok(()) => last_saved = Some(position),
+                Err(e) => {
+                    warn!(path = %file.display(), error = %e, "cannot save the tail position")
+                }
+            }
+        }
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
             _ = stop.changed() => {}
@@ -392,6 +442,22 @@ pub async fn tail(
             break;
         }
     }
+}
+
+fn read_position(file: &std::path::Path) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let (inode, offset) = text.trim().split_once(' ')?;
+    Some((inode.parse().ok()?, offset.parse().ok()?))
+}
+
+/// Written to a temporary file and renamed, so a crash leaves the old or the new position.
+fn save_position(file: &std::path::Path, (inode, offset): (u64, u64)) -> std::io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, format!("{inode} {offset}\n"))?;
+    std::fs::rename(&tmp, file)
 }
 
 /// Starts a tailer per source; they stop when `stop` turns true.
@@ -456,11 +522,40 @@ mod tests {
         assert_eq!(texts(t.poll().unwrap()), vec![(2, "last of old".into())]);
         append(&path, b"first of new\n");
         assert_eq!(texts(t.poll().unwrap()), vec![(1, "first of new".into())]);
+        // A restart resumes after the last whole line of the same file, not at its end.
+        append(&path, b"half");
+        let saved = t.position();
+        append(&path, b" line\nmore\n");
+        let mut again = TailState::new(path.clone());
+        assert!(again.open_resuming(Some(saved)).unwrap());
+        assert_eq!(
+            texts(again.poll().unwrap()),
+            vec![(1, "half line".into()), (2, "more".into())]
+        );
+        let mut elsewhere = TailState::new(path.clone());
+        assert!(!elsewhere.open_resuming(Some((saved.0 + 1, 0))).unwrap());
+        assert!(
+            elsewhere.poll().unwrap().is_empty(),
+            "another file: from the end"
+        );
+        save_position(&dir.path().join("pos/corp.offset"), saved).unwrap();
+        assert_eq!(
+            read_position(&dir.path().join("pos/corp.offset")),
+            Some(saved)
+        );
         // A line longer than one record may be is skipped, and the next one is read.
         let mut long = vec![b'a'; MAX_JSON_OBJECT + 10];
         long.extend_from_slice(b"\nafter\n");
         append(&path, &long);
-        assert_eq!(texts(t.poll().unwrap()), vec![(3, "after".into())]);
+        assert_eq!(
+            texts(t.poll().unwrap()),
+            vec![
+                (2, "half line".into()),
+                (3, "more".into()),
+                (5, "after".into())
+            ],
+            "line 4 is the long one"
+        );
     }
 
     #[tokio::test]

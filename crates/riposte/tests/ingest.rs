@@ -28,6 +28,25 @@ impl Drop for Server {
     }
 }
 
+fn spawn(config: &Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env("RIPOSTE_LISTEN", "127.0.0.1:0")
+        .env_remove("RIPOSTE_FAILPOINTS")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("riposte serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{line:?}");
+    (child, addr)
+}
+
 /// The lab config without its own `[[ingest]]` tables, plus `extra`.
 fn start(lab: &Lab, extra: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
@@ -47,21 +66,7 @@ fn start(lab: &Lab, extra: &str) -> Server {
         }
         out + extra
     });
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .env("RIPOSTE_LISTEN", "127.0.0.1:0")
-        .env_remove("RIPOSTE_FAILPOINTS")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("riposte serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
-    assert!(addr.starts_with("127.0.0.1:"), "{line:?}");
+    let (child, addr) = spawn(&config);
     Server {
         child,
         addr,
@@ -71,6 +76,16 @@ fn start(lab: &Lab, extra: &str) -> Server {
 }
 
 impl Server {
+    /// Stops riposte, runs `meanwhile`, and starts it again on the same config and ledger.
+    fn restart(&mut self, meanwhile: impl FnOnce()) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        meanwhile();
+        let (child, addr) = spawn(&self.config);
+        self.child = child;
+        self.addr = addr;
+    }
+
     fn token(&self, name: &str, role: &str) -> String {
         let out = riposte_config(
             &self.config,
@@ -204,6 +219,14 @@ fn the_tailed_audit_log_raises_a_spray_alert_and_survives_rotation() {
     append(&log, &spray("10.66.0.3"));
     server.wait_for_alert(&reader, "technique=T1110.003", |a| {
         has_source(a, "10.66.0.3")
+    });
+
+    // Restart: what was written while riposte was down is read from the saved position.
+    let mut server = server;
+    std::thread::sleep(Duration::from_secs(2));
+    server.restart(|| append(&log, &spray("10.66.0.4")));
+    server.wait_for_alert(&reader, "technique=T1110.003", |a| {
+        has_source(a, "10.66.0.4")
     });
 }
 
