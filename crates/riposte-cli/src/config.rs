@@ -148,6 +148,19 @@ impl Config {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
+        if let Some(unknown) = file.ingest.iter().find(|i| {
+            !forests
+                .iter()
+                .any(|f| f.name.eq_ignore_ascii_case(&i.forest))
+        }) {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "[[ingest]] forest = {:?} names no [[forest]]; use one of the forests' names",
+                    unknown.forest
+                ),
+            });
+        }
         // Environment overrides (RIPOSTE_<KEY>) win over the file, for containers and services.
         let data_dir = std::env::var_os("RIPOSTE_DATA_DIR")
             .map(PathBuf::from)
