@@ -96,6 +96,49 @@ pub enum Response {
     },
 }
 
+/// What automation needs to know of an alert, whether fresh from the
+/// detector or stored (the live pipeline publishes stored alerts).
+#[derive(Debug, Clone)]
+pub struct AlertFacts {
+    /// Stable across repeats of the same alert: one alert never acts twice.
+    pub key: String,
+    pub rule_id: String,
+    pub title: String,
+    pub technique: Option<String>,
+    pub description: String,
+    pub users: Vec<String>,
+    pub actors: Vec<String>,
+}
+
+impl From<&Alert> for AlertFacts {
+    fn from(alert: &Alert) -> Self {
+        AlertFacts {
+            key: alert_key(alert),
+            rule_id: alert.rule_id.clone(),
+            title: alert.title.clone(),
+            technique: alert.technique.clone(),
+            description: alert.description.clone(),
+            users: alert.entities.users.clone(),
+            actors: alert.entities.actors.clone(),
+        }
+    }
+}
+
+impl From<&riposte_store::StoredAlert> for AlertFacts {
+    fn from(stored: &riposte_store::StoredAlert) -> Self {
+        let a = &stored.alert;
+        AlertFacts {
+            key: format!("alert-{}", stored.id),
+            rule_id: a.rule_id.clone(),
+            title: a.title.clone(),
+            technique: a.technique.clone(),
+            description: a.description.clone(),
+            users: a.entities.users.clone(),
+            actors: a.entities.actors.clone(),
+        }
+    }
+}
+
 /// Turns an entity as events name it (`CORP\bert`, `bert@CORP.EXAMPLE.TEST`,
 /// a SID) into a riposte reference.
 pub fn reference_for(entity: &str, forests: &[String]) -> String {
@@ -116,8 +159,8 @@ pub struct Automation<'a> {
 }
 
 impl Automation<'_> {
-    /// Responds to one stored alert.
-    pub async fn respond(&self, alert: &Alert) -> Vec<Response> {
+    /// Responds to one alert.
+    pub async fn respond(&self, alert: &AlertFacts) -> Vec<Response> {
         if self.config.mode == Mode::Off {
             return Vec::new();
         }
@@ -133,8 +176,8 @@ impl Automation<'_> {
                 continue;
             }
             let entities = match rule.on {
-                Entity::Users => &alert.entities.users,
-                Entity::Actors => &alert.entities.actors,
+                Entity::Users => &alert.users,
+                Entity::Actors => &alert.actors,
             };
             for entity in entities {
                 let reference = reference_for(entity, &forests);
@@ -144,7 +187,7 @@ impl Automation<'_> {
         out
     }
 
-    async fn act(&self, rule: &Rule, alert: &Alert, reference: &str) -> Response {
+    async fn act(&self, rule: &Rule, alert: &AlertFacts, reference: &str) -> Response {
         let skipped = |why: String| Response::Skipped {
             rule: rule.name.clone(),
             reference: reference.to_string(),
@@ -175,9 +218,7 @@ impl Automation<'_> {
             // The same alert never acts twice on the same identity.
             idempotency_key: Some(format!(
                 "automation:{}:{}:{}:{reference}",
-                rule.name,
-                alert_key(alert),
-                rule.action
+                rule.name, alert.key, rule.action
             )),
             remote_addr: None,
         };

@@ -82,7 +82,7 @@ async fn a_spray_alert_forces_resets_and_protected_accounts_wait_for_approval() 
         config: &cfg,
         runner: &runner,
     };
-    let responses = automation.respond(&alert).await;
+    let responses = automation.respond(&(&alert).into()).await;
     assert_eq!(responses.len(), 3, "{responses:?}");
     assert!(
         matches!(
@@ -128,7 +128,7 @@ async fn a_spray_alert_forces_resets_and_protected_accounts_wait_for_approval() 
     assert_eq!(vip.kinit(), Login::Succeeded);
 
     // The same alert again acts on nobody twice.
-    let again = automation.respond(&alert).await;
+    let again = automation.respond(&(&alert).into()).await;
     let first_job = match (&responses[0], &again[0]) {
         (Response::Queued { job: a, .. }, Response::Queued { job: b, .. }) => {
             (a.clone(), b.clone())
@@ -150,7 +150,7 @@ async fn dry_run_records_what_would_be_done_and_acts_on_nothing() {
         config: &cfg,
         runner: &runner,
     }
-    .respond(&spray(&[&format!("CORP\\{}", victim.name)]))
+    .respond(&(&spray(&[&format!("CORP\\{}", victim.name)])).into())
     .await;
     assert!(
         matches!(&responses[0], Response::DryRun { .. }),
@@ -178,10 +178,7 @@ async fn the_circuit_breaker_turns_a_burst_into_approvals() {
         config: &cfg,
         runner: &runner,
     }
-    .respond(&spray(&[
-        &format!("CORP\\{}", a.name),
-        &format!("CORP\\{}", b.name),
-    ]))
+    .respond(&(&spray(&[&format!("CORP\\{}", a.name), &format!("CORP\\{}", b.name)])).into())
     .await;
     assert!(
         matches!(

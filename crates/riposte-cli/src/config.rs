@@ -26,6 +26,22 @@ struct ConfigFile {
     /// Automatic response to alerts (off unless configured).
     #[serde(default)]
     automation: riposte_automation::AutomationConfig,
+    /// Samba JSON audit logs that `riposte serve` tails into the detection pipeline.
+    #[serde(default, rename = "ingest")]
+    ingest: Vec<IngestFile>,
+    /// Thresholds and lists of the built-in detections (as `riposte detect --settings`).
+    #[serde(default)]
+    detect: Option<riposte_detect::DetectConfig>,
+}
+
+/// `[[ingest]]`: one log file to follow.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngestFile {
+    /// Which forest the log belongs to (names the source of its alerts).
+    forest: String,
+    /// The DC's Samba log with JSON audit records (`log level = 1 auth_json_audit:3 ...`).
+    samba_audit_log: PathBuf,
 }
 
 /// `[safeguards]`: identities that need a second person's approval.
@@ -58,6 +74,10 @@ pub struct Config {
     pub protected: Vec<String>,
     pub tenants: Vec<riposte_entra::TenantSettings>,
     pub automation: riposte_automation::AutomationConfig,
+    /// `[[ingest]]`: (forest, Samba audit log) pairs to tail.
+    pub ingest: Vec<(String, PathBuf)>,
+    /// `[detect]`: the built-in pack's settings.
+    pub detect: riposte_detect::DetectConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +152,19 @@ impl Config {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
+        if let Some(unknown) = file.ingest.iter().find(|i| {
+            !forests
+                .iter()
+                .any(|f| f.name.eq_ignore_ascii_case(&i.forest))
+        }) {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "[[ingest]] forest = {:?} names no [[forest]]; use one of the forests' names",
+                    unknown.forest
+                ),
+            });
+        }
         // Environment overrides (RIPOSTE_<KEY>) win over the file, for containers and services.
         let data_dir = std::env::var_os("RIPOSTE_DATA_DIR")
             .map(PathBuf::from)
@@ -161,6 +194,12 @@ impl Config {
             protected: file.safeguards.protected,
             tenants,
             automation: file.automation,
+            ingest: file
+                .ingest
+                .into_iter()
+                .map(|i| (i.forest, base_dir.join(i.samba_audit_log)))
+                .collect(),
+            detect: file.detect.unwrap_or_default(),
         })
     }
 

@@ -31,7 +31,7 @@ pub enum DetectError {
 /// How many unreadable records are listed by location in the summary.
 const SHOWN_ERRORS: usize = 10;
 
-fn print_alert(out: &mut impl Write, a: &Alert, json: bool) -> std::io::Result<()> {
+pub(crate) fn print_alert(out: &mut impl Write, a: &Alert, json: bool) -> std::io::Result<()> {
     if json {
         let line = serde_json::to_string(a).map_err(std::io::Error::other)?;
         return writeln!(out, "{line}");

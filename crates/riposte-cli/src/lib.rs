@@ -19,6 +19,7 @@ macro_rules! println {
 
 pub mod config;
 mod detect;
+mod ingest;
 mod output;
 
 use std::io::Write;
@@ -94,6 +95,9 @@ enum Command {
     /// Hunt offline: run the built-in identity detections (and Sigma rules) over log files.
     /// Needs no config file. EVTX, Windows JSON (evtx_dump, Winlogbeat) and Samba audit logs.
     Detect(detect::DetectArgs),
+    /// Push log files through the live detection pipeline: alerts are stored in the ledger
+    /// (listed by `GET /api/v1/alerts` and the portal) and printed.
+    Ingest(ingest::IngestArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -329,6 +333,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             .context("opening the job ledger")?;
         return audit(command, &store, cli.json).await;
     }
+    if let Command::Ingest(args) = &cli.command {
+        // Detection needs the alert store only, not the directory.
+        let store = Arc::new(
+            SqliteStore::open(&config.ledger_path())
+                .await
+                .context("opening the job ledger")?,
+        );
+        return ingest::run(args, config.detect.clone(), store, cli.json).await;
+    }
     let directory = Arc::new(AdDirectory::new(config.forests.clone()).map_err(|e| {
         config::ConfigError::Invalid {
             path: config.path.clone(),
@@ -362,18 +375,39 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 .with_circuit_breaker(config.automation.circuit_breaker)
                 .with_queue_notifications(),
         );
+        let pipeline = Arc::new(riposte_server::ingest::Pipeline::new(
+            riposte_detect::Detector::new(config.detect.clone(), None),
+            store_for_tokens.clone(),
+        ));
         let options = riposte_server::ServeOptions {
             listen: config.listen,
             poll: std::time::Duration::from_secs(1),
+            tail: config
+                .ingest
+                .iter()
+                .map(|(forest, path)| riposte_server::ingest::TailSource {
+                    name: forest.clone(),
+                    path: path.clone(),
+                    offset_file: Some(
+                        config
+                            .data_dir
+                            .join("ingest")
+                            .join(format!("{forest}.offset")),
+                    ),
+                })
+                .collect(),
         };
-        riposte_server::serve(options, runner, tokens, people, shutdown_signal()).await?;
+        respond_to_alerts(&config, &runner, &pipeline);
+        riposte_server::serve(options, runner, tokens, people, pipeline, shutdown_signal()).await?;
         return Ok(exit::OK);
     }
     let runner = with_cloud(Runner::new(store, directory))
         .with_protection(Protection::new(config.protected.clone()));
     recover(&runner).await;
     match cli.command {
-        Command::Serve | Command::Detect(_) => unreachable!("handled above"),
+        Command::Serve | Command::Detect(_) | Command::Ingest(_) => {
+            unreachable!("handled above")
+        }
         Command::Token(cmd) => token(cmd, store_for_tokens.as_ref(), cli.json).await,
         Command::Person(cmd) => person(cmd, people.as_ref(), cli.json).await,
         Command::User(UserCommand::Show { reference }) => {
@@ -513,6 +547,47 @@ async fn audit(command: &AuditCommand, log: &dyn AuditLog, json: bool) -> anyhow
             Ok(exit::OK)
         }
     }
+}
+
+/// Automatic response: every stored alert goes through the automation rules
+/// (unless `[automation] mode` is off); the service's worker runs what they queue.
+fn respond_to_alerts(
+    config: &Config,
+    runner: &Arc<Runner>,
+    pipeline: &Arc<riposte_server::ingest::Pipeline>,
+) {
+    use riposte_automation::{AlertFacts, Automation, Mode};
+    let automation = config.automation.clone();
+    if automation.mode == Mode::Off || automation.rules.is_empty() {
+        return;
+    }
+    let mut alerts = pipeline.subscribe();
+    let runner = runner.clone();
+    tokio::spawn(async move {
+        loop {
+            match alerts.recv().await {
+                Ok(stored) => {
+                    let facts = AlertFacts::from(&stored);
+                    for response in (Automation {
+                        config: &automation,
+                        runner: &runner,
+                    })
+                    .respond(&facts)
+                    .await
+                    {
+                        tracing::info!(alert = %stored.id, ?response, "automatic response");
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "automatic response fell behind the alerts; the missed ones are in the Alerts list"
+                    );
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
 }
 
 /// The CLI's operator, as the policy sees them: whoever runs riposte on the

@@ -101,6 +101,10 @@ pub enum Permission<'a> {
     },
     /// Manage people, tokens and configuration.
     Administer,
+    /// Read detection alerts.
+    ReadAlerts,
+    /// Push events into the detection pipeline (forwarders: responder or admin).
+    Ingest,
 }
 
 /// A refusal that names the missing right.
@@ -131,7 +135,14 @@ pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), R
         })
     };
     match wanted {
-        Permission::ReadIdentities | Permission::ReadJobs => Ok(()),
+        Permission::ReadIdentities | Permission::ReadJobs | Permission::ReadAlerts => Ok(()),
+        Permission::Ingest => match principal.role {
+            Role::Admin | Role::Responder => Ok(()),
+            Role::Reader => refuse(
+                "send events for detection".into(),
+                "the responder role (readers may only look)".into(),
+            ),
+        },
         Permission::Administer => match principal.role {
             Role::Admin => Ok(()),
             _ => refuse("administer riposte".into(), "the admin role".into()),
@@ -213,6 +224,21 @@ mod tests {
             role,
             scope,
         }
+    }
+
+    #[test]
+    fn only_responders_and_admins_ingest_and_everyone_reads_alerts() {
+        for role in [Role::Reader, Role::Responder, Role::Admin] {
+            let p = who(role, Scope::default());
+            assert!(authorize(&p, &Permission::ReadAlerts).is_ok());
+            assert_eq!(
+                authorize(&p, &Permission::Ingest).is_ok(),
+                role != Role::Reader
+            );
+        }
+        let refusal =
+            authorize(&who(Role::Reader, Scope::default()), &Permission::Ingest).unwrap_err();
+        assert!(refusal.missing.contains("responder"), "{refusal}");
     }
 
     #[test]

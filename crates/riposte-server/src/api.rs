@@ -467,3 +467,105 @@ pub async fn reject_job(
 pub async fn whoami(caller: Caller) -> Json<Value> {
     Json(json!({ "principal": caller.0.name, "role": caller.0.role, "scope": caller.0.scope }))
 }
+
+/// Largest `POST /api/v1/events` body: a forwarder sends batches, not archives.
+pub const MAX_EVENTS_BODY: usize = 4 << 20;
+
+/// POST /api/v1/events: a forwarder's batch (NDJSON, or a JSON array of Windows event
+/// objects or Samba audit lines) through the detection pipeline. 202 with counts.
+pub async fn ingest_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.may(&Permission::Ingest)?;
+    let body = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "{}; send at most {} MiB per request, in several batches",
+                e.body_text(),
+                MAX_EVENTS_BODY >> 20
+            ),
+        )
+    })?;
+    let input = format!("api:{}", caller.0.name);
+    let report = state
+        .pipeline
+        .process_batch(&body, "request", &input)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "accepted": report.accepted,
+            "ignored": report.ignored,
+            "unparsed": report.unparsed.len(),
+            "errors": report.unparsed.iter().take(100).collect::<Vec<_>>(),
+            "alerts_raised": report.alerts.len(),
+            "alerts": report.alerts.iter().map(|a| json!({
+                "id": a.id, "rule_id": a.alert.rule_id, "technique": a.alert.technique,
+                "link": format!("/api/v1/alerts/{}", a.id),
+            })).collect::<Vec<_>>(),
+        })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AlertQuery {
+    technique: Option<String>,
+    user: Option<String>,
+    since: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+/// GET /api/v1/alerts[?technique&user&since&limit&offset]: newest first.
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.may(&Permission::ReadAlerts)?;
+    let Query(q) = query.map_err(|e| {
+        ApiError::bad_request(
+            "malformed_query",
+            format!("{e}; expected technique, user, since (RFC 3339), limit, offset"),
+        )
+    })?;
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let offset = q.offset.unwrap_or(0);
+    let filter = riposte_store::AlertFilter {
+        technique: q.technique.filter(|t| !t.is_empty()),
+        user: q.user.filter(|u| !u.is_empty()),
+        since: parse_time("since", q.since.as_deref())?,
+        limit: Some(limit),
+        offset: Some(offset),
+    };
+    let alerts = state.pipeline.alert_store().list_alerts(&filter).await?;
+    let next = (alerts.len() as u32 == limit).then(|| offset + limit);
+    Ok(Json(json!({
+        "alerts": alerts, "limit": limit, "offset": offset, "next_offset": next,
+    })))
+}
+
+/// GET /api/v1/alerts/{id}: one alert with its events' references.
+pub async fn get_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.may(&Permission::ReadAlerts)?;
+    let id = Uuid::parse_str(&id).map_err(|_| {
+        ApiError::bad_request("malformed_alert_id", format!("{id:?} is not an alert id"))
+    })?;
+    let alert = state
+        .pipeline
+        .alert_store()
+        .get_alert(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("alert_not_found", format!("no alert {id}")))?;
+    Ok(Json(json!(alert)))
+}

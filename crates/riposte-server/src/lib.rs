@@ -12,6 +12,7 @@
 mod api;
 mod auth;
 mod error;
+pub mod ingest;
 mod metrics;
 mod openapi;
 mod portal;
@@ -43,6 +44,7 @@ pub struct AppState {
     tokens: Arc<dyn TokenStore>,
     people: Arc<dyn PeopleStore>,
     metrics: Arc<Metrics>,
+    pipeline: Arc<ingest::Pipeline>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +64,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// How often the worker looks for jobs queued by other processes.
     pub poll: Duration,
+    /// Samba JSON audit logs to tail into the detection pipeline.
+    pub tail: Vec<ingest::TailSource>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -83,6 +87,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs/{id}/events", get(api::job_events))
         .route("/api/v1/jobs/{id}/approve", post(api::approve_job))
         .route("/api/v1/jobs/{id}/reject", post(api::reject_job))
+        .route(
+            "/api/v1/events",
+            post(api::ingest_events)
+                .layer(axum::extract::DefaultBodyLimit::max(api::MAX_EVENTS_BODY)),
+        )
+        .route("/api/v1/alerts", get(api::list_alerts))
+        .route("/api/v1/alerts/{id}", get(api::get_alert))
         .merge(portal::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
@@ -109,6 +120,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/jobs/{id}/events"),
     ("post", "/api/v1/jobs/{id}/approve"),
     ("post", "/api/v1/jobs/{id}/reject"),
+    ("post", "/api/v1/events"),
+    ("get", "/api/v1/alerts"),
+    ("get", "/api/v1/alerts/{id}"),
 ];
 
 async fn not_found() -> ApiError {
@@ -202,6 +216,7 @@ pub async fn serve(
     runner: Arc<Runner>,
     tokens: Arc<dyn TokenStore>,
     people: Arc<dyn PeopleStore>,
+    pipeline: Arc<ingest::Pipeline>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     match runner.recover_interrupted().await {
@@ -217,6 +232,7 @@ pub async fn serve(
         tokens,
         people,
         metrics: metrics.clone(),
+        pipeline: pipeline.clone(),
     };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -228,6 +244,7 @@ pub async fn serve(
     info!(%local, "riposte is serving");
     println!("riposte: listening on http://{local}");
     let (stop_tx, stop_rx) = watch::channel(false);
+    let tailers = ingest::start_tailers(&options.tail, &pipeline, &stop_rx);
     let worker = tokio::spawn(work(runner, metrics, options.poll, stop_rx));
     let app = router(state);
     // Connect info gives the audit trail each request's source address.
@@ -240,6 +257,9 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     if let Err(e) = worker.await {
         error!(error = %e, "the worker ended abnormally");
+    }
+    for t in tailers {
+        let _ = t.await;
     }
     served.map_err(ServeError::Http)
 }

@@ -144,7 +144,31 @@ pub fn document() -> Value {
             "/api/v1/jobs/{id}/reject": { "post": secured(json!({ "summary": "A second person rejects a protected job; it ends denied", "parameters": [job_id_parameter()],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Decision" } } } },
                 "responses": { "200": json_response("the job", job.clone()), "400": error_response("malformed"), "404": error_response("no such job"),
-                    "409": error_response("not awaiting approval") } })) }
+                    "409": error_response("not awaiting approval") } })) },
+            "/api/v1/events": { "post": secured(json!({ "summary": "A forwarder's batch of events through the detection pipeline (needs the Ingest permission: responder or admin)",
+                "requestBody": { "required": true, "description": "at most 4 MiB",
+                    "content": {
+                        "application/x-ndjson": { "schema": { "type": "string", "description": "one Windows event JSON object or Samba audit line per line" } },
+                        "application/json": { "schema": { "type": "array", "items": { "oneOf": [{ "type": "object" }, { "type": "string" }] } } } } },
+                "responses": { "202": json_response("counts: accepted, ignored, unparsed (with errors[].location), alerts_raised, alerts", json!({ "type": "object", "properties": {
+                        "accepted": { "type": "integer" }, "ignored": { "type": "integer" }, "unparsed": { "type": "integer" },
+                        "errors": { "type": "array", "items": { "type": "object", "properties": { "location": { "type": "object" }, "message": { "type": "string" } } } },
+                        "alerts_raised": { "type": "integer" }, "alerts": { "type": "array" } } })),
+                    "413": error_response("body too large") } })) },
+            "/api/v1/alerts": { "get": secured(json!({ "summary": "Detection alerts, newest first",
+                "parameters": [
+                    { "name": "technique", "in": "query", "required": false, "schema": { "type": "string" }, "description": "ATT&CK technique, e.g. T1110.003" },
+                    { "name": "user", "in": "query", "required": false, "schema": { "type": "string" }, "description": "a user entity (substring)" },
+                    { "name": "since", "in": "query", "required": false, "schema": { "type": "string", "format": "date-time" } },
+                    { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 500 } },
+                    { "name": "offset", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 } }],
+                "responses": { "200": json_response("a page of alerts", json!({ "type": "object", "properties": {
+                    "alerts": { "type": "array", "items": { "$ref": "#/components/schemas/Alert" } }, "next_offset": { "type": ["integer", "null"] } } })),
+                    "400": error_response("malformed query") } })) },
+            "/api/v1/alerts/{id}": { "get": secured(json!({ "summary": "One alert with its events' references",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+                "responses": { "200": json_response("the alert", json!({ "$ref": "#/components/schemas/Alert" })),
+                    "400": error_response("malformed id"), "404": error_response("no such alert") } })) }
         },
         "components": {
             "securitySchemes": {
@@ -160,6 +184,14 @@ pub fn document() -> Value {
                     "reason": { "type": "string", "minLength": 1 },
                     "clear_blocking_flags": { "type": "boolean" },
                     "with_mfa": { "type": "boolean", "description": "Entra ID forced reset: also require MFA" } } },
+                "Alert": { "type": "object", "properties": {
+                    "id": { "type": "string", "format": "uuid" }, "raised_at": { "type": "string", "format": "date-time" },
+                    "rule_id": { "type": "string" }, "title": { "type": "string" }, "technique": { "type": ["string", "null"] },
+                    "severity": { "type": "string", "enum": ["low", "medium", "high", "critical"] }, "description": { "type": "string" },
+                    "entities": { "type": "object", "properties": { "users": { "type": "array" }, "actors": { "type": "array" }, "sources": { "type": "array" }, "dcs": { "type": "array" }, "services": { "type": "array" } } },
+                    "first_seen": { "type": ["string", "null"] }, "last_seen": { "type": ["string", "null"] }, "event_count": { "type": "integer" },
+                    "events": { "type": "array", "description": "references: origin (file, record or line), event_id, time, user, source" },
+                    "input": { "type": "string", "description": "tail:<forest>, api:<caller> or cli" } } },
                 "Decision": { "type": "object", "additionalProperties": false, "properties": { "comment": { "type": "string" } } },
                 "Job": { "type": "object", "properties": {
                     "job_id": { "type": "string", "format": "uuid" }, "action": { "$ref": "#/components/schemas/Action" },

@@ -54,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/jobs/{id}/approve", axum::routing::post(approve))
         .route("/ui/jobs/{id}/reject", axum::routing::post(reject))
         .route("/ui/actions", get(action_center))
+        .route("/ui/alerts", get(alerts_page))
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters: for
@@ -1299,6 +1300,77 @@ async fn action_center(
         } else {
             format!("/api/v1/jobs/export.csv?{}", csv.join("&"))
         },
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+// ---------------------------------------------------------------- alerts
+
+struct AlertRow {
+    id: String,
+    raised_at: String,
+    severity: String,
+    technique: String,
+    title: String,
+    description: String,
+    users: String,
+    sources: String,
+    event_count: u64,
+    input: String,
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage {
+    me: Me,
+    technique: String,
+    user: String,
+    alerts: Vec<AlertRow>,
+}
+
+#[derive(Deserialize, Default)]
+struct AlertsQuery {
+    #[serde(default)]
+    technique: String,
+    #[serde(default)]
+    user: String,
+}
+
+async fn alerts_page(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    query: Result<Query<AlertsQuery>, QueryRejection>,
+) -> Result<Response, PortalError> {
+    policy::authorize(&signed.principal, &Permission::ReadAlerts)
+        .map_err(|r| PortalError(crate::error::forbidden(&r)))?;
+    let q = query.ok().map(|Query(q)| q).unwrap_or_default();
+    let nonempty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+    let filter = riposte_store::AlertFilter {
+        technique: nonempty(&q.technique),
+        user: nonempty(&q.user),
+        limit: Some(200),
+        ..Default::default()
+    };
+    let alerts = state.pipeline.alert_store().list_alerts(&filter).await?;
+    let page = AlertsPage {
+        me: Me::of(&signed),
+        technique: q.technique.trim().to_string(),
+        user: q.user.trim().to_string(),
+        alerts: alerts
+            .iter()
+            .map(|a| AlertRow {
+                id: a.id.to_string(),
+                raised_at: when(a.raised_at),
+                severity: a.alert.severity.clone(),
+                technique: a.alert.technique.clone().unwrap_or_default(),
+                title: a.alert.title.clone(),
+                description: a.alert.description.clone(),
+                users: a.alert.entities.users.join(", "),
+                sources: a.alert.entities.sources.join(", "),
+                event_count: a.alert.event_count,
+                input: a.alert.input.clone(),
+            })
+            .collect(),
     };
     Ok(render(StatusCode::OK, &page))
 }

@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use riposte_core::evidence::Evidence;
 use riposte_core::policy::{Role, Scope};
 use riposte_store::{
-    ApiToken, AuditLog, AuditRecord, Created, Finish, GENESIS_HASH, Job, JobEvent, JobFilter,
-    JobState, JobStore, NewAuditRecord, NewJob, PeopleStore, Person, Progress, Session, StoreError,
-    TokenStore, from_millis, record_hash, to_millis,
+    AlertFilter, AlertStore, ApiToken, AuditLog, AuditRecord, Created, Finish, GENESIS_HASH, Job,
+    JobEvent, JobFilter, JobState, JobStore, NewAlert, NewAuditRecord, NewJob, PeopleStore, Person,
+    Progress, Session, StoreError, StoredAlert, TokenStore, from_millis, record_hash, to_millis,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -42,6 +42,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "job_steps",
         include_str!("../migrations/0006_job_steps.sql"),
     ),
+    (7, "alerts", include_str!("../migrations/0007_alerts.sql")),
 ];
 
 pub struct SqliteStore {
@@ -998,5 +999,127 @@ impl PeopleStore for SqliteStore {
         .await
         .map_err(|e| self.error(e))?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+fn alert_from_row(row: &SqliteRow) -> Result<StoredAlert, StoreError> {
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("alert: {e}"));
+    let text = |col: &str| row.try_get::<String, _>(col).map_err(|e| corrupt(&e));
+    let opt_time = |col: &str| {
+        row.try_get::<Option<i64>, _>(col)
+            .map(|v| v.map(from_millis))
+            .map_err(|e| corrupt(&e))
+    };
+    Ok(StoredAlert {
+        id: Uuid::parse_str(&text("id")?).map_err(|e| corrupt(&e))?,
+        raised_at: from_millis(row.try_get("raised_at").map_err(|e| corrupt(&e))?),
+        alert: NewAlert {
+            rule_id: text("rule_id")?,
+            title: text("title")?,
+            technique: row
+                .try_get::<Option<String>, _>("technique")
+                .map_err(|e| corrupt(&e))?,
+            severity: text("severity")?,
+            description: text("description")?,
+            entities: serde_json::from_str(&text("entities")?).map_err(|e| corrupt(&e))?,
+            first_seen: opt_time("first_seen")?,
+            last_seen: opt_time("last_seen")?,
+            event_count: u64::try_from(
+                row.try_get::<i64, _>("event_count")
+                    .map_err(|e| corrupt(&e))?,
+            )
+            .map_err(|e| corrupt(&e))?,
+            events: serde_json::from_str(&text("events")?).map_err(|e| corrupt(&e))?,
+            input: text("input")?,
+        },
+    })
+}
+
+#[async_trait]
+impl AlertStore for SqliteStore {
+    async fn append_alert(&self, alert: NewAlert) -> Result<StoredAlert, StoreError> {
+        let id = Uuid::now_v7();
+        let raised_at = now();
+        let entities = serde_json::to_string(&alert.entities)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let events = alert.events.to_string();
+        let users = alert
+            .entities
+            .users
+            .iter()
+            .map(|u| u.to_lowercase())
+            .collect::<Vec<_>>()
+            .join("\n");
+        sqlx::query(
+            "INSERT INTO alerts (id, raised_at, rule_id, title, technique, severity, description, entities, users, first_seen, last_seen, event_count, events, input) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(raised_at)
+        .bind(&alert.rule_id)
+        .bind(&alert.title)
+        .bind(&alert.technique)
+        .bind(&alert.severity)
+        .bind(&alert.description)
+        .bind(entities)
+        .bind(users)
+        .bind(alert.first_seen.map(to_millis))
+        .bind(alert.last_seen.map(to_millis))
+        .bind(i64::try_from(alert.event_count).unwrap_or(i64::MAX))
+        .bind(events)
+        .bind(&alert.input)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        // What a later read gives back: times as the store keeps them (milliseconds).
+        let mut alert = alert;
+        alert.first_seen = alert.first_seen.map(|t| from_millis(to_millis(t)));
+        alert.last_seen = alert.last_seen.map(|t| from_millis(to_millis(t)));
+        Ok(StoredAlert {
+            id,
+            raised_at: from_millis(raised_at),
+            alert,
+        })
+    }
+
+    async fn get_alert(&self, id: Uuid) -> Result<Option<StoredAlert>, StoreError> {
+        let row = sqlx::query("SELECT * FROM alerts WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        row.as_ref().map(alert_from_row).transpose()
+    }
+
+    async fn list_alerts(&self, filter: &AlertFilter) -> Result<Vec<StoredAlert>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM alerts WHERE 1 = 1");
+        if let Some(t) = &filter.technique {
+            q.push(" AND upper(technique) = ")
+                .push_bind(t.to_ascii_uppercase());
+        }
+        if let Some(user) = &filter.user {
+            let pattern = format!(
+                "%{}%",
+                user.to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            q.push(" AND users LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(since) = filter.since {
+            q.push(" AND raised_at >= ").push_bind(to_millis(since));
+        }
+        q.push(" ORDER BY raised_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit.unwrap_or(100).min(10_000)))
+            .push(" OFFSET ")
+            .push_bind(i64::from(filter.offset.unwrap_or(0)));
+        let rows = q
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        rows.iter().map(alert_from_row).collect()
     }
 }

@@ -12,6 +12,7 @@ async fn sqlite_store_passes_the_conformance_suite() {
     riposte_store::conformance::tokens_are_found_by_hash_until_revoked(&store).await;
     riposte_store::conformance::people_sessions_live_until_expiry_revocation_or_disabling(&store)
         .await;
+    riposte_store::conformance::alerts_append_filter_and_page(&store).await;
 }
 
 #[tokio::test]
@@ -25,4 +26,35 @@ async fn migrations_apply_once_and_reopen_keeps_jobs() {
     drop(first);
     let again = SqliteStore::open(&path).await.unwrap();
     assert_eq!(again.list(&Default::default()).await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn alerts_cannot_be_changed_or_deleted() {
+    use riposte_store::{AlertFilter, AlertStore};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite");
+    let store = SqliteStore::open(&path).await.unwrap();
+    riposte_store::conformance::alerts_append_filter_and_page(&store).await;
+    drop(store);
+    for sql in [
+        "UPDATE alerts SET title = 'nothing to see'",
+        "DELETE FROM alerts",
+    ] {
+        let out = std::process::Command::new("sqlite3")
+            .arg(&path)
+            .arg(sql)
+            .output();
+        if let Ok(out) = out {
+            assert!(!out.status.success(), "{sql} was allowed");
+        }
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store
+            .list_alerts(&AlertFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }

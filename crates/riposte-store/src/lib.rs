@@ -20,12 +20,14 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+mod alerts;
 pub mod audit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod people;
 mod tokens;
 
+pub use alerts::{AlertEntities, AlertFilter, AlertStore, NewAlert, StoredAlert};
 pub use people::{PeopleStore, Person, Session};
 pub use tokens::{ApiToken, TokenStore};
 

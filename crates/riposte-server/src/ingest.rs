@@ -1,0 +1,594 @@
+//! The live ingestion pipeline: identity events from tailed Samba audit logs, from
+//! forwarders (`POST /api/v1/events`) and from `riposte ingest` go through one shared
+//! [`Detector`] (its windowed correlation state spans batches and sources, and is bounded by
+//! `DetectConfig`); every alert it raises is stored ([`AlertStore`], append-only) and then
+//! published on the **alert hook** ([`Pipeline::subscribe`]).
+//!
+//! # The alert hook (for automatic response)
+//!
+//! `Pipeline::subscribe()` returns a `tokio::sync::broadcast::Receiver<StoredAlert>`: every
+//! alert, *after* it is stored (so it has its id and can be fetched with
+//! `GET /api/v1/alerts/{id}`), in the order raised. The channel holds [`ALERT_HOOK_CAPACITY`]
+//! alerts; a subscriber that falls further behind gets `RecvError::Lagged(n)` and should catch
+//! up from the store (`AlertStore::list_alerts` with `since`). Nothing is sent when nobody
+//! subscribes, and the pipeline never waits for subscribers.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use riposte_detect::{Alert, Detector};
+use riposte_events::{IdentityEvent, Location, MAX_JSON_OBJECT, ParseError, parse_json_event};
+use riposte_store::{AlertEntities, AlertStore, NewAlert, StoreError, StoredAlert};
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+use tracing::{info, warn};
+
+/// How many stored alerts the hook keeps for slow subscribers.
+pub const ALERT_HOOK_CAPACITY: usize = 1024;
+
+/// Events in, stored alerts out. Shared by every source.
+pub struct Pipeline {
+    detector: Mutex<Detector>,
+    alerts: Arc<dyn AlertStore>,
+    hook: broadcast::Sender<StoredAlert>,
+}
+
+/// What one batch did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct BatchReport {
+    /// Records read as identity events.
+    pub accepted: u64,
+    /// Records that are fine but not identity events (e.g. Samba `Authorization`).
+    pub ignored: u64,
+    /// Records that could not be read, with where they were.
+    pub unparsed: Vec<Unparsed>,
+    /// Alerts raised and stored.
+    pub alerts: Vec<StoredAlert>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Unparsed {
+    pub location: Location,
+    pub message: String,
+}
+
+impl From<ParseError> for Unparsed {
+    fn from(e: ParseError) -> Self {
+        Unparsed {
+            location: e.location,
+            message: e.message,
+        }
+    }
+}
+
+fn to_new_alert(a: Alert, input: &str) -> NewAlert {
+    let severity = serde_json::to_value(a.severity)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "medium".into());
+    NewAlert {
+        rule_id: a.rule_id,
+        title: a.title,
+        technique: a.technique,
+        severity,
+        description: a.description,
+        entities: AlertEntities {
+            users: a.entities.users,
+            actors: a.entities.actors,
+            sources: a.entities.sources,
+            dcs: a.entities.dcs,
+            services: a.entities.services,
+        },
+        first_seen: a.first_seen,
+        last_seen: a.last_seen,
+        event_count: a.event_count,
+        events: serde_json::to_value(&a.events).unwrap_or(serde_json::Value::Null),
+        input: input.to_string(),
+    }
+}
+
+impl Pipeline {
+    pub fn new(detector: Detector, alerts: Arc<dyn AlertStore>) -> Self {
+        let (hook, _) = broadcast::channel(ALERT_HOOK_CAPACITY);
+        Pipeline {
+            detector: Mutex::new(detector),
+            alerts,
+            hook,
+        }
+    }
+
+    /// The alert hook: every stored alert, in order (see the module docs).
+    pub fn subscribe(&self) -> broadcast::Receiver<StoredAlert> {
+        self.hook.subscribe()
+    }
+
+    pub fn alert_store(&self) -> &Arc<dyn AlertStore> {
+        &self.alerts
+    }
+
+    /// Runs events through the detector, stores each alert and publishes it on the hook.
+    /// `input` names where the events came from (`tail:corp`, `api:token:fwd`, `cli`).
+    pub async fn process(
+        &self,
+        events: &[IdentityEvent],
+        input: &str,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        let raised: Vec<Alert> = {
+            let mut detector = self.detector.lock().unwrap_or_else(|p| p.into_inner());
+            events.iter().flat_map(|ev| detector.process(ev)).collect()
+        };
+        let mut stored = Vec::with_capacity(raised.len());
+        for a in raised {
+            let s = self.alerts.append_alert(to_new_alert(a, input)).await?;
+            info!(alert = %s.id, rule = %s.alert.rule_id, technique = ?s.alert.technique, "alert raised");
+            let _ = self.hook.send(s.clone());
+            stored.push(s);
+        }
+        Ok(stored)
+    }
+
+    /// Parses a forwarder's batch (NDJSON, or a JSON array of event objects or Samba log
+    /// lines) and processes it. Unreadable records are reported with their location
+    /// (`<origin> line N` or `<origin> record N` for array items) and do not stop the rest.
+    pub async fn process_batch(
+        &self,
+        body: &[u8],
+        origin: &str,
+        input: &str,
+    ) -> Result<BatchReport, StoreError> {
+        let mut report = BatchReport::default();
+        let mut events = Vec::new();
+        let mut take = |r: Result<Option<IdentityEvent>, ParseError>| match r {
+            Ok(Some(ev)) => events.push(ev),
+            Ok(None) => report.ignored += 1,
+            Err(e) => report.unparsed.push(e.into()),
+        };
+        // A JSON array starts `[` then `{`, `"` or `]`; Samba's log header lines start
+        // `[2026/11/26 ...` and are read as lines.
+        let trimmed = body.trim_ascii_start();
+        let is_array = trimmed.starts_with(b"[")
+            && matches!(
+                trimmed[1..].trim_ascii_start().first(),
+                Some(b'{' | b'"' | b']')
+            );
+        if is_array {
+            match serde_json::from_slice::<Vec<serde_json::Value>>(body) {
+                Ok(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let loc = Location {
+                            file: origin.to_string(),
+                            record: Some(i as u64 + 1),
+                            line: None,
+                        };
+                        take(match item {
+                            serde_json::Value::String(line) => parse_line(line.as_bytes(), loc),
+                            other => parse_json_event(other.to_string().as_bytes(), loc),
+                        });
+                    }
+                }
+                Err(e) => report.unparsed.push(Unparsed {
+                    location: Location {
+                        file: origin.to_string(),
+                        record: None,
+                        line: Some(e.line() as u64),
+                    },
+                    message: format!("not a JSON array of events: {e}"),
+                }),
+            }
+        } else {
+            for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+                if line.trim_ascii().is_empty() {
+                    continue;
+                }
+                let loc = Location {
+                    file: origin.to_string(),
+                    record: None,
+                    line: Some(i as u64 + 1),
+                };
+                take(parse_line(line, loc));
+            }
+        }
+        report.accepted = events.len() as u64;
+        report.alerts = self.process(&events, input).await?;
+        Ok(report)
+    }
+}
+
+/// One line of a Samba log or NDJSON: the JSON object starts at its first `{` (Samba writes a
+/// header line, then the record indented). Lines without `{` are log text, not records.
+fn parse_line(line: &[u8], loc: Location) -> Result<Option<IdentityEvent>, ParseError> {
+    match line.iter().position(|b| *b == b'{') {
+        Some(start) => parse_json_event(&line[start..], loc),
+        None if line.trim_ascii().starts_with(b"[") => Ok(None),
+        None => Err(ParseError {
+            location: loc,
+            message: "no JSON object on this line".into(),
+            whole_file: false,
+        }),
+    }
+}
+
+/// Which file a tailer follows, and how `riposte serve` names its events.
+#[derive(Debug, Clone)]
+pub struct TailSource {
+    /// e.g. the forest's name; alerts record `tail:<name>`.
+    pub name: String,
+    pub path: PathBuf,
+    /// Where the position read up to is kept (`<inode> <offset>`), so a restart resumes
+    /// there instead of at the end. `None`: always start at the end.
+    pub offset_file: Option<PathBuf>,
+}
+
+/// Where a tailer is in its file.
+struct TailState {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    inode: u64,
+    offset: u64,
+    line_no: u64,
+    /// A line not yet ended by `\n`.
+    partial: Vec<u8>,
+    /// Skipping the rest of a line longer than `MAX_JSON_OBJECT`.
+    skipping: bool,
+}
+
+/// Most bytes read per poll, so one huge append does not hold the pipeline.
+const READ_PER_POLL: usize = 4 << 20;
+
+impl TailState {
+    fn new(path: PathBuf) -> Self {
+        TailState {
+            path,
+            file: None,
+            inode: 0,
+            offset: 0,
+            line_no: 0,
+            partial: Vec::new(),
+            skipping: false,
+        }
+    }
+
+    /// Opens the file; `from_end` at start, from the beginning after a rotation.
+    fn open(&mut self, from_end: bool) -> std::io::Result<()> {
+        let mut f = std::fs::File::open(&self.path)?;
+        let meta = f.metadata()?;
+        self.inode = meta.ino();
+        self.offset = if from_end { meta.len() } else { 0 };
+        f.seek(SeekFrom::Start(self.offset))?;
+        self.file = Some(f);
+        self.line_no = 0;
+        self.partial.clear();
+        self.skipping = false;
+        Ok(())
+    }
+
+    /// Starts where the saved position says, if it names this same file and lies within it;
+    /// otherwise at the end. Returns whether it resumed.
+    fn open_resuming(&mut self, saved: Option<(u64, u64)>) -> std::io::Result<bool> {
+        self.open(true)?;
+        if let Some((inode, offset)) = saved
+            && inode == self.inode
+            && offset <= self.offset
+        {
+            self.offset = offset;
+            if let Some(f) = self.file.as_mut() {
+                f.seek(SeekFrom::Start(offset))?;
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The position of the end of the last whole line read: what a restart resumes from.
+    fn position(&self) -> (u64, u64) {
+        let pending = if self.skipping {
+            0
+        } else {
+            self.partial.len() as u64
+        };
+        (self.inode, self.offset.saturating_sub(pending))
+    }
+
+    /// Complete new lines since the last poll, with their line numbers in this file (counted
+    /// from where the tailer started reading it). Detects rotation (a new inode at the path)
+    /// and truncation (the file shrank) and starts the new content from its beginning.
+    fn poll(&mut self) -> std::io::Result<Vec<(u64, Vec<u8>)>> {
+        if self.file.is_none() {
+            self.open(false)?;
+        }
+        let mut lines = Vec::new();
+        // Drain the open file first: a rotated-away file may still have a tail to read.
+        self.read_new(&mut lines)?;
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if meta.ino() != self.inode => {
+                info!(path = %self.path.display(), "audit log rotated; following the new file");
+                self.open(false)?;
+                self.read_new(&mut lines)?;
+            }
+            Ok(meta) if meta.len() < self.offset => {
+                info!(path = %self.path.display(), "audit log truncated; reading from its start");
+                self.open(false)?;
+                self.read_new(&mut lines)?;
+            }
+            Ok(_) => {}
+            // Between rename and re-creation: keep the old file and look again next time.
+            Err(_) => {}
+        }
+        Ok(lines)
+    }
+
+    fn read_new(&mut self, lines: &mut Vec<(u64, Vec<u8>)>) -> std::io::Result<()> {
+        let Some(f) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0;
+        while total < READ_PER_POLL {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            total += n;
+            self.offset += n as u64;
+            for chunk in buf[..n].split_inclusive(|b| *b == b'\n') {
+                let ended = chunk.ends_with(b"\n");
+                let body = chunk.strip_suffix(b"\n").unwrap_or(chunk);
+                if !self.skipping {
+                    self.partial.extend_from_slice(body);
+                    if self.partial.len() > MAX_JSON_OBJECT {
+                        warn!(path = %self.path.display(), line = self.line_no + 1, "audit log line too long, skipped");
+                        self.partial.clear();
+                        self.skipping = true;
+                    }
+                }
+                if ended {
+                    self.line_no += 1;
+                    if !self.skipping {
+                        lines.push((self.line_no, std::mem::take(&mut self.partial)));
+                    }
+                    self.skipping = false;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Follows `source.path` from its end until `stop` turns true, feeding every Samba audit
+/// record to the pipeline. Memory is bounded by one line (`MAX_JSON_OBJECT`) and one read.
+pub async fn tail(
+    source: TailSource,
+    pipeline: Arc<Pipeline>,
+    poll: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let input = format!("tail:{}", source.name);
+    let origin = source.path.display().to_string();
+    let mut state = TailState::new(source.path.clone());
+    let saved = source.offset_file.as_deref().and_then(read_position);
+    match state.open_resuming(saved) {
+        Ok(true) => {
+            info!(path = %origin, offset = state.offset, "resuming the audit log where it was left")
+        }
+        Ok(false) => {}
+        Err(e) => {
+            warn!(path = %origin, error = %e, "cannot open the audit log yet; will keep trying")
+        }
+    }
+    let mut last_saved = saved;
+    info!(path = %origin, forest = %source.name, "tailing the Samba audit log");
+    loop {
+        let (back, polled) = match tokio::task::spawn_blocking(move || {
+            let r = state.poll();
+            (state, r)
+        })
+        .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(error = %e, "the tailer's read task failed; tailing stops");
+                return;
+            }
+        };
+        state = back;
+        match polled {
+            Ok(lines) if !lines.is_empty() => {
+                let mut events = Vec::new();
+                for (n, line) in lines {
+                    let loc = Location {
+                        file: origin.clone(),
+                        record: None,
+                        line: Some(n),
+                    };
+                    // Lines without a JSON object are Samba's plain log text.
+                    if let Some(start) = line.iter().position(|b| *b == b'{') {
+                        match parse_json_event(&line[start..], loc) {
+                            Ok(Some(ev)) => events.push(ev),
+                            Ok(None) => {}
+                            Err(e) => warn!(error = %e, "unreadable audit record skipped"),
+                        }
+                    }
+                }
+                if let Err(e) = pipeline.process(&events, &input).await {
+                    warn!(error = %e, "alerts could not be stored");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(path = %origin, error = %e, "cannot read the audit log; will retry");
+                state.file = None;
+            }
+        }
+        if let Some(file) = &source.offset_file
+            && state.file.is_some()
+            && last_saved != Some(state.position())
+        {
+            let position = state.position();
+            match save_position(file, position) {
+                Ok(()) => last_saved = Some(position),
+                Err(e) => {
+                    warn!(path = %file.display(), error = %e, "cannot save the tail position")
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+}
+
+fn read_position(file: &std::path::Path) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let (inode, offset) = text.trim().split_once(' ')?;
+    Some((inode.parse().ok()?, offset.parse().ok()?))
+}
+
+/// Written to a temporary file and renamed, so a crash leaves the old or the new position.
+fn save_position(file: &std::path::Path, (inode, offset): (u64, u64)) -> std::io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, format!("{inode} {offset}\n"))?;
+    std::fs::rename(&tmp, file)
+}
+
+/// Starts a tailer per source; they stop when `stop` turns true.
+pub fn start_tailers(
+    sources: &[TailSource],
+    pipeline: &Arc<Pipeline>,
+    stop: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    sources
+        .iter()
+        .map(|s| {
+            tokio::spawn(tail(
+                s.clone(),
+                pipeline.clone(),
+                Duration::from_millis(500),
+                stop.clone(),
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn append(path: &std::path::Path, text: &[u8]) {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap()
+            .write_all(text)
+            .unwrap();
+    }
+
+    fn texts(lines: Vec<(u64, Vec<u8>)>) -> Vec<(u64, String)> {
+        lines
+            .into_iter()
+            .map(|(n, l)| (n, String::from_utf8(l).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn the_tailer_starts_at_the_end_waits_for_whole_lines_and_follows_truncation_and_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samba.log");
+        append(&path, b"old line\n");
+        let mut t = TailState::new(path.clone());
+        t.open(true).unwrap();
+        assert!(t.poll().unwrap().is_empty(), "history is not replayed");
+        append(&path, b"one\ntw");
+        assert_eq!(texts(t.poll().unwrap()), vec![(1, "one".into())]);
+        append(&path, b"o\n");
+        assert_eq!(texts(t.poll().unwrap()), vec![(2, "two".into())]);
+        // Truncated in place (copytruncate): read from the start again.
+        std::fs::write(&path, b"x\n").unwrap();
+        assert_eq!(texts(t.poll().unwrap()), vec![(1, "x".into())]);
+        // Rotated: the rest of the old file, then the new one from its start.
+        append(&path, b"last of old\n");
+        std::fs::rename(&path, dir.path().join("samba.log.1")).unwrap();
+        assert_eq!(texts(t.poll().unwrap()), vec![(2, "last of old".into())]);
+        append(&path, b"first of new\n");
+        assert_eq!(texts(t.poll().unwrap()), vec![(1, "first of new".into())]);
+        // A restart resumes after the last whole line of the same file, not at its end.
+        append(&path, b"half");
+        let saved = t.position();
+        append(&path, b" line\nmore\n");
+        let mut again = TailState::new(path.clone());
+        assert!(again.open_resuming(Some(saved)).unwrap());
+        assert_eq!(
+            texts(again.poll().unwrap()),
+            vec![(1, "half line".into()), (2, "more".into())]
+        );
+        let mut elsewhere = TailState::new(path.clone());
+        assert!(!elsewhere.open_resuming(Some((saved.0 + 1, 0))).unwrap());
+        assert!(
+            elsewhere.poll().unwrap().is_empty(),
+            "another file: from the end"
+        );
+        save_position(&dir.path().join("pos/corp.offset"), saved).unwrap();
+        assert_eq!(
+            read_position(&dir.path().join("pos/corp.offset")),
+            Some(saved)
+        );
+        // A line longer than one record may be is skipped, and the next one is read.
+        let mut long = vec![b'a'; MAX_JSON_OBJECT + 10];
+        long.extend_from_slice(b"\nafter\n");
+        append(&path, &long);
+        assert_eq!(
+            texts(t.poll().unwrap()),
+            vec![
+                (2, "half line".into()),
+                (3, "more".into()),
+                (5, "after".into())
+            ],
+            "line 4 is the long one"
+        );
+    }
+
+    #[tokio::test]
+    async fn stored_alerts_reach_the_hook_and_state_spans_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            riposte_store_sqlite::SqliteStore::open(&dir.path().join("l.sqlite"))
+                .await
+                .unwrap(),
+        );
+        let pipeline = Pipeline::new(Detector::builtin(), store.clone());
+        let mut hook = pipeline.subscribe();
+        let line = |user: &str| {
+            format!(
+                "{{\"timestamp\": \"2026-11-26T19:23:44.936260+0000\", \"type\": \"Authentication\", \"Authentication\": {{\"version\": {{\"major\": 1, \"minor\": 2}}, \"eventId\": 4625, \"logonType\": 3, \"status\": \"NT_STATUS_WRONG_PASSWORD\", \"remoteAddress\": \"ipv4:10.1.2.3:5000\", \"clientAccount\": \"{user}@CORP.EXAMPLE.TEST\", \"becameAccount\": \"{user}\", \"becameDomain\": \"CORP\"}}}}\n"
+            )
+        };
+        // Three accounts in one batch, three in the next: one spray across batches.
+        let first: String = ["a1", "a2", "a3"].iter().map(|u| line(u)).collect();
+        let second: String = ["a4", "a5", "a6"].iter().map(|u| line(u)).collect();
+        let r1 = pipeline
+            .process_batch(first.as_bytes(), "b1", "test")
+            .await
+            .unwrap();
+        assert_eq!((r1.accepted, r1.alerts.len()), (3, 0));
+        let r2 = pipeline
+            .process_batch(second.as_bytes(), "b2", "test")
+            .await
+            .unwrap();
+        assert_eq!(r2.alerts.len(), 1, "{r2:?}");
+        let sent = hook.try_recv().expect("the stored alert on the hook");
+        assert_eq!(sent.id, r2.alerts[0].id);
+        assert_eq!(sent.alert.technique.as_deref(), Some("T1110.003"));
+        assert_eq!(store.get_alert(sent.id).await.unwrap(), Some(sent));
+    }
+}

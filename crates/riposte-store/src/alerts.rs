@@ -1,0 +1,78 @@
+//! Detection alerts, stored append-only: what the live pipeline (riposte-server's `ingest`)
+//! raised, for the API, the portal and automatic response.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// Who and what an alert is about (the detector's entities).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertEntities {
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub actors: Vec<String>,
+    #[serde(default)]
+    pub sources: Vec<String>,
+    #[serde(default)]
+    pub dcs: Vec<String>,
+    #[serde(default)]
+    pub services: Vec<String>,
+}
+
+/// An alert as raised, before it is stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewAlert {
+    pub rule_id: String,
+    pub title: String,
+    pub technique: Option<String>,
+    /// low, medium, high, critical.
+    pub severity: String,
+    pub description: String,
+    pub entities: AlertEntities,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub first_seen: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_seen: Option<OffsetDateTime>,
+    pub event_count: u64,
+    /// References to the events behind the alert (file/record/line, event id, time, user,
+    /// source), as the detector gives them.
+    pub events: serde_json::Value,
+    /// Where the events came from: `tail:<forest>`, `api:<caller>`, `cli:<user>`.
+    pub input: String,
+}
+
+/// A stored alert.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredAlert {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub raised_at: OffsetDateTime,
+    #[serde(flatten)]
+    pub alert: NewAlert,
+}
+
+/// Filters for listing alerts; every field narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// Exact ATT&CK technique (case-insensitive), e.g. `T1110.003`.
+    pub technique: Option<String>,
+    /// A user entity containing this text (case-insensitive).
+    pub user: Option<String>,
+    /// Raised at or after.
+    pub since: Option<OffsetDateTime>,
+    /// At most this many, newest first (default 100).
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+/// The alert store. Alerts are never changed or deleted.
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    async fn append_alert(&self, alert: NewAlert) -> Result<StoredAlert, StoreError>;
+    async fn get_alert(&self, id: Uuid) -> Result<Option<StoredAlert>, StoreError>;
+    async fn list_alerts(&self, filter: &AlertFilter) -> Result<Vec<StoredAlert>, StoreError>;
+}
