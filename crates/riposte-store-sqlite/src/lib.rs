@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "alerts", include_str!("../migrations/0007_alerts.sql")),
 ];
 
+/// Every write transaction starts with `BEGIN IMMEDIATE`: a deferred one
+/// that reads first and writes later cannot wait for the lock when another
+/// connection is writing (SQLite answers SQLITE_BUSY at once, without the busy
+/// timeout), which the service hits when the worker, the ingest pipeline and
+/// automatic response write at the same moment.
 pub struct SqliteStore {
     pool: SqlitePool,
     location: String,
@@ -86,7 +91,11 @@ impl SqliteStore {
         .await
         .map_err(|e| self.error(e))?;
         for (version, name, sql) in MIGRATIONS {
-            let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(|e| self.error(e))?;
             let applied: Option<i64> =
                 sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
                     .bind(version)
@@ -227,7 +236,11 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn create_job(&self, job: NewJob) -> Result<Created, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.error(e))?;
         if let Some(key) = &job.idempotency_key {
             let existing = sqlx::query("SELECT * FROM jobs WHERE idempotency_key = ?")
                 .bind(key)
@@ -295,7 +308,11 @@ impl JobStore for SqliteStore {
         approve: bool,
         comment: &str,
     ) -> Result<Job, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.error(e))?;
         let at = now();
         let decided = sqlx::query(
             "UPDATE jobs SET approval = ?, decided_by = ?, decided_at = ?, updated_at = ? \
@@ -342,7 +359,11 @@ impl JobStore for SqliteStore {
     }
 
     async fn claim(&self, id: Uuid, owner: &str, lease: Duration) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.error(e))?;
         let at = now();
         let claimed = sqlx::query(
             "UPDATE jobs SET state = 'running', owner = ?, lease_expires_at = ?, updated_at = ? WHERE id = ? AND state = 'queued' AND COALESCE(approval, 'approved') = 'approved'",
@@ -395,7 +416,11 @@ impl JobStore for SqliteStore {
         progress: Progress<'_>,
         lease: Duration,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.error(e))?;
         let at = now();
         let updated = sqlx::query(
             "UPDATE jobs SET phase = ?, dc = ?, write_sent = MAX(write_sent, ?), lease_expires_at = ?, updated_at = ? \
@@ -444,7 +469,11 @@ impl JobStore for SqliteStore {
         owner: Option<&str>,
         finish: Finish<'_>,
     ) -> Result<Job, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.error(e))?;
         let at = now();
         let evidence = serde_json::to_string(finish.evidence)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
@@ -607,7 +636,11 @@ impl JobStore for SqliteStore {
         owner: &str,
         lease: Duration,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.error(e))?;
         let at = now();
         let taken = sqlx::query(
             "UPDATE jobs SET owner = ?, lease_expires_at = ?, updated_at = ? WHERE id = ? AND state = 'running' AND owner = ?",
