@@ -232,3 +232,42 @@ test("the four seed identities show their kind and the actions their kind allows
     await page.context().close();
   }
 });
+
+test("readiness shows the coverage chart per forest, Tier0 uncovered, and bert's ineffective reset; a reader cannot re-assess", async () => {
+  const page = await signIn("ada", PASSWORD.responder);
+  try {
+    await page.goto(`${base}/ui/readiness`);
+    // A responder may run an assessment now; the page comes back with its report.
+    await page.click("#refresh");
+    await page.waitForSelector("#generated");
+    const corp = page.locator("section.readiness[data-scope=corp]");
+    await corp.locator("svg.coverage-chart").waitFor();
+    assert.equal(await corp.locator("svg.coverage-chart g[data-action]").count(), 5);
+    const staff = corp.locator("tr[data-ou^='OU=Staff,']");
+    assert.equal(await staff.locator("td.ok").count(), 5, "OU=Staff covered for every action");
+    const tier0 = corp.locator("tr[data-ou^='OU=Tier0,']");
+    assert.equal(await tier0.locator("td.gap").count(), 5, "OU=Tier0 covered for none");
+    const ineffective = corp.locator("details[data-action=force-password-reset][data-reason=forced-reset-ineffective]");
+    await ineffective.locator("summary").click();
+    assert.match(await ineffective.textContent(), /CN=bert,OU=Staff/);
+    assert.match(await ineffective.textContent(), /CN=oscar,OU=Staff/);
+    const protectedGroup = corp.locator("details[data-action=disable][data-reason=protected-adminsdholder]");
+    await protectedGroup.locator("summary").click();
+    assert.match(await protectedGroup.textContent(), /CN=tier0admin,OU=Tier0/);
+    assert.match(await corp.locator("ol.fixes").textContent(), /samba-tool dsacl set/); // in the (closed) details
+    const csv = await fetchInPage(page, await ineffective.locator("a:text-is('CSV')").getAttribute("href"));
+    assert.equal(csv.status, 200);
+    assert.match(csv.text, /"bert","forced-reset-ineffective"/);
+    await shot(page, "09-readiness");
+  } finally {
+    await page.context().close();
+  }
+  const reader = await signIn("rui", PASSWORD.reader);
+  try {
+    await reader.goto(`${base}/ui/readiness`);
+    await reader.waitForSelector("section.readiness[data-scope=corp]");
+    assert.equal(await reader.locator("#refresh").count(), 0, "no button a reader could not use");
+  } finally {
+    await reader.context().close();
+  }
+});

@@ -36,9 +36,9 @@ pub struct AdDirectory {
     round_trips: Arc<AtomicU64>,
 }
 
-struct Forest {
-    settings: ForestSettings,
-    tls: Option<Arc<ClientConfig>>,
+pub(crate) struct Forest {
+    pub(crate) settings: ForestSettings,
+    pub(crate) tls: Option<Arc<ClientConfig>>,
     /// One bound connection per DC URL, shared by every session on it.
     pool: Mutex<HashMap<String, Bound>>,
     /// LDAP operations sent, shared with the directory (metrics).
@@ -46,9 +46,9 @@ struct Forest {
 }
 
 #[derive(Clone)]
-struct Bound {
-    ldap: ldap3::Ldap,
-    account: ActionAccount,
+pub(crate) struct Bound {
+    pub(crate) ldap: ldap3::Ldap,
+    pub(crate) account: ActionAccount,
 }
 
 impl AdDirectory {
@@ -87,6 +87,10 @@ impl AdDirectory {
             forests: out,
             round_trips,
         })
+    }
+
+    pub(crate) fn forests(&self) -> &[Arc<Forest>] {
+        &self.forests
     }
 
     fn forest(&self, name: &str) -> Result<&Arc<Forest>, DirectoryError> {
@@ -237,7 +241,8 @@ impl Forest {
         self.pool.lock().await.remove(dc);
     }
 
-    async fn open(&self, dc: &str) -> Result<Bound, DirectoryError> {
+    /// A new bound connection to `dc`, outside the pool.
+    pub(crate) async fn open(&self, dc: &str) -> Result<Bound, DirectoryError> {
         let s = &self.settings;
         let mut conn_settings = LdapConnSettings::new()
             .set_conn_timeout(s.connect_timeout)

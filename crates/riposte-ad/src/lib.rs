@@ -11,6 +11,7 @@ mod connection;
 mod entry;
 pub mod filter;
 mod kerberos;
+mod readiness;
 mod tls;
 
 pub use config::{AuthKind, ConfigError, Credentials, ForestConfig, ForestSettings, TlsMode};

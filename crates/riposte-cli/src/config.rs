@@ -32,6 +32,30 @@ struct ConfigFile {
     /// Thresholds and lists of the built-in detections (as `riposte detect --settings`).
     #[serde(default)]
     detect: Option<riposte_detect::DetectConfig>,
+    #[serde(default)]
+    readiness: ReadinessFile,
+}
+
+/// `[readiness]`: how often `riposte serve` re-assesses readiness.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadinessFile {
+    /// Minutes between assessments after the one at start-up; 0: only at
+    /// start-up and on demand (POST /api/v1/readiness/refresh).
+    #[serde(default = "default_refresh_minutes")]
+    refresh_minutes: u64,
+}
+
+impl Default for ReadinessFile {
+    fn default() -> Self {
+        ReadinessFile {
+            refresh_minutes: default_refresh_minutes(),
+        }
+    }
+}
+
+fn default_refresh_minutes() -> u64 {
+    60
 }
 
 /// `[[ingest]]`: one log file to follow.
@@ -78,6 +102,8 @@ pub struct Config {
     pub ingest: Vec<(String, PathBuf)>,
     /// `[detect]`: the built-in pack's settings.
     pub detect: riposte_detect::DetectConfig,
+    /// Time between readiness assessments in `riposte serve`; `None`: start-up and on demand only.
+    pub readiness_refresh: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +226,8 @@ impl Config {
                 .map(|i| (i.forest, base_dir.join(i.samba_audit_log)))
                 .collect(),
             detect: file.detect.unwrap_or_default(),
+            readiness_refresh: (file.readiness.refresh_minutes > 0)
+                .then(|| std::time::Duration::from_secs(file.readiness.refresh_minutes * 60)),
         })
     }
 

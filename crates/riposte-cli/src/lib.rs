@@ -21,6 +21,7 @@ pub mod config;
 mod detect;
 mod ingest;
 mod output;
+mod readiness;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -98,6 +99,9 @@ enum Command {
     /// Push log files through the live detection pipeline: alerts are stored in the ledger
     /// (listed by `GET /api/v1/alerts` and the portal) and printed.
     Ingest(ingest::IngestArgs),
+    /// Before the incident: per forest and tenant, which actions will work on whom, why not,
+    /// and the least-privilege change that would close each gap (never applied by riposte).
+    Readiness(readiness::ReadinessArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -342,6 +346,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         );
         return ingest::run(args, config.detect.clone(), store, cli.json).await;
     }
+    if let Command::Readiness(args) = &cli.command {
+        // Reads the directory only: no ledger, no job recovery.
+        return readiness::run(args, &config, cli.json).await;
+    }
     let directory = Arc::new(AdDirectory::new(config.forests.clone()).map_err(|e| {
         config::ConfigError::Invalid {
             path: config.path.clone(),
@@ -396,6 +404,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                     ),
                 })
                 .collect(),
+            readiness: Arc::new(riposte_server::readiness::ReadinessService::new(
+                readiness::sources(&config)?,
+                config.readiness_refresh,
+            )),
         };
         respond_to_alerts(&config, &runner, &pipeline);
         riposte_server::serve(options, runner, tokens, people, pipeline, shutdown_signal()).await?;
@@ -405,7 +417,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         .with_protection(Protection::new(config.protected.clone()));
     recover(&runner).await;
     match cli.command {
-        Command::Serve | Command::Detect(_) | Command::Ingest(_) => {
+        Command::Serve | Command::Detect(_) | Command::Ingest(_) | Command::Readiness(_) => {
             unreachable!("handled above")
         }
         Command::Token(cmd) => token(cmd, store_for_tokens.as_ref(), cli.json).await,

@@ -105,6 +105,11 @@ pub enum Permission<'a> {
     ReadAlerts,
     /// Push events into the detection pipeline (forwarders: responder or admin).
     Ingest,
+    /// Read the readiness report (coverage, gaps, fixes).
+    ReadReadiness,
+    /// Run a new readiness assessment now: it loads every DC and tenant, so
+    /// responders and admins only.
+    RefreshReadiness,
 }
 
 /// A refusal that names the missing right.
@@ -135,7 +140,17 @@ pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), R
         })
     };
     match wanted {
-        Permission::ReadIdentities | Permission::ReadJobs | Permission::ReadAlerts => Ok(()),
+        Permission::ReadIdentities
+        | Permission::ReadJobs
+        | Permission::ReadAlerts
+        | Permission::ReadReadiness => Ok(()),
+        Permission::RefreshReadiness => match principal.role {
+            Role::Admin | Role::Responder => Ok(()),
+            Role::Reader => refuse(
+                "run a readiness assessment".into(),
+                "the responder role (readers may only look at the last report)".into(),
+            ),
+        },
         Permission::Ingest => match principal.role {
             Role::Admin | Role::Responder => Ok(()),
             Role::Reader => refuse(

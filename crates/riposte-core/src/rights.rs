@@ -131,10 +131,6 @@ pub fn delegation_advice(
     target: &AccountState,
     missing: &[Right],
 ) -> DelegationAdvice {
-    let sid = account
-        .sid
-        .clone()
-        .unwrap_or_else(|| "<SID of the action account>".to_string());
     let (container, warning) = if target.admin_count {
         let base = domain_base(&target.dn).unwrap_or("<domain DN>");
         (
@@ -153,15 +149,38 @@ pub fn delegation_advice(
             None,
         )
     };
+    let mut advice =
+        delegation_for_container(account, domain, dc_url, &container, missing, warning);
+    advice.object = target.dn.clone();
+    advice
+}
+
+/// The delegation commands granting `missing` on `container` (inherited by
+/// user objects only) to `account`.
+pub fn delegation_for_container(
+    account: &ActionAccount,
+    domain: &str,
+    dc_url: &str,
+    container: &str,
+    missing: &[Right],
+    warning: Option<String>,
+) -> DelegationAdvice {
+    let sid = account
+        .sid
+        .clone()
+        .unwrap_or_else(|| "<SID of the action account>".to_string());
     let principal = match &account.sam_account_name {
         Some(sam) => format!("{sam}@{domain}"),
         None => account.dn.clone(),
     };
+    // samba-tool signs and seals over plain LDAP (SASL); over ldaps it would
+    // need the DC's CA in its own trust store, which a lab CA is not.
+    let samba_url = samba_tool_url(dc_url);
     let samba_tool = missing
         .iter()
         .map(|r| {
             format!(
-                "samba-tool dsacl set -H {dc_url} -U Administrator --objectdn='{container}' --trusteedn='{}' --sddl='{}'",
+                "samba-tool dsacl set -H {samba_url} -U Administrator --objectdn='{container}' --trusteedn='{}' --sddl='{}'",
                 account.dn,
                 sddl_ace(r, &sid)
             )
@@ -198,14 +217,24 @@ pub fn delegation_advice(
         .collect();
     DelegationAdvice {
         action_account: account.dn.clone(),
-        object: target.dn.clone(),
+        object: container.to_string(),
         missing: missing.iter().map(|r| r.name.to_string()).collect(),
-        container,
+        container: container.to_string(),
         samba_tool,
         dsacls,
         powershell,
         warning,
     }
+}
+
+/// `ldap://host` for samba-tool, from a configured DC URL such as `ldaps://host:636`.
+fn samba_tool_url(dc_url: &str) -> String {
+    let rest = dc_url.split_once("://").map_or(dc_url, |(_, r)| r);
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => format!("[{}]", v6.split(']').next().unwrap_or(v6)),
+        None => rest.split([':', '/']).next().unwrap_or(rest).to_string(),
+    };
+    format!("ldap://{host}")
 }
 
 /// The parent of a DN: everything after the first unescaped comma.
@@ -251,6 +280,16 @@ mod tests {
     }
 
     #[test]
+    fn samba_tool_talks_plain_ldap_to_the_same_host() {
+        assert_eq!(
+            samba_tool_url("ldaps://dc1.corp.test:636"),
+            "ldap://dc1.corp.test"
+        );
+        assert_eq!(samba_tool_url("ldap://10.0.0.1"), "ldap://10.0.0.1");
+        assert_eq!(samba_tool_url("ldaps://[::1]:636"), "ldap://[::1]");
+    }
+
+    #[test]
     fn dn_helpers_respect_escaped_commas() {
         assert_eq!(
             parent_dn("CN=Smith\\, John,OU=Staff,DC=corp,DC=test"),
@@ -286,6 +325,7 @@ mod tests {
         );
         assert!(advice.warning.is_some());
         assert!(advice.samba_tool[0].contains("--sddl='(OA;CI;RPWP;bf967a68"));
+        assert!(advice.samba_tool[0].contains("-H ldap://127.0.0.11 "));
         assert_eq!(advice.missing, vec!["Read/Write userAccountControl"]);
     }
 

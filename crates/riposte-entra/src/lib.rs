@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+mod readiness;
 
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,7 @@ onPremisesSecurityIdentifier,onPremisesImmutableId,signInSessionsValidFromDateTi
 
 pub const BATCH_LIMIT: usize = 20;
 /// The most pages of a user list riposte follows (a runaway nextLink chain stops here).
-const MAX_PAGES: usize = 1000;
+pub(crate) const MAX_PAGES: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EntraError {
@@ -90,7 +91,7 @@ pub struct BatchResponse {
 }
 
 pub struct EntraTenant {
-    settings: TenantSettings,
+    pub(crate) settings: TenantSettings,
     http: reqwest::Client,
     token: Mutex<Option<(String, Instant)>>,
 }
@@ -127,7 +128,7 @@ impl EntraTenant {
         }
     }
 
-    fn malformed(&self, message: impl Into<String>) -> EntraError {
+    pub(crate) fn malformed(&self, message: impl Into<String>) -> EntraError {
         EntraError::Malformed {
             tenant: self.settings.name.clone(),
             message: message.into(),
@@ -135,7 +136,7 @@ impl EntraTenant {
     }
 
     /// A cached access token, renewed a minute before it expires.
-    async fn access_token(&self) -> Result<String, EntraError> {
+    pub(crate) async fn access_token(&self) -> Result<String, EntraError> {
         let mut cached = self.token.lock().await;
         if let Some((token, expiry)) = cached.as_ref()
             && *expiry > Instant::now()
@@ -214,7 +215,7 @@ impl EntraTenant {
 
     /// Sends one request: retries 429/503 (honouring Retry-After) and renews
     /// the token once on 401. Other non-success answers are errors.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -653,7 +654,7 @@ fn encode_query(s: &str) -> String {
 
 /// Every configured tenant, as riposte's cloud directory.
 pub struct EntraDirectory {
-    tenants: Vec<EntraTenant>,
+    pub(crate) tenants: Vec<EntraTenant>,
 }
 
 impl EntraDirectory {

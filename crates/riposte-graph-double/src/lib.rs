@@ -108,7 +108,18 @@ pub struct Double {
     /// Requests seen, by "METHOD path" (for tests).
     pub seen: Vec<String>,
     pub tokens_issued: u32,
+    /// Application permissions granted to the app (the token's `roles` claim).
+    pub app_roles: Vec<String>,
 }
+
+/// What riposte's app registration is granted unless a test says otherwise.
+pub const DEFAULT_APP_ROLES: [&str; 5] = [
+    "User.Read.All",
+    "User.EnableDisableAccount.All",
+    "User.RevokeSessions.All",
+    "User-PasswordProfile.ReadWrite.All",
+    "IdentityRiskyUser.ReadWrite.All",
+];
 
 pub type Shared = Arc<Mutex<Double>>;
 
@@ -125,6 +136,7 @@ impl Double {
             page_size: 2,
             seen: Vec::new(),
             tokens_issued: 0,
+            app_roles: DEFAULT_APP_ROLES.iter().map(|r| r.to_string()).collect(),
         }))
     }
 
@@ -167,6 +179,7 @@ pub fn app(state: Shared) -> Router {
         .route("/_double/users", get(dump_users).post(seed_users))
         .route("/_double/faults", post(set_faults))
         .route("/_double/token-lifetime", post(set_token_lifetime))
+        .route("/_double/app-roles", post(set_app_roles))
         .layer(axum::middleware::map_response(
             |mut r: Response| async move {
                 r.headers_mut()
@@ -227,7 +240,22 @@ async fn token(State(s): State<Shared>, Path(tenant): Path<String>, body: Bytes)
             "AADSTS7000215: Invalid client secret provided.",
         );
     }
-    let access = format!("double-{}", uuid::Uuid::new_v4().simple());
+    // Shaped like Entra's: a JWT whose payload carries the app's roles. Not
+    // signed (the signature part says so): riposte only reads its claims.
+    let claims = json!({
+        "aud": "https://graph.microsoft.com",
+        "iss": format!("https://sts.windows.net/{}/", d.tenant),
+        "tid": d.tenant,
+        "appid": d.client_id,
+        "roles": d.app_roles,
+        "wids": ["88d8e3e3-8f55-4a1e-953a-9b9898b8876b"],
+        "jti": uuid::Uuid::new_v4().simple().to_string(),
+    });
+    let access = format!(
+        "{}.{}.graph-double-unsigned",
+        base64url(br#"{"typ":"JWT","alg":"none"}"#),
+        base64url(claims.to_string().as_bytes())
+    );
     let lifetime = d.token_lifetime;
     d.tokens
         .insert(access.clone(), OffsetDateTime::now_utc() + lifetime);
@@ -768,6 +796,31 @@ async fn set_token_lifetime(
 ) -> Response {
     s.lock().expect("double").token_lifetime = Duration::from_secs(secs);
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// Sets the application permissions later tokens carry.
+async fn set_app_roles(
+    State(s): State<Shared>,
+    axum::Json(roles): axum::Json<Vec<String>>,
+) -> Response {
+    s.lock().expect("double").app_roles = roles;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Unpadded base64url (RFC 4648 section 5), as JWTs use.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 3);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
 }
 
 /// Serves the double on `listener` until the task is dropped.

@@ -8,6 +8,8 @@
 //! runs them. On shutdown the HTTP side stops first, the running job
 //! finishes, and queued jobs stay queued for the next start.
 #![forbid(unsafe_code)]
+// The hand-written OpenAPI document is one deeply nested json! literal.
+#![recursion_limit = "256"]
 
 mod api;
 mod auth;
@@ -16,6 +18,7 @@ pub mod ingest;
 mod metrics;
 mod openapi;
 mod portal;
+pub mod readiness;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,6 +48,7 @@ pub struct AppState {
     people: Arc<dyn PeopleStore>,
     metrics: Arc<Metrics>,
     pipeline: Arc<ingest::Pipeline>,
+    readiness: Arc<readiness::ReadinessService>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +70,8 @@ pub struct ServeOptions {
     pub poll: Duration,
     /// Samba JSON audit logs to tail into the detection pipeline.
     pub tail: Vec<ingest::TailSource>,
+    /// The readiness assessment, run at start-up and then periodically.
+    pub readiness: Arc<readiness::ReadinessService>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -94,6 +100,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/alerts", get(api::list_alerts))
         .route("/api/v1/alerts/{id}", get(api::get_alert))
+        .route("/api/v1/readiness", get(readiness::get_report))
+        .route("/api/v1/readiness/refresh", post(readiness::refresh))
+        .route("/api/v1/readiness/accounts", get(readiness::group_accounts))
+        .route("/api/v1/readiness/accounts.csv", get(readiness::group_csv))
         .merge(portal::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
@@ -123,6 +133,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/events"),
     ("get", "/api/v1/alerts"),
     ("get", "/api/v1/alerts/{id}"),
+    ("get", "/api/v1/readiness"),
+    ("post", "/api/v1/readiness/refresh"),
+    ("get", "/api/v1/readiness/accounts"),
+    ("get", "/api/v1/readiness/accounts.csv"),
 ];
 
 async fn not_found() -> ApiError {
@@ -233,6 +247,7 @@ pub async fn serve(
         people,
         metrics: metrics.clone(),
         pipeline: pipeline.clone(),
+        readiness: options.readiness.clone(),
     };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -245,6 +260,8 @@ pub async fn serve(
     println!("riposte: listening on http://{local}");
     let (stop_tx, stop_rx) = watch::channel(false);
     let tailers = ingest::start_tailers(&options.tail, &pipeline, &stop_rx);
+    readiness::warn_if_empty(&options.readiness);
+    let assessing = options.readiness.start(stop_rx.clone());
     let worker = tokio::spawn(work(runner, metrics, options.poll, stop_rx));
     let app = router(state);
     // Connect info gives the audit trail each request's source address.
@@ -261,6 +278,7 @@ pub async fn serve(
     for t in tailers {
         let _ = t.await;
     }
+    let _ = assessing.await;
     served.map_err(ServeError::Http)
 }
 

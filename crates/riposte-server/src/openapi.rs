@@ -23,6 +23,45 @@ fn secured(mut operation: Value) -> Value {
     operation
 }
 
+fn readiness_group_parameters(paged: bool) -> Value {
+    let p = |name: &str, required: bool, schema: Value, description: &str| json!({ "name": name, "in": "query", "required": required, "schema": schema, "description": description });
+    let mut params = vec![
+        p(
+            "scope",
+            true,
+            json!({ "type": "string" }),
+            "forest or tenant name",
+        ),
+        p(
+            "action",
+            true,
+            json!({ "type": "string" }),
+            "disable, enable, force-password-reset, unlock, set-password, revoke-sessions, confirm-compromised",
+        ),
+        p(
+            "reason",
+            true,
+            json!({ "type": "string", "enum": riposte_core::readiness::GapReason::ALL.map(|r| r.as_str()) }),
+            "the gap group",
+        ),
+    ];
+    if paged {
+        params.push(p(
+            "page",
+            false,
+            json!({ "type": "integer", "minimum": 1 }),
+            "from 1",
+        ));
+        params.push(p(
+            "per_page",
+            false,
+            json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+            "default 100",
+        ));
+    }
+    Value::Array(params)
+}
+
 fn job_id_parameter() -> Value {
     json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } })
 }
@@ -168,7 +207,22 @@ pub fn document() -> Value {
             "/api/v1/alerts/{id}": { "get": secured(json!({ "summary": "One alert with its events' references",
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
                 "responses": { "200": json_response("the alert", json!({ "$ref": "#/components/schemas/Alert" })),
-                    "400": error_response("malformed id"), "404": error_response("no such alert") } })) }
+                    "400": error_response("malformed id"), "404": error_response("no such alert") } })) },
+            "/api/v1/readiness": { "get": secured(json!({ "summary": "The last readiness report: per forest and tenant, connection, rights per OU, coverage per action with gap groups (first accounts of each), and the fixes",
+                "responses": { "200": json_response("the report", json!({ "$ref": "#/components/schemas/Readiness" })),
+                    "404": error_response("no report yet (the first assessment runs at start-up)") } })) },
+            "/api/v1/readiness/refresh": { "post": secured(json!({ "summary": "Assess readiness now (responder or admin); returns the new report",
+                "responses": { "200": json_response("the new report", json!({ "$ref": "#/components/schemas/Readiness" })) } })) },
+            "/api/v1/readiness/accounts": { "get": secured(json!({ "summary": "The accounts of one gap group, a page at a time",
+                "parameters": readiness_group_parameters(true),
+                "responses": { "200": json_response("a page of accounts", json!({ "type": "object", "properties": {
+                    "count": { "type": "integer" }, "page": { "type": "integer" }, "next_page": { "type": ["integer", "null"] },
+                    "accounts": { "type": "array", "items": { "type": "object", "properties": { "name": { "type": "string" }, "sam_account_name": { "type": "string" }, "detail": { "type": "string" } } } } } })),
+                    "400": error_response("malformed query or unknown reason"), "404": error_response("no report yet") } })) },
+            "/api/v1/readiness/accounts.csv": { "get": secured(json!({ "summary": "One gap group, whole, as CSV",
+                "parameters": readiness_group_parameters(false),
+                "responses": { "200": { "description": "CSV: account, sam_account_name, reason, detail", "content": { "text/csv": { "schema": { "type": "string" } } } },
+                    "400": error_response("malformed query or unknown reason"), "404": error_response("no report yet") } })) }
         },
         "components": {
             "securitySchemes": {
@@ -176,6 +230,26 @@ pub fn document() -> Value {
                 "session": { "type": "apiKey", "in": "cookie", "name": "riposte_session" }
             },
             "schemas": {
+                "Readiness": { "type": "object", "required": ["generated_at", "forests", "tenants"], "properties": {
+                    "generated_at": { "type": "string", "format": "date-time" }, "duration_ms": { "type": "integer" },
+                    "forests": { "type": "array", "items": { "type": "object", "properties": {
+                        "name": { "type": "string" }, "base_dn": { "type": "string" }, "bind_method": { "type": "string" },
+                        "action_account": { "type": ["object", "null"] },
+                        "dcs": { "type": "array", "items": { "type": "object", "properties": { "url": { "type": "string" }, "reached": { "type": "boolean" }, "error": { "type": "string" }, "clock_skew_secs": { "type": "integer" }, "tls": { "type": "object" } } } },
+                        "users_scanned": { "type": "integer" },
+                        "ous": { "type": "array", "items": { "type": "object" } },
+                        "coverage": { "type": "array", "items": { "$ref": "#/components/schemas/ActionCoverage" } },
+                        "fixes": { "type": "array", "items": { "type": "object" } }, "error": { "type": "string" } } } },
+                    "tenants": { "type": "array", "items": { "type": "object", "properties": {
+                        "name": { "type": "string" }, "app_permissions": { "type": "array", "items": { "type": "string" } },
+                        "directory_roles": { "type": "array", "items": { "type": "string" } }, "users_scanned": { "type": "integer" },
+                        "coverage": { "type": "array", "items": { "$ref": "#/components/schemas/ActionCoverage" } },
+                        "fixes": { "type": "array", "items": { "type": "object" } }, "error": { "type": "string" } } } } } },
+                "ActionCoverage": { "type": "object", "properties": {
+                    "action": { "type": "string" }, "covered": { "type": "integer" }, "not_covered": { "type": "integer" },
+                    "groups": { "type": "array", "items": { "type": "object", "properties": {
+                        "reason": { "type": "string" }, "label": { "type": "string" }, "count": { "type": "integer" },
+                        "accounts_truncated": { "type": "boolean" }, "accounts": { "type": "array", "items": { "type": "object" } } } } } } },
                 "Action": { "type": "string", "enum": ["disable", "enable", "force-password-reset", "unlock", "set-password"] },
                 "Outcome": { "type": "string", "enum": ["verified", "already", "ineffective", "denied", "failed"] },
                 "ActionRequest": { "type": "object", "additionalProperties": false, "required": ["target", "action", "reason"], "properties": {

@@ -275,7 +275,8 @@ fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
     child.wait_with_output().expect("wait")
 }
 
-fn utf16_quoted(password: &str) -> Vec<u8> {
+/// A password as unicodePwd wants it: in double quotes, UTF-16LE.
+pub fn utf16_quoted(password: &str) -> Vec<u8> {
     format!("\"{password}\"")
         .encode_utf16()
         .flat_map(u16::to_le_bytes)

@@ -592,3 +592,67 @@ fn an_admin_count_account_without_delegation_is_denied_without_waiting_for_appro
     let job_id = r.json()["job_id"].as_str().unwrap().to_string();
     assert_eq!(server.follow(&admin, &job_id)["outcome"], "denied");
 }
+
+#[test]
+fn readiness_is_read_by_everyone_refreshed_by_responders_and_paged() {
+    let lab = Lab::load();
+    let server = Server::start(&lab, None);
+    let reader = server.token("ready-reader", "reader", &[]);
+    let responder = server.token("ready-responder", "responder", &[]);
+    assert_eq!(server.get(None, "/api/v1/readiness").status, 401);
+    let refused = request(
+        &server.addr,
+        "POST",
+        "/api/v1/readiness/refresh",
+        &auth(Some(&reader)),
+        None,
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("responder"), "{}", refused.body);
+
+    let fresh = request(
+        &server.addr,
+        "POST",
+        "/api/v1/readiness/refresh",
+        &auth(Some(&responder)),
+        None,
+    );
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    let generated = fresh.json()["generated_at"].clone();
+    let report = server.get(Some(&reader), "/api/v1/readiness");
+    assert_eq!(report.status, 200, "{}", report.body);
+    let report = report.json();
+    assert!(report["generated_at"].is_string());
+    assert!(report["generated_at"].as_str() >= generated.as_str());
+    let corp = report["forests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "corp")
+        .unwrap();
+    assert!(corp["users_scanned"].as_u64().unwrap() >= 8, "{corp}");
+
+    let page = server.get(
+        Some(&reader),
+        "/api/v1/readiness/accounts?scope=corp&action=force-password-reset&reason=forced-reset-ineffective&per_page=1",
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    let page = page.json();
+    assert!(page["count"].as_u64().unwrap() >= 2, "{page}");
+    assert_eq!(page["accounts"].as_array().unwrap().len(), 1);
+    assert_eq!(page["next_page"], 2);
+    let csv = server.get(
+        Some(&reader),
+        "/api/v1/readiness/accounts.csv?scope=corp&action=force-password-reset&reason=forced-reset-ineffective",
+    );
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    assert!(csv.body.contains("\"bert\""), "{}", csv.body);
+    let bad = server.get(
+        Some(&reader),
+        "/api/v1/readiness/accounts?scope=corp&action=disable&reason=%27%29%28x",
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let missing = server.get(Some(&reader), "/api/v1/readiness/accounts?scope=corp");
+    assert_eq!(missing.status, 400, "{}", missing.body);
+}
