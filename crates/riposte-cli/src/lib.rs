@@ -646,11 +646,10 @@ async fn shutdown_signal() {
     );
 }
 
-/// The ledger the configuration names (SQLite or PostgreSQL).
+/// The ledger the configuration names (SQLite or PostgreSQL); the error
+/// names the file or server (never a password).
 async fn open_ledger(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    store::open_store(&config.database)
-        .await
-        .with_context(|| format!("opening the job ledger ({})", config.database.describe()))
+    Ok(store::open_store(&config.database).await?)
 }
 
 /// Records a change to who may call riposte in the audit trail.
