@@ -14,6 +14,9 @@ struct ConfigFile {
     /// Where riposte keeps its job ledger. Relative paths start at the
     /// config file's directory.
     data_dir: Option<PathBuf>,
+    /// The ledger's database: `sqlite://PATH` or `postgres://user:password@host:port/db`
+    /// (overridden by RIPOSTE_DATABASE_URL). Default: SQLite in data_dir.
+    database_url: Option<String>,
     #[serde(default, rename = "forest")]
     forests: Vec<ForestConfig>,
     /// Entra ID tenants reached through Microsoft Graph.
@@ -83,6 +86,63 @@ struct SafeguardsFile {
 struct ServerFile {
     /// Address and port, e.g. "127.0.0.1:8080" (overridden by RIPOSTE_LISTEN).
     listen: Option<String>,
+    /// How long a worker's claim on a job lasts without renewal (overridden
+    /// by RIPOSTE_JOB_LEASE_SECS). Workers renew it every third of it; a job
+    /// whose node died is taken over once it runs out.
+    job_lease_secs: Option<u64>,
+}
+
+/// Where the ledger lives, chosen by the database URL.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// One file on this host (the default: `data_dir/riposte.sqlite`).
+    Sqlite(PathBuf),
+    /// A PostgreSQL server several nodes share; the URL may hold a password.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            Database::Postgres(url) => {
+                write!(f, "Postgres({})", riposte_store_postgres::redact_url(url))
+            }
+        }
+    }
+}
+
+impl Database {
+    /// Where the ledger is, without any password.
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Database::Postgres(url) => riposte_store_postgres::redact_url(url),
+        }
+    }
+
+    fn parse(text: &str, base_dir: &Path) -> Result<Database, String> {
+        let text = text.trim();
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(Database::Postgres(text.to_string()));
+        }
+        if let Some(path) = text
+            .strip_prefix("sqlite://")
+            .or_else(|| text.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(
+                    "sqlite:// needs a file path, e.g. sqlite:///var/lib/riposte/riposte.sqlite"
+                        .into(),
+                );
+            }
+            return Ok(Database::Sqlite(base_dir.join(path)));
+        }
+        let scheme = text.split("://").next().unwrap_or_default();
+        Err(format!(
+            "the scheme {scheme:?} is not supported; use sqlite://PATH or postgres://user:password@host:port/database"
+        ))
+    }
 }
 
 /// Where `riposte serve` listens when nothing says otherwise: this host only.
@@ -94,6 +154,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub forests: Vec<ForestSettings>,
     pub listen: std::net::SocketAddr,
+    /// The ledger's database (`database_url`, default SQLite in data_dir).
+    pub database: Database,
+    /// `[server] job_lease_secs`: how long a claim lasts without renewal.
+    pub job_lease: std::time::Duration,
     /// Protected identities from `[safeguards] protected`.
     pub protected: Vec<String>,
     pub tenants: Vec<riposte_entra::TenantSettings>,
@@ -212,11 +276,43 @@ impl Config {
                 "{listen_key} = {listen_text:?} is not an address:port such as 127.0.0.1:8080"
             ),
         })?;
+        let (db_text, db_key) = match std::env::var("RIPOSTE_DATABASE_URL") {
+            Ok(v) if !v.trim().is_empty() => (Some(v), "RIPOSTE_DATABASE_URL"),
+            _ => (file.database_url, "database_url"),
+        };
+        let database = match db_text {
+            Some(text) => {
+                Database::parse(&text, &base_dir).map_err(|message| ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    message: format!("{db_key}: {message}"),
+                })?
+            }
+            None => Database::Sqlite(data_dir.join("riposte.sqlite")),
+        };
+        let lease_secs = match std::env::var("RIPOSTE_JOB_LEASE_SECS") {
+            Ok(v) => Some(v.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("RIPOSTE_JOB_LEASE_SECS = {v:?} is not a whole number of seconds"),
+            })?),
+            Err(_) => file.server.job_lease_secs,
+        };
+        let job_lease = match lease_secs {
+            None => riposte_jobs::DEFAULT_LEASE,
+            Some(0) => {
+                return Err(ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    message: "[server] job_lease_secs must be at least 1".into(),
+                });
+            }
+            Some(secs) => std::time::Duration::from_secs(secs),
+        };
         Ok(Config {
             path: path.to_path_buf(),
             data_dir,
             forests,
             listen,
+            database,
+            job_lease,
             protected: file.safeguards.protected,
             tenants,
             automation: file.automation,
@@ -231,6 +327,7 @@ impl Config {
         })
     }
 
+    /// The default SQLite ledger's path (what `database_url` defaults to).
     pub fn ledger_path(&self) -> PathBuf {
         self.data_dir.join("riposte.sqlite")
     }
@@ -269,6 +366,44 @@ bind_password_env = "RIPOSTE_TEST_CONFIG_PASSWORD"
         assert!(err.contains("base_dn"), "{err}");
         let err = parse("").unwrap_err().to_string();
         assert!(err.contains("[[forest]]"), "{err}");
+    }
+
+    #[test]
+    fn the_database_url_picks_the_backend_and_never_shows_its_password() {
+        let base = FOREST.replace(
+            "bind_password_env = \"RIPOSTE_TEST_CONFIG_PASSWORD\"",
+            "bind_password_file = \"/etc/hostname\"",
+        );
+        let config = parse(&base).unwrap();
+        assert_eq!(
+            config.database,
+            Database::Sqlite(PathBuf::from("/nonexistent/data/riposte.sqlite"))
+        );
+        assert_eq!(config.job_lease, riposte_jobs::DEFAULT_LEASE);
+        let pg = format!(
+            "database_url = \"postgres://riposte:s3cret@db.example:5432/riposte\"\n[server]\njob_lease_secs = 7\n{base}"
+        );
+        let config = parse(&pg).unwrap();
+        assert!(matches!(config.database, Database::Postgres(_)));
+        assert_eq!(config.job_lease, std::time::Duration::from_secs(7));
+        assert!(!format!("{config:?}").contains("s3cret"));
+        assert_eq!(
+            config.database.describe(),
+            "postgres://riposte@db.example:5432/riposte"
+        );
+        let file = format!("database_url = \"sqlite://ledger.db\"\n{base}");
+        assert_eq!(
+            parse(&file).unwrap().database,
+            Database::Sqlite(PathBuf::from("/nonexistent/ledger.db"))
+        );
+        let err = parse(&format!("database_url = \"mysql://u:s3cret@h/db\"\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("database_url") && err.contains("postgres://"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
     }
 
     #[test]

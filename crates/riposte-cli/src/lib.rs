@@ -22,6 +22,7 @@ mod detect;
 mod ingest;
 mod output;
 mod readiness;
+pub mod store;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,9 +37,9 @@ use riposte_core::safeguards::Protection;
 use riposte_core::{Action, ActionOptions, Outcome, secret_token};
 use riposte_jobs::{ActionRequest, Runner, RunnerError};
 use riposte_store::{
-    AuditLog, JobFilter, PeopleStore, TokenStore, to_millis, to_ocsf, verify_chain,
+    AlertStore, AuditLog, JobFilter, LeaderLock, Ledger, PeopleStore, Store, TokenStore, to_millis,
+    to_ocsf, verify_chain,
 };
-use riposte_store_sqlite::SqliteStore;
 use time::OffsetDateTime;
 
 use crate::config::Config;
@@ -332,18 +333,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     if let Command::Audit(command) = &cli.command {
         // Reading the trail needs neither the directory nor job recovery,
         // which would append to the trail being read.
-        let store = SqliteStore::open(&config.ledger_path())
-            .await
-            .context("opening the job ledger")?;
-        return audit(command, &store, cli.json).await;
+        let store = open_ledger(&config).await?;
+        return audit(command, store.as_ref(), cli.json).await;
     }
     if let Command::Ingest(args) = &cli.command {
         // Detection needs the alert store only, not the directory.
-        let store = Arc::new(
-            SqliteStore::open(&config.ledger_path())
-                .await
-                .context("opening the job ledger")?,
-        );
+        let store: Arc<dyn AlertStore> = open_ledger(&config).await?;
         return ingest::run(args, config.detect.clone(), store, cli.json).await;
     }
     if let Command::Readiness(args) = &cli.command {
@@ -356,11 +351,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             message: e.to_string(),
         }
     })?);
-    let store = Arc::new(
-        SqliteStore::open(&config.ledger_path())
-            .await
-            .context("opening the job ledger")?,
-    );
+    let store = open_ledger(&config).await?;
     let cloud: Option<Arc<dyn riposte_core::cloud::CloudDirectory>> = if config.tenants.is_empty() {
         None
     } else {
@@ -376,16 +367,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let tokens: Arc<dyn TokenStore> = store.clone();
     let store_for_tokens = store.clone();
     let people: Arc<dyn PeopleStore> = store.clone();
+    let ledger: Arc<dyn Ledger> = store.clone();
     if matches!(cli.command, Command::Serve) {
+        let leader: Arc<dyn LeaderLock> = store.clone();
+        let alerts: Arc<dyn AlertStore> = store.clone();
         let runner = Arc::new(
-            with_cloud(Runner::new(store, directory))
+            with_cloud(Runner::new(ledger, directory))
+                .with_lease(config.job_lease)
                 .with_protection(Protection::new(config.protected.clone()))
                 .with_circuit_breaker(config.automation.circuit_breaker)
                 .with_queue_notifications(),
         );
         let pipeline = Arc::new(riposte_server::ingest::Pipeline::new(
             riposte_detect::Detector::new(config.detect.clone(), None),
-            store_for_tokens.clone(),
+            alerts,
         ));
         let options = riposte_server::ServeOptions {
             listen: config.listen,
@@ -408,12 +403,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 readiness::sources(&config)?,
                 config.readiness_refresh,
             )),
+            leader,
+            // Often enough that a dead node's jobs wait about one lease.
+            sweep: (config.job_lease / 3).clamp(
+                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(60),
+            ),
         };
         respond_to_alerts(&config, &runner, &pipeline);
         riposte_server::serve(options, runner, tokens, people, pipeline, shutdown_signal()).await?;
         return Ok(exit::OK);
     }
-    let runner = with_cloud(Runner::new(store, directory))
+    let runner = with_cloud(Runner::new(ledger, directory))
+        .with_lease(config.job_lease)
         .with_protection(Protection::new(config.protected.clone()));
     recover(&runner).await;
     match cli.command {
@@ -656,9 +658,15 @@ async fn shutdown_signal() {
     );
 }
 
+/// The ledger the configuration names (SQLite or PostgreSQL); the error
+/// names the file or server (never a password).
+async fn open_ledger(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(store::open_store(&config.database).await?)
+}
+
 /// Records a change to who may call riposte in the audit trail.
 async fn audit_admin(
-    store: &SqliteStore,
+    store: &dyn AuditLog,
     event: &str,
     target: String,
     details: serde_json::Value,
@@ -679,7 +687,7 @@ async fn audit_admin(
     Ok(())
 }
 
-async fn token(cmd: TokenCommand, tokens: &SqliteStore, json_output: bool) -> anyhow::Result<u8> {
+async fn token(cmd: TokenCommand, tokens: &dyn Store, json_output: bool) -> anyhow::Result<u8> {
     match cmd {
         TokenCommand::Create {
             name,

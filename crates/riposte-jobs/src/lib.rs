@@ -156,6 +156,23 @@ impl Runner {
         }
     }
 
+    /// How long a claim holds a job without renewal (default [`DEFAULT_LEASE`]).
+    /// While a job runs, its worker renews the lease every third of it, so
+    /// only a worker that stopped (died, or lost the ledger) lets it run out.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// This worker's id (`host:pid:start-time`), as it holds jobs in the ledger.
+    pub fn worker_id(&self) -> &str {
+        self.worker.as_str()
+    }
+
     /// Identities that need a second person's approval, besides adminCount=1 accounts.
     pub fn with_protection(mut self, protection: Protection) -> Self {
         self.protection = protection;
@@ -704,6 +721,14 @@ impl Runner {
             owner: self.worker.as_str(),
             lease: self.lease,
         };
+        // Renews the lease while a step takes long (a slow DC, a failpoint);
+        // stops when this function returns, however it returns.
+        let _heartbeat = LeaseHeartbeat::start(
+            self.store.clone(),
+            job.id,
+            self.worker.as_str().to_string(),
+            self.lease,
+        );
         let mut records: Vec<StepRecord> = Vec::new();
         let mut ad_report: Option<executor::Report> = None;
         for step in &steps {
@@ -984,6 +1009,38 @@ pub enum FindJobError {
     Ambiguous { prefix: String, ids: Vec<String> },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Renews a running job's lease every third of it until dropped. When the
+/// lease is lost (another worker took the job over), it stops renewing; the
+/// executor then finds out at its next recorded phase, before any write.
+struct LeaseHeartbeat(tokio::task::JoinHandle<()>);
+
+impl LeaseHeartbeat {
+    fn start(store: Arc<dyn Ledger>, job: Uuid, owner: String, lease: Duration) -> Self {
+        let every = (lease / 3).max(Duration::from_millis(100));
+        LeaseHeartbeat(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match store.renew_lease(job, &owner, lease).await {
+                    Ok(()) => {}
+                    Err(e @ (StoreError::LeaseLost { .. } | StoreError::WrongState { .. })) => {
+                        warn!(job = %job, error = %e, "lease no longer held; renewal stops");
+                        break;
+                    }
+                    Err(e) => {
+                        warn!(job = %job, error = %e, "could not renew the lease; trying again")
+                    }
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for LeaseHeartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Records each executor phase in the ledger before the step is taken.

@@ -33,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use riposte_core::policy::Permission;
 use riposte_jobs::Runner;
-use riposte_store::{JobFilter, PeopleStore, TokenStore};
+use riposte_store::{JobFilter, LeaderLock, PeopleStore, TokenStore};
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -72,7 +72,16 @@ pub struct ServeOptions {
     pub tail: Vec<ingest::TailSource>,
     /// The readiness assessment, run at start-up and then periodically.
     pub readiness: Arc<readiness::ReadinessService>,
+    /// Who runs the periodic work that must run on one node at a time: the
+    /// tailer and the sweep for jobs whose worker stopped.
+    pub leader: Arc<dyn LeaderLock>,
+    /// How often the leader sweeps for such jobs, and followers try to lead.
+    pub sweep: Duration,
 }
+
+/// The leader lock's task names.
+pub const TAIL_TASK: &str = "ingest-tailer";
+pub const SWEEP_TASK: &str = "lease-sweep";
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -259,9 +268,21 @@ pub async fn serve(
     info!(%local, "riposte is serving");
     println!("riposte: listening on http://{local}");
     let (stop_tx, stop_rx) = watch::channel(false);
-    let tailers = ingest::start_tailers(&options.tail, &pipeline, &stop_rx);
     readiness::warn_if_empty(&options.readiness);
     let assessing = options.readiness.start(stop_rx.clone());
+    let tailer = tokio::spawn(lead_tailing(
+        options.leader.clone(),
+        options.tail.clone(),
+        pipeline.clone(),
+        options.sweep,
+        stop_rx.clone(),
+    ));
+    let sweeper = tokio::spawn(lead_sweep(
+        options.leader.clone(),
+        runner.clone(),
+        options.sweep,
+        stop_rx.clone(),
+    ));
     let worker = tokio::spawn(work(runner, metrics, options.poll, stop_rx));
     let app = router(state);
     // Connect info gives the audit trail each request's source address.
@@ -275,11 +296,121 @@ pub async fn serve(
     if let Err(e) = worker.await {
         error!(error = %e, "the worker ended abnormally");
     }
-    for t in tailers {
-        let _ = t.await;
+    for (name, task) in [("tailer", tailer), ("sweep", sweeper)] {
+        if let Err(e) = task.await {
+            error!(error = %e, task = name, "a periodic task ended abnormally");
+        }
     }
     let _ = assessing.await;
     served.map_err(ServeError::Http)
+}
+
+/// Waits `every` or until `stop`; `true` when the service is stopping.
+async fn pause(stop: &mut watch::Receiver<bool>, every: Duration) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(every) => {}
+        changed = stop.changed() => {
+            if changed.is_err() {
+                return true;
+            }
+        }
+    }
+    *stop.borrow()
+}
+
+/// Tails the Samba audit logs on one node at a time: the node that leads
+/// [`TAIL_TASK`] runs the tailers until it stops or loses the lock; the
+/// others try again every `every`.
+async fn lead_tailing(
+    leader: Arc<dyn LeaderLock>,
+    sources: Vec<ingest::TailSource>,
+    pipeline: Arc<ingest::Pipeline>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    if sources.is_empty() {
+        return;
+    }
+    loop {
+        match leader.try_lead(TAIL_TASK).await {
+            Ok(Some(mut lead)) => {
+                info!("this node leads tailing of the Samba audit logs");
+                let (tail_stop, tail_rx) = watch::channel(false);
+                let tailers = ingest::start_tailers(&sources, &pipeline, &tail_rx);
+                let stopping = loop {
+                    if pause(&mut stop, every).await {
+                        break true;
+                    }
+                    if !lead.still_leading().await {
+                        warn!("lost the tailing lock; another node may take over");
+                        break false;
+                    }
+                };
+                let _ = tail_stop.send(true);
+                for t in tailers {
+                    let _ = t.await;
+                }
+                lead.release().await;
+                if stopping {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "cannot take the tailing lock; trying again"),
+        }
+        if pause(&mut stop, every).await {
+            return;
+        }
+    }
+}
+
+/// On the node that leads [`SWEEP_TASK`], every `every`: takes over running
+/// jobs whose worker stopped (its process is gone, or its lease ran out)
+/// and re-verifies them, as at start-up.
+async fn lead_sweep(
+    leader: Arc<dyn LeaderLock>,
+    runner: Arc<Runner>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match leader.try_lead(SWEEP_TASK).await {
+            Ok(Some(mut lead)) => {
+                info!("this node leads the sweep for interrupted jobs");
+                let stopping = loop {
+                    match runner.recover_interrupted().await {
+                        Ok(jobs) if !jobs.is_empty() => {
+                            warn!(
+                                count = jobs.len(),
+                                "took over and re-verified interrupted jobs"
+                            )
+                        }
+                        Ok(_) => {}
+                        Err(e) => error!(error = %e, "could not sweep for interrupted jobs"),
+                    }
+                    if pause(&mut stop, every).await {
+                        break true;
+                    }
+                    if !lead.still_leading().await {
+                        warn!("lost the sweep lock; another node may take over");
+                        break false;
+                    }
+                };
+                lead.release().await;
+                if stopping {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "cannot take the sweep lock; trying again"),
+        }
+        if pause(&mut stop, every).await {
+            return;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use riposte_core::evidence::Evidence;
 use riposte_core::policy::{Role, Scope};
 use riposte_store::{
     AlertFilter, AlertStore, ApiToken, AuditLog, AuditRecord, Created, Finish, GENESIS_HASH, Job,
-    JobEvent, JobFilter, JobState, JobStore, NewAlert, NewAuditRecord, NewJob, PeopleStore, Person,
-    Progress, Session, StoreError, StoredAlert, TokenStore, from_millis, record_hash, to_millis,
+    JobEvent, JobFilter, JobState, JobStore, LeaderGuard, LeaderLock, Leadership, NewAlert,
+    NewAuditRecord, NewJob, PeopleStore, Person, Progress, Session, StoreError, StoredAlert,
+    TokenStore, from_millis, record_hash, to_millis,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -53,6 +54,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 pub struct SqliteStore {
     pool: SqlitePool,
     location: String,
+    path: std::path::PathBuf,
 }
 
 impl SqliteStore {
@@ -78,7 +80,11 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| open_error(e.to_string()))?;
-        let store = SqliteStore { pool, location };
+        let store = SqliteStore {
+            pool,
+            location,
+            path: path.to_path_buf(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -407,6 +413,31 @@ impl JobStore for SqliteStore {
                 return self.fetch(id).await.map(Some);
             }
         }
+    }
+
+    async fn renew_lease(&self, id: Uuid, owner: &str, lease: Duration) -> Result<(), StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND state = 'running' AND owner = ?",
+        )
+        .bind(lease_until(lease))
+        .bind(id.to_string())
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        if renewed == 1 {
+            return Ok(());
+        }
+        let job = self.fetch(id).await?;
+        Err(match job.state {
+            JobState::Running => StoreError::LeaseLost {
+                id,
+                owner: owner.into(),
+                holder: job.owner.unwrap_or_default(),
+            },
+            state => StoreError::WrongState { id, state },
+        })
     }
 
     async fn record_progress(
@@ -1154,5 +1185,67 @@ impl AlertStore for SqliteStore {
             .await
             .map_err(|e| self.error(e))?;
         rows.iter().map(alert_from_row).collect()
+    }
+}
+
+/// Leadership on SQLite: an exclusive OS file lock (`flock`) on
+/// `<ledger>.leader-<task>.lock` beside the ledger, held for the guard's
+/// life. A SQLite ledger is one file on one host, so every process that can
+/// open it can see the lock; the kernel frees it when the holding process
+/// dies, so a killed node never keeps the task. A second `try_lead` in the
+/// same process opens the file again and is refused like any other.
+struct FileLeader {
+    file: Option<std::fs::File>,
+}
+
+#[async_trait]
+impl LeaderGuard for FileLeader {
+    async fn still_held(&mut self) -> Result<bool, StoreError> {
+        Ok(self.file.is_some())
+    }
+
+    async fn release(&mut self) {
+        if let Some(file) = self.file.take() {
+            let _ = file.unlock();
+        }
+    }
+}
+
+#[async_trait]
+impl LeaderLock for SqliteStore {
+    async fn try_lead(&self, task: &str) -> Result<Option<Leadership>, StoreError> {
+        let safe: String = task
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".leader-{safe}.lock"));
+        let lock_path = self.path.with_file_name(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Backend(format!(
+                "cannot open the leader lock file {}: {e}; check the data directory's permissions",
+                lock_path.display()
+            )))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Leadership::new(
+                task,
+                Box::new(FileLeader { file: Some(file) }),
+            ))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Backend(format!(
+                "cannot lock the leader lock file {}: {e}",
+                lock_path.display()
+            ))),
+        }
     }
 }

@@ -16,6 +16,15 @@ async fn sqlite_store_passes_the_conformance_suite() {
 }
 
 #[tokio::test]
+async fn two_nodes_on_one_sqlite_file_pass_the_multi_node_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite");
+    let a = SqliteStore::open(&path).await.unwrap();
+    let b = SqliteStore::open(&path).await.unwrap();
+    riposte_store::conformance::run_multi_node(&a, &b).await;
+}
+
+#[tokio::test]
 async fn migrations_apply_once_and_reopen_keeps_jobs() {
     use riposte_store::JobStore;
     let dir = tempfile::tempdir().unwrap();

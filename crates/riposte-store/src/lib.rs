@@ -24,10 +24,12 @@ mod alerts;
 pub mod audit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod leader;
 mod people;
 mod tokens;
 
 pub use alerts::{AlertEntities, AlertFilter, AlertStore, NewAlert, StoredAlert};
+pub use leader::{LeaderGuard, LeaderLock, Leadership};
 pub use people::{PeopleStore, Person, Session};
 pub use tokens::{ApiToken, TokenStore};
 
@@ -285,6 +287,11 @@ pub trait JobStore: Send + Sync {
     /// Claims the oldest queued job for `owner`, if there is one.
     async fn claim_next(&self, owner: &str, lease: Duration) -> Result<Option<Job>, StoreError>;
 
+    /// Extends the lease of a running job its owner still holds (the
+    /// worker's heartbeat while a step takes long). `LeaseLost` when another
+    /// worker took it over, `WrongState` when it is no longer running.
+    async fn renew_lease(&self, id: Uuid, owner: &str, lease: Duration) -> Result<(), StoreError>;
+
     /// Records a phase of a running job and renews the lease.
     async fn record_progress(
         &self,
@@ -334,6 +341,13 @@ pub trait JobStore: Send + Sync {
 pub trait Ledger: JobStore + AuditLog {}
 
 impl<T: JobStore + AuditLog> Ledger for T {}
+
+/// Everything a backend keeps: what `riposte` opens at start-up (see
+/// riposte-cli's `open_store`), so nothing else needs to know the backend.
+/// An `Arc<dyn Store>` converts to any of its parts by trait upcasting.
+pub trait Store: Ledger + TokenStore + PeopleStore + AlertStore + LeaderLock {}
+
+impl<T: Ledger + TokenStore + PeopleStore + AlertStore + LeaderLock> Store for T {}
 
 /// Store backends describe times as Unix milliseconds.
 pub fn to_millis(t: OffsetDateTime) -> i64 {

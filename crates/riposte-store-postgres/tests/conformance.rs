@@ -1,0 +1,113 @@
+//! The shared store conformance suite on a real PostgreSQL server, each test
+//! in its own fresh database (see `riposte_store_postgres::testing`).
+
+use riposte_store_postgres::PostgresStore;
+use riposte_store_postgres::testing::TestDatabase;
+
+async fn fresh(label: &str) -> (TestDatabase, PostgresStore) {
+    let db = TestDatabase::create(label).await;
+    let store = PostgresStore::connect(&db.url)
+        .await
+        .unwrap_or_else(|e| panic!("opening {}: {e}", db.name));
+    (db, store)
+}
+
+#[tokio::test]
+async fn postgres_store_passes_the_conformance_suite() {
+    let (db, store) = fresh("suite").await;
+    riposte_store::conformance::run_all(&store).await;
+    riposte_store::conformance::tokens_are_found_by_hash_until_revoked(&store).await;
+    riposte_store::conformance::people_sessions_live_until_expiry_revocation_or_disabling(&store)
+        .await;
+    riposte_store::conformance::alerts_append_filter_and_page(&store).await;
+    drop(store);
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_database_pass_the_multi_node_checks() {
+    let (db, a) = fresh("multi").await;
+    let b = PostgresStore::connect(&db.url).await.unwrap();
+    riposte_store::conformance::run_multi_node(&a, &b).await;
+    drop((a, b));
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn nodes_starting_together_apply_the_migrations_once() {
+    use riposte_store::JobStore;
+    let db = TestDatabase::create("migrate").await;
+    let stores: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move { PostgresStore::connect(&url).await })
+        })
+        .collect();
+    let mut opened = Vec::new();
+    for s in stores {
+        opened.push(s.await.unwrap().expect("every node opens the ledger"));
+    }
+    riposte_store::conformance::create_and_read_back(&opened[0]).await;
+    let before = opened[0].list(&Default::default()).await.unwrap();
+    drop(opened);
+    let again = PostgresStore::connect(&db.url).await.unwrap();
+    assert_eq!(again.list(&Default::default()).await.unwrap(), before);
+    drop(again);
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn records_cannot_be_changed_or_deleted_behind_the_store() {
+    use sqlx::Connection;
+    let (db, store) = fresh("triggers").await;
+    riposte_store::conformance::the_first_audit_record_links_to_genesis(&store).await;
+    riposte_store::conformance::alerts_append_filter_and_page(&store).await;
+    riposte_store::conformance::a_finished_job_never_changes(&store).await;
+    let mut raw = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    for sql in [
+        "UPDATE audit_log SET result = 'failed'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+        "UPDATE audit_head SET seq = seq - 1",
+        "DELETE FROM audit_head",
+        "UPDATE alerts SET title = 'nothing to see'",
+        "DELETE FROM alerts",
+        "UPDATE jobs SET outcome = 'failed' WHERE state = 'finished'",
+        "DELETE FROM jobs",
+        "UPDATE job_events SET message = 'x'",
+    ] {
+        let err = sqlx::raw_sql(sql)
+            .execute(&mut raw)
+            .await
+            .expect_err(sql)
+            .to_string();
+        assert!(
+            err.contains("append-only")
+                || err.contains("audit head")
+                || err.contains("finished job")
+                || err.contains("never deleted"),
+            "{sql}: {err}"
+        );
+    }
+    drop(raw);
+    drop(store);
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_named_without_the_password() {
+    let err = PostgresStore::connect("postgres://riposte:hunter2-secret@127.0.0.1:1/riposte")
+        .await
+        .err()
+        .expect("nothing listens on port 1")
+        .to_string();
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+    assert!(!err.contains("hunter2"), "the password leaked: {err}");
+    let err = PostgresStore::connect("postgres://riposte:hunter2-secret@127.0.0.1:notaport/x")
+        .await
+        .err()
+        .expect("a bad URL")
+        .to_string();
+    assert!(!err.contains("hunter2"), "the password leaked: {err}");
+    assert!(err.contains("postgres://"), "{err}");
+}
