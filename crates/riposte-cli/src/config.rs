@@ -32,6 +32,9 @@ struct ConfigFile {
     /// Thresholds and lists of the built-in detections (as `riposte detect --settings`).
     #[serde(default)]
     detect: Option<riposte_detect::DetectConfig>,
+    /// Mass containment: children at once per DC (`per_dc`) and per Entra tenant (`per_tenant`).
+    #[serde(default)]
+    bulk: riposte_jobs::BulkLimits,
 }
 
 /// `[[ingest]]`: one log file to follow.
@@ -78,6 +81,8 @@ pub struct Config {
     pub ingest: Vec<(String, PathBuf)>,
     /// `[detect]`: the built-in pack's settings.
     pub detect: riposte_detect::DetectConfig,
+    /// `[bulk]`: mass containment concurrency.
+    pub bulk: riposte_jobs::BulkLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +205,7 @@ impl Config {
                 .map(|i| (i.forest, base_dir.join(i.samba_audit_log)))
                 .collect(),
             detect: file.detect.unwrap_or_default(),
+            bulk: file.bulk,
         })
     }
 
