@@ -27,8 +27,6 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 if [ "$PROFILE" = release ]; then REL=--release; else REL=; fi
 cargo build $REL -q -p riposte --bin riposte
 cargo build $REL -q -p riposte-ad --example ldap_floor
-BIN=$CARGO_TARGET_DIR/$PROFILE/riposte
-FLOOR=$CARGO_TARGET_DIR/$PROFILE/examples/ldap_floor
 
 BASE="DC=corp,DC=example,DC=test"
 URL=ldaps://127.0.0.11
@@ -41,6 +39,10 @@ TAG=bench$$
 OU="OU=$TAG,OU=Staff,$BASE"          # the ACCOUNTS users of item 2
 OU1="OU=${TAG}s,OU=Staff,$BASE"      # the single-action users of item 1
 WORK=$(mktemp -d)
+# Copies: a rebuild during the run must not change what is measured.
+cp "$CARGO_TARGET_DIR/$PROFILE/riposte" "$CARGO_TARGET_DIR/$PROFILE/examples/ldap_floor" "$WORK/"
+BIN=$WORK/riposte
+FLOOR=$WORK/ldap_floor
 
 ldap_as() { # admin|action tool args...
   local who=$1 tool=$2; shift 2
@@ -53,6 +55,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 now_ms() { date +%s%3N; }
 median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.stdin.read().split()]; print(f"{statistics.median(v):.3f}")'; }
 
