@@ -49,9 +49,10 @@ ldap_as() { # admin|action tool args...
   if [ "$who" = admin ]; then set -- -D "$ADMIN_DN" -y "$ADMIN_PW" "$@"; else set -- -D "$ACTION_DN" -y "$ACTION_PW" "$@"; fi
   LDAPTLS_CACERT=$CA LDAPTLS_REQCERT=demand "$tool" -H "$URL" -x "$@"
 }
+# Tree delete (Samba refuses a plain delete of a non-leaf; ldapdelete -r stops at search size limits).
 cleanup() {
-  ldap_as admin ldapdelete -r "$OU" >/dev/null 2>&1 || true
-  ldap_as admin ldapdelete -r "$OU1" >/dev/null 2>&1 || true
+  ldap_as admin ldapdelete -e '!1.2.840.113556.1.4.805' "$OU" >/dev/null 2>&1 || true
+  ldap_as admin ldapdelete -e '!1.2.840.113556.1.4.805' "$OU1" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
