@@ -195,7 +195,7 @@ pub async fn list_bulks(
 
 /// The state changes a person may ask for.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Control {
+pub enum Control {
     Pause,
     Resume,
     Cancel,
