@@ -247,7 +247,7 @@ impl Runner {
         )
         .await?;
         let mut unresolved = Vec::new();
-        let identities: Vec<(String, Identity)> = match &request.selector {
+        let identities: Vec<Identity> = match &request.selector {
             Selector::Ou(dn) => {
                 self.identities_in(&AccountSet::Ou { dn: dn.clone() })
                     .await?
@@ -288,7 +288,7 @@ impl Runner {
                 let mut out = Vec::new();
                 for (reference, target) in resolved {
                     match target {
-                        Ok(Target::Identity(identity)) => out.push((reference, *identity)),
+                        Ok(Target::Identity(identity)) => out.push(*identity),
                         Ok(Target::Unreachable { message, .. }) => unresolved.push(Skipped {
                             reference,
                             kind: "unresolved",
@@ -317,7 +317,7 @@ impl Runner {
             children: Vec::new(),
         };
         let mut seen = HashSet::new();
-        for (_given, identity) in identities {
+        for identity in identities {
             let reference = identity.reference();
             let (forest, dn) = identity.location();
             if !seen.insert(format!("{forest}\u{0}{}", dn.to_ascii_lowercase())) {
@@ -401,7 +401,7 @@ impl Runner {
     async fn identities_in(
         &self,
         set: &AccountSet,
-    ) -> Result<Vec<(String, Identity)>, RunnerError> {
+    ) -> Result<Vec<Identity>, RunnerError> {
         let accounts = self
             .directory
             .accounts_in(set, MAX_SET)
@@ -415,7 +415,7 @@ impl Runner {
         Ok(futures_util::stream::iter(accounts)
             .map(|ad| async move {
                 let (linked, cloud_error) = self.linked_accounts(&ad).await;
-                (String::new(), Identity::from_ad(ad, linked, cloud_error))
+                Identity::from_ad(ad, linked, cloud_error)
             })
             .buffered(self.bulk_limits.per_tenant)
             .collect()
