@@ -22,7 +22,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings = LdapConnSettings::new().set_config(tls);
     let (conn, mut ldap) = LdapConnAsync::with_settings(settings, url).await?;
     ldap3::drive!(conn);
-    ldap.simple_bind(bind_dn, password.trim_end()).await?.success()?;
+    ldap.simple_bind(bind_dn, password.trim_end())
+        .await?
+        .success()?;
     for dn in std::io::stdin().lock().lines() {
         let dn = dn?;
         if dn.trim().is_empty() {
@@ -39,7 +41,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .success()?;
         let (entries, _) = ldap
-            .search(&dn, Scope::Base, "(objectClass=*)", vec!["userAccountControl"])
+            .search(
+                &dn,
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["userAccountControl"],
+            )
             .await?
             .success()?;
         assert_eq!(entries.len(), 1, "no read-back for {dn}");

@@ -398,10 +398,7 @@ impl Runner {
     }
 
     /// The accounts of an OU or group, each with its linked Entra accounts.
-    async fn identities_in(
-        &self,
-        set: &AccountSet,
-    ) -> Result<Vec<Identity>, RunnerError> {
+    async fn identities_in(&self, set: &AccountSet) -> Result<Vec<Identity>, RunnerError> {
         let accounts = self
             .directory
             .accounts_in(set, MAX_SET)

@@ -1518,7 +1518,11 @@ async fn bulk_page(
         me: Me::of(&signed),
         id: b.id.to_string(),
         action: b.action.as_str().into(),
-        selector: format!("{}: {}", b.selector_kind, b.selector_value.lines().next().unwrap_or("")),
+        selector: format!(
+            "{}: {}",
+            b.selector_kind,
+            b.selector_value.lines().next().unwrap_or("")
+        ),
         reason: b.reason.clone(),
         requested_by: b.requested_by.clone(),
         created_at: when(b.created_at),
@@ -1526,7 +1530,9 @@ async fn bulk_page(
         live: !b.state.is_final(),
         total: b.counts.total,
         done: b.counts.finished,
-        percent: (b.counts.finished * 100).checked_div(b.counts.total).unwrap_or(100),
+        percent: (b.counts.finished * 100)
+            .checked_div(b.counts.total)
+            .unwrap_or(100),
         counts: b.counts,
         undo_of: b.undo_of.map(|u| u.to_string()).unwrap_or_default(),
         left_out,

@@ -209,12 +209,12 @@ impl SqliteStore {
             "{} requested {} on {}: {}",
             job.requested_by, job.action, job.target_ref, job.reason
         );
-        self.event(&mut **tx, id, at, JobState::Queued, None, &message)
+        self.event(tx, id, at, JobState::Queued, None, &message)
             .await?;
         if let Some(why) = &job.approval_required {
             let message = format!("pending approval by a second person: {why}");
             self.event(
-                &mut **tx,
+                tx,
                 id,
                 at,
                 JobState::Queued,
