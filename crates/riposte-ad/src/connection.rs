@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry};
 use riposte_core::account::AccountState;
-use riposte_core::directory::{Directory, DirectoryError, DirectorySession, Lookup, Write};
+use riposte_core::directory::{
+    AccountSet, AccountSetError, Directory, DirectoryError, DirectorySession, Lookup, Write,
+    container_within,
+};
 use riposte_core::identity::{IdentityRef, LookupKey};
 use riposte_core::rights::ActionAccount;
 use rustls::ClientConfig;
@@ -158,6 +161,92 @@ impl Directory for AdDirectory {
             }
         }
         result
+    }
+
+    async fn accounts_in(
+        &self,
+        set: &AccountSet,
+        limit: usize,
+    ) -> Result<Vec<AccountState>, AccountSetError> {
+        const USERS: &str = "(objectCategory=person)(objectClass=user)";
+        match set {
+            AccountSet::Ou { dn } => {
+                let mut why = Vec::new();
+                let forest = self
+                    .forests
+                    .iter()
+                    .find(|f| match container_within(dn, &f.settings.base_dn) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            why.push(e);
+                            false
+                        }
+                    })
+                    .ok_or_else(|| {
+                        AccountSetError::Invalid(format!(
+                            "the OU must be inside a configured forest ({}): {}",
+                            self.forests
+                                .iter()
+                                .map(|f| format!("{} = {}", f.settings.name, f.settings.base_dn))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            why.first().cloned().unwrap_or_default()
+                        ))
+                    })?;
+                forest
+                    .paged(dn.trim(), &format!("(&{USERS})"), limit, &set.to_string())
+                    .await
+            }
+            AccountSet::Group { reference } => {
+                let parsed = IdentityRef::parse(reference)
+                    .map_err(|e| AccountSetError::Invalid(format!("group {reference:?}: {e}")))?;
+                let candidates: Vec<&Arc<Forest>> = match (&parsed.forest, &parsed.key) {
+                    (Some(name), _) => vec![
+                        self.forest(name)
+                            .map_err(|e| AccountSetError::Invalid(e.to_string()))?,
+                    ],
+                    (None, LookupKey::DistinguishedName(dn)) => self
+                        .forests
+                        .iter()
+                        .filter(|f| container_within(dn, &f.settings.base_dn).is_ok())
+                        .collect(),
+                    (None, _) => self.forests.iter().collect(),
+                };
+                let mut groups = Vec::new();
+                for forest in candidates {
+                    for dn in forest.find_group(&parsed.key).await? {
+                        groups.push((forest.clone(), dn));
+                    }
+                }
+                match groups.len() {
+                    0 => Err(AccountSetError::Invalid(format!(
+                        "no group matches {reference:?}; name it forest:sAMAccountName or by its DN"
+                    ))),
+                    1 => {
+                        let (forest, group_dn) = groups.remove(0);
+                        // The group's DN as the directory gave it, escaped into the filter.
+                        let filter = format!("(&{USERS}{})", filter::equals("memberOf", &group_dn));
+                        forest
+                            .paged(
+                                &forest.settings.base_dn.clone(),
+                                &filter,
+                                limit,
+                                &set.to_string(),
+                            )
+                            .await
+                    }
+                    _ => Err(AccountSetError::Invalid(format!(
+                        "{reference:?} matches {} groups ({}); name one by its DN",
+                        groups.len(),
+                        groups
+                            .iter()
+                            .map(|(_, dn)| dn.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ))),
+                }
+            }
+        }
     }
 
     async fn session(
@@ -377,6 +466,131 @@ impl Forest {
                     message: describe_ldap_error(&e, &self.settings),
                 })
             }
+        }
+    }
+
+    /// The DNs of groups a key names in this forest (sAMAccountName or DN only).
+    async fn find_group(&self, key: &LookupKey) -> Result<Vec<String>, AccountSetError> {
+        const GROUPS: &str = "(objectClass=group)";
+        let (base, scope, filter) = match key {
+            LookupKey::SamAccountName(name) => (
+                self.settings.base_dn.clone(),
+                Scope::Subtree,
+                format!("(&{GROUPS}{})", filter::equals("sAMAccountName", name)),
+            ),
+            LookupKey::DistinguishedName(dn) => {
+                if container_within(dn, &self.settings.base_dn).is_err() {
+                    return Ok(Vec::new());
+                }
+                (dn.trim().to_string(), Scope::Base, GROUPS.to_string())
+            }
+            _ => {
+                return Err(AccountSetError::Invalid(
+                    "name a group as forest:sAMAccountName or by its DN".into(),
+                ));
+            }
+        };
+        let (dc, bound) = self.connect_any(None).await?;
+        let mut ldap = bound.ldap.clone();
+        self.round_trip();
+        let found = ldap
+            .with_timeout(self.settings.operation_timeout)
+            .search(&base, scope, &filter, vec!["distinguishedName"])
+            .await;
+        match found {
+            Ok(result) if result.1.rc == rc::NO_SUCH_OBJECT => Ok(Vec::new()),
+            Ok(result) if result.1.rc == 0 => Ok(result
+                .0
+                .into_iter()
+                .map(|e| SearchEntry::construct(e).dn)
+                .collect()),
+            Ok(result) => Err(DirectoryError::Refused {
+                dc,
+                dn: base,
+                code: result.1.rc,
+                message: result.1.text,
+            }
+            .into()),
+            Err(e) => {
+                self.evict(&dc).await;
+                Err(DirectoryError::Unavailable {
+                    dc,
+                    message: describe_ldap_error(&e, &self.settings),
+                }
+                .into())
+            }
+        }
+    }
+
+    /// Every user entry under `base` matching `filter`, page by page (the
+    /// paged-results control), at most `limit`.
+    async fn paged(
+        &self,
+        base: &str,
+        filter: &str,
+        limit: usize,
+        what: &str,
+    ) -> Result<Vec<AccountState>, AccountSetError> {
+        use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+        let (dc, bound) = self.connect_any(None).await?;
+        let mut ldap = bound.ldap.clone();
+        let lost = |e: &LdapError| DirectoryError::Unavailable {
+            dc: dc.clone(),
+            message: describe_ldap_error(e, &self.settings),
+        };
+        let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+            Box::new(EntriesOnly::new()),
+            Box::new(PagedResults::new(500)),
+        ];
+        self.round_trip();
+        let mut stream = match ldap
+            .with_timeout(self.settings.operation_timeout)
+            .streaming_search_with(
+                adapters,
+                base,
+                Scope::Subtree,
+                filter,
+                ACCOUNT_ATTRIBUTES.to_vec(),
+            )
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                self.evict(&dc).await;
+                return Err(lost(&e).into());
+            }
+        };
+        let mut out = Vec::new();
+        loop {
+            match stream.next().await {
+                Ok(Some(entry)) => {
+                    if out.len() == limit {
+                        let _ = stream.finish().await;
+                        return Err(AccountSetError::TooMany {
+                            set: what.to_string(),
+                            limit,
+                        });
+                    }
+                    out.push(account_from_entry(
+                        self.name(),
+                        &SearchEntry::construct(entry),
+                    ));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.evict(&dc).await;
+                    return Err(lost(&e).into());
+                }
+            }
+        }
+        let result = stream.finish().await;
+        match result.rc {
+            0 => Ok(out),
+            rc::NO_SUCH_OBJECT => Err(AccountSetError::Invalid(format!(
+                "{base} does not exist in forest {}",
+                self.name()
+            ))),
+            code => Err(result_error(&dc, base, code, &result.text).into()),
         }
     }
 

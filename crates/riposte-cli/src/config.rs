@@ -37,6 +37,9 @@ struct ConfigFile {
     detect: Option<riposte_detect::DetectConfig>,
     #[serde(default)]
     readiness: ReadinessFile,
+    /// Mass containment: children at once per DC (`per_dc`) and per Entra tenant (`per_tenant`).
+    #[serde(default)]
+    bulk: riposte_jobs::BulkLimits,
 }
 
 /// `[readiness]`: how often `riposte serve` re-assesses readiness.
@@ -168,6 +171,8 @@ pub struct Config {
     pub detect: riposte_detect::DetectConfig,
     /// Time between readiness assessments in `riposte serve`; `None`: start-up and on demand only.
     pub readiness_refresh: Option<std::time::Duration>,
+    /// `[bulk]`: mass containment concurrency.
+    pub bulk: riposte_jobs::BulkLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -324,6 +329,7 @@ impl Config {
             detect: file.detect.unwrap_or_default(),
             readiness_refresh: (file.readiness.refresh_minutes > 0)
                 .then(|| std::time::Duration::from_secs(file.readiness.refresh_minutes * 60)),
+            bulk: file.bulk,
         })
     }
 

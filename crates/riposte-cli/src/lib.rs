@@ -17,6 +17,7 @@ macro_rules! println {
     }};
 }
 
+mod bulk;
 pub mod config;
 mod detect;
 mod ingest;
@@ -97,6 +98,10 @@ enum Command {
     /// Hunt offline: run the built-in identity detections (and Sigma rules) over log files.
     /// Needs no config file. EVTX, Windows JSON (evtx_dump, Winlogbeat) and Samba audit logs.
     Detect(detect::DetectArgs),
+    /// Mass containment: one action on many accounts (an OU, a group, an alert, a list),
+    /// with a dry run, pause / resume / cancel and undo.
+    #[command(subcommand)]
+    Bulk(bulk::BulkCommand),
     /// Push log files through the live detection pipeline: alerts are stored in the ledger
     /// (listed by `GET /api/v1/alerts` and the portal) and printed.
     Ingest(ingest::IngestArgs),
@@ -376,6 +381,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 .with_lease(config.job_lease)
                 .with_protection(Protection::new(config.protected.clone()))
                 .with_circuit_breaker(config.automation.circuit_breaker)
+                .with_bulk_limits(config.bulk)
                 .with_queue_notifications(),
         );
         let pipeline = Arc::new(riposte_server::ingest::Pipeline::new(
@@ -416,9 +422,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     }
     let runner = with_cloud(Runner::new(ledger, directory))
         .with_lease(config.job_lease)
-        .with_protection(Protection::new(config.protected.clone()));
+        .with_protection(Protection::new(config.protected.clone()))
+        .with_bulk_limits(config.bulk);
     recover(&runner).await;
     match cli.command {
+        Command::Bulk(cmd) => {
+            bulk::run(
+                cmd,
+                &runner,
+                store_for_tokens.as_ref(),
+                &cli_principal(),
+                cli.json,
+            )
+            .await
+        }
         Command::Serve | Command::Detect(_) | Command::Ingest(_) | Command::Readiness(_) => {
             unreachable!("handled above")
         }

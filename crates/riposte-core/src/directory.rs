@@ -1,6 +1,8 @@
 //! What riposte needs from a directory connector. The AD connector
 //! (riposte-ad) implements these traits over LDAP; the executor uses only them.
 
+use std::fmt;
+
 use async_trait::async_trait;
 use secrecy::SecretString;
 
@@ -102,6 +104,18 @@ pub trait Directory: Send + Sync {
     /// at most `limit` per forest.
     async fn search(&self, text: &str, limit: u32) -> Lookup;
 
+    /// The accounts in `set` (at most `limit`; more is an error, never a cut).
+    async fn accounts_in(
+        &self,
+        set: &AccountSet,
+        limit: usize,
+    ) -> Result<Vec<AccountState>, AccountSetError> {
+        let _ = limit;
+        Err(AccountSetError::Invalid(format!(
+            "this directory cannot list {set}"
+        )))
+    }
+
     /// A session on one DC of `forest`: `preferred_dc` first if given, then
     /// the others in order (failover).
     async fn session(
@@ -122,4 +136,118 @@ pub trait DirectorySession: Send {
     async fn read_account(&mut self, dn: &str) -> Result<AccountState, DirectoryError>;
 
     async fn apply(&mut self, dn: &str, write: &Write) -> Result<(), DirectoryError>;
+}
+
+/// The most accounts one request may name by OU or group (a bigger set is
+/// refused, never cut short silently).
+pub const MAX_SET: usize = 100_000;
+
+/// Many accounts named by where they are, for mass containment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountSet {
+    /// Every user object under this OU or container (subtree). The DN must lie
+    /// inside a configured forest's naming context; it is only ever a search base.
+    Ou { dn: String },
+    /// The direct members (users) of one group, named `forest:sAMAccountName`
+    /// or by its DN. Primary-group membership (e.g. Domain Users) is not listed.
+    Group { reference: String },
+}
+
+impl fmt::Display for AccountSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AccountSet::Ou { dn } => write!(f, "the users under {dn}"),
+            AccountSet::Group { reference } => write!(f, "the members of group {reference}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountSetError {
+    /// The request itself is wrong: nothing was searched.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{set} holds more than {limit} accounts; split the request (e.g. by sub-OU)")]
+    TooMany { set: String, limit: usize },
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}
+
+/// Checks that `dn` names something inside the naming context `base`, and
+/// that nothing in it can change where a search goes: no escapes, no filter
+/// metacharacters, no control characters, `attr=value` components only.
+pub fn container_within(dn: &str, base: &str) -> Result<(), String> {
+    let dn = dn.trim();
+    if dn.is_empty() || dn.len() > crate::identity::MAX_REFERENCE_LEN {
+        return Err(format!(
+            "an OU DN must be 1 to {} characters",
+            crate::identity::MAX_REFERENCE_LEN
+        ));
+    }
+    if let Some(c) = dn.chars().find(|c| {
+        c.is_control()
+            || matches!(
+                c,
+                '\\' | '*' | '(' | ')' | '"' | ';' | '+' | '<' | '>' | '#'
+            )
+    }) {
+        return Err(format!(
+            "{dn:?} contains {c:?}; an OU DN here may hold only plain attr=value components (no escapes, filter characters or multi-valued RDNs)"
+        ));
+    }
+    for part in dn.split(',') {
+        let Some((attr, value)) = part.split_once('=') else {
+            return Err(format!("{dn:?} is not a DN: {part:?} is not attr=value"));
+        };
+        let attr = attr.trim();
+        if attr.is_empty()
+            || !attr.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || value.trim().is_empty()
+            || value.contains('=')
+        {
+            return Err(format!("{dn:?} is not a DN: {part:?} is not attr=value"));
+        }
+    }
+    let norm = |s: &str| {
+        s.split(',')
+            .map(|p| p.trim().to_ascii_lowercase())
+            .collect::<Vec<_>>()
+    };
+    let (dn_parts, base_parts) = (norm(dn), norm(base));
+    if dn_parts.len() < base_parts.len() || !dn_parts.ends_with(&base_parts) {
+        return Err(format!("{dn:?} is not inside {base}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod set_tests {
+    use super::container_within;
+
+    const BASE: &str = "DC=corp,DC=example,DC=test";
+
+    #[test]
+    fn only_plain_dns_inside_the_base_are_accepted() {
+        assert!(container_within("OU=Staff,DC=corp,DC=example,DC=test", BASE).is_ok());
+        assert!(container_within("ou=Sub, OU=Staff,dc=CORP,DC=example,DC=test", BASE).is_ok());
+        assert!(container_within(BASE, BASE).is_ok());
+        for hostile in [
+            "OU=Staff,DC=fabrikam,DC=example,DC=test",
+            "OU=x\\,DC=corp,DC=example,DC=test",
+            "OU=*,DC=corp,DC=example,DC=test",
+            "OU=Staff)(objectClass=*,DC=corp,DC=example,DC=test",
+            "OU=a+CN=b,DC=corp,DC=example,DC=test",
+            "OU=Staff,DC=corp,DC=example,DC=test\0",
+            "DC=example,DC=test",
+            "Staff",
+            "OU=,DC=corp,DC=example,DC=test",
+            "OU=a=b,DC=corp,DC=example,DC=test",
+            "",
+        ] {
+            assert!(
+                container_within(hostile, BASE).is_err(),
+                "{hostile:?} passed"
+            );
+        }
+    }
 }

@@ -110,6 +110,13 @@ pub enum Permission<'a> {
     /// Run a new readiness assessment now: it loads every DC and tenant, so
     /// responders and admins only.
     RefreshReadiness,
+    /// Ask for one action on many accounts at once (mass containment). Needed
+    /// besides `RequestAction` on each account, which is still checked one by one.
+    RequestBulk {
+        action: Action,
+    },
+    /// Pause, resume or cancel a bulk operation.
+    ControlBulk,
 }
 
 /// A refusal that names the missing right.
@@ -155,6 +162,30 @@ pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), R
             Role::Admin | Role::Responder => Ok(()),
             Role::Reader => refuse(
                 "send events for detection".into(),
+                "the responder role (readers may only look)".into(),
+            ),
+        },
+        Permission::RequestBulk { action } => match principal.role {
+            Role::Admin => Ok(()),
+            Role::Responder
+                if principal.scope.actions.is_empty()
+                    || principal.scope.actions.contains(action) =>
+            {
+                Ok(())
+            }
+            Role::Responder => refuse(
+                format!("request {action} on many accounts"),
+                format!("the {action} action in the responder's scope"),
+            ),
+            Role::Reader => refuse(
+                format!("request {action} on many accounts"),
+                "the responder role (readers may only look)".into(),
+            ),
+        },
+        Permission::ControlBulk => match principal.role {
+            Role::Admin | Role::Responder => Ok(()),
+            Role::Reader => refuse(
+                "pause, resume or cancel a bulk operation".into(),
                 "the responder role (readers may only look)".into(),
             ),
         },
@@ -339,6 +370,32 @@ mod tests {
             vec![Action::Disable, Action::Enable]
         );
         assert!(authorize(&scoped, &Permission::Administer).is_err());
+    }
+
+    #[test]
+    fn bulk_needs_a_responder_whose_scope_has_the_action() {
+        let reader = who(Role::Reader, Scope::default());
+        let bulk = Permission::RequestBulk {
+            action: Action::Disable,
+        };
+        assert!(authorize(&reader, &bulk).is_err());
+        assert!(authorize(&reader, &Permission::ControlBulk).is_err());
+        let responder = who(Role::Responder, Scope::default());
+        assert!(authorize(&responder, &bulk).is_ok());
+        assert!(authorize(&responder, &Permission::ControlBulk).is_ok());
+        let unlock_only = who(
+            Role::Responder,
+            Scope {
+                actions: vec![Action::Unlock],
+                ..Scope::default()
+            },
+        );
+        assert!(
+            authorize(&unlock_only, &bulk)
+                .unwrap_err()
+                .missing
+                .contains("disable")
+        );
     }
 
     #[test]

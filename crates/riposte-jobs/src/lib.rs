@@ -6,6 +6,7 @@
 //! outcome is also appended to the audit trail.
 #![forbid(unsafe_code)]
 
+pub mod bulk;
 mod owner;
 pub mod view;
 
@@ -33,6 +34,7 @@ use time::OffsetDateTime;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+pub use bulk::{BulkLimits, BulkPlan, BulkRequest, BulkRun, Selector};
 pub use owner::{WorkerId, owner_is_gone};
 
 /// How long a worker holds a job between two records of progress.
@@ -88,6 +90,17 @@ pub enum RunnerError {
     NotAwaitingApproval(Uuid),
     #[error("no job has the id {0}")]
     NoSuchJob(Uuid),
+    /// A bulk request's selector is wrong (bad OU, unknown group, empty list...): nothing was recorded.
+    #[error("{0}")]
+    BadSelector(String),
+    /// The directory could not list a bulk request's accounts: nothing was recorded.
+    #[error("{0}")]
+    SetUnavailable(String),
+    #[error("no bulk operation has the id {0:?}; `riposte bulk list` shows the recent ones")]
+    NoSuchBulk(String),
+    /// The bulk operation is not in a state that allows this.
+    #[error("{0}")]
+    BulkConflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -95,7 +108,7 @@ pub enum RunnerError {
 impl RunnerError {
     /// The requester's input was wrong (as opposed to the system failing).
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, RunnerError::Store(_))
+        !matches!(self, RunnerError::Store(_) | RunnerError::SetUnavailable(_))
     }
 }
 
@@ -140,6 +153,7 @@ pub struct Runner {
     protection: Protection,
     cloud: Option<Arc<dyn CloudDirectory>>,
     breaker: safeguards::CircuitBreaker,
+    bulk_limits: bulk::BulkLimits,
 }
 
 impl Runner {
@@ -153,6 +167,7 @@ impl Runner {
             protection: Protection::default(),
             cloud: None,
             breaker: safeguards::CircuitBreaker::default(),
+            bulk_limits: bulk::BulkLimits::default(),
         }
     }
 

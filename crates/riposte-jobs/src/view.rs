@@ -232,3 +232,42 @@ pub fn job(job: &Job, events: &[JobEvent]) -> Value {
         "events": events,
     })
 }
+
+/// A bulk operation as the CLI (--json), the API and the portal show it:
+/// the parent record, its counts from the children, what was left out, and
+/// (when given) each child in short.
+pub fn bulk(bulk: &riposte_store::BulkOperation, children: Option<&[Job]>) -> Value {
+    let done = bulk.counts.finished;
+    let mut out = json!({
+        "bulk_id": bulk.id,
+        "created_at": adtime::rfc3339(bulk.created_at),
+        "updated_at": adtime::rfc3339(bulk.updated_at),
+        "finished_at": bulk.finished_at.map(adtime::rfc3339),
+        "action": bulk.action,
+        "selector": { "kind": bulk.selector_kind, "value": bulk.selector_value },
+        "requested_by": bulk.requested_by,
+        "source": bulk.source,
+        "reason": bulk.reason,
+        "state": bulk.state,
+        "undo_of": bulk.undo_of,
+        "counts": bulk.counts,
+        "progress": if bulk.counts.total == 0 { 1.0 } else { done as f64 / bulk.counts.total as f64 },
+        "left_out": bulk.skipped,
+        "links": {
+            "self": format!("/api/v1/bulk/{}", bulk.id),
+            "jobs": format!("/api/v1/jobs?bulk={}", bulk.id),
+        },
+    });
+    if let Some(children) = children {
+        out["jobs"] = children
+            .iter()
+            .map(|j| {
+                json!({
+                    "job_id": j.id, "target": j.target_ref, "dn": j.target_dn, "state": j.state,
+                    "outcome": j.outcome, "message": j.message,
+                })
+            })
+            .collect();
+    }
+    out
+}

@@ -37,3 +37,26 @@
     if (source.readyState === EventSource.CLOSED) window.location.reload();
   });
 })();
+
+// A bulk operation's progress: polls its JSON (the same endpoint the API
+// documents) every second while it runs, and reloads when its state changes
+// so the buttons match what may be done now.
+(function () {
+  const bulk = document.getElementById("bulk");
+  if (!bulk || bulk.dataset.live !== "true") return;
+  const set = (id, v) => { const el = document.getElementById(id); if (el) el.textContent = String(v); };
+  const tick = async () => {
+    let view;
+    try {
+      const r = await fetch(`/api/v1/bulk/${bulk.dataset.id}`, { credentials: "same-origin" });
+      if (!r.ok) return;
+      view = await r.json();
+    } catch (_) { return; }
+    const c = view.counts;
+    document.getElementById("bulk-progress").value = c.finished;
+    set("bulk-done", c.finished);
+    for (const k of ["verified", "already", "ineffective", "denied", "failed", "running", "queued"]) set(`c-${k}`, c[k]);
+    if (view.state !== bulk.dataset.state) window.location.reload();
+  };
+  setInterval(tick, 1000);
+})();

@@ -244,6 +244,8 @@ pub struct ListQuery {
     /// RFC 3339.
     since: Option<String>,
     until: Option<String>,
+    /// Only the children of this bulk operation.
+    bulk: Option<Uuid>,
     limit: Option<u32>,
     offset: Option<u32>,
 }
@@ -272,6 +274,7 @@ async fn list(state: &AppState, query: ListQuery) -> Result<(Vec<Job>, u32, u32)
         state: query.state,
         since: parse_time("since", query.since.as_deref())?,
         until: parse_time("until", query.until.as_deref())?,
+        bulk_id: query.bulk,
         limit: Some(limit),
         offset: Some(offset),
     };

@@ -101,6 +101,16 @@ impl From<RunnerError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "not_awaiting_approval", message)
             }
             RunnerError::NoSuchJob(_) => Self::not_found("job_not_found", message),
+            RunnerError::BadSelector(_) => Self::bad_request("invalid_selector", message),
+            RunnerError::SetUnavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "directory_unavailable",
+                message,
+            ),
+            RunnerError::NoSuchBulk(_) => Self::not_found("bulk_not_found", message),
+            RunnerError::BulkConflict(_) => {
+                Self::new(StatusCode::CONFLICT, "bulk_conflict", message)
+            }
             RunnerError::Store(e) => e.into(),
         }
     }

@@ -110,6 +110,11 @@ fn list_parameters() -> Value {
             "created before (RFC 3339)"
         ),
         p(
+            "bulk",
+            json!({ "type": "string", "format": "uuid" }),
+            "only the children of this bulk operation"
+        ),
+        p(
             "limit",
             json!({ "type": "integer", "minimum": 1, "maximum": 500 }),
             "page size (default 50)"
@@ -222,7 +227,46 @@ pub fn document() -> Value {
             "/api/v1/readiness/accounts.csv": { "get": secured(json!({ "summary": "One gap group, whole, as CSV",
                 "parameters": readiness_group_parameters(false),
                 "responses": { "200": { "description": "CSV: account, sam_account_name, reason, detail", "content": { "text/csv": { "schema": { "type": "string" } } } },
-                    "400": error_response("malformed query or unknown reason"), "404": error_response("no report yet") } })) }
+                    "400": error_response("malformed query or unknown reason"), "404": error_response("no report yet") } })) },
+            "/api/v1/bulk": {
+                "post": secured(json!({ "summary": "Mass containment: one action on many accounts (a list, an OU, a group's members, an alert's users). Needs RequestBulk (responder or admin) and RequestAction on each account; protected and out-of-scope accounts are skipped and listed. With dry_run: the count, the accounts, the protected ones and the unresolvable references; nothing is changed",
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/BulkRequest" } } } },
+                    "responses": { "200": json_response("dry run: the plan", json!({ "type": "object", "properties": { "dry_run": { "const": true }, "plan": { "$ref": "#/components/schemas/BulkPlan" } } })),
+                        "202": json_response("recorded; the service runs the children (Location: the bulk)", json!({ "$ref": "#/components/schemas/Bulk" })),
+                        "400": error_response("malformed request, bad selector (OU outside every forest, hostile DN, unknown group, empty list) or missing reason; nothing recorded"),
+                        "404": error_response("no such alert"),
+                        "503": error_response("the directory could not list the accounts; nothing recorded") } })),
+                "get": secured(json!({ "summary": "Bulk operations, newest first",
+                    "parameters": [
+                        { "name": "state", "in": "query", "required": false, "schema": { "type": "string", "enum": ["running", "paused", "cancelled", "finished"] } },
+                        { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 500 } },
+                        { "name": "offset", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 } }],
+                    "responses": { "200": json_response("a page", json!({ "type": "object", "properties": {
+                        "bulk": { "type": "array", "items": { "$ref": "#/components/schemas/Bulk" } }, "next_offset": { "type": ["integer", "null"] } } })),
+                        "400": error_response("malformed query") } }))
+            },
+            "/api/v1/bulk/{id}": { "get": secured(json!({ "summary": "One bulk operation: state, counts (from its child jobs), progress, what was left out",
+                "parameters": [job_id_parameter(), { "name": "jobs", "in": "query", "required": false, "schema": { "type": "boolean" }, "description": "include each child job in short" }],
+                "responses": { "200": json_response("the bulk operation", json!({ "$ref": "#/components/schemas/Bulk" })),
+                    "400": error_response("malformed id"), "404": error_response("no such bulk operation") } })) },
+            "/api/v1/bulk/{id}/pause": { "post": secured(json!({ "summary": "Pause: no new child starts; running ones finish (ControlBulk: responder or admin)",
+                "parameters": [job_id_parameter()],
+                "responses": { "200": json_response("the bulk operation", json!({ "$ref": "#/components/schemas/Bulk" })),
+                    "400": error_response("malformed id"), "404": error_response("no such bulk operation"), "409": error_response("not running") } })) },
+            "/api/v1/bulk/{id}/resume": { "post": secured(json!({ "summary": "Resume a paused bulk operation",
+                "parameters": [job_id_parameter()],
+                "responses": { "200": json_response("the bulk operation", json!({ "$ref": "#/components/schemas/Bulk" })),
+                    "400": error_response("malformed id"), "404": error_response("no such bulk operation"), "409": error_response("not paused") } })) },
+            "/api/v1/bulk/{id}/cancel": { "post": secured(json!({ "summary": "Cancel: queued children end failed (\"cancelled before it started\"), running ones finish normally",
+                "parameters": [job_id_parameter()],
+                "responses": { "200": json_response("the bulk operation", json!({ "$ref": "#/components/schemas/Bulk" })),
+                    "400": error_response("malformed id"), "404": error_response("no such bulk operation"), "409": error_response("already cancelled or finished") } })) },
+            "/api/v1/bulk/{id}/undo": { "post": secured(json!({ "summary": "Undo a finished or cancelled disable/enable bulk: a new bulk with the reverse action on exactly the accounts it changed (verified), not those already in the state",
+                "parameters": [job_id_parameter()],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false, "required": ["reason"], "properties": { "reason": { "type": "string", "minLength": 1 } } } } } },
+                "responses": { "202": json_response("the undo bulk operation", json!({ "$ref": "#/components/schemas/Bulk" })),
+                    "400": error_response("malformed"), "404": error_response("no such bulk operation"),
+                    "409": error_response("still running, not undoable, or nothing to undo") } })) }
         },
         "components": {
             "securitySchemes": {
@@ -250,6 +294,38 @@ pub fn document() -> Value {
                     "groups": { "type": "array", "items": { "type": "object", "properties": {
                         "reason": { "type": "string" }, "label": { "type": "string" }, "count": { "type": "integer" },
                         "accounts_truncated": { "type": "boolean" }, "accounts": { "type": "array", "items": { "type": "object" } } } } } } },
+                "BulkRequest": { "type": "object", "additionalProperties": false, "required": ["action", "selector", "reason"], "properties": {
+                    "action": { "$ref": "#/components/schemas/Action" },
+                    "selector": { "oneOf": [
+                        { "type": "object", "required": ["kind", "value"], "properties": { "kind": { "const": "references" }, "value": { "type": "array", "items": { "type": "string" }, "maxItems": 100000 } } },
+                        { "type": "object", "required": ["kind", "value"], "properties": { "kind": { "const": "ou" }, "value": { "type": "string", "description": "an OU DN inside a configured forest; users in its subtree" } } },
+                        { "type": "object", "required": ["kind", "value"], "properties": { "kind": { "const": "group" }, "value": { "type": "string", "description": "forest:sAMAccountName or the group's DN; its direct user members" } } },
+                        { "type": "object", "required": ["kind", "value"], "properties": { "kind": { "const": "alert" }, "value": { "type": "string", "format": "uuid", "description": "a stored alert; its user entities" } } }] },
+                    "reason": { "type": "string", "minLength": 1 },
+                    "dry_run": { "type": "boolean", "default": false },
+                    "clear_blocking_flags": { "type": "boolean", "default": false },
+                    "with_mfa": { "type": "boolean", "default": false } } },
+                "BulkPlan": { "type": "object", "properties": {
+                    "action": { "$ref": "#/components/schemas/Action" }, "selector_kind": { "type": "string" }, "selector_value": { "type": "string" },
+                    "count": { "type": "integer" },
+                    "accounts": { "type": "array", "items": { "type": "object", "properties": { "reference": { "type": "string" }, "forest": { "type": ["string", "null"] }, "dn": { "type": ["string", "null"] }, "enabled": { "type": ["boolean", "null"] } } } },
+                    "protected": { "type": "array", "items": { "$ref": "#/components/schemas/LeftOut" } },
+                    "skipped": { "type": "array", "items": { "$ref": "#/components/schemas/LeftOut" } },
+                    "unresolved": { "type": "array", "items": { "$ref": "#/components/schemas/LeftOut" } } } },
+                "LeftOut": { "type": "object", "properties": { "reference": { "type": "string" }, "kind": { "type": "string", "enum": ["protected", "out-of-scope", "not-applicable", "unresolved"] }, "reason": { "type": "string" } } },
+                "Bulk": { "type": "object", "properties": {
+                    "bulk_id": { "type": "string", "format": "uuid" }, "created_at": { "type": "string", "format": "date-time" },
+                    "finished_at": { "type": ["string", "null"], "format": "date-time" },
+                    "action": { "$ref": "#/components/schemas/Action" },
+                    "selector": { "type": "object", "properties": { "kind": { "type": "string", "enum": ["references", "ou", "group", "alert", "undo"] }, "value": { "type": "string" } } },
+                    "requested_by": { "type": "string" }, "source": { "type": "string" }, "reason": { "type": "string" },
+                    "state": { "type": "string", "enum": ["running", "paused", "cancelled", "finished"] },
+                    "undo_of": { "type": ["string", "null"], "format": "uuid" },
+                    "counts": { "type": "object", "properties": { "total": { "type": "integer" }, "queued": { "type": "integer" }, "running": { "type": "integer" }, "finished": { "type": "integer" },
+                        "verified": { "type": "integer" }, "already": { "type": "integer" }, "ineffective": { "type": "integer" }, "denied": { "type": "integer" }, "failed": { "type": "integer" } } },
+                    "progress": { "type": "number", "minimum": 0, "maximum": 1 },
+                    "left_out": { "type": "object", "properties": { "protected": { "type": "array" }, "skipped": { "type": "array" }, "unresolved": { "type": "array" } } },
+                    "jobs": { "type": "array", "items": { "type": "object" } } } },
                 "Action": { "type": "string", "enum": ["disable", "enable", "force-password-reset", "unlock", "set-password"] },
                 "Outcome": { "type": "string", "enum": ["verified", "already", "ineffective", "denied", "failed"] },
                 "ActionRequest": { "type": "object", "additionalProperties": false, "required": ["target", "action", "reason"], "properties": {

@@ -60,6 +60,9 @@ pub fn routes() -> Router<AppState> {
             "/ui/readiness/refresh",
             axum::routing::post(readiness_refresh),
         )
+        .route("/ui/bulk", get(bulk_list))
+        .route("/ui/bulk/{id}", get(bulk_page))
+        .route("/ui/bulk/{id}/{control}", axum::routing::post(bulk_post))
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters: for
@@ -1579,6 +1582,151 @@ async fn readiness_page(
     Ok(render(StatusCode::OK, &page))
 }
 
+// ---------------------------------------------------------------- bulk operations
+
+struct BulkRow {
+    href: String,
+    short_id: String,
+    created_at: String,
+    action: String,
+    selector: String,
+    state: String,
+    done: u64,
+    total: u64,
+    requested_by: String,
+}
+
+#[derive(Template)]
+#[template(path = "bulk_list.html")]
+struct BulkListPage {
+    me: Me,
+    rows: Vec<BulkRow>,
+}
+
+async fn bulk_list(
+    State(state): State<AppState>,
+    signed: SignedIn,
+) -> Result<Response, PortalError> {
+    policy::authorize(&signed.principal, &Permission::ReadJobs)
+        .map_err(|r| PortalError(crate::error::forbidden(&r)))?;
+    let all = state.runner.store().list_bulks(None, 100, 0).await?;
+    let rows = all
+        .iter()
+        .map(|b| BulkRow {
+            href: format!("/ui/bulk/{}", b.id),
+            short_id: b.id.to_string()[..8].to_string(),
+            created_at: when(b.created_at),
+            action: b.action.as_str().into(),
+            selector: format!(
+                "{}: {}",
+                b.selector_kind,
+                b.selector_value.lines().next().unwrap_or("")
+            ),
+            state: b.state.as_str().into(),
+            done: b.counts.finished,
+            total: b.counts.total,
+            requested_by: b.requested_by.clone(),
+        })
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        &BulkListPage {
+            me: Me::of(&signed),
+            rows,
+        },
+    ))
+}
+
+struct LeftOutRow {
+    reference: String,
+    kind: String,
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "bulk.html")]
+struct BulkPage {
+    me: Me,
+    id: String,
+    action: String,
+    selector: String,
+    reason: String,
+    requested_by: String,
+    created_at: String,
+    state: String,
+    live: bool,
+    total: u64,
+    done: u64,
+    percent: u64,
+    counts: riposte_store::BulkCounts,
+    undo_of: String,
+    left_out: Vec<LeftOutRow>,
+    /// Buttons only for what this person may do now.
+    can_pause: bool,
+    can_resume: bool,
+    can_cancel: bool,
+    can_undo: bool,
+}
+
+async fn bulk_page(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PortalError> {
+    policy::authorize(&signed.principal, &Permission::ReadJobs)
+        .map_err(|r| PortalError(crate::error::forbidden(&r)))?;
+    let id = parse_bulk_id(&id)?;
+    let b = crate::bulk::load(&state, id).await?;
+    let control = policy::authorize(&signed.principal, &Permission::ControlBulk).is_ok();
+    let undo = b.action.undo().is_some_and(|reverse| {
+        policy::authorize(
+            &signed.principal,
+            &Permission::RequestBulk { action: reverse },
+        )
+        .is_ok()
+    });
+    let left_out = b
+        .skipped
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(_, list)| list.as_array().cloned().unwrap_or_default())
+        .map(|s| LeftOutRow {
+            reference: s["reference"].as_str().unwrap_or("").into(),
+            kind: s["kind"].as_str().unwrap_or("").into(),
+            reason: s["reason"].as_str().unwrap_or("").into(),
+        })
+        .collect();
+    let page = BulkPage {
+        me: Me::of(&signed),
+        id: b.id.to_string(),
+        action: b.action.as_str().into(),
+        selector: format!(
+            "{}: {}",
+            b.selector_kind,
+            b.selector_value.lines().next().unwrap_or("")
+        ),
+        reason: b.reason.clone(),
+        requested_by: b.requested_by.clone(),
+        created_at: when(b.created_at),
+        state: b.state.as_str().into(),
+        live: !b.state.is_final(),
+        total: b.counts.total,
+        done: b.counts.finished,
+        percent: (b.counts.finished * 100)
+            .checked_div(b.counts.total)
+            .unwrap_or(100),
+        counts: b.counts,
+        undo_of: b.undo_of.map(|u| u.to_string()).unwrap_or_default(),
+        left_out,
+        can_pause: control && b.state == riposte_store::BulkState::Running,
+        can_resume: control && b.state == riposte_store::BulkState::Paused,
+        can_cancel: control && !b.state.is_final(),
+        can_undo: undo && b.state.is_final() && b.counts.verified > 0 && b.counts.running == 0,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
 async fn readiness_refresh(
     State(state): State<AppState>,
     signed: SignedIn,
@@ -1592,4 +1740,72 @@ async fn readiness_refresh(
         .map_err(|r| PortalError(crate::error::forbidden(&r)))?;
     state.readiness.refresh().await;
     Ok(axum::response::Redirect::to("/ui/readiness").into_response())
+}
+
+fn parse_bulk_id(id: &str) -> Result<uuid::Uuid, PortalError> {
+    uuid::Uuid::parse_str(id).map_err(|_| {
+        PortalError(ApiError::bad_request(
+            "malformed_bulk_id",
+            format!("{id:?} is not a bulk operation id"),
+        ))
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct BulkForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn bulk_control(
+    state: AppState,
+    signed: SignedIn,
+    id: String,
+    what: &str,
+    body: Result<Form<BulkForm>, FormRejection>,
+) -> Result<Response, PortalError> {
+    let body = form(body)?;
+    check_csrf(&signed, &body.csrf)?;
+    let id = parse_bulk_id(&id)?;
+    crate::bulk::load(&state, id).await?;
+    use crate::bulk::Control;
+    let target = match what {
+        "pause" => {
+            crate::bulk::control(&state, &signed.principal, id, Control::Pause, "portal").await?;
+            id
+        }
+        "resume" => {
+            crate::bulk::control(&state, &signed.principal, id, Control::Resume, "portal").await?;
+            id
+        }
+        "cancel" => {
+            crate::bulk::control(&state, &signed.principal, id, Control::Cancel, "portal").await?;
+            id
+        }
+        _ => {
+            let (undo, _) = state
+                .runner
+                .undo_bulk(&signed.principal, id, body.reason.trim(), "portal", None)
+                .await?;
+            undo.id
+        }
+    };
+    Ok(Redirect::to(&format!("/ui/bulk/{target}")).into_response())
+}
+
+async fn bulk_post(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path((id, what)): Path<(String, String)>,
+    body: Result<Form<BulkForm>, FormRejection>,
+) -> Result<Response, PortalError> {
+    if !matches!(what.as_str(), "pause" | "resume" | "cancel" | "undo") {
+        return Err(PortalError(ApiError::not_found(
+            "no_such_route",
+            "no such bulk operation control",
+        )));
+    }
+    bulk_control(state, signed, id, &what, body).await
 }

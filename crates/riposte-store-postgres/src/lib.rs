@@ -43,10 +43,11 @@ use riposte_core::evidence::Evidence;
 use riposte_core::policy::{Role, Scope};
 use riposte_core::{ActionOptions, Outcome};
 use riposte_store::{
-    AlertEntities, AlertFilter, AlertStore, ApiToken, AuditLog, AuditRecord, Created, Finish,
-    GENESIS_HASH, Job, JobEvent, JobFilter, JobState, JobStore, LeaderGuard, LeaderLock,
-    Leadership, NewAlert, NewAuditRecord, NewJob, PeopleStore, Person, Progress, Session,
-    StoreError, StoredAlert, TokenStore, from_millis, record_hash, to_millis,
+    AlertEntities, AlertFilter, AlertStore, ApiToken, AuditLog, AuditRecord, BulkCounts,
+    BulkOperation, BulkState, BulkStore, Created, Finish, GENESIS_HASH, Job, JobEvent, JobFilter,
+    JobState, JobStore, LeaderGuard, LeaderLock, Leadership, NewAlert, NewAuditRecord, NewBulk,
+    NewJob, PeopleStore, Person, Progress, Session, StoreError, StoredAlert, TokenStore,
+    from_millis, record_hash, to_millis,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
@@ -55,8 +56,14 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Migrations in order. Append only: a released migration never changes.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "schema", include_str!("../migrations/0001_schema.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "schema", include_str!("../migrations/0001_schema.sql")),
+    (
+        2,
+        "bulk_operations",
+        include_str!("../migrations/0002_bulk_operations.sql"),
+    ),
+];
 
 /// The first key of every advisory lock riposte takes ("RIPO"), so its
 /// locks never meet another application's in the same database.
@@ -336,6 +343,9 @@ fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
             .map_err(|e| corrupt("steps", &e))?
             .map(|j| j.0)
             .unwrap_or_default(),
+        bulk_id: row
+            .try_get::<Option<Uuid>, _>("bulk_id")
+            .map_err(|e| corrupt("bulk_id", &e))?,
     })
 }
 
@@ -468,7 +478,8 @@ impl JobStore for PostgresStore {
         let at = now();
         let claimed = sqlx::query(
             "UPDATE jobs SET state = 'running', owner = $1, lease_expires_at = $2, updated_at = $3 \
-             WHERE id = $4 AND state = 'queued' AND COALESCE(approval, 'approved') = 'approved'",
+             WHERE id = $4 AND state = 'queued' AND COALESCE(approval, 'approved') = 'approved' \
+             AND (bulk_id IS NULL OR EXISTS (SELECT 1 FROM bulk_operations b WHERE b.id = jobs.bulk_id AND b.state = 'running'))",
         )
         .bind(owner)
         .bind(lease_until(lease))
@@ -494,7 +505,7 @@ impl JobStore for PostgresStore {
         let row = sqlx::query(
             "WITH next AS ( \
                  SELECT id FROM jobs \
-                 WHERE state = 'queued' AND COALESCE(approval, 'approved') = 'approved' \
+                 WHERE state = 'queued' AND COALESCE(approval, 'approved') = 'approved' AND bulk_id IS NULL \
                  ORDER BY created_at, id LIMIT 1 \
                  FOR UPDATE SKIP LOCKED) \
              UPDATE jobs SET state = 'running', owner = $1, lease_expires_at = $2, updated_at = $3 \
@@ -706,6 +717,9 @@ impl JobStore for PostgresStore {
         }
         if let Some(until) = filter.until {
             q.push(" AND created_at < ").push_bind(to_millis(until));
+        }
+        if let Some(bulk) = filter.bulk_id {
+            q.push(" AND bulk_id = ").push_bind(bulk);
         }
         q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(i64::from(filter.limit.unwrap_or(100).min(10_000)))
@@ -1330,6 +1344,281 @@ impl LeaderLock for PostgresStore {
                 key,
             }),
         )))
+    }
+}
+
+impl PostgresStore {
+    async fn bulk_counts(
+        &self,
+        id: Uuid,
+    ) -> Result<(BulkCounts, Option<time::OffsetDateTime>), StoreError> {
+        let rows: Vec<(String, Option<String>, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT state, outcome, COUNT(*), MAX(finished_at) FROM jobs WHERE bulk_id = $1 GROUP BY state, outcome",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        let mut counts = BulkCounts::default();
+        let mut last = None::<i64>;
+        for (state, outcome, n, finished) in rows {
+            let n = u64::try_from(n).unwrap_or(0);
+            counts.total += n;
+            match state.parse::<JobState>()? {
+                JobState::Queued => counts.queued += n,
+                JobState::Running => counts.running += n,
+                JobState::Finished => counts.finished += n,
+            }
+            match outcome.as_deref() {
+                Some("verified") => counts.verified += n,
+                Some("already") => counts.already += n,
+                Some("ineffective") => counts.ineffective += n,
+                Some("denied") => counts.denied += n,
+                Some("failed") => counts.failed += n,
+                _ => {}
+            }
+            last = last.max(finished);
+        }
+        let finished_at = (counts.queued == 0 && counts.running == 0)
+            .then_some(last)
+            .flatten()
+            .map(from_millis);
+        Ok((counts, finished_at))
+    }
+
+    async fn bulk_from_row(&self, row: &PgRow) -> Result<BulkOperation, StoreError> {
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("bulk operation: {what}: {e}"))
+        };
+        let text = |col: &str| row.try_get::<String, _>(col).map_err(|e| corrupt(col, &e));
+        let id: Uuid = row.try_get("id").map_err(|e| corrupt("id", &e))?;
+        let (counts, finished_at) = self.bulk_counts(id).await?;
+        Ok(BulkOperation {
+            id,
+            created_at: from_millis(
+                row.try_get("created_at")
+                    .map_err(|e| corrupt("created_at", &e))?,
+            ),
+            updated_at: from_millis(
+                row.try_get("updated_at")
+                    .map_err(|e| corrupt("updated_at", &e))?,
+            ),
+            finished_at,
+            action: text("action")?.parse().map_err(|e| corrupt("action", &e))?,
+            options: row
+                .try_get::<Json<riposte_core::ActionOptions>, _>("options")
+                .map_err(|e| corrupt("options", &e))?
+                .0,
+            selector_kind: text("selector_kind")?,
+            selector_value: text("selector_value")?,
+            requested_by: text("requested_by")?,
+            source: text("source")?,
+            reason: text("reason")?,
+            state: text("state")?.parse()?,
+            undo_of: row.try_get("undo_of").map_err(|e| corrupt("undo_of", &e))?,
+            skipped: serde_json::from_str(&text("skipped")?).map_err(|e| corrupt("skipped", &e))?,
+            counts,
+        })
+    }
+
+    async fn fetch_bulk(&self, id: Uuid) -> Result<BulkOperation, StoreError> {
+        self.get_bulk(id)
+            .await?
+            .ok_or_else(|| StoreError::Conflict(format!("no bulk operation has the id {id}")))
+    }
+}
+
+#[async_trait]
+impl BulkStore for PostgresStore {
+    async fn create_bulk(
+        &self,
+        bulk: NewBulk,
+        children: Vec<NewJob>,
+    ) -> Result<BulkOperation, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let id = Uuid::now_v7();
+        let at = now();
+        sqlx::query(
+            "INSERT INTO bulk_operations (id, created_at, updated_at, action, options, selector_kind, selector_value, \
+             requested_by, source, reason, state, undo_of, skipped) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11)",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(bulk.action.as_str())
+        .bind(encode(&bulk.options)?)
+        .bind(&bulk.selector_kind)
+        .bind(&bulk.selector_value)
+        .bind(&bulk.requested_by)
+        .bind(&bulk.source)
+        .bind(&bulk.reason)
+        .bind(bulk.undo_of)
+        .bind(bulk.skipped.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        for job in &children {
+            let child = Uuid::now_v7();
+            sqlx::query(
+                "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
+                 forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason, steps, bulk_id) \
+                 VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $14, $15, $16)",
+            )
+            .bind(child)
+            .bind(at)
+            .bind(&job.requested_by)
+            .bind(&job.source)
+            .bind(&job.reason)
+            .bind(job.action.as_str())
+            .bind(encode(&job.options)?)
+            .bind(&job.target_ref)
+            .bind(&job.forest)
+            .bind(&job.target_dn)
+            .bind(&job.target_sid)
+            .bind(&job.idempotency_key)
+            .bind(job.approval_required.as_ref().map(|_| "pending"))
+            .bind(&job.approval_required)
+            .bind(encode(&job.steps)?)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+            let message = format!(
+                "{} requested {} on {}: {}",
+                job.requested_by, job.action, job.target_ref, job.reason
+            );
+            self.event(&mut tx, child, at, JobState::Queued, None, &message)
+                .await?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        self.fetch_bulk(id).await
+    }
+
+    async fn get_bulk(&self, id: Uuid) -> Result<Option<BulkOperation>, StoreError> {
+        let row = sqlx::query("SELECT * FROM bulk_operations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        match row {
+            Some(row) => Ok(Some(self.bulk_from_row(&row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_bulks(
+        &self,
+        state: Option<BulkState>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<BulkOperation>, StoreError> {
+        let mut q: QueryBuilder<Postgres> =
+            QueryBuilder::new("SELECT * FROM bulk_operations WHERE true");
+        if let Some(state) = state {
+            q.push(" AND state = ").push_bind(state.as_str());
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(limit.min(10_000)))
+            .push(" OFFSET ")
+            .push_bind(i64::from(offset));
+        let rows = q
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(self.bulk_from_row(row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn set_bulk_state(
+        &self,
+        id: Uuid,
+        from: &[BulkState],
+        to: BulkState,
+    ) -> Result<BulkOperation, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        // The row lock orders concurrent changes from several nodes.
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT state FROM bulk_operations WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+        let Some(current) = current else {
+            return Err(StoreError::Conflict(format!(
+                "no bulk operation has the id {id}"
+            )));
+        };
+        let current: BulkState = current.parse()?;
+        if !from.contains(&current) {
+            return Err(StoreError::Conflict(format!(
+                "bulk operation {id} is {current}, so it cannot become {to}"
+            )));
+        }
+        if to == BulkState::Finished {
+            let active: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM jobs WHERE bulk_id = $1 AND state <> 'finished'",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+            if active > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "bulk operation {id} still has {active} unfinished job(s)"
+                )));
+            }
+        }
+        sqlx::query("UPDATE bulk_operations SET state = $1, updated_at = $2 WHERE id = $3")
+            .bind(to.as_str())
+            .bind(now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        self.fetch_bulk(id).await
+    }
+
+    async fn claim_next_in_bulk(
+        &self,
+        id: Uuid,
+        forest: Option<&str>,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Job>, StoreError> {
+        loop {
+            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+                "SELECT j.id FROM jobs j JOIN bulk_operations b ON b.id = j.bulk_id \
+                 WHERE b.state = 'running' AND j.state = 'queued' AND COALESCE(j.approval, 'approved') = 'approved' AND j.bulk_id = ",
+            );
+            q.push_bind(id);
+            if let Some(forest) = forest {
+                q.push(" AND j.forest = ").push_bind(forest.to_string());
+            }
+            q.push(" ORDER BY j.created_at, j.id LIMIT 1");
+            let next: Option<Uuid> = q
+                .build_query_scalar()
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+            let Some(next) = next else { return Ok(None) };
+            // Another node may win this one: then look again.
+            if self.claim(next, owner, lease).await? {
+                return self.fetch(next).await.map(Some);
+            }
+        }
+    }
+
+    async fn bulk_jobs(&self, id: Uuid) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM jobs WHERE bulk_id = $1 ORDER BY created_at, id")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        rows.iter().map(job_from_row).collect()
     }
 }
 

@@ -16,6 +16,7 @@ use riposte_store::{
     NewAuditRecord, NewJob, PeopleStore, Person, Progress, Session, StoreError, StoredAlert,
     TokenStore, from_millis, record_hash, to_millis,
 };
+use riposte_store::{BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
 };
@@ -44,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0006_job_steps.sql"),
     ),
     (7, "alerts", include_str!("../migrations/0007_alerts.sql")),
+    (
+        8,
+        "bulk_operations",
+        include_str!("../migrations/0008_bulk_operations.sql"),
+    ),
 ];
 
 /// Every write transaction starts with `BEGIN IMMEDIATE`: a deferred one
@@ -169,6 +175,63 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Inserts one queued job (and its first events) inside `tx`.
+    async fn insert_job(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        job: &NewJob,
+        bulk: Option<Uuid>,
+    ) -> Result<Uuid, StoreError> {
+        let id = Uuid::now_v7();
+        let at = now();
+        let options =
+            serde_json::to_string(&job.options).map_err(|e| StoreError::Backend(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
+             forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason, steps, bulk_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(at)
+        .bind(at)
+        .bind(&job.requested_by)
+        .bind(&job.source)
+        .bind(&job.reason)
+        .bind(job.action.as_str())
+        .bind(options)
+        .bind(&job.target_ref)
+        .bind(&job.forest)
+        .bind(&job.target_dn)
+        .bind(&job.target_sid)
+        .bind(&job.idempotency_key)
+        .bind(job.approval_required.as_ref().map(|_| "pending"))
+        .bind(&job.approval_required)
+        .bind(serde_json::to_string(&job.steps).map_err(|e| StoreError::Backend(e.to_string()))?)
+        .bind(bulk.map(|b| b.to_string()))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let message = format!(
+            "{} requested {} on {}: {}",
+            job.requested_by, job.action, job.target_ref, job.reason
+        );
+        self.event(tx, id, at, JobState::Queued, None, &message)
+            .await?;
+        if let Some(why) = &job.approval_required {
+            let message = format!("pending approval by a second person: {why}");
+            self.event(
+                tx,
+                id,
+                at,
+                JobState::Queued,
+                Some("pending-approval"),
+                &message,
+            )
+            .await?;
+        }
+        Ok(id)
+    }
+
     async fn fetch(&self, id: Uuid) -> Result<Job, StoreError> {
         self.get(id).await?.ok_or(StoreError::NoSuchJob(id))
     }
@@ -236,6 +299,10 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
             .transpose()
             .map_err(|e| corrupt("steps", &e))?
             .unwrap_or_default(),
+        bulk_id: get_opt("bulk_id")?
+            .map(|id| Uuid::parse_str(&id))
+            .transpose()
+            .map_err(|e| corrupt("bulk_id", &e))?,
     })
 }
 
@@ -257,52 +324,7 @@ impl JobStore for SqliteStore {
                 return Ok(Created::Existing(job_from_row(&row)?));
             }
         }
-        let id = Uuid::now_v7();
-        let at = now();
-        let options =
-            serde_json::to_string(&job.options).map_err(|e| StoreError::Backend(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
-             forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason, steps) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(at)
-        .bind(at)
-        .bind(&job.requested_by)
-        .bind(&job.source)
-        .bind(&job.reason)
-        .bind(job.action.as_str())
-        .bind(options)
-        .bind(&job.target_ref)
-        .bind(&job.forest)
-        .bind(&job.target_dn)
-        .bind(&job.target_sid)
-        .bind(&job.idempotency_key)
-        .bind(job.approval_required.as_ref().map(|_| "pending"))
-        .bind(&job.approval_required)
-        .bind(serde_json::to_string(&job.steps).map_err(|e| StoreError::Backend(e.to_string()))?)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        let message = format!(
-            "{} requested {} on {}: {}",
-            job.requested_by, job.action, job.target_ref, job.reason
-        );
-        self.event(&mut tx, id, at, JobState::Queued, None, &message)
-            .await?;
-        if let Some(why) = &job.approval_required {
-            let message = format!("pending approval by a second person: {why}");
-            self.event(
-                &mut tx,
-                id,
-                at,
-                JobState::Queued,
-                Some("pending-approval"),
-                &message,
-            )
-            .await?;
-        }
+        let id = self.insert_job(&mut tx, &job, None).await?;
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(Created::New(self.fetch(id).await?))
     }
@@ -372,7 +394,7 @@ impl JobStore for SqliteStore {
             .map_err(|e| self.error(e))?;
         let at = now();
         let claimed = sqlx::query(
-            "UPDATE jobs SET state = 'running', owner = ?, lease_expires_at = ?, updated_at = ? WHERE id = ? AND state = 'queued' AND COALESCE(approval, 'approved') = 'approved'",
+            "UPDATE jobs SET state = 'running', owner = ?, lease_expires_at = ?, updated_at = ? WHERE id = ? AND state = 'queued' AND COALESCE(approval, 'approved') = 'approved' AND (bulk_id IS NULL OR EXISTS (SELECT 1 FROM bulk_operations b WHERE b.id = jobs.bulk_id AND b.state = 'running'))",
         )
         .bind(owner)
         .bind(lease_until(lease))
@@ -401,7 +423,7 @@ impl JobStore for SqliteStore {
     async fn claim_next(&self, owner: &str, lease: Duration) -> Result<Option<Job>, StoreError> {
         loop {
             let next: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM jobs WHERE state = 'queued' AND COALESCE(approval, 'approved') = 'approved' ORDER BY created_at, id LIMIT 1",
+                "SELECT id FROM jobs WHERE state = 'queued' AND COALESCE(approval, 'approved') = 'approved' AND bulk_id IS NULL ORDER BY created_at, id LIMIT 1",
             )
             .fetch_optional(&self.pool)
             .await
@@ -639,6 +661,9 @@ impl JobStore for SqliteStore {
         }
         if let Some(until) = filter.until {
             q.push(" AND created_at < ").push_bind(to_millis(until));
+        }
+        if let Some(bulk) = filter.bulk_id {
+            q.push(" AND bulk_id = ").push_bind(bulk.to_string());
         }
         q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(i64::from(filter.limit.unwrap_or(100).min(10_000)))
@@ -1247,5 +1272,260 @@ impl LeaderLock for SqliteStore {
                 lock_path.display()
             ))),
         }
+    }
+}
+
+impl SqliteStore {
+    async fn bulk_counts(
+        &self,
+        id: Uuid,
+    ) -> Result<(BulkCounts, Option<OffsetDateTime>), StoreError> {
+        let rows: Vec<(String, Option<String>, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT state, outcome, COUNT(*), MAX(finished_at) FROM jobs WHERE bulk_id = ? GROUP BY state, outcome",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        let mut counts = BulkCounts::default();
+        let mut last = None::<i64>;
+        for (state, outcome, n, finished) in rows {
+            let n = u64::try_from(n).unwrap_or(0);
+            counts.total += n;
+            match JobState::from_str(&state)? {
+                JobState::Queued => counts.queued += n,
+                JobState::Running => counts.running += n,
+                JobState::Finished => counts.finished += n,
+            }
+            match outcome.as_deref() {
+                Some("verified") => counts.verified += n,
+                Some("already") => counts.already += n,
+                Some("ineffective") => counts.ineffective += n,
+                Some("denied") => counts.denied += n,
+                Some("failed") => counts.failed += n,
+                _ => {}
+            }
+            last = last.max(finished);
+        }
+        let finished_at = (counts.queued == 0 && counts.running == 0)
+            .then_some(last)
+            .flatten()
+            .map(from_millis);
+        Ok((counts, finished_at))
+    }
+
+    async fn bulk_from_row(&self, row: &SqliteRow) -> Result<BulkOperation, StoreError> {
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("bulk operation: {what}: {e}"))
+        };
+        let text = |col: &str| row.try_get::<String, _>(col).map_err(|e| corrupt(col, &e));
+        let id = Uuid::parse_str(&text("id")?).map_err(|e| corrupt("id", &e))?;
+        let (counts, finished_at) = self.bulk_counts(id).await?;
+        Ok(BulkOperation {
+            id,
+            created_at: from_millis(
+                row.try_get("created_at")
+                    .map_err(|e| corrupt("created_at", &e))?,
+            ),
+            updated_at: from_millis(
+                row.try_get("updated_at")
+                    .map_err(|e| corrupt("updated_at", &e))?,
+            ),
+            finished_at,
+            action: text("action")?.parse().map_err(|e| corrupt("action", &e))?,
+            options: serde_json::from_str(&text("options")?).map_err(|e| corrupt("options", &e))?,
+            selector_kind: text("selector_kind")?,
+            selector_value: text("selector_value")?,
+            requested_by: text("requested_by")?,
+            source: text("source")?,
+            reason: text("reason")?,
+            state: text("state")?.parse()?,
+            undo_of: row
+                .try_get::<Option<String>, _>("undo_of")
+                .map_err(|e| corrupt("undo_of", &e))?
+                .map(|u| Uuid::parse_str(&u))
+                .transpose()
+                .map_err(|e| corrupt("undo_of", &e))?,
+            skipped: serde_json::from_str(&text("skipped")?).map_err(|e| corrupt("skipped", &e))?,
+            counts,
+        })
+    }
+
+    async fn fetch_bulk(&self, id: Uuid) -> Result<BulkOperation, StoreError> {
+        self.get_bulk(id)
+            .await?
+            .ok_or_else(|| StoreError::Conflict(format!("no bulk operation has the id {id}")))
+    }
+}
+
+#[async_trait]
+impl BulkStore for SqliteStore {
+    async fn create_bulk(
+        &self,
+        bulk: NewBulk,
+        children: Vec<NewJob>,
+    ) -> Result<BulkOperation, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.error(e))?;
+        let id = Uuid::now_v7();
+        let at = now();
+        sqlx::query(
+            "INSERT INTO bulk_operations (id, created_at, updated_at, action, options, selector_kind, selector_value, \
+             requested_by, source, reason, state, undo_of, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(at)
+        .bind(at)
+        .bind(bulk.action.as_str())
+        .bind(serde_json::to_string(&bulk.options).map_err(|e| StoreError::Backend(e.to_string()))?)
+        .bind(&bulk.selector_kind)
+        .bind(&bulk.selector_value)
+        .bind(&bulk.requested_by)
+        .bind(&bulk.source)
+        .bind(&bulk.reason)
+        .bind(bulk.undo_of.map(|u| u.to_string()))
+        .bind(bulk.skipped.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        for child in &children {
+            self.insert_job(&mut tx, child, Some(id)).await?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        self.fetch_bulk(id).await
+    }
+
+    async fn get_bulk(&self, id: Uuid) -> Result<Option<BulkOperation>, StoreError> {
+        let row = sqlx::query("SELECT * FROM bulk_operations WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        match row {
+            Some(row) => Ok(Some(self.bulk_from_row(&row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_bulks(
+        &self,
+        state: Option<BulkState>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<BulkOperation>, StoreError> {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT * FROM bulk_operations WHERE 1 = 1");
+        if let Some(state) = state {
+            q.push(" AND state = ").push_bind(state.as_str());
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::from(limit.min(10_000)))
+            .push(" OFFSET ")
+            .push_bind(i64::from(offset));
+        let rows = q
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(self.bulk_from_row(row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn set_bulk_state(
+        &self,
+        id: Uuid,
+        from: &[BulkState],
+        to: BulkState,
+    ) -> Result<BulkOperation, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.error(e))?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT state FROM bulk_operations WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+        let Some(current) = current else {
+            return Err(StoreError::Conflict(format!(
+                "no bulk operation has the id {id}"
+            )));
+        };
+        let current: BulkState = current.parse()?;
+        if !from.contains(&current) {
+            return Err(StoreError::Conflict(format!(
+                "bulk operation {id} is {current}, so it cannot become {to}"
+            )));
+        }
+        if to == BulkState::Finished {
+            let active: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM jobs WHERE bulk_id = ? AND state <> 'finished'",
+            )
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+            if active > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "bulk operation {id} still has {active} unfinished job(s)"
+                )));
+            }
+        }
+        sqlx::query("UPDATE bulk_operations SET state = ?, updated_at = ? WHERE id = ?")
+            .bind(to.as_str())
+            .bind(now())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        self.fetch_bulk(id).await
+    }
+
+    async fn claim_next_in_bulk(
+        &self,
+        id: Uuid,
+        forest: Option<&str>,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Job>, StoreError> {
+        loop {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT j.id FROM jobs j JOIN bulk_operations b ON b.id = j.bulk_id \
+                 WHERE b.state = 'running' AND j.state = 'queued' AND COALESCE(j.approval, 'approved') = 'approved' AND j.bulk_id = ",
+            );
+            q.push_bind(id.to_string());
+            if let Some(forest) = forest {
+                q.push(" AND j.forest = ").push_bind(forest.to_string());
+            }
+            q.push(" ORDER BY j.created_at, j.id LIMIT 1");
+            let next: Option<String> = q
+                .build_query_scalar()
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+            let Some(next) = next else { return Ok(None) };
+            let next = Uuid::parse_str(&next).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if self.claim(next, owner, lease).await? {
+                return self.fetch(next).await.map(Some);
+            }
+        }
+    }
+
+    async fn bulk_jobs(&self, id: Uuid) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM jobs WHERE bulk_id = ? ORDER BY created_at, id")
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        rows.iter().map(job_from_row).collect()
     }
 }

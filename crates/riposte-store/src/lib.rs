@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 mod alerts;
 pub mod audit;
+mod bulk;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod leader;
@@ -29,6 +30,7 @@ mod people;
 mod tokens;
 
 pub use alerts::{AlertEntities, AlertFilter, AlertStore, NewAlert, StoredAlert};
+pub use bulk::{BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk};
 pub use leader::{LeaderGuard, LeaderLock, Leadership};
 pub use people::{PeopleStore, Person, Session};
 pub use tokens::{ApiToken, TokenStore};
@@ -167,6 +169,8 @@ pub struct Job {
     pub decided_by: Option<String>,
     /// What the job does in each directory (empty for jobs that never resolved a target).
     pub steps: Vec<riposte_core::containment::Step>,
+    /// The bulk operation this job is a child of.
+    pub bulk_id: Option<Uuid>,
 }
 
 impl Job {
@@ -198,6 +202,8 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     pub since: Option<OffsetDateTime>,
     pub until: Option<OffsetDateTime>,
+    /// Only the children of this bulk operation.
+    pub bulk_id: Option<Uuid>,
     /// At most this many, newest first (default 100).
     pub limit: Option<u32>,
     pub offset: Option<u32>,
@@ -284,7 +290,8 @@ pub trait JobStore: Send + Sync {
     /// `false` if another worker took it first, or the job awaits approval.
     async fn claim(&self, id: Uuid, owner: &str, lease: Duration) -> Result<bool, StoreError>;
 
-    /// Claims the oldest queued job for `owner`, if there is one.
+    /// Claims the oldest queued job for `owner`, if there is one. Children of
+    /// bulk operations are never taken here (they run through their bulk).
     async fn claim_next(&self, owner: &str, lease: Duration) -> Result<Option<Job>, StoreError>;
 
     /// Extends the lease of a running job its owner still holds (the
@@ -333,14 +340,14 @@ pub trait JobStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// The job ledger and the audit trail, kept together by one backend.
+/// The job ledger, the audit trail and bulk operations, kept together by one backend.
 ///
 /// An `Arc<dyn Ledger>` (or `&dyn Ledger`) converts to `Arc<dyn JobStore>`
 /// or `Arc<dyn AuditLog>` by trait upcasting:
 /// `let jobs: Arc<dyn JobStore> = ledger.clone();`
-pub trait Ledger: JobStore + AuditLog {}
+pub trait Ledger: JobStore + AuditLog + BulkStore {}
 
-impl<T: JobStore + AuditLog> Ledger for T {}
+impl<T: JobStore + AuditLog + BulkStore> Ledger for T {}
 
 /// Everything a backend keeps: what `riposte` opens at start-up (see
 /// riposte-cli's `open_store`), so nothing else needs to know the backend.

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Mass containment on the Samba lab (corp, 127.0.0.11), the same inputs side by side. Not a test:
+# it prints figures, a JSON summary (last line of stdout) and appends a section to BENCHMARKS.md.
+#
+#   bench/bulk.sh [ACCOUNTS] [REPS] [SINGLE_REPS]        (defaults: 2000 accounts, 3 reps, 15 single actions)
+#
+#   BENCH_PROFILE=release  build riposte with --release (default: debug, the dev build the tests use)
+#   BENCH_RECORD=0         do not append to BENCHMARKS.md
+#
+# 1. One action, request to verified outcome (SINGLE_REPS accounts each, median):
+#    floor = one LDAP modify + one read-back on an open, bound LDAPS connection (examples/ldap_floor.rs);
+#    ldapmodify + ldapsearch as processes; samba-tool user disable; riposte user disable (a process).
+# 2. Disable ACCOUNTS accounts (REPS runs, median; all re-enabled between runs):
+#    floor = one ldapmodify over one LDIF with every change (one connection, no verification);
+#    a serial ldapmodify loop (one process per account, no verification);
+#    riposte bulk disable --ou (each account: CAS write + read-back, ledger, audit), with the lab config
+#    (Entra tenant double: each account is also looked up in Entra) and with an AD-only config.
+# 3. The same on PostgreSQL with two nodes: not run yet (see bench_postgres_two_nodes below).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-2000}
+REPS=${2:-3}
+ONE=${3:-15}
+PROFILE=${BENCH_PROFILE:-debug}
+LAB=$(cd .lab && pwd -P)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+if [ "$PROFILE" = release ]; then REL=--release; else REL=; fi
+cargo build $REL -q -p riposte --bin riposte
+cargo build $REL -q -p riposte-ad --example ldap_floor
+
+BASE="DC=corp,DC=example,DC=test"
+URL=ldaps://127.0.0.11
+CA=$LAB/ca/ca.pem
+ADMIN_DN="CN=Administrator,CN=Users,$BASE"
+ADMIN_PW=$LAB/corp/admin.secret
+ACTION_DN="CN=riposte-action,OU=Service,$BASE"
+ACTION_PW=$LAB/corp/action.secret
+TAG=bench$$
+OU="OU=$TAG,OU=Staff,$BASE"          # the ACCOUNTS users of item 2
+OU1="OU=${TAG}s,OU=Staff,$BASE"      # the single-action users of item 1
+WORK=$(mktemp -d)
+# Copies: a rebuild during the run must not change what is measured.
+cp "$CARGO_TARGET_DIR/$PROFILE/riposte" "$CARGO_TARGET_DIR/$PROFILE/examples/ldap_floor" "$WORK/"
+BIN=$WORK/riposte
+FLOOR=$WORK/ldap_floor
+
+ldap_as() { # admin|action tool args...
+  local who=$1 tool=$2; shift 2
+  if [ "$who" = admin ]; then set -- -D "$ADMIN_DN" -y "$ADMIN_PW" "$@"; else set -- -D "$ACTION_DN" -y "$ACTION_PW" "$@"; fi
+  LDAPTLS_CACERT=$CA LDAPTLS_REQCERT=demand "$tool" -H "$URL" -x "$@"
+}
+# Tree delete (Samba refuses a plain delete of a non-leaf; ldapdelete -r stops at search size limits).
+cleanup() {
+  ldap_as admin ldapdelete -e '!1.2.840.113556.1.4.805' "$OU" >/dev/null 2>&1 || true
+  ldap_as admin ldapdelete -e '!1.2.840.113556.1.4.805' "$OU1" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap "exit 130" INT TERM
+now_ms() { date +%s%3N; }
+median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.stdin.read().split()]; print(f"{statistics.median(v):.3f}")'; }
+
+# Seed with one LDIF: NORMAL_ACCOUNT + PASSWD_NOTREQD (544), no password (nothing to hash).
+python3 - "$N" "$ONE" "$TAG" "$OU" "$OU1" "$WORK" <<'PY'
+import sys
+n, one, tag, ou, ou1, work = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+pools = {"floor": [], "tools": [], "samba": [], "riposte": []}
+with open(f"{work}/seed.ldif", "w") as seed, open(f"{work}/bulk_dns.txt", "w") as dns:
+    for dn in (ou, ou1):
+        seed.write(f"dn: {dn}\nobjectClass: organizationalUnit\n\n")
+    for i in range(n):
+        name = f"{tag}b{i}"
+        seed.write(f"dn: CN={name},{ou}\nobjectClass: user\nsAMAccountName: {name}\nuserAccountControl: 544\n\n")
+        dns.write(f"CN={name},{ou}\n")
+    for pool in pools:
+        for i in range(one):
+            name = f"{tag}{pool[0]}{i}"
+            seed.write(f"dn: CN={name},{ou1}\nobjectClass: user\nsAMAccountName: {name}\nuserAccountControl: 544\n\n")
+            pools[pool].append(name)
+for pool, names in pools.items():
+    with open(f"{work}/one_{pool}.txt", "w") as f:
+        f.write("".join(f"{n}\n" for n in names))
+def ldif(value, path):
+    with open(path, "w") as f:
+        for line in open(f"{work}/bulk_dns.txt"):
+            f.write(f"dn: {line.strip()}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: {value}\n-\n\n")
+ldif(546, f"{work}/disable_all.ldif")
+ldif(544, f"{work}/enable_all.ldif")
+PY
+start=$(now_ms)
+ldap_as admin ldapadd -f "$WORK/seed.ldif" > /dev/null
+echo "seeded $N + $((ONE * 4)) users with one ldapadd in $(( $(now_ms) - start )) ms under $OU"
+
+# riposte configs: the lab's (with its Entra tenant double) and an AD-only one; own ledgers.
+sed '/^data_dir/d' "$LAB/riposte.toml" | sed "1i data_dir = \"$WORK/data\"" > "$WORK/riposte.toml"
+python3 - "$WORK/riposte.toml" "$WORK/riposte-ad.toml" "$WORK" <<'PY'
+import sys
+text = open(sys.argv[1]).read()
+head, sep, _ = text.partition("[[tenant]]")
+open(sys.argv[2], "w").write(head.replace(f'data_dir = "{sys.argv[3]}/data"', f'data_dir = "{sys.argv[3]}/data-ad"'))
+PY
+grep -A3 '^\[bulk\]' "$WORK/riposte.toml" || echo "riposte bulk limits: defaults (per_dc = 8, per_tenant = 4)"
+
+echo "== 1. one action, request to verified outcome ($ONE accounts each, median ms)"
+one_floor=$(sed "s/^/CN=/; s/\$/,$OU1/" "$WORK/one_floor.txt" | "$FLOOR" "$URL" "$ACTION_DN" "$ACTION_PW" "$CA" 546 | median)
+: > "$WORK/t_tools"
+while read -r name; do
+  s=$(now_ms)
+  printf 'dn: CN=%s,%s\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 546\n' "$name" "$OU1" | ldap_as action ldapmodify > /dev/null
+  ldap_as action ldapsearch -LLL -b "CN=$name,$OU1" -s base userAccountControl | grep -q 'userAccountControl: 546'
+  echo $(( $(now_ms) - s )) >> "$WORK/t_tools"
+done < "$WORK/one_tools.txt"
+one_tools=$(median < "$WORK/t_tools")
+: > "$WORK/t_samba"
+while read -r name; do
+  s=$(now_ms)
+  PASSWD="$(cat "$ADMIN_PW")" samba-tool user disable "$name" -H ldap://127.0.0.11 -U Administrator -s "$LAB/corp/etc/smb.conf" > /dev/null
+  echo $(( $(now_ms) - s )) >> "$WORK/t_samba"
+done < "$WORK/one_samba.txt"
+one_samba=$(median < "$WORK/t_samba")
+: > "$WORK/t_riposte"
+while read -r name; do
+  s=$(now_ms)
+  out=$(RIPOSTE_LOG=error "$BIN" --config "$WORK/riposte.toml" --json user disable "corp:$name" --reason "bench: single")
+  echo $(( $(now_ms) - s )) >> "$WORK/t_riposte"
+  echo "$out" | grep -q '"outcome": *"verified"' || { echo "riposte did not verify $name: $out" >&2; exit 1; }
+done < "$WORK/one_riposte.txt"
+one_riposte=$(median < "$WORK/t_riposte")
+printf '%-44s %9s ms\n' "floor: modify + read-back, open connection" "$one_floor" \
+  "ldapmodify + ldapsearch (processes)" "$one_tools" "samba-tool user disable" "$one_samba" \
+  "riposte user disable (process, verified)" "$one_riposte"
+
+echo "== 2. disable $N accounts ($REPS runs each, median s)"
+enable_all() { ldap_as admin ldapmodify -f "$WORK/enable_all.ldif" > /dev/null; }
+declare -A T
+for rep in $(seq 1 "$REPS"); do
+  enable_all; s=$(now_ms)
+  ldap_as action ldapmodify -f "$WORK/disable_all.ldif" > /dev/null
+  T[floor]+="$(( $(now_ms) - s )) "
+
+  enable_all; s=$(now_ms)
+  while read -r dn; do
+    printf 'dn: %s\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 546\n' "$dn" | ldap_as action ldapmodify > /dev/null
+  done < "$WORK/bulk_dns.txt"
+  T[loop]+="$(( $(now_ms) - s )) "
+
+  for variant in riposte riposte-ad; do
+    enable_all; s=$(now_ms)
+    out=$(RIPOSTE_LOG=error "$BIN" --config "$WORK/$variant.toml" --json bulk disable --ou "$OU" --reason "bench: bulk $rep" --quiet)
+    T[$variant]+="$(( $(now_ms) - s )) "
+    verified=$(echo "$out" | python3 -c 'import sys,json; print(json.load(sys.stdin)["counts"]["verified"])')
+    [ "$verified" = "$N" ] || { echo "$variant verified $verified of $N: $out" >&2; exit 1; }
+  done
+  echo "run $rep (ms): floor $(echo "${T[floor]}" | awk '{print $NF}'), serial loop $(echo "${T[loop]}" | awk '{print $NF}'), riposte $(echo "${T[riposte]}" | awk '{print $NF}'), riposte AD-only $(echo "${T[riposte-ad]}" | awk '{print $NF}')"
+done
+secs() { echo "$1" | median | awk '{printf "%.3f", $1 / 1000}'; }
+b_floor=$(secs "${T[floor]}"); b_loop=$(secs "${T[loop]}"); b_rip=$(secs "${T[riposte]}"); b_ripad=$(secs "${T[riposte-ad]}")
+
+# 3. PostgreSQL, two nodes: wired after riposte-store-postgres merges. The hook: start two
+# `riposte serve` on one PostgreSQL ledger, POST /api/v1/bulk to one, poll GET /api/v1/bulk/{id}
+# until finished, and report the same figures as item 2 under "postgres_two_nodes".
+bench_postgres_two_nodes() { echo null; }
+pg=$(bench_postgres_two_nodes)
+
+SUMMARY=$(python3 - "$N" "$REPS" "$ONE" "$PROFILE" "$one_floor" "$one_tools" "$one_samba" "$one_riposte" \
+  "$b_floor" "$b_loop" "$b_rip" "$b_ripad" "$pg" <<'PY'
+import json, sys, os, platform
+a = sys.argv[1:]
+n, reps, one, profile = int(a[0]), int(a[1]), int(a[2]), a[3]
+f1, t1, s1, r1 = map(float, a[4:8])
+fb, lb, rb, rab = map(float, a[8:12])
+def rate(s): return round(n / s, 1)
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+print(json.dumps({
+  "machine": {"cores": os.cpu_count(), "memory_gib": round(mem / 1048576, 1), "cpu": cpu, "riposte_build": profile},
+  "single_action_ms": {"floor_modify_readback": f1, "ldapmodify_ldapsearch": t1, "samba_tool": s1, "riposte": r1,
+                        "ratio_riposte_to_floor": round(r1 / f1, 1), "ratio_riposte_to_ldap_tools": round(r1 / t1, 2),
+                        "ratio_riposte_to_samba_tool": round(r1 / s1, 2), "samples": one},
+  "bulk": {"accounts": n, "runs": reps,
+           "floor_one_ldif_s": fb, "serial_ldapmodify_s": lb, "riposte_s": rb, "riposte_ad_only_s": rab,
+           "accounts_per_s": {"floor": rate(fb), "serial_ldapmodify": rate(lb), "riposte": rate(rb), "riposte_ad_only": rate(rab)},
+           "ratio_to_floor": {"serial_ldapmodify": round(lb / fb, 2), "riposte": round(rb / fb, 2), "riposte_ad_only": round(rab / fb, 2)}},
+  "postgres_two_nodes": json.loads(a[12]),
+}))
+PY
+)
+python3 - "$SUMMARY" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1]); o = s["single_action_ms"]; b = s["bulk"]
+print("one action (median ms): floor %s, ldapmodify+ldapsearch %s, samba-tool %s, riposte %s" % (
+    o["floor_modify_readback"], o["ldapmodify_ldapsearch"], o["samba_tool"], o["riposte"]))
+for k in ("floor", "serial_ldapmodify", "riposte", "riposte_ad_only"):
+    ratio = b["ratio_to_floor"].get(k, 1)
+    print("%18s: %8s accounts/s  (%s x the floor's time)" % (k, b["accounts_per_s"][k], ratio))
+PY
+if [ "${BENCH_RECORD:-1}" = 1 ]; then
+  python3 - "$SUMMARY" "$N" "$REPS" "$ONE" >> BENCHMARKS.md <<'PY'
+import json, sys, datetime
+s = json.loads(sys.argv[1]); n, reps, one = sys.argv[2:5]
+o, b, m = s["single_action_ms"], s["bulk"], s["machine"]
+print(f"\n### Run of {datetime.date.today()}, `bench/bulk.sh {n} {reps} {one}` ({m['riposte_build']} build), {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB\n")
+print("| one action, request to verified outcome | median ms | ratio riposte / this |\n|---|---|---|")
+print(f"| floor: LDAP modify + read-back on an open connection | {o['floor_modify_readback']} | {o['ratio_riposte_to_floor']} |")
+print(f"| `ldapmodify` + `ldapsearch` (processes) | {o['ldapmodify_ldapsearch']} | {o['ratio_riposte_to_ldap_tools']} |")
+print(f"| `samba-tool user disable` | {o['samba_tool']} | {o['ratio_riposte_to_samba_tool']} |")
+print(f"| `riposte user disable` (process, CAS write + read-back, ledger, audit) | {o['riposte']} | 1 |\n")
+print(f"| disable {n} accounts | median s | accounts/s | time / floor |\n|---|---|---|---|")
+print(f"| floor: one `ldapmodify` over one LDIF (one connection, no verification) | {b['floor_one_ldif_s']} | {b['accounts_per_s']['floor']} | 1 |")
+print(f"| serial `ldapmodify` loop (no verification) | {b['serial_ldapmodify_s']} | {b['accounts_per_s']['serial_ldapmodify']} | {b['ratio_to_floor']['serial_ldapmodify']} |")
+print(f"| `riposte bulk disable --ou` (lab config, Entra double linked) | {b['riposte_s']} | {b['accounts_per_s']['riposte']} | {b['ratio_to_floor']['riposte']} |")
+print(f"| `riposte bulk disable --ou` (AD-only config) | {b['riposte_ad_only_s']} | {b['accounts_per_s']['riposte_ad_only']} | {b['ratio_to_floor']['riposte_ad_only']} |\n")
+print("Summary (JSON):\n\n```json\n" + json.dumps(s) + "\n```")
+PY
+fi
+echo "$SUMMARY"

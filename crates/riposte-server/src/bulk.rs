@@ -1,0 +1,338 @@
+//! Mass containment over the API: `POST /api/v1/bulk` (with a dry run),
+//! `GET /api/v1/bulk[/{id}]`, and pause / resume / cancel / undo. Every
+//! decision goes through `riposte-jobs::Runner` (policy, safeguards, plan);
+//! the service's worker runs the children (see `supervise_bulks`).
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use riposte_core::policy::{Permission, Principal};
+use riposte_core::{Action, ActionOptions};
+use riposte_jobs::{BulkPlan, BulkRequest, Runner, Selector, view};
+use riposte_store::{BulkOperation, BulkState};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::{error, info};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+#[serde(
+    tag = "kind",
+    content = "value",
+    rename_all = "lowercase",
+    deny_unknown_fields
+)]
+pub enum SelectorBody {
+    References(Vec<String>),
+    Ou(String),
+    Group(String),
+    Alert(Uuid),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkBody {
+    action: Action,
+    selector: SelectorBody,
+    reason: String,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    clear_blocking_flags: bool,
+    #[serde(default)]
+    with_mfa: bool,
+}
+
+/// The selector, with an alert's users read from the alert store.
+pub(crate) async fn selector(state: &AppState, body: SelectorBody) -> Result<Selector, ApiError> {
+    Ok(match body {
+        SelectorBody::References(r) => Selector::References(r),
+        SelectorBody::Ou(dn) => Selector::Ou(dn),
+        SelectorBody::Group(g) => Selector::Group(g),
+        SelectorBody::Alert(id) => {
+            let alert = state
+                .pipeline
+                .alert_store()
+                .get_alert(id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("alert_not_found", format!("no alert {id}")))?;
+            Selector::Alert {
+                id,
+                users: alert.alert.entities.users,
+            }
+        }
+    })
+}
+
+pub(crate) fn plan_json(plan: &BulkPlan) -> Value {
+    json!({ "dry_run": true, "plan": plan })
+}
+
+/// POST /api/v1/bulk: one action on many accounts; `dry_run` shows what would happen.
+pub async fn create_bulk(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    caller: Caller,
+    body: Result<Json<BulkBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_request(
+            "malformed_request",
+            format!(
+                "{}; expected JSON {{\"action\", \"selector\": {{\"kind\": \"references\"|\"ou\"|\"group\"|\"alert\", \"value\"}}, \"reason\", optional \"dry_run\"}}",
+                e.body_text()
+            ),
+        )
+    })?;
+    let request = BulkRequest {
+        selector: selector(&state, body.selector).await?,
+        action: body.action,
+        options: ActionOptions {
+            clear_blocking_flags: body.clear_blocking_flags,
+            with_mfa: body.with_mfa,
+        },
+        reason: body.reason,
+        requested_by: caller.0.name.clone(),
+        source: "api".into(),
+        remote_addr: Some(remote.ip().to_string()),
+    };
+    if body.dry_run {
+        let plan = state.runner.dry_run_bulk(&caller.0, &request).await?;
+        return Ok(Json(plan_json(&plan)).into_response());
+    }
+    let (bulk, _) = state.runner.start_bulk(&caller.0, &request).await?;
+    let mut response = (StatusCode::ACCEPTED, Json(view::bulk(&bulk, None))).into_response();
+    if let Ok(location) = format!("/api/v1/bulk/{}", bulk.id).parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+fn parse_bulk_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| {
+        ApiError::bad_request(
+            "malformed_bulk_id",
+            format!("{id:?} is not a bulk operation id (a UUID)"),
+        )
+    })
+}
+
+pub(crate) async fn load(state: &AppState, id: Uuid) -> Result<BulkOperation, ApiError> {
+    state
+        .runner
+        .store()
+        .get_bulk(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("bulk_not_found", format!("no bulk operation {id}")))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ShowQuery {
+    /// Include every child job in short.
+    #[serde(default)]
+    jobs: bool,
+}
+
+/// GET /api/v1/bulk/{id}[?jobs=true]: state, counts, what was left out.
+pub async fn get_bulk(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.may(&Permission::ReadJobs)?;
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request("malformed_query", e.body_text()))?;
+    let bulk = load(&state, parse_bulk_id(&id)?).await?;
+    let jobs = if query.jobs {
+        Some(state.runner.store().bulk_jobs(bulk.id).await?)
+    } else {
+        None
+    };
+    Ok(Json(view::bulk(&bulk, jobs.as_deref())))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<BulkState>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+/// GET /api/v1/bulk: bulk operations, newest first.
+pub async fn list_bulks(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.may(&Permission::ReadJobs)?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request("malformed_query", e.body_text()))?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let offset = q.offset.unwrap_or(0);
+    let all = state
+        .runner
+        .store()
+        .list_bulks(q.state, limit, offset)
+        .await?;
+    let next = (all.len() as u32 == limit).then(|| offset + limit);
+    Ok(Json(json!({
+        "bulk": all.iter().map(|b| view::bulk(b, None)).collect::<Vec<_>>(),
+        "limit": limit, "offset": offset, "next_offset": next,
+    })))
+}
+
+/// The state changes a person may ask for.
+#[derive(Debug, Clone, Copy)]
+pub enum Control {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+pub(crate) async fn control(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    what: Control,
+    source: &str,
+) -> Result<BulkOperation, ApiError> {
+    let runner = &state.runner;
+    Ok(match what {
+        Control::Pause => runner.pause_bulk(principal, id, source).await?,
+        Control::Resume => runner.resume_bulk(principal, id, source).await?,
+        Control::Cancel => runner.cancel_bulk(principal, id, source).await?,
+    })
+}
+
+async fn control_route(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    what: Control,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_bulk_id(&id)?;
+    load(&state, id).await?;
+    let bulk = control(&state, &caller.0, id, what, "api").await?;
+    Ok(Json(view::bulk(&bulk, None)))
+}
+
+/// POST /api/v1/bulk/{id}/pause: no new child starts; running ones finish.
+pub async fn pause_bulk(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    control_route(state, caller, id, Control::Pause).await
+}
+
+/// POST /api/v1/bulk/{id}/resume.
+pub async fn resume_bulk(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    control_route(state, caller, id, Control::Resume).await
+}
+
+/// POST /api/v1/bulk/{id}/cancel: queued children end failed, "cancelled before it started".
+pub async fn cancel_bulk(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    control_route(state, caller, id, Control::Cancel).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UndoBody {
+    reason: String,
+}
+
+/// POST /api/v1/bulk/{id}/undo: a new bulk with the reverse action on exactly
+/// the accounts this one changed (verified), never those already in the state.
+pub async fn undo_bulk(
+    State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<UndoBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_request(
+            "malformed_request",
+            format!("{}; expected JSON {{\"reason\"}}", e.body_text()),
+        )
+    })?;
+    let id = parse_bulk_id(&id)?;
+    load(&state, id).await?;
+    let (bulk, _) = state
+        .runner
+        .undo_bulk(
+            &caller.0,
+            id,
+            &body.reason,
+            "api",
+            Some(remote.ip().to_string()),
+        )
+        .await?;
+    let mut response = (StatusCode::ACCEPTED, Json(view::bulk(&bulk, None))).into_response();
+    if let Ok(location) = format!("/api/v1/bulk/{}", bulk.id).parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// Starts a driver for every running bulk with queued children that no driver
+/// here is running yet; each runs its children concurrently (the runner's
+/// per-DC and per-tenant limits) until none is left or the bulk is paused.
+pub(crate) async fn supervise_bulks(runner: &Arc<Runner>, active: &Arc<Mutex<HashSet<Uuid>>>) {
+    let running = match runner
+        .store()
+        .list_bulks(Some(BulkState::Running), 100, 0)
+        .await
+    {
+        Ok(all) => all,
+        Err(e) => {
+            error!(error = %e, "the worker could not list bulk operations");
+            return;
+        }
+    };
+    for bulk in running {
+        if bulk.counts.queued == 0 && bulk.counts.running > 0 {
+            // Its last children are running somewhere; a later look finishes it.
+            continue;
+        }
+        {
+            let mut set = active.lock().unwrap_or_else(|p| p.into_inner());
+            if !set.insert(bulk.id) {
+                continue;
+            }
+        }
+        let runner = runner.clone();
+        let active = active.clone();
+        tokio::spawn(async move {
+            info!(bulk = %bulk.id, queued = bulk.counts.queued, "running bulk operation");
+            match runner.run_bulk(bulk.id, &|_| {}).await {
+                Ok(run) => info!(bulk = %bulk.id, state = %run.bulk.state, "bulk driver stopped"),
+                Err(e) => error!(bulk = %bulk.id, error = %e, "bulk driver failed"),
+            }
+            active
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&bulk.id);
+        });
+    }
+}

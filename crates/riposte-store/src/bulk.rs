@@ -1,0 +1,172 @@
+//! Bulk operations (mass containment): one parent record for one request on
+//! many accounts, and ordinary child jobs linked to it by `bulk_id`. Each
+//! child keeps its own verified outcome; the parent only adds what the
+//! children cannot say alone: the selector, pause / resume / cancel, undo.
+//!
+//! The store's rules, which every backend keeps (see [`crate::conformance`]):
+//! - a child of a bulk that is not `running` is never claimed
+//!   ([`crate::JobStore::claim`], [`BulkStore::claim_next_in_bulk`]), and
+//!   [`crate::JobStore::claim_next`] never takes bulk children: they run only
+//!   through their bulk, so one big bulk cannot starve single requests;
+//! - `cancelled` and `finished` are final;
+//! - counts are always computed from the children, never kept.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use riposte_core::{Action, ActionOptions};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Job, NewJob, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BulkState {
+    /// Its queued children may be claimed.
+    Running,
+    /// No new child starts; running ones finish.
+    Paused,
+    /// Final: queued children were finished as failed ("cancelled before it started").
+    Cancelled,
+    /// Final: every child finished.
+    Finished,
+}
+
+impl BulkState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BulkState::Running => "running",
+            BulkState::Paused => "paused",
+            BulkState::Cancelled => "cancelled",
+            BulkState::Finished => "finished",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, BulkState::Cancelled | BulkState::Finished)
+    }
+}
+
+impl fmt::Display for BulkState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BulkState {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "running" => Ok(BulkState::Running),
+            "paused" => Ok(BulkState::Paused),
+            "cancelled" => Ok(BulkState::Cancelled),
+            "finished" => Ok(BulkState::Finished),
+            other => Err(StoreError::Corrupt(format!("unknown bulk state {other:?}"))),
+        }
+    }
+}
+
+/// A bulk request as recorded, before it is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewBulk {
+    pub action: Action,
+    pub options: ActionOptions,
+    /// `references`, `ou`, `group`, `alert` or `undo`.
+    pub selector_kind: String,
+    /// The OU DN, group reference, alert id, undone bulk id, or the references (one per line).
+    pub selector_value: String,
+    pub requested_by: String,
+    pub source: String,
+    pub reason: String,
+    /// The bulk this one reverses.
+    pub undo_of: Option<Uuid>,
+    /// Accounts left out and why (protected, out of scope, unresolvable): JSON, kept as given.
+    pub skipped: serde_json::Value,
+}
+
+/// Children by state and outcome, computed from the jobs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BulkCounts {
+    pub total: u64,
+    pub queued: u64,
+    pub running: u64,
+    pub finished: u64,
+    pub verified: u64,
+    pub already: u64,
+    pub ineffective: u64,
+    pub denied: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BulkOperation {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// When the last child finished, once none is queued or running (computed).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    pub action: Action,
+    pub options: ActionOptions,
+    pub selector_kind: String,
+    pub selector_value: String,
+    pub requested_by: String,
+    pub source: String,
+    pub reason: String,
+    pub state: BulkState,
+    pub undo_of: Option<Uuid>,
+    pub skipped: serde_json::Value,
+    pub counts: BulkCounts,
+}
+
+/// The bulk ledger. Every implementation passes [`crate::conformance`].
+#[async_trait]
+pub trait BulkStore: Send + Sync {
+    /// Stores the bulk (state `running`) and its children (queued, linked by
+    /// `bulk_id`) in one transaction: all of them or none.
+    async fn create_bulk(
+        &self,
+        bulk: NewBulk,
+        children: Vec<NewJob>,
+    ) -> Result<BulkOperation, StoreError>;
+
+    /// The bulk with its counts.
+    async fn get_bulk(&self, id: Uuid) -> Result<Option<BulkOperation>, StoreError>;
+
+    /// Newest first; `state` narrows the list.
+    async fn list_bulks(
+        &self,
+        state: Option<BulkState>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<BulkOperation>, StoreError>;
+
+    /// Moves the bulk to `to` if it is in one of `from`; `Conflict` naming the
+    /// current state otherwise. Moving to `finished` also needs every child
+    /// finished (`Conflict` otherwise).
+    async fn set_bulk_state(
+        &self,
+        id: Uuid,
+        from: &[BulkState],
+        to: BulkState,
+    ) -> Result<BulkOperation, StoreError>;
+
+    /// Claims the oldest queued child of a running bulk whose `forest` (forest
+    /// or tenant name, as in [`Job::forest`]) is `forest`, or any if `None`.
+    async fn claim_next_in_bulk(
+        &self,
+        id: Uuid,
+        forest: Option<&str>,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Job>, StoreError>;
+
+    /// The children of a bulk, oldest first.
+    async fn bulk_jobs(&self, id: Uuid) -> Result<Vec<Job>, StoreError>;
+}
