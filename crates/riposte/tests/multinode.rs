@@ -1,6 +1,6 @@
 //! Several `riposte serve` nodes on one PostgreSQL database and the lab's
-//! CORP forest: one node is killed with SIGKILL while it holds a job whose
-//! write has landed; every job still reaches exactly one final, read-back
+//! CORP forest, driving one bulk disable together: one node is killed with
+//! SIGKILL while it holds a child job whose write has landed; every job still reaches exactly one final, read-back
 //! outcome, no account is written twice, and the audit chain verifies.
 //!
 //! Needs the Samba lab (`scripts/lab up`) and the test PostgreSQL
@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{BIN, metadata_version, riposte_config, version_step_of_one_disable};
-use riposte_store::{AuditLog, JobState, JobStore, verify_chain};
+use riposte_store::{AuditLog, BulkState, BulkStore, JobState, JobStore, verify_chain};
 use riposte_store_postgres::PostgresStore;
 use riposte_store_postgres::testing::TestDatabase;
 use riposte_testlab::Lab;
@@ -93,7 +93,7 @@ impl Drop for Node {
 }
 
 #[test]
-fn a_node_killed_mid_job_loses_nothing_and_nothing_is_applied_twice() {
+fn a_node_killed_mid_bulk_loses_nothing_and_nothing_is_applied_twice() {
     let lab = Lab::load();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(TestDatabase::create("three_nodes"));
@@ -135,22 +135,40 @@ fn a_node_killed_mid_job_loses_nothing_and_nothing_is_applied_twice() {
         .map(|_| Some(Node::start(&config, failpoints)))
         .collect();
 
-    let mut jobs = Vec::new();
-    for (n, user) in users.iter().enumerate() {
-        let node = nodes[n % NODES].as_ref().unwrap();
-        let body =
-            json!({ "target": user.reference(), "action": "disable", "reason": "multi-node test" });
-        let response = request(
-            &node.addr,
-            "POST",
-            "/api/v1/actions",
-            &[format!("Authorization: Bearer {token}")],
-            Some(&body.to_string()),
-        );
-        assert_eq!(response.status, 202, "{}", response.body);
-        let id: Uuid = response.json()["job_id"].as_str().unwrap().parse().unwrap();
-        jobs.push(id);
-    }
+    // One bulk action over every user, asked of node 0; every node drives it.
+    let references: Vec<String> = users.iter().map(|u| u.reference()).collect();
+    let body = json!({
+        "action": "disable",
+        "selector": { "kind": "references", "value": references },
+        "reason": "multi-node bulk test",
+    });
+    let response = request(
+        &nodes[0].as_ref().unwrap().addr,
+        "POST",
+        "/api/v1/bulk",
+        &[format!("Authorization: Bearer {token}")],
+        Some(&body.to_string()),
+    );
+    assert_eq!(response.status, 202, "{}", response.body);
+    let bulk_id: Uuid = response.json()["bulk_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let store = rt.block_on(PostgresStore::connect(&db.url)).unwrap();
+    let children = rt.block_on(store.bulk_jobs(bulk_id)).unwrap();
+    assert_eq!(children.len(), USERS, "one child job per account");
+    // The jobs in the users' order, matched by the reference each was asked for.
+    let jobs: Vec<Uuid> = users
+        .iter()
+        .map(|u| {
+            children
+                .iter()
+                .find(|j| j.target_ref == u.reference())
+                .unwrap_or_else(|| panic!("no child job for {}", u.reference()))
+                .id
+        })
+        .collect();
 
     // Kill node 1 with SIGKILL when it holds a job whose write has landed
     // (its second one: the bulk is under way).
@@ -159,7 +177,6 @@ fn a_node_killed_mid_job_loses_nothing_and_nothing_is_applied_twice() {
     let victim_pid = victim.child.id();
     drop(victim);
 
-    let store = rt.block_on(PostgresStore::connect(&db.url)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let unfinished = rt.block_on(async {
@@ -242,6 +259,18 @@ fn a_node_killed_mid_job_loses_nothing_and_nothing_is_applied_twice() {
         recovered >= 1,
         "no job of the killed node (pid {victim_pid}) was taken over"
     );
+
+    // The bulk itself ends finished, its counts read from its children.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let bulk = loop {
+        let bulk = rt.block_on(store.get_bulk(bulk_id)).unwrap().unwrap();
+        if bulk.state == BulkState::Finished || Instant::now() > deadline {
+            break bulk;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(bulk.state, BulkState::Finished, "{bulk:?}");
+    assert_eq!(bulk.counts.verified, USERS as u64, "{:?}", bulk.counts);
 
     let report = rt.block_on(verify_chain(&store)).unwrap();
     assert!(report.intact(), "{report:?}");
