@@ -15,7 +15,7 @@
 #    a serial ldapmodify loop (one process per account, no verification);
 #    riposte bulk disable --ou (each account: CAS write + read-back, ledger, audit), with the lab config
 #    (Entra tenant double: each account is also looked up in Entra) and with an AD-only config.
-# 3. The same on PostgreSQL with two nodes: not run yet (see bench_postgres_two_nodes below).
+# 3. The same on PostgreSQL with two nodes (bench_postgres_two_nodes below; PG_NODES=0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000}
@@ -156,10 +156,48 @@ done
 secs() { echo "$1" | median | awk '{printf "%.3f", $1 / 1000}'; }
 b_floor=$(secs "${T[floor]}"); b_loop=$(secs "${T[loop]}"); b_rip=$(secs "${T[riposte]}"); b_ripad=$(secs "${T[riposte-ad]}")
 
-# 3. PostgreSQL, two nodes: wired after riposte-store-postgres merges. The hook: start two
-# `riposte serve` on one PostgreSQL ledger, POST /api/v1/bulk to one, poll GET /api/v1/bulk/{id}
-# until finished, and report the same figures as item 2 under "postgres_two_nodes".
-bench_postgres_two_nodes() { echo null; }
+# 3. PostgreSQL, two nodes: two `riposte serve` on one fresh PostgreSQL ledger (scripts/postgres),
+# AD-only config; POST /api/v1/bulk (the OU) to one node, both drive it; poll GET /api/v1/bulk/{id}
+# until finished with every account verified. Prints the figures as JSON (or null with PG_NODES=0).
+bench_postgres_two_nodes() {
+  [ "${PG_NODES:-2}" = 0 ] && { echo null; return; }
+  scripts/postgres up > /dev/null
+  local base db url token pids=() addrs=() times="" rep s id state verified
+  base=$(cat .lab/postgres.url)
+  db="riposte_bench_$$"
+  psql "$base" -qc "CREATE DATABASE $db" > /dev/null
+  url="${base%/*}/$db"
+  { echo "database_url = \"$url\""; grep -v '^database_url' "$WORK/riposte-ad.toml"; } > "$WORK/pg.toml"
+  token=$(RIPOSTE_LOG=error "$BIN" --config "$WORK/pg.toml" --json token create --name bench --role admin |
+    python3 -c 'import sys,json; print(json.load(sys.stdin)["token"])')
+  for n in 1 2; do
+    RIPOSTE_LISTEN=127.0.0.1:0 RIPOSTE_LOG=error "$BIN" --config "$WORK/pg.toml" serve > "$WORK/node$n.out" 2>&1 &
+    pids+=($!)
+  done
+  for n in 1 2; do
+    for _ in $(seq 1 100); do grep -q 'listening on' "$WORK/node$n.out" && break; sleep 0.1; done
+    addrs+=("$(grep -o 'http://[0-9.:]*' "$WORK/node$n.out" | head -1)")
+  done
+  for rep in $(seq 1 "$REPS"); do
+    enable_all; s=$(now_ms)
+    id=$(curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      -d "{\"action\":\"disable\",\"selector\":{\"kind\":\"ou\",\"value\":\"$OU\"},\"reason\":\"bench: postgres $rep\"}" \
+      "${addrs[0]}/api/v1/bulk" | python3 -c 'import sys,json; print(json.load(sys.stdin)["bulk_id"])')
+    while :; do
+      read -r state verified < <(curl -sf -H "Authorization: Bearer $token" "${addrs[1]}/api/v1/bulk/$id" |
+        python3 -c 'import sys,json; b=json.load(sys.stdin); print(b["state"], b["counts"]["verified"])')
+      [ "$state" = finished ] || [ "$state" = cancelled ] && break
+      sleep 0.2
+    done
+    times+="$(( $(now_ms) - s )) "
+    [ "$verified" = "$N" ] || { echo "postgres two nodes verified $verified of $N" >&2; kill "${pids[@]}"; exit 1; }
+    echo "run $rep (ms): riposte on PostgreSQL, two nodes $(echo "$times" | awk '{print $NF}')" >&2
+  done
+  kill "${pids[@]}" 2> /dev/null; wait "${pids[@]}" 2> /dev/null || true
+  psql "$base" -qc "DROP DATABASE $db" > /dev/null || true
+  local med; med=$(secs "$times")
+  python3 -c "import json,sys; m=float(sys.argv[1]); n=int(sys.argv[2]); f=float(sys.argv[3]); print(json.dumps({'nodes': 2, 'accounts': n, 'runs': int(sys.argv[4]), 'riposte_s': m, 'accounts_per_s': round(n/m, 1), 'ratio_to_floor': round(m/f, 2)}))" "$med" "$N" "$b_floor" "$REPS"
+}
 pg=$(bench_postgres_two_nodes)
 
 SUMMARY=$(python3 - "$N" "$REPS" "$ONE" "$PROFILE" "$one_floor" "$one_tools" "$one_samba" "$one_riposte" \
@@ -193,6 +231,9 @@ print("one action (median ms): floor %s, ldapmodify+ldapsearch %s, samba-tool %s
 for k in ("floor", "serial_ldapmodify", "riposte", "riposte_ad_only"):
     ratio = b["ratio_to_floor"].get(k, 1)
     print("%18s: %8s accounts/s  (%s x the floor's time)" % (k, b["accounts_per_s"][k], ratio))
+p = s.get("postgres_two_nodes")
+if p:
+    print("%18s: %8s accounts/s  (%s x the floor's time)" % ("postgres_2_nodes", p["accounts_per_s"], p["ratio_to_floor"]))
 PY
 if [ "${BENCH_RECORD:-1}" = 1 ]; then
   python3 - "$SUMMARY" "$N" "$REPS" "$ONE" >> BENCHMARKS.md <<'PY'
@@ -209,7 +250,11 @@ print(f"| disable {n} accounts | median s | accounts/s | time / floor |\n|---|--
 print(f"| floor: one `ldapmodify` over one LDIF (one connection, no verification) | {b['floor_one_ldif_s']} | {b['accounts_per_s']['floor']} | 1 |")
 print(f"| serial `ldapmodify` loop (no verification) | {b['serial_ldapmodify_s']} | {b['accounts_per_s']['serial_ldapmodify']} | {b['ratio_to_floor']['serial_ldapmodify']} |")
 print(f"| `riposte bulk disable --ou` (lab config, Entra double linked) | {b['riposte_s']} | {b['accounts_per_s']['riposte']} | {b['ratio_to_floor']['riposte']} |")
-print(f"| `riposte bulk disable --ou` (AD-only config) | {b['riposte_ad_only_s']} | {b['accounts_per_s']['riposte_ad_only']} | {b['ratio_to_floor']['riposte_ad_only']} |\n")
+print(f"| `riposte bulk disable --ou` (AD-only config) | {b['riposte_ad_only_s']} | {b['accounts_per_s']['riposte_ad_only']} | {b['ratio_to_floor']['riposte_ad_only']} |")
+p = s.get("postgres_two_nodes")
+if p:
+    print(f"| riposte on PostgreSQL, two `riposte serve` nodes (AD-only config, POST /api/v1/bulk) | {p['riposte_s']} | {p['accounts_per_s']} | {p['ratio_to_floor']} |")
+print()
 print("Summary (JSON):\n\n```json\n" + json.dumps(s) + "\n```")
 PY
 fi

@@ -288,7 +288,9 @@ pub async fn serve(
     println!("riposte: listening on http://{local}");
     let (stop_tx, stop_rx) = watch::channel(false);
     readiness::warn_if_empty(&options.readiness);
-    let assessing = options.readiness.start(stop_rx.clone());
+    let assessing = options
+        .readiness
+        .start(options.leader.clone(), stop_rx.clone());
     let tailer = tokio::spawn(lead_tailing(
         options.leader.clone(),
         options.tail.clone(),

@@ -82,26 +82,49 @@ impl ReadinessService {
         report
     }
 
-    /// Assesses at start and then every `interval`, until `stop`.
-    pub fn start(self: &Arc<Self>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    /// Assesses at start (every node, so each has a report to serve) and
+    /// then every `interval`, but a periodic round runs only on the node
+    /// that takes the [`READINESS_TASK`] lock: several nodes never load the
+    /// DCs at once.
+    pub fn start(
+        self: &Arc<Self>,
+        leader: Arc<dyn riposte_store::LeaderLock>,
+        mut stop: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         let service = self.clone();
         tokio::spawn(async move {
+            tokio::select! {
+                _ = service.refresh() => {}
+                _ = stop.changed() => return,
+            }
+            let Some(interval) = service.interval else {
+                return;
+            };
             loop {
-                tokio::select! {
-                    _ = service.refresh() => {}
-                    _ = stop.changed() => return,
-                }
-                let Some(interval) = service.interval else {
-                    return;
-                };
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
                     _ = stop.changed() => return,
+                }
+                match leader.try_lead(READINESS_TASK).await {
+                    Ok(Some(lead)) => {
+                        tokio::select! {
+                            _ = service.refresh() => {}
+                            _ = stop.changed() => return,
+                        }
+                        lead.release().await;
+                    }
+                    Ok(None) => info!("another node is assessing readiness; skipping this round"),
+                    Err(e) => {
+                        warn!(error = %e, "cannot take the readiness lock; skipping this round")
+                    }
                 }
             }
         })
     }
 }
+
+/// The leader lock's task name for periodic readiness assessments.
+pub const READINESS_TASK: &str = "readiness-refresh";
 
 /// The report with each group cut to its first accounts (the rest are paged).
 pub fn summary(report: &ReadinessReport) -> Value {
