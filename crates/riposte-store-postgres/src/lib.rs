@@ -251,6 +251,65 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Inserts a queued job and its first events; `false` when its
+    /// idempotency key was used before (nothing inserted).
+    async fn insert_job(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        id: Uuid,
+        at: i64,
+        job: &NewJob,
+        bulk: Option<Uuid>,
+    ) -> Result<bool, StoreError> {
+        let inserted: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
+             forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason, steps, bulk_id) \
+             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $14, $15, $16) \
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(&job.requested_by)
+        .bind(&job.source)
+        .bind(&job.reason)
+        .bind(job.action.as_str())
+        .bind(encode(&job.options)?)
+        .bind(&job.target_ref)
+        .bind(&job.forest)
+        .bind(&job.target_dn)
+        .bind(&job.target_sid)
+        .bind(&job.idempotency_key)
+        .bind(job.approval_required.as_ref().map(|_| "pending"))
+        .bind(&job.approval_required)
+        .bind(encode(&job.steps)?)
+        .bind(bulk)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        if inserted.is_none() {
+            return Ok(false);
+        }
+        let message = format!(
+            "{} requested {} on {}: {}",
+            job.requested_by, job.action, job.target_ref, job.reason
+        );
+        self.event(tx, id, at, JobState::Queued, None, &message)
+            .await?;
+        if let Some(why) = &job.approval_required {
+            let message = format!("pending approval by a second person: {why}");
+            self.event(
+                tx,
+                id,
+                at,
+                JobState::Queued,
+                Some("pending-approval"),
+                &message,
+            )
+            .await?;
+        }
+        Ok(true)
+    }
+
     async fn fetch(&self, id: Uuid) -> Result<Job, StoreError> {
         self.get(id).await?.ok_or(StoreError::NoSuchJob(id))
     }
@@ -365,31 +424,8 @@ impl JobStore for PostgresStore {
         let id = Uuid::now_v7();
         let at = now();
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let inserted: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
-             forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason, steps) \
-             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $14, $15) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        )
-        .bind(id)
-        .bind(at)
-        .bind(&job.requested_by)
-        .bind(&job.source)
-        .bind(&job.reason)
-        .bind(job.action.as_str())
-        .bind(encode(&job.options)?)
-        .bind(&job.target_ref)
-        .bind(&job.forest)
-        .bind(&job.target_dn)
-        .bind(&job.target_sid)
-        .bind(&job.idempotency_key)
-        .bind(job.approval_required.as_ref().map(|_| "pending"))
-        .bind(&job.approval_required)
-        .bind(encode(&job.steps)?)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        if inserted.is_none() {
+        let inserted = self.insert_job(&mut tx, id, at, &job, None).await?;
+        if !inserted {
             // The key was used before (perhaps by another node a moment ago,
             // whose commit the insert waited for): that job is the answer.
             let row = sqlx::query("SELECT * FROM jobs WHERE idempotency_key = $1")
@@ -398,24 +434,6 @@ impl JobStore for PostgresStore {
                 .await
                 .map_err(|e| self.error(e))?;
             return Ok(Created::Existing(job_from_row(&row)?));
-        }
-        let message = format!(
-            "{} requested {} on {}: {}",
-            job.requested_by, job.action, job.target_ref, job.reason
-        );
-        self.event(&mut tx, id, at, JobState::Queued, None, &message)
-            .await?;
-        if let Some(why) = &job.approval_required {
-            let message = format!("pending approval by a second person: {why}");
-            self.event(
-                &mut tx,
-                id,
-                at,
-                JobState::Queued,
-                Some("pending-approval"),
-                &message,
-            )
-            .await?;
         }
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(Created::New(self.fetch(id).await?))
@@ -1359,31 +1377,7 @@ impl PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.error(e))?;
-        let mut counts = BulkCounts::default();
-        let mut last = None::<i64>;
-        for (state, outcome, n, finished) in rows {
-            let n = u64::try_from(n).unwrap_or(0);
-            counts.total += n;
-            match state.parse::<JobState>()? {
-                JobState::Queued => counts.queued += n,
-                JobState::Running => counts.running += n,
-                JobState::Finished => counts.finished += n,
-            }
-            match outcome.as_deref() {
-                Some("verified") => counts.verified += n,
-                Some("already") => counts.already += n,
-                Some("ineffective") => counts.ineffective += n,
-                Some("denied") => counts.denied += n,
-                Some("failed") => counts.failed += n,
-                _ => {}
-            }
-            last = last.max(finished);
-        }
-        let finished_at = (counts.queued == 0 && counts.running == 0)
-            .then_some(last)
-            .flatten()
-            .map(from_millis);
-        Ok((counts, finished_at))
+        BulkCounts::from_groups(rows)
     }
 
     async fn bulk_from_row(&self, row: &PgRow) -> Result<BulkOperation, StoreError> {
@@ -1457,36 +1451,7 @@ impl BulkStore for PostgresStore {
         .await
         .map_err(|e| self.error(e))?;
         for job in &children {
-            let child = Uuid::now_v7();
-            sqlx::query(
-                "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
-                 forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason, steps, bulk_id) \
-                 VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $14, $15, $16)",
-            )
-            .bind(child)
-            .bind(at)
-            .bind(&job.requested_by)
-            .bind(&job.source)
-            .bind(&job.reason)
-            .bind(job.action.as_str())
-            .bind(encode(&job.options)?)
-            .bind(&job.target_ref)
-            .bind(&job.forest)
-            .bind(&job.target_dn)
-            .bind(&job.target_sid)
-            .bind(&job.idempotency_key)
-            .bind(job.approval_required.as_ref().map(|_| "pending"))
-            .bind(&job.approval_required)
-            .bind(encode(&job.steps)?)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-            let message = format!(
-                "{} requested {} on {}: {}",
-                job.requested_by, job.action, job.target_ref, job.reason
-            );
-            self.event(&mut tx, child, at, JobState::Queued, None, &message)
+            self.insert_job(&mut tx, Uuid::now_v7(), at, job, Some(id))
                 .await?;
         }
         tx.commit().await.map_err(|e| self.error(e))?;

@@ -1287,31 +1287,7 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.error(e))?;
-        let mut counts = BulkCounts::default();
-        let mut last = None::<i64>;
-        for (state, outcome, n, finished) in rows {
-            let n = u64::try_from(n).unwrap_or(0);
-            counts.total += n;
-            match JobState::from_str(&state)? {
-                JobState::Queued => counts.queued += n,
-                JobState::Running => counts.running += n,
-                JobState::Finished => counts.finished += n,
-            }
-            match outcome.as_deref() {
-                Some("verified") => counts.verified += n,
-                Some("already") => counts.already += n,
-                Some("ineffective") => counts.ineffective += n,
-                Some("denied") => counts.denied += n,
-                Some("failed") => counts.failed += n,
-                _ => {}
-            }
-            last = last.max(finished);
-        }
-        let finished_at = (counts.queued == 0 && counts.running == 0)
-            .then_some(last)
-            .flatten()
-            .map(from_millis);
-        Ok((counts, finished_at))
+        BulkCounts::from_groups(rows)
     }
 
     async fn bulk_from_row(&self, row: &SqliteRow) -> Result<BulkOperation, StoreError> {

@@ -102,6 +102,41 @@ pub struct BulkCounts {
     pub failed: u64,
 }
 
+impl BulkCounts {
+    /// Folds `SELECT state, outcome, COUNT(*), MAX(finished_at) ... GROUP BY
+    /// state, outcome` rows (the same query on every backend) into counts and
+    /// the time the last child finished, once none is queued or running.
+    pub fn from_groups(
+        rows: impl IntoIterator<Item = (String, Option<String>, i64, Option<i64>)>,
+    ) -> Result<(BulkCounts, Option<OffsetDateTime>), crate::StoreError> {
+        let mut counts = BulkCounts::default();
+        let mut last = None::<i64>;
+        for (state, outcome, n, finished) in rows {
+            let n = u64::try_from(n).unwrap_or(0);
+            counts.total += n;
+            match state.parse::<crate::JobState>()? {
+                crate::JobState::Queued => counts.queued += n,
+                crate::JobState::Running => counts.running += n,
+                crate::JobState::Finished => counts.finished += n,
+            }
+            match outcome.as_deref() {
+                Some("verified") => counts.verified += n,
+                Some("already") => counts.already += n,
+                Some("ineffective") => counts.ineffective += n,
+                Some("denied") => counts.denied += n,
+                Some("failed") => counts.failed += n,
+                _ => {}
+            }
+            last = last.max(finished);
+        }
+        let finished_at = (counts.queued == 0 && counts.running == 0)
+            .then_some(last)
+            .flatten()
+            .map(crate::from_millis);
+        Ok((counts, finished_at))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BulkOperation {
     pub id: Uuid,
