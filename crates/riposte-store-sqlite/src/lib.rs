@@ -18,9 +18,10 @@ use riposte_store::{
 };
 use riposte_store::{BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -81,58 +82,27 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // Migrations run on one connection of their own, before the pool
+        // opens any: a pooled connection that read the schema between two
+        // migrations would prepare `SELECT *` against the old columns, and
+        // sqlx then indexes past the row once SQLite re-prepares it.
+        let mut conn = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|e| open_error(e.to_string()))?;
+        migrate(&mut conn)
+            .await
+            .map_err(|e| open_error(format!("applying migrations failed: {e}")))?;
+        let _ = conn.close().await;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await
             .map_err(|e| open_error(e.to_string()))?;
-        let store = SqliteStore {
+        Ok(SqliteStore {
             pool,
             location,
             path: path.to_path_buf(),
-        };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.error(e))?;
-        for (version, name, sql) in MIGRATIONS {
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(|e| self.error(e))?;
-            let applied: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| self.error(e))?;
-            if applied.is_some() {
-                continue;
-            }
-            sqlx::raw_sql(*sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-            sqlx::query(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-            )
-            .bind(version)
-            .bind(name)
-            .bind(to_millis(OffsetDateTime::now_utc()))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-            tx.commit().await.map_err(|e| self.error(e))?;
-        }
-        Ok(())
+        })
     }
 
     fn error(&self, e: sqlx::Error) -> StoreError {
@@ -235,6 +205,35 @@ impl SqliteStore {
     async fn fetch(&self, id: Uuid) -> Result<Job, StoreError> {
         self.get(id).await?.ok_or(StoreError::NoSuchJob(id))
     }
+}
+
+/// Applies every migration not yet applied, each in its own write transaction.
+async fn migrate(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    for (version, name, sql) in MIGRATIONS {
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if applied.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
+            .bind(version)
+            .bind(name)
+            .bind(to_millis(OffsetDateTime::now_utc()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 fn now() -> i64 {
