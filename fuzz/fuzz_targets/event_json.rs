@@ -13,8 +13,13 @@ fuzz_target!(|data: &[u8]| {
     };
     match parse_json_event(data, origin) {
         Ok(Some(ev)) => {
-            let _ = (ev.failed(), ev.bad_password(), ev.auth_failure(), ev.source());
-            let _ = (ev.target.key(), ev.target.display(), ev.subject.key());
+            let _ = (
+                ev.failed(),
+                ev.bad_password(),
+                ev.auth_failure(),
+                ev.source(),
+            );
+            let _ = (ev.target.key(), ev.target.display(), ev.actor.key());
         }
         Ok(None) => {}
         Err(e) => {
