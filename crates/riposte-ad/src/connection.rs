@@ -597,45 +597,15 @@ impl Forest {
     /// Accounts matching a key in this forest; `Ok(None)` when the key
     /// cannot name anything in this forest (a DN outside its naming context).
     async fn find(&self, key: &LookupKey) -> Result<Option<Vec<AccountState>>, DirectoryError> {
-        const USERS: &str = "(objectCategory=person)(objectClass=user)";
-        let base = self.settings.base_dn.clone();
-        let (base, scope, filter) = match key {
-            LookupKey::SamAccountName(name) => (
-                base,
-                Scope::Subtree,
-                format!("(&{USERS}{})", filter::equals("sAMAccountName", name)),
-            ),
-            LookupKey::UserPrincipalName(upn) => (
-                base,
-                Scope::Subtree,
-                format!("(&{USERS}{})", filter::equals("userPrincipalName", upn)),
-            ),
-            LookupKey::Sid(sid) => (
-                base,
-                Scope::Subtree,
-                format!(
-                    "(&{USERS}(objectSid={}))",
-                    filter::escape_bytes(&sid.to_bytes())
-                ),
-            ),
-            LookupKey::ObjectGuid(guid) => (
-                base,
-                Scope::Subtree,
-                format!(
-                    "(&{USERS}(objectGUID={}))",
-                    filter::escape_bytes(&guid.to_bytes_le())
-                ),
-            ),
-            LookupKey::DistinguishedName(dn) => {
-                if !dn
-                    .to_ascii_lowercase()
-                    .ends_with(&base.to_ascii_lowercase())
-                {
-                    return Ok(None);
-                }
-                (dn.clone(), Scope::Base, format!("(&{USERS})"))
-            }
+        let Some(filter::UserSearch {
+            base,
+            subtree,
+            filter,
+        }) = filter::user_search(key, &self.settings.base_dn)
+        else {
+            return Ok(None);
         };
+        let scope = if subtree { Scope::Subtree } else { Scope::Base };
         let (dc, bound) = self.connect_any(None).await?;
         let mut ldap = bound.ldap.clone();
         self.round_trip();

@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use riposte_core::identity::LookupKey;
+
 /// Escapes a string value: `*`, `(`, `)`, `\` and NUL become `\XX`.
 pub fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -32,6 +34,98 @@ pub fn equals(attribute: &'static str, value: &str) -> String {
     format!("({attribute}={})", escape(value))
 }
 
+/// The account classes every user lookup is limited to.
+pub const USERS: &str = "(objectCategory=person)(objectClass=user)";
+
+/// Where and how to look for the account a [`LookupKey`] names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSearch {
+    /// The search base: the forest's naming context, or the DN itself.
+    pub base: String,
+    /// Whole subtree under `base`; otherwise `base` alone.
+    pub subtree: bool,
+    /// The filter: always `(&USERS...)`, every outside value escaped.
+    pub filter: String,
+}
+
+/// The search for the account `key` names in the forest whose naming context is `base_dn`;
+/// `None` when `key` is a DN outside it (it cannot name anything in this forest).
+pub fn user_search(key: &LookupKey, base_dn: &str) -> Option<UserSearch> {
+    let subtree = |filter: String| UserSearch {
+        base: base_dn.to_string(),
+        subtree: true,
+        filter,
+    };
+    Some(match key {
+        LookupKey::SamAccountName(name) => {
+            subtree(format!("(&{USERS}{})", equals("sAMAccountName", name)))
+        }
+        LookupKey::UserPrincipalName(upn) => {
+            subtree(format!("(&{USERS}{})", equals("userPrincipalName", upn)))
+        }
+        LookupKey::Sid(sid) => subtree(format!(
+            "(&{USERS}(objectSid={}))",
+            escape_bytes(&sid.to_bytes())
+        )),
+        LookupKey::ObjectGuid(guid) => subtree(format!(
+            "(&{USERS}(objectGUID={}))",
+            escape_bytes(&guid.to_bytes_le())
+        )),
+        LookupKey::DistinguishedName(dn) => {
+            if !dn_within(dn, base_dn) {
+                return None;
+            }
+            UserSearch {
+                base: dn.clone(),
+                subtree: false,
+                filter: format!("(&{USERS})"),
+            }
+        }
+    })
+}
+
+/// The RDNs of a DN, split at unescaped `,` (or the legacy `;`), each as lower-case
+/// `attr=value` with the spaces around `=` and at both ends removed; `None` when the DN is
+/// quoted or ends inside an escape, forms this crate does not try to interpret.
+fn rdns(dn: &str) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = dn.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                current.push(c);
+                current.push(chars.next()?);
+            }
+            '"' => return None,
+            ',' | ';' => parts.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    parts.push(current);
+    Some(
+        parts
+            .iter()
+            .map(|p| match p.split_once('=') {
+                Some((a, v)) => format!("{}={}", a.trim(), v.trim()).to_lowercase(),
+                None => p.trim().to_lowercase(),
+            })
+            .collect(),
+    )
+}
+
+/// Whether `dn` is `base` or below it, compared RDN by RDN: an escaped comma
+/// (`CN=x\,DC=corp,...`) or a value that merely ends like the base
+/// (`CN=xDC=corp,...`) does not make a DN outside `base` look inside it.
+pub fn dn_within(dn: &str, base: &str) -> bool {
+    match (rdns(dn), rdns(base)) {
+        (Some(dn), Some(base)) => {
+            !base.is_empty() && base.iter().all(|r| !r.is_empty()) && dn.ends_with(&base)
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +141,47 @@ mod tests {
         assert_eq!(escape("a\0b\\c"), "a\\00b\\5cc");
         assert_eq!(escape("Jörg"), "Jörg");
         assert_eq!(escape_bytes(&[0x01, 0xff]), "\\01\\ff");
+    }
+
+    #[test]
+    fn a_dn_is_inside_the_base_only_rdn_by_rdn() {
+        const BASE: &str = "DC=corp,DC=example,DC=test";
+        assert!(dn_within(
+            "CN=Ann,OU=Staff,DC=corp,DC=example,DC=test",
+            BASE
+        ));
+        assert!(dn_within(
+            "cn=Smith\\, John, dc=CORP ,DC = example,DC=test",
+            BASE
+        ));
+        assert!(dn_within(BASE, BASE));
+        // Before this check went RDN by RDN, each of these passed as inside the base:
+        // their parent is DC=example,DC=test, outside the forest's naming context.
+        assert!(!dn_within("CN=x\\,DC=corp,DC=example,DC=test", BASE));
+        assert!(!dn_within("CN=xDC=corp,DC=example,DC=test", BASE));
+        assert!(!dn_within("CN=x,DC=othercorp,DC=example,DC=test", BASE));
+        assert!(!dn_within("DC=example,DC=test", BASE));
+        assert!(!dn_within("CN=\"a,b\",DC=corp,DC=example,DC=test", BASE));
+        assert!(!dn_within("CN=a\\", BASE));
+        assert!(!dn_within("CN=a", ""));
+    }
+
+    #[test]
+    fn user_searches_keep_their_shape() {
+        use riposte_core::identity::IdentityRef;
+        const BASE: &str = "DC=corp,DC=example,DC=test";
+        let search = |r: &str| user_search(&IdentityRef::parse(r).unwrap().key, BASE);
+        let s = search("corp:*)(objectClass=*").unwrap();
+        assert_eq!(
+            s.filter,
+            "(&(objectCategory=person)(objectClass=user)(sAMAccountName=\\2a\\29\\28objectClass=\\2a))"
+        );
+        assert!(s.subtree);
+        assert_eq!(s.base, BASE);
+        let dn = search("CN=Ann,OU=Staff,DC=corp,DC=example,DC=test").unwrap();
+        assert_eq!(dn.base, "CN=Ann,OU=Staff,DC=corp,DC=example,DC=test");
+        assert!(!dn.subtree);
+        assert_eq!(dn.filter, format!("(&{USERS})"));
+        assert_eq!(search("CN=x\\,DC=corp,DC=example,DC=test"), None);
     }
 }

@@ -81,7 +81,8 @@ fn is_forest_name(s: &str) -> bool {
 }
 
 fn parse_key(s: &str) -> Result<LookupKey, IdentityRefError> {
-    if s.len() > 4 && s[..4].eq_ignore_ascii_case("S-1-") {
+    // `get`, not `[..4]`: byte 4 may fall inside a character (`��`), which must not panic.
+    if s.len() > 4 && s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("S-1-")) {
         return Ok(LookupKey::Sid(s.parse()?));
     }
     let guid_text = s

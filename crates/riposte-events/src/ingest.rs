@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use evtx::{EvtxParser, IntoIterChunks, ParserSettings};
+use evtx::{EvtxChunkData, EvtxParser, ParserSettings};
 
 use crate::model::{IdentityEvent, Location};
 use crate::normalize::{Unusable, from_json};
@@ -73,17 +73,20 @@ pub struct IngestStats {
     pub ignored: u64,
 }
 
+/// The chunks of one EVTX source, from a file or from memory.
+type Chunks = Box<dyn Iterator<Item = evtx::err::Result<EvtxChunkData>> + Send>;
+
 enum Current {
     None,
     Evtx {
         file: String,
-        chunks: Box<IntoIterChunks<File>>,
+        chunks: Chunks,
         chunk_no: u64,
         settings: Arc<ParserSettings>,
     },
     Json {
         file: String,
-        objects: JsonObjects<File>,
+        objects: JsonObjects<Box<dyn Read + Send>>,
     },
 }
 
@@ -108,6 +111,35 @@ impl Ingest {
             pending: VecDeque::new(),
             stats: IngestStats::default(),
         }
+    }
+
+    /// Reads one source already in memory (an upload, a forwarded file), EVTX or JSON as told
+    /// by its first bytes, exactly as a file of that content would be read. `name` is what
+    /// errors call the source.
+    pub fn from_bytes(name: impl Into<String>, bytes: Vec<u8>) -> Self {
+        let file = name.into();
+        let mut ingest = Ingest::new(std::iter::empty::<PathBuf>());
+        ingest.stats.files = 1;
+        if bytes.starts_with(EVTX_MAGIC) {
+            match EvtxParser::from_buffer(bytes) {
+                Ok(p) => ingest.current = evtx_source(file, p),
+                Err(e) => ingest.pending.push_back(Err(ParseError {
+                    location: Location {
+                        file,
+                        record: None,
+                        line: None,
+                    },
+                    message: format!("not a readable EVTX file ({e}); is it complete?"),
+                    whole_file: true,
+                })),
+            }
+        } else {
+            ingest.current = Current::Json {
+                file,
+                objects: JsonObjects::new(Box::new(std::io::Cursor::new(bytes)), MAX_JSON_OBJECT),
+            };
+        }
+        ingest
     }
 
     pub fn stats(&self) -> &IngestStats {
@@ -139,15 +171,7 @@ impl Ingest {
         };
         match kind {
             InputKind::Evtx => match EvtxParser::from_path(&path) {
-                Ok(p) => {
-                    let settings = Arc::new(ParserSettings::new());
-                    self.current = Current::Evtx {
-                        file,
-                        chunks: Box::new(p.with_configuration((*settings).clone()).into_chunks()),
-                        chunk_no: 0,
-                        settings,
-                    };
-                }
+                Ok(p) => self.current = evtx_source(file, p),
                 Err(e) => self.pending.push_back(Err(fail(format!(
                     "not a readable EVTX file ({e}); is it complete?"
                 )))),
@@ -156,7 +180,7 @@ impl Ingest {
                 Ok(f) => {
                     self.current = Current::Json {
                         file,
-                        objects: JsonObjects::new(f, MAX_JSON_OBJECT),
+                        objects: JsonObjects::new(Box::new(f), MAX_JSON_OBJECT),
                     }
                 }
                 Err(e) => self
@@ -290,6 +314,19 @@ impl Ingest {
                 true
             }
         }
+    }
+}
+
+fn evtx_source<T>(file: String, parser: EvtxParser<T>) -> Current
+where
+    T: Read + std::io::Seek + Send + 'static,
+{
+    let settings = Arc::new(ParserSettings::new());
+    Current::Evtx {
+        file,
+        chunks: Box::new(parser.with_configuration((*settings).clone()).into_chunks()),
+        chunk_no: 0,
+        settings,
     }
 }
 
