@@ -81,7 +81,8 @@ fn is_forest_name(s: &str) -> bool {
 }
 
 fn parse_key(s: &str) -> Result<LookupKey, IdentityRefError> {
-    if s.len() > 4 && s[..4].eq_ignore_ascii_case("S-1-") {
+    // `get`, not `[..4]`: the fifth byte may be inside a character (found by scripts/api-fuzz).
+    if s.len() > 4 && s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("S-1-")) {
         return Ok(LookupKey::Sid(s.parse()?));
     }
     let guid_text = s
@@ -174,6 +175,19 @@ mod tests {
 
     fn key(s: &str) -> LookupKey {
         IdentityRef::parse(s).unwrap().key
+    }
+
+    #[test]
+    fn names_with_multibyte_characters_early_parse_and_never_panic() {
+        for name in ["uÀô¿ÞûX", "ééé", "S-1ô", "abô", "€", "corp:uÀô¿ÞûX"] {
+            let parsed = IdentityRef::parse(name);
+            assert!(parsed.is_ok(), "{name}: {parsed:?}");
+        }
+        assert!(matches!(
+            IdentityRef::parse("S-1-é"),
+            Err(IdentityRefError::BadSid(_))
+        ));
+        assert_eq!(key("uÀô¿ÞûX"), LookupKey::SamAccountName("uÀô¿ÞûX".into()));
     }
 
     #[test]
