@@ -81,7 +81,7 @@ fn is_forest_name(s: &str) -> bool {
 }
 
 fn parse_key(s: &str) -> Result<LookupKey, IdentityRefError> {
-    // `get`, not `[..4]`: the fifth byte may be inside a character (found by scripts/api-fuzz).
+    // `get`, not `[..4]`: byte 4 may fall inside a character (`��`), which must not panic.
     if s.len() > 4 && s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("S-1-")) {
         return Ok(LookupKey::Sid(s.parse()?));
     }

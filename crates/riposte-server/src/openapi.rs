@@ -193,7 +193,7 @@ pub fn document() -> Value {
                 "requestBody": { "required": false, "description": "at most 4 MiB; an empty batch is accepted (a forwarder's heartbeat) and counts nothing",
                     "content": {
                         "application/x-ndjson": { "schema": { "type": "string", "description": "one Windows event JSON object or Samba audit line per line" } },
-                        "application/json": { "schema": { "type": "array", "description": "Windows event objects or Samba audit lines; any other item is counted as unparsed, with its location" } } } },
+                        "application/json": { "schema": { "description": "an array of Windows event objects or Samba audit lines, or one event; the body is read like NDJSON otherwise, and whatever is not an event is counted as unparsed, with its location (202, never refused)" } } } },
                 "responses": { "202": json_response("counts: accepted, ignored, unparsed (with errors[].location), alerts_raised, alerts", json!({ "type": "object", "properties": {
                         "accepted": { "type": "integer" }, "ignored": { "type": "integer" }, "unparsed": { "type": "integer" },
                         "errors": { "type": "array", "items": { "type": "object", "properties": { "location": { "type": "object" }, "message": { "type": "string" } } } },

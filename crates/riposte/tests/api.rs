@@ -701,4 +701,17 @@ fn readiness_is_read_by_everyone_refreshed_by_responders_and_paged() {
     assert_eq!(bad.status, 400, "{}", bad.body);
     let missing = server.get(Some(&reader), "/api/v1/readiness/accounts?scope=corp");
     assert_eq!(missing.status, 400, "{}", missing.body);
+    // Paging outside the documented ranges is refused; a huge page is empty, not an overflow.
+    let group = "/api/v1/readiness/accounts?scope=corp&action=force-password-reset&reason=forced-reset-ineffective";
+    for paging in ["per_page=1001", "per_page=0", "page=0"] {
+        let r = server.get(Some(&reader), &format!("{group}&{paging}"));
+        assert_eq!(r.status, 400, "{paging}: {}", r.body);
+    }
+    let far = server.get(
+        Some(&reader),
+        &format!("{group}&page={}&per_page=1000", usize::MAX),
+    );
+    assert_eq!(far.status, 200, "{}", far.body);
+    assert_eq!(far.json()["accounts"], json!([]));
+    assert_eq!(far.json()["next_page"], Value::Null);
 }
