@@ -219,7 +219,20 @@ pub(crate) async fn queue_action(
         .runner
         .check_request(principal, &request, &target)
         .await?;
-    Ok(state.runner.enqueue(&request, &target).await?)
+    // Recording the job and its request record are two steps; a caller that hangs up drops this
+    // future, and a job recorded without its request record would still run (found by
+    // scripts/load-test). On its own task, the enqueue finishes whoever is still listening.
+    let runner = state.runner.clone();
+    tokio::spawn(async move { runner.enqueue(&request, &target).await })
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("recording the job stopped: {e}; look the job up before asking again"),
+            )
+        })?
+        .map_err(ApiError::from)
 }
 
 pub(crate) fn parse_job_id(id: &str) -> Result<Uuid, ApiError> {

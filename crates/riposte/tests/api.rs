@@ -715,3 +715,114 @@ fn readiness_is_read_by_everyone_refreshed_by_responders_and_paged() {
     assert_eq!(far.json()["accounts"], json!([]));
     assert_eq!(far.json()["next_page"], Value::Null);
 }
+
+#[test]
+fn a_caller_that_hangs_up_leaves_no_job_without_its_request_record() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let lab = Lab::load();
+    let dir = tempfile::tempdir().unwrap();
+    let config = lab.private_config(dir.path(), |t| t);
+    let created = riposte_config(
+        &config,
+        &[
+            "--json",
+            "token",
+            "create",
+            "--name",
+            "r",
+            "--role",
+            "responder",
+        ],
+    );
+    let token = created.json()["token"].as_str().unwrap().to_string();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("RIPOSTE_LISTEN", "127.0.0.1:0")
+        .env("RIPOSTE_FAILPOINTS", "after-create-job=sleep:3000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("riposte serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let user = lab.create_user("corp", "hang", 0);
+    let body = action(&user.reference(), "disable").to_string();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/actions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // Hang up once the job is recorded and its request record is not yet.
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(l) if l.contains("failpoint after-create-job") => break,
+            Ok(_) => continue,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the request never reached after-create-job");
+            }
+        }
+    }
+    drop(stream);
+    // The job still runs to its end, and the trail has its request as well as its outcome.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let job = loop {
+        let listed = request(
+            &addr,
+            "GET",
+            &format!("/api/v1/jobs?target={}", user.name),
+            &auth(Some(&token)),
+            None,
+        )
+        .json();
+        let job = listed["jobs"][0].clone();
+        if job["state"] == "finished" {
+            break job;
+        }
+        assert!(std::time::Instant::now() < deadline, "{listed}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(job["outcome"], "verified", "{job}");
+    let id = job["job_id"].as_str().unwrap().to_string();
+    // The request record follows (the worker may run the job while the enqueue still sleeps at
+    // the failpoint); without its own task it would never come.
+    let events = loop {
+        let audit = riposte_config(&config, &["audit", "export", "--format", "raw"]).stdout;
+        let events: Vec<String> = audit
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|r| r["job_id"] == id.as_str())
+            .map(|r| r["event"].as_str().unwrap().to_string())
+            .collect();
+        if events.iter().any(|e| e == "action-requested") || std::time::Instant::now() > deadline {
+            break events;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| *e == "action-requested" || *e == "action-outcome")
+            .count(),
+        2,
+        "one request and one outcome record: {events:?}"
+    );
+}
