@@ -178,6 +178,19 @@ mod tests {
     }
 
     #[test]
+    fn names_with_multibyte_characters_early_parse_and_never_panic() {
+        for name in ["uÀô¿ÞûX", "ééé", "S-1ô", "abô", "€", "corp:uÀô¿ÞûX"] {
+            let parsed = IdentityRef::parse(name);
+            assert!(parsed.is_ok(), "{name}: {parsed:?}");
+        }
+        assert!(matches!(
+            IdentityRef::parse("S-1-é"),
+            Err(IdentityRefError::BadSid(_))
+        ));
+        assert_eq!(key("uÀô¿ÞûX"), LookupKey::SamAccountName("uÀô¿ÞûX".into()));
+    }
+
+    #[test]
     fn every_documented_form_parses() {
         let r = IdentityRef::parse("corp:bert").unwrap();
         assert_eq!(r.forest.as_deref(), Some("corp"));

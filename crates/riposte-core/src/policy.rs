@@ -117,6 +117,10 @@ pub enum Permission<'a> {
     },
     /// Pause, resume or cancel a bulk operation.
     ControlBulk,
+    /// Request, approve, reject or undo actions at all: the role alone, checked before a
+    /// request is even read, so a reader is refused the same way whatever it sends. The scope
+    /// is checked per account afterwards (`RequestAction`, `Approve`, `RequestBulk`).
+    Respond,
 }
 
 /// A refusal that names the missing right.
@@ -179,6 +183,13 @@ pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), R
             ),
             Role::Reader => refuse(
                 format!("request {action} on many accounts"),
+                "the responder role (readers may only look)".into(),
+            ),
+        },
+        Permission::Respond => match principal.role {
+            Role::Admin | Role::Responder => Ok(()),
+            Role::Reader => refuse(
+                "request or decide actions".into(),
                 "the responder role (readers may only look)".into(),
             ),
         },
@@ -303,6 +314,15 @@ mod tests {
         assert!(refusal.missing.contains("responder"), "{refusal}");
         assert!(permitted_actions(&reader, "corp", ERNIE).is_empty());
         assert!(authorize(&reader, &Permission::Administer).is_err());
+        let refusal = authorize(&reader, &Permission::Respond).unwrap_err();
+        assert!(refusal.missing.contains("responder"), "{refusal}");
+        // A responder passes the role check whatever its scope; the scope is checked per account.
+        let narrow = Scope {
+            forests: vec!["fabrikam".into()],
+            ..Scope::default()
+        };
+        assert!(authorize(&who(Role::Responder, narrow), &Permission::Respond).is_ok());
+        assert!(authorize(&who(Role::Admin, Scope::default()), &Permission::Respond).is_ok());
     }
 
     #[test]

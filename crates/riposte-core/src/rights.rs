@@ -255,7 +255,7 @@ pub fn parent_dn(dn: &str) -> Option<&str> {
 pub fn domain_base(dn: &str) -> Option<&str> {
     let mut rest = dn;
     loop {
-        if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("DC=") {
+        if rest.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("DC=")) {
             return Some(rest);
         }
         rest = parent_dn(rest)?;
@@ -299,6 +299,12 @@ mod tests {
             domain_base("CN=a,OU=b,DC=corp,DC=test"),
             Some("DC=corp,DC=test")
         );
+        // A component whose first characters are multibyte is skipped, not a panic.
+        assert_eq!(
+            domain_base("CN=a,Dé=x,ééé,DC=corp,DC=test"),
+            Some("DC=corp,DC=test")
+        );
+        assert_eq!(domain_base("é"), None);
         assert_eq!(parent_dn("DC=test"), None);
     }
 

@@ -495,6 +495,7 @@ impl Runner {
             }
             Created::New(job) => job,
         };
+        riposte_core::failpoint::hit("after-create-job").await;
         self.audit_request(&job, request.remote_addr.clone())
             .await?;
         if let Target::Unreachable { message, .. } = target {

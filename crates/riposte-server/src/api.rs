@@ -24,7 +24,23 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
-const MAX_PAGE: u32 = 500;
+pub(crate) const MAX_PAGE: u32 = 500;
+
+/// Where a job's request came from (`?source=`); the OpenAPI document lists the same.
+pub(crate) const JOB_SOURCES: [&str; 4] = ["cli", "api", "portal", "automation"];
+
+/// A `limit` query parameter: `default` when absent, 400 outside 1..=`max` (as the OpenAPI
+/// document says), never silently changed.
+pub(crate) fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            "malformed_query",
+            format!("limit={n} is outside 1 to {max}; page with offset instead"),
+        )),
+    }
+}
 
 #[derive(Deserialize)]
 pub struct SearchQuery {
@@ -52,7 +68,7 @@ pub async fn search_identities(
     let found = state
         .runner
         .directory()
-        .search(text, query.limit.unwrap_or(25).clamp(1, 200))
+        .search(text, page_limit(query.limit, 25, 200)?)
         .await;
     let identities: Vec<Value> = found
         .matches
@@ -109,6 +125,7 @@ pub async fn request_action(
     headers: HeaderMap,
     body: Result<Json<ActionBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    caller.may(&Permission::Respond)?;
     let Json(body) = body.map_err(|e| {
         ApiError::bad_request(
             "malformed_request",
@@ -202,7 +219,20 @@ pub(crate) async fn queue_action(
         .runner
         .check_request(principal, &request, &target)
         .await?;
-    Ok(state.runner.enqueue(&request, &target).await?)
+    // Recording the job and its request record are two steps; a caller that hangs up drops this
+    // future, and a job recorded without its request record would still run (found by
+    // scripts/load-test). On its own task, the enqueue finishes whoever is still listening.
+    let runner = state.runner.clone();
+    tokio::spawn(async move { runner.enqueue(&request, &target).await })
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("recording the job stopped: {e}; look the job up before asking again"),
+            )
+        })?
+        .map_err(ApiError::from)
 }
 
 pub(crate) fn parse_job_id(id: &str) -> Result<Uuid, ApiError> {
@@ -263,7 +293,25 @@ fn parse_time(name: &str, text: Option<&str>) -> Result<Option<OffsetDateTime>, 
 }
 
 async fn list(state: &AppState, query: ListQuery) -> Result<(Vec<Job>, u32, u32), ApiError> {
-    let limit = query.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+    let limit = page_limit(query.limit, 50, MAX_PAGE)?;
+    if query
+        .target
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > 1024)
+    {
+        return Err(ApiError::bad_request(
+            "malformed_query",
+            "target is at most 1024 characters",
+        ));
+    }
+    if let Some(source) = query.source.as_deref()
+        && !JOB_SOURCES.contains(&source)
+    {
+        return Err(ApiError::bad_request(
+            "malformed_query",
+            format!("source={source:?} is none of {}", JOB_SOURCES.join(", ")),
+        ));
+    }
     let offset = query.offset.unwrap_or(0);
     let filter = JobFilter {
         target: query.target,
@@ -429,6 +477,7 @@ async fn decide(
     approve: bool,
     body: Result<Json<DecisionBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.may(&Permission::Respond)?;
     let Json(body) = body.map_err(|e| {
         ApiError::bad_request(
             "malformed_request",
@@ -538,7 +587,7 @@ pub async fn list_alerts(
             format!("{e}; expected technique, user, since (RFC 3339), limit, offset"),
         )
     })?;
-    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let limit = page_limit(q.limit, 100, MAX_PAGE)?;
     let offset = q.offset.unwrap_or(0);
     let filter = riposte_store::AlertFilter {
         technique: q.technique.filter(|t| !t.is_empty()),

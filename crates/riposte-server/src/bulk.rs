@@ -85,6 +85,7 @@ pub async fn create_bulk(
     caller: Caller,
     body: Result<Json<BulkBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    caller.may(&Permission::Respond)?;
     let Json(body) = body.map_err(|e| {
         ApiError::bad_request(
             "malformed_request",
@@ -179,7 +180,7 @@ pub async fn list_bulks(
 ) -> Result<Json<Value>, ApiError> {
     caller.may(&Permission::ReadJobs)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request("malformed_query", e.body_text()))?;
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let limit = crate::api::page_limit(q.limit, 50, crate::api::MAX_PAGE)?;
     let offset = q.offset.unwrap_or(0);
     let all = state
         .runner
@@ -222,6 +223,7 @@ async fn control_route(
     id: String,
     what: Control,
 ) -> Result<Json<Value>, ApiError> {
+    caller.may(&Permission::ControlBulk)?;
     let id = parse_bulk_id(&id)?;
     load(&state, id).await?;
     let bulk = control(&state, &caller.0, id, what, "api").await?;
@@ -270,6 +272,7 @@ pub async fn undo_bulk(
     Path(id): Path<String>,
     body: Result<Json<UndoBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    caller.may(&Permission::Respond)?;
     let Json(body) = body.map_err(|e| {
         ApiError::bad_request(
             "malformed_request",

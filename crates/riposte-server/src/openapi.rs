@@ -91,7 +91,7 @@ fn list_parameters() -> Value {
         ),
         p(
             "source",
-            json!({ "type": "string", "enum": ["cli", "api", "portal", "automation"] }),
+            json!({ "type": "string", "enum": crate::api::JOB_SOURCES }),
             "where the request came from"
         ),
         p(
@@ -190,10 +190,10 @@ pub fn document() -> Value {
                 "responses": { "200": json_response("the job", job.clone()), "400": error_response("malformed"), "404": error_response("no such job"),
                     "409": error_response("not awaiting approval") } })) },
             "/api/v1/events": { "post": secured(json!({ "summary": "A forwarder's batch of events through the detection pipeline (needs the Ingest permission: responder or admin)",
-                "requestBody": { "required": true, "description": "at most 4 MiB",
+                "requestBody": { "required": false, "description": "at most 4 MiB; an empty batch is accepted (a forwarder's heartbeat) and counts nothing",
                     "content": {
                         "application/x-ndjson": { "schema": { "type": "string", "description": "one Windows event JSON object or Samba audit line per line" } },
-                        "application/json": { "schema": { "type": "array", "items": { "oneOf": [{ "type": "object" }, { "type": "string" }] } } } } },
+                        "application/json": { "schema": { "description": "an array of Windows event objects or Samba audit lines, or one event; the body is read like NDJSON otherwise, and whatever is not an event is counted as unparsed, with its location (202, never refused)" } } } },
                 "responses": { "202": json_response("counts: accepted, ignored, unparsed (with errors[].location), alerts_raised, alerts", json!({ "type": "object", "properties": {
                         "accepted": { "type": "integer" }, "ignored": { "type": "integer" }, "unparsed": { "type": "integer" },
                         "errors": { "type": "array", "items": { "type": "object", "properties": { "location": { "type": "object" }, "message": { "type": "string" } } } },

@@ -222,20 +222,40 @@ pub async fn group_accounts(
     let q = parse_group_query(query)?;
     let report = latest_or_404(&state).await?;
     let group = group_of(&report, &q)?;
-    let per_page = q.per_page.unwrap_or(100).clamp(1, MAX_PER_PAGE);
-    let page = q.page.unwrap_or(1).max(1);
+    // Outside the documented ranges is a 400, never silently changed; the products saturate so a
+    // huge page is an empty one, not an overflow (found by scripts/api-fuzz).
+    let per_page = match q.per_page {
+        None => 100,
+        Some(n) if (1..=MAX_PER_PAGE).contains(&n) => n,
+        Some(n) => {
+            return Err(ApiError::bad_request(
+                "malformed_query",
+                format!("per_page={n} is outside 1 to {MAX_PER_PAGE}"),
+            ));
+        }
+    };
+    let page = match q.page {
+        None => 1,
+        Some(0) => {
+            return Err(ApiError::bad_request(
+                "malformed_query",
+                "page counts from 1",
+            ));
+        }
+        Some(n) => n,
+    };
     let (count, accounts) = match group {
         Some(g) => (
             g.count,
             g.accounts
                 .iter()
-                .skip((page - 1) * per_page)
+                .skip((page - 1).saturating_mul(per_page))
                 .take(per_page)
                 .collect(),
         ),
         None => (0, Vec::new()),
     };
-    let next = ((page * per_page) < count as usize).then_some(page + 1);
+    let next = (page.saturating_mul(per_page) < count as usize).then(|| page.saturating_add(1));
     Ok(Json(json!({
         "scope": q.scope, "action": q.action, "reason": q.reason, "count": count,
         "page": page, "per_page": per_page, "next_page": next, "accounts": accounts,

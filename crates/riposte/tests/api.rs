@@ -224,11 +224,57 @@ fn a_reader_sees_but_cannot_act() {
             .unwrap()
             .contains("responder")
     );
+    // The role is checked before the request is read: whatever a reader sends, it is refused
+    // the same way (found by scripts/api-fuzz: these were 400 and 404).
+    let unknown = action("corp:no-such-account-here", "disable").to_string();
+    for (path, body) in [
+        ("/api/v1/actions", "{not json"),
+        ("/api/v1/actions", unknown.as_str()),
+        ("/api/v1/jobs/not-a-job-id/approve", "{}"),
+        (
+            "/api/v1/jobs/01a21926-855c-753d-a360-75d831e6da64/reject",
+            "{",
+        ),
+        ("/api/v1/bulk", "{}"),
+        (
+            "/api/v1/bulk/01a21926-855c-753d-a360-75d831e6da64/cancel",
+            "",
+        ),
+        ("/api/v1/bulk/not-a-bulk-id/undo", "{}"),
+    ] {
+        let r = request(&server.addr, "POST", path, &auth(Some(&reader)), Some(body));
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        assert_eq!(r.json()["error"]["code"], "forbidden", "{path}");
+    }
     let jobs = server.get(Some(&reader), "/api/v1/jobs").json();
     assert!(
         jobs["jobs"].as_array().unwrap().is_empty(),
         "a refused request must not become a job"
     );
+    // Query values outside what the OpenAPI document allows are refused, never silently changed.
+    let long_target = format!("/api/v1/jobs?target={}", "x".repeat(1025));
+    for path in [
+        "/api/v1/jobs?limit=501",
+        "/api/v1/jobs?limit=0",
+        "/api/v1/jobs/export.csv?limit=501",
+        "/api/v1/jobs?source=carrier-pigeon",
+        long_target.as_str(),
+        "/api/v1/alerts?limit=501",
+        "/api/v1/bulk?limit=501",
+        "/api/v1/identities?q=ernie&limit=201",
+    ] {
+        let r = server.get(Some(&reader), path);
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert_eq!(r.json()["error"]["code"], "malformed_query", "{path}");
+    }
+    assert_eq!(
+        server.get(Some(&reader), "/api/v1/jobs?limit=500").status,
+        200
+    );
+    // A name whose fifth byte is inside a character is a name, not a crash (found by
+    // scripts/api-fuzz: the connection was dropped by a panic).
+    let r = server.get(Some(&reader), "/api/v1/identities/u%C3%80%C3%B4%C2%BF");
+    assert_eq!(r.status, 404, "{}", r.body);
 }
 
 #[test]
@@ -655,4 +701,128 @@ fn readiness_is_read_by_everyone_refreshed_by_responders_and_paged() {
     assert_eq!(bad.status, 400, "{}", bad.body);
     let missing = server.get(Some(&reader), "/api/v1/readiness/accounts?scope=corp");
     assert_eq!(missing.status, 400, "{}", missing.body);
+    // Paging outside the documented ranges is refused; a huge page is empty, not an overflow.
+    let group = "/api/v1/readiness/accounts?scope=corp&action=force-password-reset&reason=forced-reset-ineffective";
+    for paging in ["per_page=1001", "per_page=0", "page=0"] {
+        let r = server.get(Some(&reader), &format!("{group}&{paging}"));
+        assert_eq!(r.status, 400, "{paging}: {}", r.body);
+    }
+    let far = server.get(
+        Some(&reader),
+        &format!("{group}&page={}&per_page=1000", usize::MAX),
+    );
+    assert_eq!(far.status, 200, "{}", far.body);
+    assert_eq!(far.json()["accounts"], json!([]));
+    assert_eq!(far.json()["next_page"], Value::Null);
+}
+
+#[test]
+fn a_caller_that_hangs_up_leaves_no_job_without_its_request_record() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let lab = Lab::load();
+    let dir = tempfile::tempdir().unwrap();
+    let config = lab.private_config(dir.path(), |t| t);
+    let created = riposte_config(
+        &config,
+        &[
+            "--json",
+            "token",
+            "create",
+            "--name",
+            "r",
+            "--role",
+            "responder",
+        ],
+    );
+    let token = created.json()["token"].as_str().unwrap().to_string();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("RIPOSTE_LISTEN", "127.0.0.1:0")
+        .env("RIPOSTE_FAILPOINTS", "after-create-job=sleep:3000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("riposte serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let user = lab.create_user("corp", "hang", 0);
+    let body = action(&user.reference(), "disable").to_string();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/actions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // Hang up once the job is recorded and its request record is not yet.
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(l) if l.contains("failpoint after-create-job") => break,
+            Ok(_) => continue,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the request never reached after-create-job");
+            }
+        }
+    }
+    drop(stream);
+    // The job still runs to its end, and the trail has its request as well as its outcome.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let job = loop {
+        let listed = request(
+            &addr,
+            "GET",
+            &format!("/api/v1/jobs?target={}", user.name),
+            &auth(Some(&token)),
+            None,
+        )
+        .json();
+        let job = listed["jobs"][0].clone();
+        if job["state"] == "finished" {
+            break job;
+        }
+        assert!(std::time::Instant::now() < deadline, "{listed}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(job["outcome"], "verified", "{job}");
+    let id = job["job_id"].as_str().unwrap().to_string();
+    // The request record follows (the worker may run the job while the enqueue still sleeps at
+    // the failpoint); without its own task it would never come.
+    let events = loop {
+        let audit = riposte_config(&config, &["audit", "export", "--format", "raw"]).stdout;
+        let events: Vec<String> = audit
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|r| r["job_id"] == id.as_str())
+            .map(|r| r["event"].as_str().unwrap().to_string())
+            .collect();
+        if events.iter().any(|e| e == "action-requested") || std::time::Instant::now() > deadline {
+            break events;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| *e == "action-requested" || *e == "action-outcome")
+            .count(),
+        2,
+        "one request and one outcome record: {events:?}"
+    );
 }
