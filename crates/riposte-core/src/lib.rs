@@ -12,6 +12,7 @@ pub mod action;
 pub mod cloud;
 pub mod config_secret;
 pub mod containment;
+pub mod csv;
 pub mod directory;
 pub mod evidence;
 pub mod executor;

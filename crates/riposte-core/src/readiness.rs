@@ -117,10 +117,19 @@ impl UserFacts {
 /// Why `action` would not work on `user`; `None` when riposte can act and the
 /// effect would hold. One classification for every front end.
 pub fn ad_gap(action: Action, user: &UserFacts) -> Option<(GapReason, String)> {
-    let missing: Vec<Right> = rights::required_rights(action, false)
+    gap_given(action, user, &missing_rights(action, user))
+}
+
+/// The rights `action` needs that the action account lacks on `user`.
+fn missing_rights(action: Action, user: &UserFacts) -> Vec<Right> {
+    rights::required_rights(action, false)
         .into_iter()
         .filter(|r| !user.holds(r))
-        .collect();
+        .collect()
+}
+
+/// [`ad_gap`], with the missing rights already known.
+fn gap_given(action: Action, user: &UserFacts, missing: &[Right]) -> Option<(GapReason, String)> {
     if !missing.is_empty() {
         let names = missing
             .iter()
@@ -343,21 +352,14 @@ impl CoverageBuilder {
         self.users += 1;
         for action in AD_ACTIONS {
             let name = action.as_str().to_string();
-            let missing: Vec<Right> = rights::required_rights(action, false)
-                .into_iter()
-                .filter(|r| !user.holds(r))
-                .collect();
+            let missing = missing_rights(action, user);
             let ou = self.ous.entry(user.container().to_string()).or_default();
             let entry = ou.1.entry(name.clone()).or_default();
             if missing.is_empty() {
                 entry.0 += 1;
             }
-            for r in missing {
-                if !entry.1.contains(&r) {
-                    entry.1.push(r);
-                }
-            }
-            self.record(&name, ad_gap(action, user), || {
+            add_rights(&mut entry.1, &missing);
+            self.record(&name, gap_given(action, user, &missing), || {
                 (user.dn.clone(), user.sam_account_name.clone())
             });
         }
@@ -460,53 +462,40 @@ impl CoverageBuilder {
     /// warning) and the advice for accounts whose reset AD would ignore.
     pub fn ad_fixes(&self, account: &ActionAccount, domain: &str, dc_url: &str) -> Vec<Fix> {
         let mut fixes = Vec::new();
-        // Rights missing per container, only for users that are not protected.
-        let mut per_ou: BTreeMap<String, (u64, Vec<Right>)> = BTreeMap::new();
-        let mut protected: (u64, Vec<Right>, Option<String>) = (0, Vec::new(), None);
-        for (action, by_reason) in &self.gaps {
-            let Some(action) = AD_ACTIONS.iter().find(|a| a.as_str() == action) else {
+        // Rights missing per OU (unprotected users only) and on protected accounts.
+        let mut per_ou: BTreeMap<&str, Vec<Right>> = BTreeMap::new();
+        let mut protected_rights: Vec<Right> = Vec::new();
+        let mut protected_accounts: std::collections::BTreeSet<&str> = Default::default();
+        for action in AD_ACTIONS {
+            let Some(by_reason) = self.gaps.get(action.as_str()) else {
                 continue;
             };
-            let needed = rights::required_rights(*action, false);
-            for (reason, accounts) in by_reason {
-                for account in accounts {
-                    let missing = needed.iter().copied();
-                    match reason {
-                        GapReason::OutsideDelegation => {
-                            let ou = rights::parent_dn(&account.name)
-                                .unwrap_or(&account.name)
-                                .to_string();
-                            let e = per_ou.entry(ou).or_default();
-                            for r in missing {
-                                if !e.1.contains(&r) {
-                                    e.1.push(r);
-                                }
-                            }
-                        }
-                        GapReason::ProtectedAdminSdHolder => {
-                            protected.2.get_or_insert_with(|| account.name.clone());
-                            for r in missing {
-                                if !protected.1.contains(&r) {
-                                    protected.1.push(r);
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
+            let needed = rights::required_rights(action, false);
+            for account in by_reason
+                .get(&GapReason::OutsideDelegation)
+                .into_iter()
+                .flatten()
+            {
+                let ou = rights::parent_dn(&account.name).unwrap_or(&account.name);
+                add_rights(per_ou.entry(ou).or_default(), &needed);
+            }
+            for account in by_reason
+                .get(&GapReason::ProtectedAdminSdHolder)
+                .into_iter()
+                .flatten()
+            {
+                protected_accounts.insert(&account.name);
+                add_rights(&mut protected_rights, &needed);
             }
         }
-        for (ou, entry) in per_ou.iter_mut() {
-            entry.0 = self.ous.get(ou).map(|o| o.0).unwrap_or(0);
-        }
-        for (ou, (users, mut missing)) in per_ou {
+        for (ou, mut missing) in per_ou {
             missing.sort_by_key(|r| r.name);
             let advice =
-                rights::delegation_for_container(account, domain, dc_url, &ou, &missing, None);
+                rights::delegation_for_container(account, domain, dc_url, ou, &missing, None);
             fixes.push(Fix {
                 reason: GapReason::OutsideDelegation,
-                scope: ou.clone(),
-                accounts: users,
+                scope: ou.to_string(),
+                accounts: self.ous.get(ou).map_or(0, |o| o.0),
                 summary: format!(
                     "delegate {} on {ou} to {} (inherited by user objects only)",
                     missing
@@ -520,18 +509,10 @@ impl CoverageBuilder {
                 graph_permissions: Vec::new(),
             });
         }
-        if let (count @ 1.., mut missing, Some(example)) = (
-            self.gaps
-                .values()
-                .filter_map(|g| g.get(&GapReason::ProtectedAdminSdHolder))
-                .map(|a| a.len() as u64)
-                .max()
-                .unwrap_or(0),
-            protected.1,
-            protected.2,
-        ) {
+        if let Some(example) = protected_accounts.first() {
+            let mut missing = protected_rights;
             missing.sort_by_key(|r| r.name);
-            let base = rights::domain_base(&example).unwrap_or("<domain DN>");
+            let base = rights::domain_base(example).unwrap_or("<domain DN>");
             let container = format!("CN=AdminSDHolder,CN=System,{base}");
             let warning = "AdminSDHolder re-applies its ACL to every protected account every 60 minutes, so OU \
                  delegation never reaches them. Granting these rights on AdminSDHolder gives the action account \
@@ -548,7 +529,7 @@ impl CoverageBuilder {
             fixes.push(Fix {
                 reason: GapReason::ProtectedAdminSdHolder,
                 scope: container,
-                accounts: count,
+                accounts: protected_accounts.len() as u64,
                 summary: "not recommended: protected accounts are best contained by hand".into(),
                 delegation: Some(advice),
                 graph_permissions: Vec::new(),
@@ -611,6 +592,15 @@ impl CoverageBuilder {
             });
         }
         fixes
+    }
+}
+
+/// Adds to `into` the rights of `more` it does not hold yet.
+fn add_rights(into: &mut Vec<Right>, more: &[Right]) {
+    for r in more {
+        if !into.contains(r) {
+            into.push(*r);
+        }
     }
 }
 
@@ -738,17 +728,9 @@ impl ReadinessReport {
     }
 }
 
-/// A gap group as CSV (RFC 4180 quoting; cells that a spreadsheet would
-/// run as a formula are prefixed with a quote).
+/// A gap group as CSV, every cell quoted (`crate::csv`).
 pub fn group_csv(group: &GapGroup) -> String {
-    fn cell(s: &str) -> String {
-        let s = if s.starts_with(['=', '+', '-', '@']) {
-            format!("'{s}")
-        } else {
-            s.to_string()
-        };
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
+    use crate::csv::quoted_cell as cell;
     let mut out = String::from("account,sam_account_name,reason,detail\r\n");
     for a in &group.accounts {
         out.push_str(&format!(

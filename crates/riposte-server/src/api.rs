@@ -352,20 +352,6 @@ pub async fn list_jobs(
     })))
 }
 
-/// A CSV cell: quoted when needed, and never read as a formula by a spreadsheet.
-fn csv_cell(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
 /// GET /api/v1/jobs/export.csv: the same list as CSV.
 pub async fn export_jobs_csv(
     State(state): State<AppState>,
@@ -395,7 +381,7 @@ pub async fn export_jobs_csv(
         out.push_str(
             &cells
                 .iter()
-                .map(|c| csv_cell(c))
+                .map(|c| riposte_core::csv::cell(c))
                 .collect::<Vec<_>>()
                 .join(","),
         );
