@@ -250,21 +250,35 @@ struct Figures {
     /// Trials whose first attempt was lost and that were retried.
     retried: usize,
     on_second_dc: usize,
+    /// What each trial that did not end verified was.
+    not_verified: Vec<String>,
 }
 
 impl Figures {
-    fn add(&mut self, outcome: &str, fired: bool, retried: bool, second_dc: bool) {
+    fn add(&mut self, what: &str, outcome: &str, fired: bool, retried: bool, second_dc: bool) {
         self.trials += 1;
         self.fired += usize::from(fired);
-        *self.outcomes.entry(outcome.to_string()).or_default() += 1;
+        let kind = what.split(':').next().unwrap_or(what);
+        *self
+            .outcomes
+            .entry(format!("{kind} {outcome}"))
+            .or_default() += 1;
         self.retried += usize::from(retried);
         self.on_second_dc += usize::from(second_dc);
+        if outcome != "verified" {
+            self.not_verified.push(format!("{what}: {outcome}"));
+        }
     }
 
     fn print(&self, what: &str) {
         println!(
-            "FIGURES {what}: {} trials, {} faults fired, outcomes {:?}, {} retried after a lost connection, {} finished on dc2",
-            self.trials, self.fired, self.outcomes, self.retried, self.on_second_dc
+            "FIGURES {what}: {} trials, {} faults fired, outcomes {:?}, {} retried after a lost connection, {} finished on dc2; not verified: {:?}",
+            self.trials,
+            self.fired,
+            self.outcomes,
+            self.retried,
+            self.on_second_dc,
+            self.not_verified
         );
     }
 }
@@ -442,7 +456,8 @@ fn a_cut_at_every_message_of_every_action_ends_in_a_true_outcome() {
         );
         let retried = proxy.traces().len() > 1;
         f.lock().unwrap().add(
-            &format!("{:?} {outcome}", cut.action),
+            &format!("{:?}: cut {}", cut.action, cut.label),
+            &outcome,
             fired,
             retried,
             false,
@@ -526,7 +541,8 @@ fn a_cut_around_the_write_with_the_dc_gone_moves_the_action_to_dc2() {
             other => panic!("outcome {other:?}: {context}"),
         }
         f.lock().unwrap().add(
-            &format!("{:?} {outcome}", cut.action),
+            &format!("{:?}: cut {}", cut.action, cut.label),
+            &outcome,
             true,
             true,
             dc == dc2.ldaps_url,
@@ -598,12 +614,7 @@ fn a_dc_that_black_holes_resets_or_crawls_loses_the_action_to_dc2() {
         Act::Disable
             .in_force(&user, None)
             .unwrap_or_else(|e| panic!("{name}: verified but not in force ({e})"));
-        figures.add(
-            &format!("{name} verified"),
-            true,
-            moves,
-            dc == dc2.ldaps_url,
-        );
+        figures.add(name, "verified", true, moves, dc == dc2.ldaps_url);
     }
     figures.print("black hole / reset / slow DC");
 }
