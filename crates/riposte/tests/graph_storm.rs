@@ -108,8 +108,18 @@ impl Drop for Server {
 }
 
 /// `riposte serve` on the lab's forests and this test's double: 6 attempts,
-/// waits of at most 2 s, a 1 s timeout, 16 children at once per tenant.
+/// waits of at most 2 s, a 1 s timeout, 16 children at once per tenant (and
+/// 16 lookups at once while planning: `per_dc` bounds those too).
 fn start_server(lab: &Lab, double: &str) -> Server {
+    start_server_with(lab, double, None).0
+}
+
+/// The same, with a failpoint; also returns the server's stderr, line by line.
+fn start_server_with(
+    lab: &Lab,
+    double: &str,
+    failpoint: Option<&str>,
+) -> (Server, std::sync::mpsc::Receiver<String>) {
     let dir = tempfile::tempdir().unwrap();
     let double = double.to_string();
     let config = lab.private_config(dir.path(), move |t| {
@@ -121,11 +131,12 @@ fn start_server(lab: &Lab, double: &str) -> Server {
                 "graph_url = \"http://{double}/v1.0\"\nmax_attempts = 6\nmax_backoff_secs = 2\ntimeout_secs = 1"
             ),
         );
-        format!("{t}\n[bulk]\nper_tenant = 16\n")
+        format!("{t}\n[bulk]\nper_dc = 16\nper_tenant = 16\n")
     });
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.contains("max_attempts = 6"), "{text}");
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .arg("--config")
         .arg(&config)
         .arg("serve")
@@ -133,19 +144,32 @@ fn start_server(lab: &Lab, double: &str) -> Server {
         .env("RIPOSTE_LOG", "error")
         .env_remove("RIPOSTE_FAILPOINTS")
         .stdout(Stdio::piped())
-        .spawn()
-        .expect("riposte serve starts");
+        .stderr(Stdio::piped());
+    if let Some(f) = failpoint {
+        command.env("RIPOSTE_FAILPOINTS", f);
+    }
+    let mut child = command.spawn().expect("riposte serve starts");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let addr = line.trim().rsplit("http://").next().unwrap().to_string();
-    Server {
-        child,
-        addr,
-        config,
-        _dir: dir,
-    }
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (
+        Server {
+            child,
+            addr,
+            config,
+            _dir: dir,
+        },
+        rx,
+    )
 }
 
 fn figures(s: &Stats) -> String {
@@ -208,8 +232,10 @@ fn a_bulk_disable_in_a_graph_storm_ends_every_child_honestly_and_loses_nothing()
         .collect();
     let body = json!({ "action": "disable", "reason": "test: graph storm",
         "selector": { "kind": "references", "value": references } });
+    // Planning resolves every reference through the storm before the answer.
     let (status, created) = server.call(&responder, "POST", "/api/v1/bulk", Some(&body));
     assert_eq!(status, 202, "{created}");
+    let planning = started.elapsed();
     let id = created["bulk_id"].as_str().unwrap().to_string();
     let left_out = &created["left_out"];
     // Every reference is planned or unresolved with its reason: none dropped.
@@ -240,7 +266,8 @@ fn a_bulk_disable_in_a_graph_storm_ends_every_child_honestly_and_loses_nothing()
     }
 
     // The bound: 6 attempts of at most 1 s + 5 waits of at most 2 s = 16 s per
-    // request, 3 requests a child, 16 children at once: 4 rounds of at most 48 s.
+    // request, 3 requests a child (48 s), 16 children at once, at most 60
+    // children: 4 rounds, 192 s.
     let deadline = Instant::now() + Duration::from_secs(200);
     let finished = loop {
         let (status, view) = server.call(&reader, "GET", &format!("/api/v1/bulk/{id}"), None);
@@ -386,9 +413,80 @@ fn a_bulk_disable_in_a_graph_storm_ends_every_child_honestly_and_loses_nothing()
     assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
 
     eprintln!(
-        "graph storm figures: {USERS} users, {planned} planned, {} unresolved; outcomes {tally:?} ({settled} settled by a read-back after a lost answer, {lost_answers} of them verified); double: {}; {:.1} s",
+        "graph storm figures: {USERS} users, {planned} planned, {} unresolved; outcomes {tally:?} ({settled} settled by a read-back after a lost answer, {lost_answers} of them verified); double: {}; planning {:.1} s, in all {:.1} s",
         unresolved.len(),
         figures(&stats),
+        planning.as_secs_f64(),
         elapsed.as_secs_f64()
     );
+}
+
+/// Under a storm, planning a bulk (every reference looked up in Graph) takes
+/// long before the answer; a caller that gives up and hangs up must not leave
+/// children that run without the request record that names them.
+#[test]
+fn a_caller_that_hangs_up_while_a_bulk_is_recorded_leaves_no_child_without_its_request() {
+    use std::io::Write;
+    let lab = Lab::load();
+    let (double, state) = start_double(&lab);
+    let (server, stderr) = start_server_with(&lab, &double, Some("after-create-bulk=sleep:3000"));
+    let responder = server.token("hangup-responder", "responder");
+    let reader = server.token("hangup-reader", "reader");
+    let body = json!({ "action": "revoke-sessions", "reason": "test: caller hangs up",
+        "selector": { "kind": "references", "value": ["contoso:gale1@contoso.example", "contoso:gale2@contoso.example"] } })
+    .to_string();
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/bulk HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {responder}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        server.addr,
+        body.len()
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match stderr.recv_timeout(left) {
+            Ok(line) if line.contains("failpoint after-create-bulk") => break,
+            Ok(_) => continue,
+            Err(_) => panic!("riposte serve never reached the failpoint after-create-bulk"),
+        }
+    }
+    // The bulk and its children are recorded; the caller hangs up before the request record.
+    drop(stream);
+    let finished = loop {
+        let (status, list) = server.call(&reader, "GET", "/api/v1/bulk", None);
+        assert_eq!(status, 200, "{list}");
+        let bulks = list["bulk"].as_array().unwrap().clone();
+        if let Some(b) = bulks.first()
+            && b["state"] == "finished"
+        {
+            break b.clone();
+        }
+        assert!(Instant::now() < deadline, "the bulk never finished: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let id = finished["bulk_id"].as_str().unwrap().to_string();
+    assert_eq!(finished["counts"]["verified"], 2, "{finished}");
+    // The worker may run the children while the recording still sleeps at the
+    // failpoint (recording them and their request are not one transaction);
+    // the request record must follow all the same.
+    let requested = loop {
+        let audit = riposte_config(&server.config, &["audit", "export", "--format", "raw"]);
+        let found = audit
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|r| r["event"] == "bulk-requested" && r["details"]["bulk_id"] == id.as_str());
+        if let Some(r) = found {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the children ran without the request record naming them"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(requested["details"]["jobs"].as_array().unwrap().len(), 2);
+    assert_eq!(state.lock().unwrap().stats.writes_applied.len(), 2);
 }
