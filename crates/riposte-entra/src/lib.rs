@@ -332,7 +332,9 @@ impl EntraTenant {
 
     /// Sends one request: retries 429/503 (honouring Retry-After) at most
     /// `max_attempts` times in all, each wait at most `max_backoff`, and
-    /// renews the token once on 401. Other non-success answers are errors.
+    /// renews the token once on 401. A read that got no answer is sent again
+    /// within the same bound; a write never is (see `settle_unanswered_write`).
+    /// Other non-success answers are errors.
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -344,7 +346,21 @@ impl EntraTenant {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.attempt(&method, &url, path, body).await? {
+            let answered = match self.attempt(&method, &url, path, body).await {
+                // A read that got no answer (a timeout, a dropped connection) is
+                // safe to send again, within the same bound; a write is not.
+                Err(e @ EntraError::Unavailable { .. }) if method == Method::GET => {
+                    if attempt >= self.settings.max_attempts {
+                        return Err(e);
+                    }
+                    let wait = self.backoff(attempt, None);
+                    warn!(tenant = %self.settings.name, attempt, error = %e, wait_ms = wait.as_millis() as u64, "a Graph read got no answer; reading again");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                other => other?,
+            };
+            match answered {
                 Attempt::Answer(answer) => return Ok(answer),
                 Attempt::Unauthorized(_) if !renewed => {
                     renewed = true;

@@ -327,3 +327,35 @@ async fn a_write_whose_answer_is_lost_is_read_back_not_guessed() {
     assert_eq!(stats(&state).writes_applied[&seeded[0].id], 1);
     assert_eq!(stats(&state).stalled, 1);
 }
+
+/// A read whose answer never comes is read again (within the attempt bound):
+/// reading twice changes nothing.
+#[tokio::test]
+async fn a_read_whose_answer_is_lost_is_sent_again() {
+    let seeded = users(1);
+    let (tenant, state) = start(seeded.clone(), None).await;
+    state.lock().unwrap().faults = Faults {
+        lose_read_answers: 2,
+        lost_answer_ms: 1500,
+        ..Faults::default()
+    };
+    let r = tenant
+        .execute(&seeded[0].id, CloudAction::RevokeSessions, false)
+        .await;
+    assert_eq!(r.outcome, Outcome::Verified, "{}", r.message);
+    let s = stats(&state);
+    assert_eq!((s.stalled, s.writes_applied[&seeded[0].id]), (2, 1));
+    // Every read lost: the read ends at the bound, and nothing is written.
+    state.lock().unwrap().faults = Faults {
+        lose_read_answers: 100,
+        lost_answer_ms: 1500,
+        ..Faults::default()
+    };
+    let r = tenant
+        .execute(&seeded[0].id, CloudAction::Disable, false)
+        .await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(r.message.contains("could not be reached"), "{}", r.message);
+    assert_eq!(stats(&state).stalled, 2 + u64::from(MAX_ATTEMPTS));
+    assert!(state.lock().unwrap().users[0].account_enabled);
+}

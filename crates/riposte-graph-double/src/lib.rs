@@ -103,6 +103,8 @@ pub struct Faults {
     /// back `lost_answer_ms`: past a client's timeout, a write done whose
     /// answer never arrives.
     pub lose_write_answers: u32,
+    /// The same for this many reads of one user (`GET /v1.0/users/{id}`).
+    pub lose_read_answers: u32,
     pub lost_answer_ms: u64,
 }
 
@@ -617,13 +619,20 @@ async fn get_user(
     if let Err(r) = gate(&s, &headers, format!("GET /v1.0/users/{key}")).await {
         return r;
     }
-    let d = s.lock().expect("double");
-    match d.find(&key) {
+    let mut d = s.lock().expect("double");
+    let mut answer = match d.find(&key) {
         Some(i) => {
             axum::Json(select(&d.users[i], q.get("$select").map(String::as_str))).into_response()
         }
         None => not_found(&key),
+    };
+    if d.faults.lose_read_answers > 0 {
+        d.faults.lose_read_answers -= 1;
+        answer
+            .extensions_mut()
+            .insert(HoldAnswer(d.faults.lost_answer_ms));
     }
+    answer
 }
 
 fn not_found(key: &str) -> Response {
