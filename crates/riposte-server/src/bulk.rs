@@ -128,7 +128,7 @@ pub async fn create_bulk(
 
 /// Runs a recording step on a task of its own, so that a caller who hangs up
 /// cannot stop it half-way.
-async fn on_own_task<T: Send + 'static>(
+pub(crate) async fn on_own_task<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, RunnerError>> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::spawn(work)
