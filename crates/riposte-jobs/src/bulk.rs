@@ -488,6 +488,7 @@ impl Runner {
             )
             .await?;
         let jobs = self.store.bulk_jobs(bulk.id).await?;
+        riposte_core::failpoint::hit("after-create-bulk").await;
         // The children's request record: no action without its request in the trail.
         let record = NewAuditRecord {
             actor: request.requested_by.clone(),
