@@ -457,34 +457,53 @@ impl Runner {
         } else {
             None
         };
+        // The request record goes in with the job, in one transaction (the
+        // store sets its job_id): no job is ever in the ledger without it.
+        let requested = NewAuditRecord {
+            actor: request.requested_by.clone(),
+            source: request.source.clone(),
+            remote_addr: request.remote_addr.clone(),
+            event: "action-requested".into(),
+            target: Some(request.reference.clone()),
+            job_id: None,
+            result: "success".into(),
+            details: json!({
+                "action": request.action,
+                "reason": request.reason,
+                "dn": dn,
+            }),
+        };
         let created = self
             .store
-            .create_job(NewJob {
-                requested_by: request.requested_by.clone(),
-                source: request.source.clone(),
-                reason: request.reason.clone(),
-                action: request.action,
-                options: request.options,
-                target_ref: request.reference.clone(),
-                forest,
-                target_dn: dn,
-                target_sid: sid,
-                idempotency_key: request.idempotency_key.clone(),
-                approval_required: match target {
-                    Target::Identity(identity) => match &identity.ad {
-                        Some(a) => safeguards::approval_needed(
-                            &self.protection,
-                            a,
-                            request.action,
-                            request.options,
-                        ),
-                        None => self.protection.cloud_reason(&identity.reference()),
-                    }
-                    .or(breaker),
-                    Target::Unreachable { .. } => None,
+            .create_job(
+                NewJob {
+                    requested_by: request.requested_by.clone(),
+                    source: request.source.clone(),
+                    reason: request.reason.clone(),
+                    action: request.action,
+                    options: request.options,
+                    target_ref: request.reference.clone(),
+                    forest,
+                    target_dn: dn,
+                    target_sid: sid,
+                    idempotency_key: request.idempotency_key.clone(),
+                    approval_required: match target {
+                        Target::Identity(identity) => match &identity.ad {
+                            Some(a) => safeguards::approval_needed(
+                                &self.protection,
+                                a,
+                                request.action,
+                                request.options,
+                            ),
+                            None => self.protection.cloud_reason(&identity.reference()),
+                        }
+                        .or(breaker),
+                        Target::Unreachable { .. } => None,
+                    },
+                    steps,
                 },
-                steps,
-            })
+                requested,
+            )
             .await?;
         let job = match created {
             Created::Existing(job) => {
@@ -496,8 +515,6 @@ impl Runner {
             Created::New(job) => job,
         };
         riposte_core::failpoint::hit("after-create-job").await;
-        self.audit_request(&job, request.remote_addr.clone())
-            .await?;
         if let Target::Unreachable { message, .. } = target {
             let message = format!(
                 "could not look up {} because the directory is unreachable: {message}",
@@ -914,50 +931,6 @@ impl Runner {
             recovered.push(done.job);
         }
         Ok(recovered)
-    }
-
-    /// Appends a new job's request to the audit trail. No action without its
-    /// request in the trail: if the append fails, the job ends here as
-    /// failed, before anything is sent to the directory.
-    async fn audit_request(
-        &self,
-        job: &Job,
-        remote_addr: Option<String>,
-    ) -> Result<(), RunnerError> {
-        let requested = NewAuditRecord {
-            actor: job.requested_by.clone(),
-            source: job.source.clone(),
-            remote_addr,
-            event: "action-requested".into(),
-            target: Some(job.target_ref.clone()),
-            job_id: Some(job.id),
-            result: "success".into(),
-            details: json!({
-                "action": job.action,
-                "reason": job.reason,
-                "dn": job.target_dn,
-            }),
-        };
-        let Err(e) = self.store.append(requested).await else {
-            return Ok(());
-        };
-        let message = format!("the request could not be written to the audit trail: {e}");
-        if let Err(finish_error) = self
-            .store
-            .finish(
-                job.id,
-                None,
-                Finish {
-                    outcome: Outcome::Failed,
-                    message: &message,
-                    evidence: &Evidence::default(),
-                },
-            )
-            .await
-        {
-            error!(job = %job.id, error = %finish_error, "could not close a job whose request was not audited");
-        }
-        Err(e.into())
     }
 
     /// Appends a finished job's outcome to the audit trail, as the

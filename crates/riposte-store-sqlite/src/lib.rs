@@ -205,6 +205,70 @@ impl SqliteStore {
     async fn fetch(&self, id: Uuid) -> Result<Job, StoreError> {
         self.get(id).await?.ok_or(StoreError::NoSuchJob(id))
     }
+
+    /// Appends one audit record inside `tx`, which must have begun with
+    /// `BEGIN IMMEDIATE` (the write lock is held before the head is read).
+    async fn append_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        record: NewAuditRecord,
+    ) -> Result<AuditRecord, StoreError> {
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(|e| self.error(e))?;
+        let (seq, prev_hash) = match head {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, GENESIS_HASH.to_string()),
+        };
+        let at = now();
+        let hash = record_hash(&prev_hash, seq, at, &record);
+        let details = serde_json::to_string(&record.details)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, source, remote_addr, event, target, job_id, result, details, \
+             prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(seq)
+        .bind(at)
+        .bind(&record.actor)
+        .bind(&record.source)
+        .bind(&record.remote_addr)
+        .bind(&record.event)
+        .bind(&record.target)
+        .bind(record.job_id.map(|id| id.to_string()))
+        .bind(&record.result)
+        .bind(details)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(AuditRecord {
+            seq,
+            at: from_millis(at),
+            actor: record.actor,
+            source: record.source,
+            remote_addr: record.remote_addr,
+            event: record.event,
+            target: record.target,
+            job_id: record.job_id,
+            result: record.result,
+            details: record.details,
+            prev_hash,
+            hash,
+        })
+    }
 }
 
 /// Applies every migration not yet applied, each in its own write transaction.
@@ -307,7 +371,11 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
 
 #[async_trait]
 impl JobStore for SqliteStore {
-    async fn create_job(&self, job: NewJob) -> Result<Created, StoreError> {
+    async fn create_job(
+        &self,
+        job: NewJob,
+        request: NewAuditRecord,
+    ) -> Result<Created, StoreError> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -324,6 +392,16 @@ impl JobStore for SqliteStore {
             }
         }
         let id = self.insert_job(&mut tx, &job, None).await?;
+        // The request record in the same transaction: BEGIN IMMEDIATE above
+        // already holds the write lock the audit chain needs.
+        self.append_in(
+            &mut tx,
+            NewAuditRecord {
+                job_id: Some(id),
+                ..request
+            },
+        )
+        .await?;
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(Created::New(self.fetch(id).await?))
     }
@@ -859,62 +937,9 @@ impl AuditLog for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.error(e))?;
-        let head: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-        let (seq, prev_hash) = match head {
-            Some((seq, hash)) => (seq + 1, hash),
-            None => (1, GENESIS_HASH.to_string()),
-        };
-        let at = now();
-        let hash = record_hash(&prev_hash, seq, at, &record);
-        let details = serde_json::to_string(&record.details)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, source, remote_addr, event, target, job_id, result, details, \
-             prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(seq)
-        .bind(at)
-        .bind(&record.actor)
-        .bind(&record.source)
-        .bind(&record.remote_addr)
-        .bind(&record.event)
-        .bind(&record.target)
-        .bind(record.job_id.map(|id| id.to_string()))
-        .bind(&record.result)
-        .bind(details)
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        sqlx::query(
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        )
-        .bind(seq)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
+        let appended = self.append_in(&mut tx, record).await?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(AuditRecord {
-            seq,
-            at: from_millis(at),
-            actor: record.actor,
-            source: record.source,
-            remote_addr: record.remote_addr,
-            event: record.event,
-            target: record.target,
-            job_id: record.job_id,
-            result: record.result,
-            details: record.details,
-            prev_hash,
-            hash,
-        })
+        Ok(appended)
     }
 
     async fn audit_records(
@@ -1339,6 +1364,7 @@ impl BulkStore for SqliteStore {
         &self,
         bulk: NewBulk,
         children: Vec<NewJob>,
+        mut request: NewAuditRecord,
     ) -> Result<BulkOperation, StoreError> {
         let mut tx = self
             .pool
@@ -1366,9 +1392,14 @@ impl BulkStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
+        let mut ids = Vec::with_capacity(children.len());
         for child in &children {
-            self.insert_job(&mut tx, child, Some(id)).await?;
+            ids.push((self.insert_job(&mut tx, child, Some(id)).await?, child));
         }
+        // The children's request record, under the write lock BEGIN
+        // IMMEDIATE took: no child exists without it.
+        riposte_store::name_children(&mut request, id, &ids);
+        self.append_in(&mut tx, request).await?;
         tx.commit().await.map_err(|e| self.error(e))?;
         self.fetch_bulk(id).await
     }

@@ -30,7 +30,7 @@ mod people;
 mod tokens;
 
 pub use alerts::{AlertEntities, AlertFilter, AlertStore, NewAlert, StoredAlert};
-pub use bulk::{BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk};
+pub use bulk::{BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk, name_children};
 pub use leader::{LeaderGuard, LeaderLock, Leadership};
 pub use people::{PeopleStore, Person, Session};
 pub use tokens::{ApiToken, TokenStore};
@@ -272,8 +272,13 @@ pub enum StoreError {
 /// The job ledger. Every implementation passes [`conformance`].
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    /// Stores a queued job, or returns the job its idempotency key names.
-    async fn create_job(&self, job: NewJob) -> Result<Created, StoreError>;
+    /// Stores a queued job and appends `request`, its `action-requested`
+    /// audit record (its `job_id` set to the new job's), in one transaction:
+    /// either both are in the ledger or neither, so no worker can claim a job
+    /// whose request is not in the trail. A job whose idempotency key was used
+    /// before is returned as it is, and nothing is appended.
+    async fn create_job(&self, job: NewJob, request: NewAuditRecord)
+    -> Result<Created, StoreError>;
 
     /// Records a second person's decision on a job awaiting approval. An
     /// approved job becomes claimable; a rejected one is finished as denied.
