@@ -494,6 +494,23 @@ fn contains_pattern(text: &str) -> String {
 
 #[async_trait]
 impl JobStore for PostgresStore {
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        // A read-only server or database (a standby, or
+        // default_transaction_read_only) says so without a write.
+        let read_only: String =
+            sqlx::query_scalar("SELECT current_setting('transaction_read_only')")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+        if read_only == "on" {
+            return Err(StoreError::Unwritable {
+                location: self.location.clone(),
+                message: "the database is read-only (transaction_read_only is on)".into(),
+            });
+        }
+        Ok(())
+    }
+
     async fn create_job(
         &self,
         job: NewJob,

@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "bulk_operations",
         include_str!("../migrations/0008_bulk_operations.sql"),
     ),
+    (
+        9,
+        "write_probe",
+        include_str!("../migrations/0009_write_probe.sql"),
+    ),
 ];
 
 /// Every write transaction starts with `BEGIN IMMEDIATE`: a deferred one
@@ -62,15 +67,32 @@ pub struct SqliteStore {
     pool: SqlitePool,
     location: String,
     path: std::path::PathBuf,
+    /// A write was refused because the ledger cannot be written; cleared by
+    /// the next successful [`JobStore::check_writable`].
+    refused: std::sync::atomic::AtomicBool,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the ledger file and applies migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let location = path.display().to_string();
-        let open_error = |message: String| StoreError::Open {
-            location: location.clone(),
-            message,
+        let open_error = |message: String| {
+            let lower = message.to_ascii_lowercase();
+            if lower.contains("readonly")
+                || lower.contains("read-only")
+                || lower.contains("disk is full")
+                || lower.contains("no space left")
+            {
+                StoreError::Unwritable {
+                    location: location.clone(),
+                    message,
+                }
+            } else {
+                StoreError::Open {
+                    location: location.clone(),
+                    message,
+                }
+            }
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -95,6 +117,14 @@ impl SqliteStore {
         let _ = conn.close().await;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A connection whose transaction SQLite rolled back by itself
+            // (SQLITE_FULL, SQLITE_IOERR, a read-only disk) keeps sqlx's
+            // transaction depth at 1, since the ROLLBACK on drop then fails,
+            // and every later BEGIN on it is refused ("non-zero transaction
+            // depth"): without this, the pool stays broken after the disk is back.
+            .before_acquire(|conn, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .connect_with(options)
             .await
             .map_err(|e| open_error(e.to_string()))?;
@@ -102,6 +132,7 @@ impl SqliteStore {
             pool,
             location,
             path: path.to_path_buf(),
+            refused: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -113,6 +144,8 @@ impl SqliteStore {
             || lower.contains("disk is full")
             || lower.contains("disk i/o")
         {
+            self.refused
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             StoreError::Unwritable {
                 location: self.location.clone(),
                 message,
@@ -371,6 +404,28 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
 
 #[async_trait]
 impl JobStore for SqliteStore {
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        if !self.refused.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.error(e))?;
+        sqlx::query(
+            "INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        )
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        self.refused
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
     async fn create_job(
         &self,
         job: NewJob,

@@ -246,7 +246,7 @@ pub enum StoreError {
     #[error("cannot open the job ledger at {location}: {message}")]
     Open { location: String, message: String },
     #[error(
-        "the job ledger at {location} cannot be written ({message}); no new work is accepted until it is fixed"
+        "the job ledger at {location} cannot be written ({message}): free space on its disk or make it writable again; until then no new work is accepted, and jobs already accepted wait in the ledger"
     )]
     Unwritable { location: String, message: String },
     #[error("job {0} does not exist")]
@@ -279,6 +279,12 @@ pub trait JobStore: Send + Sync {
     /// before is returned as it is, and nothing is appended.
     async fn create_job(&self, job: NewJob, request: NewAuditRecord)
     -> Result<Created, StoreError>;
+
+    /// `Unwritable` while the ledger cannot take writes (its disk is full or
+    /// read-only, or the database is read-only), else `Ok`: what readiness
+    /// reports. Cheap while writes succeed; after a refused write, a backend
+    /// checks with a real write, so it sees when space or writability returns.
+    async fn check_writable(&self) -> Result<(), StoreError>;
 
     /// Records a second person's decision on a job awaiting approval. An
     /// approved job becomes claimable; a rejected one is finished as denied.
