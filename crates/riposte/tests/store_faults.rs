@@ -285,6 +285,30 @@ fn auth(token: &str) -> Vec<String> {
 enum Fault {
     Full,
     ReadOnly,
+    /// `default_transaction_read_only` on the PostgreSQL ledger's database, its sessions ended.
+    PostgresReadOnly,
+}
+
+/// Sets the test database's default read-only mode and ends its sessions, so the pool's next
+/// connections come up with it (the server's own admin connection does this).
+fn postgres_read_only(rt: &tokio::runtime::Runtime, name: &str, on: bool) {
+    use sqlx::Connection;
+    rt.block_on(async {
+        let server = riposte_store_postgres::testing::server_url();
+        let mut admin = sqlx::PgConnection::connect(&server)
+            .await
+            .expect("the test PostgreSQL server");
+        let value = if on { "on" } else { "off" };
+        let sql = format!(
+            "ALTER DATABASE \"{name}\" SET default_transaction_read_only = {value}; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid();"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot set {name} read-only = {value}: {e}"));
+        let _ = admin.close().await;
+    });
 }
 
 #[test]
@@ -297,6 +321,11 @@ fn a_ledger_disk_gone_read_only_refuses_new_work_and_loses_none_accepted() {
     fault_run(Fault::ReadOnly);
 }
 
+#[test]
+fn a_read_only_postgres_ledger_refuses_new_work_and_loses_none_accepted() {
+    fault_run(Fault::PostgresReadOnly);
+}
+
 fn fault_run(fault: Fault) {
     let started = Instant::now();
     let lab = Lab::load();
@@ -304,11 +333,36 @@ fn fault_run(fault: Fault) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let image = dir.path().join("ledger.ext4");
-    let mut mounted = Some(match fault {
-        Fault::Full => Mounted::tmpfs(&data, "16m"),
-        Fault::ReadOnly => Mounted::ext4(&image, &data),
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut mounted = match fault {
+        Fault::Full => Some(Mounted::tmpfs(&data, "16m")),
+        Fault::ReadOnly => Some(Mounted::ext4(&image, &data)),
+        Fault::PostgresReadOnly => None,
+    };
+    let db = (fault == Fault::PostgresReadOnly).then(|| {
+        rt.block_on(riposte_store_postgres::testing::TestDatabase::create(
+            "store_ro",
+        ))
     });
-    let config = lab.private_config(dir.path(), |t| t);
+    let config = match &db {
+        Some(db) => {
+            let url = db.url.clone();
+            lab.private_config(dir.path(), move |t| format!("database_url = {url:?}\n{t}"))
+        }
+        None => lab.private_config(dir.path(), |t| t),
+    };
+    // What a refusal must name, and what it must never show.
+    let (ledger_name, secret) = match &db {
+        Some(db) => (
+            db.name.clone(),
+            db.url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split_once('@'))
+                .and_then(|(user, _)| user.split_once(':'))
+                .map(|(_, password)| password.to_string()),
+        ),
+        None => ("riposte.sqlite".to_string(), None),
+    };
     let created = riposte_config(
         &config,
         &[
@@ -326,6 +380,7 @@ fn fault_run(fault: Fault) {
     let tag = match fault {
         Fault::Full => "full",
         Fault::ReadOnly => "ro",
+        Fault::PostgresReadOnly => "pgro",
     };
     let users: Vec<TestUser> = (0..ACCEPTED)
         .map(|i| lab.create_user("corp", &format!("{tag}{i}"), 0))
@@ -361,6 +416,10 @@ fn fault_run(fault: Fault) {
             mounted.as_ref().unwrap().make_read_only();
             0
         }
+        Fault::PostgresReadOnly => {
+            postgres_read_only(&rt, &db.as_ref().unwrap().name, true);
+            0
+        }
     };
 
     // New work is refused, clearly, and leaves nothing behind.
@@ -375,12 +434,18 @@ fn fault_run(fault: Fault) {
         assert_eq!(error["code"], "ledger_unwritable", "{}", refused.body);
         let message = error["message"].as_str().unwrap();
         assert!(
-            message.contains("riposte.sqlite")
+            message.contains(&ledger_name)
                 && message.contains("cannot be written")
                 && message.contains("free space on its disk or make it writable again"),
             "the refusal does not name the ledger and what to do: {message}"
         );
         assert!(!message.contains(&token), "the token leaked: {message}");
+        if let Some(secret) = &secret {
+            assert!(
+                !message.contains(secret.as_str()),
+                "the database password leaked"
+            );
+        }
     }
     let cli = riposte_config(
         &config,
@@ -402,6 +467,12 @@ fn fault_run(fault: Fault) {
         "unclear CLI refusal: {}",
         cli.stderr
     );
+    if let Some(secret) = &secret {
+        assert!(
+            !cli.stderr.contains(secret.as_str()),
+            "the database password leaked"
+        );
+    }
     let readyz = request(&serve.addr, "GET", "/readyz", &[], None);
     assert_eq!(readyz.status, 503, "{}", readyz.body);
     assert_eq!(readyz.json()["error"]["code"], "not_ready");
@@ -442,6 +513,7 @@ fn fault_run(fault: Fault) {
             mounted = Some(Mounted::ext4_again(&image, &data));
             serve = Serve::start(&config, None);
         }
+        Fault::PostgresReadOnly => postgres_read_only(&rt, &db.as_ref().unwrap().name, false),
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     let jobs: Vec<Value> = loop {
@@ -531,11 +603,18 @@ fn fault_run(fault: Fault) {
     );
     serve.stop();
     drop(mounted);
+    if let Some(db) = db {
+        rt.block_on(db.remove());
+    }
     println!(
         "{}",
         json!({
             "test": format!("store_faults::{tag}"),
-            "fault": match fault { Fault::Full => "disk full (tmpfs 16 MiB, filler until ENOSPC)", Fault::ReadOnly => "read-only (ext4 error, errors=remount-ro)" },
+            "fault": match fault {
+                Fault::Full => "disk full (tmpfs 16 MiB, filler until ENOSPC)",
+                Fault::ReadOnly => "read-only (ext4 error, errors=remount-ro)",
+                Fault::PostgresReadOnly => "PostgreSQL default_transaction_read_only, sessions ended",
+            },
             "filler_bytes": filled,
             "accepted_before": ACCEPTED,
             "refused_during": { "api": REFUSED, "cli": 1 },
