@@ -452,7 +452,7 @@ fn a_caller_that_hangs_up_while_a_bulk_is_recorded_leaves_no_child_without_its_r
             Err(_) => panic!("riposte serve never reached the failpoint after-create-bulk"),
         }
     }
-    // The bulk and its children are recorded; the caller hangs up before the request record.
+    // The bulk, its children and their request record are recorded; the caller hangs up.
     drop(stream);
     let finished = loop {
         let (status, list) = server.call(&reader, "GET", "/api/v1/bulk", None);
@@ -468,9 +468,8 @@ fn a_caller_that_hangs_up_while_a_bulk_is_recorded_leaves_no_child_without_its_r
     };
     let id = finished["bulk_id"].as_str().unwrap().to_string();
     assert_eq!(finished["counts"]["verified"], 2, "{finished}");
-    // The worker may run the children while the recording still sleeps at the
-    // failpoint (recording them and their request are not one transaction);
-    // the request record must follow all the same.
+    // The children and their request record are written in one transaction,
+    // so the record is there however early the worker ran them.
     let requested = loop {
         let audit = riposte_config(&server.config, &["audit", "export", "--format", "raw"]);
         let found = audit
