@@ -466,6 +466,7 @@ impl Runner {
         undo_of: Option<Uuid>,
     ) -> Result<(BulkOperation, BulkPlan), RunnerError> {
         let children: Vec<NewJob> = plan.children.iter().map(|(j, _)| j.clone()).collect();
+        riposte_core::failpoint::hit("bulk-planned").await;
         let bulk = self
             .store
             .create_bulk(
@@ -573,6 +574,7 @@ impl Runner {
         id: Uuid,
         on_done: &(dyn Fn(&Job) + Send + Sync),
     ) -> Result<BulkRun, RunnerError> {
+        riposte_core::failpoint::hit("bulk-driver").await;
         let jobs = self.store.bulk_jobs(id).await?;
         let forests: HashSet<String> = self
             .directory
@@ -625,6 +627,7 @@ impl Runner {
             .await?
             .ok_or(RunnerError::NoSuchBulk(id.to_string()))?;
         if bulk.state == BulkState::Running && bulk.counts.queued == 0 && bulk.counts.running == 0 {
+            riposte_core::failpoint::hit("bulk-before-finish").await;
             match self
                 .store
                 .set_bulk_state(id, &[BulkState::Running], BulkState::Finished)

@@ -863,6 +863,7 @@ impl Runner {
                 )
             }
         };
+        riposte_core::failpoint::hit("before-finish-job").await;
         info!(job = %job.id, action = %job.action, outcome = %outcome, "job finished");
         let finished = self
             .store
@@ -876,6 +877,7 @@ impl Runner {
                 },
             )
             .await?;
+        riposte_core::failpoint::hit("after-finish-job").await;
         self.audit_outcome(&finished, recovered_from).await;
         Ok(Completed {
             job: finished,
