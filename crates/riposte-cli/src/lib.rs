@@ -1,7 +1,9 @@
 //! riposte's command line. `run` parses arguments, runs one command and
 //! returns the process exit status:
 //! 0 verified or already, 3 ineffective, 4 denied, 1 failed, 2 bad usage,
-//! 5 waiting for a second person's approval; for `audit verify`, 0 intact and 1 broken.
+//! 5 waiting for a second person's approval, 6 the ledger cannot be written
+//! (disk full or read-only: nothing new was accepted); for `audit verify`,
+//! 0 intact and 1 broken.
 #![forbid(unsafe_code)]
 
 /// `println!` that ends the process quietly when stdout is closed (e.g.
@@ -54,6 +56,9 @@ pub mod exit {
     pub const DENIED: u8 = 4;
     /// A protected identity: the job waits for a second person's approval.
     pub const PENDING_APPROVAL: u8 = 5;
+    /// The job ledger cannot be written (its disk is full or read-only):
+    /// nothing new was accepted; jobs already accepted wait in the ledger.
+    pub const LEDGER_UNWRITABLE: u8 = 6;
 }
 
 #[derive(Parser, Debug)]
@@ -303,8 +308,25 @@ pub fn run() -> ExitCode {
                         .is_some_and(|f| !matches!(f, riposte_jobs::FindJobError::Store(_)))
                     || c.downcast_ref::<UsageError>().is_some()
             });
+            let unwritable = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<riposte_store::StoreError>(),
+                    Some(riposte_store::StoreError::Unwritable { .. })
+                ) || matches!(
+                    c.downcast_ref::<RunnerError>(),
+                    Some(RunnerError::Store(
+                        riposte_store::StoreError::Unwritable { .. }
+                    ))
+                )
+            });
             eprintln!("riposte: {e:#}");
-            ExitCode::from(if bad_input { exit::USAGE } else { exit::FAILED })
+            ExitCode::from(if unwritable {
+                exit::LEDGER_UNWRITABLE
+            } else if bad_input {
+                exit::USAGE
+            } else {
+                exit::FAILED
+            })
         }
     }
 }

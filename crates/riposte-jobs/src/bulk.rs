@@ -467,17 +467,37 @@ impl Runner {
     ) -> Result<(BulkOperation, BulkPlan), RunnerError> {
         let children: Vec<NewJob> = plan.children.iter().map(|(j, _)| j.clone()).collect();
         riposte_core::failpoint::hit("bulk-planned").await;
+        let selector_kind: String = if undo_of.is_some() {
+            "undo".into()
+        } else {
+            plan.selector_kind.into()
+        };
+        // The children's request record, written with them in one transaction
+        // (the store adds the bulk's id and names every child): no action
+        // without its request in the trail.
+        let record = NewAuditRecord {
+            actor: request.requested_by.clone(),
+            source: request.source.clone(),
+            remote_addr: request.remote_addr.clone(),
+            event: "bulk-requested".into(),
+            target: Some(format!(
+                "{selector_kind}:{}",
+                first_line(&plan.selector_value)
+            )),
+            job_id: None,
+            result: "success".into(),
+            details: json!({
+                "action": request.action, "reason": request.reason,
+                "undo_of": undo_of, "left_out": plan.left_out(),
+            }),
+        };
         let bulk = self
             .store
             .create_bulk(
                 NewBulk {
                     action: request.action,
                     options: request.options,
-                    selector_kind: if undo_of.is_some() {
-                        "undo".into()
-                    } else {
-                        plan.selector_kind.into()
-                    },
+                    selector_kind,
                     selector_value: plan.selector_value.clone(),
                     requested_by: request.requested_by.clone(),
                     source: request.source.clone(),
@@ -486,51 +506,9 @@ impl Runner {
                     skipped: plan.left_out(),
                 },
                 children,
+                record,
             )
             .await?;
-        let jobs = self.store.bulk_jobs(bulk.id).await?;
-        // The children's request record: no action without its request in the trail.
-        let record = NewAuditRecord {
-            actor: request.requested_by.clone(),
-            source: request.source.clone(),
-            remote_addr: request.remote_addr.clone(),
-            event: "bulk-requested".into(),
-            target: Some(format!(
-                "{}:{}",
-                bulk.selector_kind,
-                first_line(&bulk.selector_value)
-            )),
-            job_id: None,
-            result: "success".into(),
-            details: json!({
-                "bulk_id": bulk.id, "action": request.action, "reason": request.reason,
-                "undo_of": undo_of, "count": jobs.len(),
-                "jobs": jobs.iter().map(|j| json!({ "job_id": j.id, "target": j.target_ref, "dn": j.target_dn })).collect::<Vec<_>>(),
-                "left_out": plan.left_out(),
-            }),
-        };
-        if let Err(e) = self.store.append(record).await {
-            let message = format!("the bulk request could not be written to the audit trail: {e}");
-            let _ = self
-                .store
-                .set_bulk_state(bulk.id, &[BulkState::Running], BulkState::Cancelled)
-                .await;
-            for job in jobs {
-                let _ = self
-                    .store
-                    .finish(
-                        job.id,
-                        None,
-                        Finish {
-                            outcome: Outcome::Failed,
-                            message: &message,
-                            evidence: &Evidence::default(),
-                        },
-                    )
-                    .await;
-            }
-            return Err(e.into());
-        }
         info!(bulk = %bulk.id, count = bulk.counts.total, action = %bulk.action, "bulk operation recorded");
         if let Some(notify) = &self.queued {
             notify.notify_one();

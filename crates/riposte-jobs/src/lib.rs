@@ -154,6 +154,11 @@ pub struct Runner {
     cloud: Option<Arc<dyn CloudDirectory>>,
     breaker: safeguards::CircuitBreaker,
     bulk_limits: bulk::BulkLimits,
+    /// Jobs this worker holds but left because the ledger refused to record
+    /// their next phase or their end (a full or read-only disk): the sweep
+    /// resumes them as soon as the ledger takes writes again, without
+    /// waiting for their lease to run out.
+    left: Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>,
 }
 
 impl Runner {
@@ -168,6 +173,7 @@ impl Runner {
             cloud: None,
             breaker: safeguards::CircuitBreaker::default(),
             bulk_limits: bulk::BulkLimits::default(),
+            left: Arc::default(),
         }
     }
 
@@ -457,34 +463,53 @@ impl Runner {
         } else {
             None
         };
+        // The request record goes in with the job, in one transaction (the
+        // store sets its job_id): no job is ever in the ledger without it.
+        let requested = NewAuditRecord {
+            actor: request.requested_by.clone(),
+            source: request.source.clone(),
+            remote_addr: request.remote_addr.clone(),
+            event: "action-requested".into(),
+            target: Some(request.reference.clone()),
+            job_id: None,
+            result: "success".into(),
+            details: json!({
+                "action": request.action,
+                "reason": request.reason,
+                "dn": dn,
+            }),
+        };
         let created = self
             .store
-            .create_job(NewJob {
-                requested_by: request.requested_by.clone(),
-                source: request.source.clone(),
-                reason: request.reason.clone(),
-                action: request.action,
-                options: request.options,
-                target_ref: request.reference.clone(),
-                forest,
-                target_dn: dn,
-                target_sid: sid,
-                idempotency_key: request.idempotency_key.clone(),
-                approval_required: match target {
-                    Target::Identity(identity) => match &identity.ad {
-                        Some(a) => safeguards::approval_needed(
-                            &self.protection,
-                            a,
-                            request.action,
-                            request.options,
-                        ),
-                        None => self.protection.cloud_reason(&identity.reference()),
-                    }
-                    .or(breaker),
-                    Target::Unreachable { .. } => None,
+            .create_job(
+                NewJob {
+                    requested_by: request.requested_by.clone(),
+                    source: request.source.clone(),
+                    reason: request.reason.clone(),
+                    action: request.action,
+                    options: request.options,
+                    target_ref: request.reference.clone(),
+                    forest,
+                    target_dn: dn,
+                    target_sid: sid,
+                    idempotency_key: request.idempotency_key.clone(),
+                    approval_required: match target {
+                        Target::Identity(identity) => match &identity.ad {
+                            Some(a) => safeguards::approval_needed(
+                                &self.protection,
+                                a,
+                                request.action,
+                                request.options,
+                            ),
+                            None => self.protection.cloud_reason(&identity.reference()),
+                        }
+                        .or(breaker),
+                        Target::Unreachable { .. } => None,
+                    },
+                    steps,
                 },
-                steps,
-            })
+                requested,
+            )
             .await?;
         let job = match created {
             Created::Existing(job) => {
@@ -496,8 +521,6 @@ impl Runner {
             Created::New(job) => job,
         };
         riposte_core::failpoint::hit("after-create-job").await;
-        self.audit_request(&job, request.remote_addr.clone())
-            .await?;
         if let Target::Unreachable { message, .. } = target {
             let message = format!(
                 "could not look up {} because the directory is unreachable: {message}",
@@ -736,6 +759,7 @@ impl Runner {
             job: job.id,
             owner: self.worker.as_str(),
             lease: self.lease,
+            unwritable: std::sync::Mutex::new(None),
         };
         // Renews the lease while a step takes long (a slow DC, a failpoint);
         // stops when this function returns, however it returns.
@@ -821,6 +845,13 @@ impl Runner {
                 },
             };
             records.push(record);
+            if let Some(refused) = sink.take_unwritable() {
+                // The ledger leads: the phase was not recorded, so its step
+                // was not taken, and a job that merely could not be recorded
+                // is not failed. It stays running under this worker, and the
+                // sweep resumes it once the ledger takes writes again.
+                return Err(self.leave(job.id, refused));
+            }
         }
         let (outcome, message, evidence, new_password) = match (records.len(), ad_report) {
             (0, _) => (
@@ -865,7 +896,7 @@ impl Runner {
         };
         riposte_core::failpoint::hit("before-finish-job").await;
         info!(job = %job.id, action = %job.action, outcome = %outcome, "job finished");
-        let finished = self
+        let finished = match self
             .store
             .finish(
                 job.id,
@@ -876,7 +907,14 @@ impl Runner {
                     evidence: &evidence,
                 },
             )
-            .await?;
+            .await
+        {
+            Ok(finished) => finished,
+            // The outcome was read back but cannot be kept: the sweep
+            // re-verifies the job once the ledger takes writes again.
+            Err(e @ StoreError::Unwritable { .. }) => return Err(self.leave(job.id, e)),
+            Err(e) => return Err(e.into()),
+        };
         riposte_core::failpoint::hit("after-finish-job").await;
         self.audit_outcome(&finished, recovered_from).await;
         Ok(Completed {
@@ -884,6 +922,17 @@ impl Runner {
             new_password,
             replayed: false,
         })
+    }
+
+    /// Leaves a job this worker holds because the ledger cannot be written,
+    /// for the sweep to resume ([`Runner::recover_interrupted`]).
+    fn leave(&self, id: Uuid, refused: StoreError) -> RunnerError {
+        warn!(job = %id, error = %refused, "the ledger cannot be written: the job is left running, and resumes when it can");
+        self.left
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id);
+        RunnerError::Store(refused)
     }
 
     /// Takes over running jobs whose worker is gone (its process ended, or
@@ -895,11 +944,17 @@ impl Runner {
             let Some(previous) = job.owner.clone() else {
                 continue;
             };
-            if previous == self.worker.as_str() {
+            let left_here = previous == self.worker.as_str()
+                && self
+                    .left
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .contains(&job.id);
+            if previous == self.worker.as_str() && !left_here {
                 continue;
             }
             let expired = job.lease_expires_at.is_some_and(|t| t < now);
-            if !expired && !owner_is_gone(&previous) {
+            if !left_here && !expired && !owner_is_gone(&previous) {
                 continue;
             }
             if !self
@@ -909,6 +964,10 @@ impl Runner {
             {
                 continue;
             }
+            self.left
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&job.id);
             warn!(job = %job.id, %previous, phase = ?job.phase, write_sent = job.write_sent, "recovering an interrupted job");
             let done = self
                 .run_claimed(job.clone(), job.dc.clone(), job.write_sent, Some(&previous))
@@ -916,50 +975,6 @@ impl Runner {
             recovered.push(done.job);
         }
         Ok(recovered)
-    }
-
-    /// Appends a new job's request to the audit trail. No action without its
-    /// request in the trail: if the append fails, the job ends here as
-    /// failed, before anything is sent to the directory.
-    async fn audit_request(
-        &self,
-        job: &Job,
-        remote_addr: Option<String>,
-    ) -> Result<(), RunnerError> {
-        let requested = NewAuditRecord {
-            actor: job.requested_by.clone(),
-            source: job.source.clone(),
-            remote_addr,
-            event: "action-requested".into(),
-            target: Some(job.target_ref.clone()),
-            job_id: Some(job.id),
-            result: "success".into(),
-            details: json!({
-                "action": job.action,
-                "reason": job.reason,
-                "dn": job.target_dn,
-            }),
-        };
-        let Err(e) = self.store.append(requested).await else {
-            return Ok(());
-        };
-        let message = format!("the request could not be written to the audit trail: {e}");
-        if let Err(finish_error) = self
-            .store
-            .finish(
-                job.id,
-                None,
-                Finish {
-                    outcome: Outcome::Failed,
-                    message: &message,
-                    evidence: &Evidence::default(),
-                },
-            )
-            .await
-        {
-            error!(job = %job.id, error = %finish_error, "could not close a job whose request was not audited");
-        }
-        Err(e.into())
     }
 
     /// Appends a finished job's outcome to the audit trail, as the
@@ -1067,6 +1082,17 @@ struct LedgerSink<'a> {
     job: Uuid,
     owner: &'a str,
     lease: Duration,
+    /// The ledger refused a phase because it cannot be written.
+    unwritable: std::sync::Mutex<Option<StoreError>>,
+}
+
+impl LedgerSink<'_> {
+    fn take_unwritable(&self) -> Option<StoreError> {
+        self.unwritable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
 }
 
 #[async_trait]
@@ -1078,9 +1104,21 @@ impl ProgressSink for LedgerSink<'_> {
             write_sent: phase.write_may_have_been_sent(),
             message,
         };
-        self.store
+        match self
+            .store
             .record_progress(self.job, self.owner, progress, self.lease)
             .await
-            .map_err(|e| e.to_string())
+        {
+            Ok(()) => Ok(()),
+            Err(e @ StoreError::Unwritable { .. }) => {
+                let message = e.to_string();
+                *self
+                    .unwritable
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                Err(message)
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 }

@@ -202,7 +202,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
         })
         .await
     {
-        Ok(_) => axum::Json(json!({ "status": "ready" })).into_response(),
+        Ok(_) => match state.runner.store().check_writable().await {
+            Ok(()) => axum::Json(json!({ "status": "ready" })).into_response(),
+            // Requests would be refused: send them elsewhere until it is fixed.
+            Err(e) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                format!("no new work can be accepted: {e}"),
+            )
+            .into_response(),
+        },
         Err(e) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",

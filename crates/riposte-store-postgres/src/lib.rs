@@ -251,6 +251,80 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Takes the audit chain's lock for the rest of `tx`: every node's
+    /// appends queue here, before the head is read.
+    async fn lock_audit(&self, tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(LOCK_CLASS)
+            .bind(LOCK_AUDIT)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Appends one audit record inside `tx`, which must hold the audit lock
+    /// ([`Self::lock_audit`]).
+    async fn append_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        record: NewAuditRecord,
+    ) -> Result<AuditRecord, StoreError> {
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(|e| self.error(e))?;
+        let (seq, prev_hash) = match head {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, GENESIS_HASH.to_string()),
+        };
+        let at = now();
+        let hash = record_hash(&prev_hash, seq, at, &record);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, source, remote_addr, event, target, job_id, result, details, \
+             prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(seq)
+        .bind(at)
+        .bind(&record.actor)
+        .bind(&record.source)
+        .bind(&record.remote_addr)
+        .bind(&record.event)
+        .bind(&record.target)
+        .bind(record.job_id)
+        .bind(&record.result)
+        .bind(record.details.to_string())
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(AuditRecord {
+            seq,
+            at: from_millis(at),
+            actor: record.actor,
+            source: record.source,
+            remote_addr: record.remote_addr,
+            event: record.event,
+            target: record.target,
+            job_id: record.job_id,
+            result: record.result,
+            details: record.details,
+            prev_hash,
+            hash,
+        })
+    }
+
     /// Inserts a queued job and its first events; `false` when its
     /// idempotency key was used before (nothing inserted).
     async fn insert_job(
@@ -420,10 +494,34 @@ fn contains_pattern(text: &str) -> String {
 
 #[async_trait]
 impl JobStore for PostgresStore {
-    async fn create_job(&self, job: NewJob) -> Result<Created, StoreError> {
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        // A read-only server or database (a standby, or
+        // default_transaction_read_only) says so without a write.
+        let read_only: String =
+            sqlx::query_scalar("SELECT current_setting('transaction_read_only')")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+        if read_only == "on" {
+            return Err(StoreError::Unwritable {
+                location: self.location.clone(),
+                message: "the database is read-only (transaction_read_only is on)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn create_job(
+        &self,
+        job: NewJob,
+        request: NewAuditRecord,
+    ) -> Result<Created, StoreError> {
         let id = Uuid::now_v7();
         let at = now();
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        // The audit lock first, as every append takes it before anything
+        // else: the job and its request record then commit together.
+        self.lock_audit(&mut tx).await?;
         let inserted = self.insert_job(&mut tx, id, at, &job, None).await?;
         if !inserted {
             // The key was used before (perhaps by another node a moment ago,
@@ -435,6 +533,14 @@ impl JobStore for PostgresStore {
                 .map_err(|e| self.error(e))?;
             return Ok(Created::Existing(job_from_row(&row)?));
         }
+        self.append_in(
+            &mut tx,
+            NewAuditRecord {
+                job_id: Some(id),
+                ..request
+            },
+        )
+        .await?;
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(Created::New(self.fetch(id).await?))
     }
@@ -833,67 +939,10 @@ fn audit_record_from_row(row: &PgRow) -> Result<AuditRecord, StoreError> {
 impl AuditLog for PostgresStore {
     async fn append(&self, record: NewAuditRecord) -> Result<AuditRecord, StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        // Every node's appends queue here, before the head is read.
-        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-            .bind(LOCK_CLASS)
-            .bind(LOCK_AUDIT)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-        let head: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-        let (seq, prev_hash) = match head {
-            Some((seq, hash)) => (seq + 1, hash),
-            None => (1, GENESIS_HASH.to_string()),
-        };
-        let at = now();
-        let hash = record_hash(&prev_hash, seq, at, &record);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, source, remote_addr, event, target, job_id, result, details, \
-             prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(seq)
-        .bind(at)
-        .bind(&record.actor)
-        .bind(&record.source)
-        .bind(&record.remote_addr)
-        .bind(&record.event)
-        .bind(&record.target)
-        .bind(record.job_id)
-        .bind(&record.result)
-        .bind(record.details.to_string())
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        sqlx::query(
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        )
-        .bind(seq)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
+        self.lock_audit(&mut tx).await?;
+        let appended = self.append_in(&mut tx, record).await?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(AuditRecord {
-            seq,
-            at: from_millis(at),
-            actor: record.actor,
-            source: record.source,
-            remote_addr: record.remote_addr,
-            event: record.event,
-            target: record.target,
-            job_id: record.job_id,
-            result: record.result,
-            details: record.details,
-            prev_hash,
-            hash,
-        })
+        Ok(appended)
     }
 
     async fn audit_records(
@@ -1428,8 +1477,10 @@ impl BulkStore for PostgresStore {
         &self,
         bulk: NewBulk,
         children: Vec<NewJob>,
+        mut request: NewAuditRecord,
     ) -> Result<BulkOperation, StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        self.lock_audit(&mut tx).await?;
         let id = Uuid::now_v7();
         let at = now();
         sqlx::query(
@@ -1450,10 +1501,16 @@ impl BulkStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
+        let mut ids = Vec::with_capacity(children.len());
         for job in &children {
-            self.insert_job(&mut tx, Uuid::now_v7(), at, job, Some(id))
-                .await?;
+            let child = Uuid::now_v7();
+            self.insert_job(&mut tx, child, at, job, Some(id)).await?;
+            ids.push((child, job));
         }
+        // The children's request record, under the audit lock taken first:
+        // no child exists without it.
+        riposte_store::name_children(&mut request, id, &ids);
+        self.append_in(&mut tx, request).await?;
         tx.commit().await.map_err(|e| self.error(e))?;
         self.fetch_bulk(id).await
     }

@@ -111,3 +111,30 @@ async fn an_unreachable_server_is_named_without_the_password() {
     assert!(!err.contains("hunter2"), "the password leaked: {err}");
     assert!(err.contains("postgres://"), "{err}");
 }
+
+#[tokio::test]
+async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
+    use sqlx::Connection;
+    let (db, store) = fresh("record").await;
+    riposte_store::conformance::create_and_read_back(&store).await;
+    // The ledger refuses that one target's audit records, as a full disk
+    // would refuse the second insert of the transaction.
+    let mut raw = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    assert_eq!(
+        riposte_store::conformance::REFUSED_RECORD_TARGET,
+        "conf-record-refused"
+    );
+    sqlx::raw_sql(
+        "CREATE FUNCTION conformance_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+         CREATE TRIGGER conformance_refuses_a_record BEFORE INSERT ON audit_log FOR EACH ROW \
+         WHEN (NEW.target = 'conf-record-refused') EXECUTE FUNCTION conformance_refuse();",
+    )
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    drop(raw);
+    riposte_store::conformance::a_job_is_not_stored_when_its_request_record_is_not(&store).await;
+    drop(store);
+    db.remove().await;
+}

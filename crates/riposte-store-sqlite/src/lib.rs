@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "bulk_operations",
         include_str!("../migrations/0008_bulk_operations.sql"),
     ),
+    (
+        9,
+        "write_probe",
+        include_str!("../migrations/0009_write_probe.sql"),
+    ),
 ];
 
 /// Every write transaction starts with `BEGIN IMMEDIATE`: a deferred one
@@ -62,15 +67,32 @@ pub struct SqliteStore {
     pool: SqlitePool,
     location: String,
     path: std::path::PathBuf,
+    /// A write was refused because the ledger cannot be written; cleared by
+    /// the next successful [`JobStore::check_writable`].
+    refused: std::sync::atomic::AtomicBool,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the ledger file and applies migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let location = path.display().to_string();
-        let open_error = |message: String| StoreError::Open {
-            location: location.clone(),
-            message,
+        let open_error = |message: String| {
+            let lower = message.to_ascii_lowercase();
+            if lower.contains("readonly")
+                || lower.contains("read-only")
+                || lower.contains("disk is full")
+                || lower.contains("no space left")
+            {
+                StoreError::Unwritable {
+                    location: location.clone(),
+                    message,
+                }
+            } else {
+                StoreError::Open {
+                    location: location.clone(),
+                    message,
+                }
+            }
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -95,6 +117,14 @@ impl SqliteStore {
         let _ = conn.close().await;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A connection whose transaction SQLite rolled back by itself
+            // (SQLITE_FULL, SQLITE_IOERR, a read-only disk) keeps sqlx's
+            // transaction depth at 1, since the ROLLBACK on drop then fails,
+            // and every later BEGIN on it is refused ("non-zero transaction
+            // depth"): without this, the pool stays broken after the disk is back.
+            .before_acquire(|conn, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .connect_with(options)
             .await
             .map_err(|e| open_error(e.to_string()))?;
@@ -102,6 +132,7 @@ impl SqliteStore {
             pool,
             location,
             path: path.to_path_buf(),
+            refused: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -113,6 +144,8 @@ impl SqliteStore {
             || lower.contains("disk is full")
             || lower.contains("disk i/o")
         {
+            self.refused
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             StoreError::Unwritable {
                 location: self.location.clone(),
                 message,
@@ -204,6 +237,70 @@ impl SqliteStore {
 
     async fn fetch(&self, id: Uuid) -> Result<Job, StoreError> {
         self.get(id).await?.ok_or(StoreError::NoSuchJob(id))
+    }
+
+    /// Appends one audit record inside `tx`, which must have begun with
+    /// `BEGIN IMMEDIATE` (the write lock is held before the head is read).
+    async fn append_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        record: NewAuditRecord,
+    ) -> Result<AuditRecord, StoreError> {
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(|e| self.error(e))?;
+        let (seq, prev_hash) = match head {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, GENESIS_HASH.to_string()),
+        };
+        let at = now();
+        let hash = record_hash(&prev_hash, seq, at, &record);
+        let details = serde_json::to_string(&record.details)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, source, remote_addr, event, target, job_id, result, details, \
+             prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(seq)
+        .bind(at)
+        .bind(&record.actor)
+        .bind(&record.source)
+        .bind(&record.remote_addr)
+        .bind(&record.event)
+        .bind(&record.target)
+        .bind(record.job_id.map(|id| id.to_string()))
+        .bind(&record.result)
+        .bind(details)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(AuditRecord {
+            seq,
+            at: from_millis(at),
+            actor: record.actor,
+            source: record.source,
+            remote_addr: record.remote_addr,
+            event: record.event,
+            target: record.target,
+            job_id: record.job_id,
+            result: record.result,
+            details: record.details,
+            prev_hash,
+            hash,
+        })
     }
 }
 
@@ -307,7 +404,33 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
 
 #[async_trait]
 impl JobStore for SqliteStore {
-    async fn create_job(&self, job: NewJob) -> Result<Created, StoreError> {
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        if !self.refused.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.error(e))?;
+        sqlx::query(
+            "INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        )
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        self.refused
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn create_job(
+        &self,
+        job: NewJob,
+        request: NewAuditRecord,
+    ) -> Result<Created, StoreError> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -324,6 +447,16 @@ impl JobStore for SqliteStore {
             }
         }
         let id = self.insert_job(&mut tx, &job, None).await?;
+        // The request record in the same transaction: BEGIN IMMEDIATE above
+        // already holds the write lock the audit chain needs.
+        self.append_in(
+            &mut tx,
+            NewAuditRecord {
+                job_id: Some(id),
+                ..request
+            },
+        )
+        .await?;
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(Created::New(self.fetch(id).await?))
     }
@@ -859,62 +992,9 @@ impl AuditLog for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.error(e))?;
-        let head: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-        let (seq, prev_hash) = match head {
-            Some((seq, hash)) => (seq + 1, hash),
-            None => (1, GENESIS_HASH.to_string()),
-        };
-        let at = now();
-        let hash = record_hash(&prev_hash, seq, at, &record);
-        let details = serde_json::to_string(&record.details)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, source, remote_addr, event, target, job_id, result, details, \
-             prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(seq)
-        .bind(at)
-        .bind(&record.actor)
-        .bind(&record.source)
-        .bind(&record.remote_addr)
-        .bind(&record.event)
-        .bind(&record.target)
-        .bind(record.job_id.map(|id| id.to_string()))
-        .bind(&record.result)
-        .bind(details)
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        sqlx::query(
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        )
-        .bind(seq)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
+        let appended = self.append_in(&mut tx, record).await?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(AuditRecord {
-            seq,
-            at: from_millis(at),
-            actor: record.actor,
-            source: record.source,
-            remote_addr: record.remote_addr,
-            event: record.event,
-            target: record.target,
-            job_id: record.job_id,
-            result: record.result,
-            details: record.details,
-            prev_hash,
-            hash,
-        })
+        Ok(appended)
     }
 
     async fn audit_records(
@@ -1339,6 +1419,7 @@ impl BulkStore for SqliteStore {
         &self,
         bulk: NewBulk,
         children: Vec<NewJob>,
+        mut request: NewAuditRecord,
     ) -> Result<BulkOperation, StoreError> {
         let mut tx = self
             .pool
@@ -1366,9 +1447,14 @@ impl BulkStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
+        let mut ids = Vec::with_capacity(children.len());
         for child in &children {
-            self.insert_job(&mut tx, child, Some(id)).await?;
+            ids.push((self.insert_job(&mut tx, child, Some(id)).await?, child));
         }
+        // The children's request record, under the write lock BEGIN
+        // IMMEDIATE took: no child exists without it.
+        riposte_store::name_children(&mut request, id, &ids);
+        self.append_in(&mut tx, request).await?;
         tx.commit().await.map_err(|e| self.error(e))?;
         self.fetch_bulk(id).await
     }

@@ -67,3 +67,32 @@ async fn alerts_cannot_be_changed_or_deleted() {
         3
     );
 }
+
+#[tokio::test]
+async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite");
+    let store = SqliteStore::open(&path).await.unwrap();
+    riposte_store::conformance::create_and_read_back(&store).await;
+    // The ledger refuses that one target's audit records, as a full disk
+    // would refuse the second insert of the transaction.
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        path.display()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        riposte_store::conformance::REFUSED_RECORD_TARGET,
+        "conf-record-refused"
+    );
+    sqlx::raw_sql(
+        "CREATE TRIGGER conformance_refuses_a_record BEFORE INSERT ON audit_log \
+         WHEN NEW.target = 'conf-record-refused' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    drop(conn);
+    riposte_store::conformance::a_job_is_not_stored_when_its_request_record_is_not(&store).await;
+}

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Job, NewJob, StoreError};
+use crate::{Job, NewAuditRecord, NewJob, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -164,11 +164,15 @@ pub struct BulkOperation {
 #[async_trait]
 pub trait BulkStore: Send + Sync {
     /// Stores the bulk (state `running`) and its children (queued, linked by
-    /// `bulk_id`) in one transaction: all of them or none.
+    /// `bulk_id`) and appends `request`, their `bulk-requested` audit record,
+    /// in one transaction: all of them or none, so no child can be claimed
+    /// before its request is in the trail. The store completes the record
+    /// with what only it knows, by [`name_children`].
     async fn create_bulk(
         &self,
         bulk: NewBulk,
         children: Vec<NewJob>,
+        request: NewAuditRecord,
     ) -> Result<BulkOperation, StoreError>;
 
     /// The bulk with its counts.
@@ -204,4 +208,18 @@ pub trait BulkStore: Send + Sync {
 
     /// The children of a bulk, oldest first.
     async fn bulk_jobs(&self, id: Uuid) -> Result<Vec<Job>, StoreError>;
+}
+
+/// Completes a bulk's request record: its `job_id` stays empty, its details
+/// gain `bulk_id`, `count` and `jobs` (each child's `job_id`, `target`, `dn`).
+pub fn name_children(record: &mut NewAuditRecord, bulk: Uuid, children: &[(Uuid, &NewJob)]) {
+    if !record.details.is_object() {
+        record.details = serde_json::json!({});
+    }
+    record.details["bulk_id"] = serde_json::json!(bulk);
+    record.details["count"] = serde_json::json!(children.len());
+    record.details["jobs"] = children
+        .iter()
+        .map(|(id, job)| serde_json::json!({ "job_id": id, "target": job.target_ref, "dn": job.target_dn }))
+        .collect();
 }

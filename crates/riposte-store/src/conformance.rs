@@ -41,6 +41,7 @@ pub async fn run_all(store: &dyn Ledger) {
     only_the_owner_renews_a_lease(store).await;
     bulk_children_are_created_together_and_counted(store).await;
     bulk_children_run_only_while_their_bulk_runs(store).await;
+    a_job_and_its_request_record_are_written_together(store).await;
 }
 
 /// The checks that need two stores on one database, as two nodes have:
@@ -75,10 +76,180 @@ fn new_job(target: &str, action: Action) -> NewJob {
 }
 
 async fn create(store: &dyn JobStore, job: NewJob) -> crate::Job {
-    match store.create_job(job).await.expect("create") {
+    let request = request_record(&job);
+    match store.create_job(job, request).await.expect("create") {
         Created::New(j) => j,
         Created::Existing(j) => panic!("a job without idempotency key matched {}", j.id),
     }
+}
+
+/// The `action-requested` record the Runner writes with a job (`job_id` is the store's to set).
+pub fn request_record(job: &NewJob) -> NewAuditRecord {
+    NewAuditRecord {
+        actor: job.requested_by.clone(),
+        source: job.source.clone(),
+        remote_addr: Some("192.0.2.7".into()),
+        event: "action-requested".into(),
+        target: Some(job.target_ref.clone()),
+        job_id: None,
+        result: "success".into(),
+        details: json!({ "action": job.action, "reason": job.reason, "dn": job.target_dn }),
+    }
+}
+
+/// Every audit record of one job, oldest first.
+async fn records_of(store: &dyn Ledger, id: Uuid) -> Vec<crate::AuditRecord> {
+    let mut found = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.audit_records(after, 500).await.unwrap();
+        let Some(last) = page.last() else {
+            return found;
+        };
+        after = last.seq;
+        found.extend(page.into_iter().filter(|r| r.job_id == Some(id)));
+    }
+}
+
+/// A new job and its request record commit together: the record names the
+/// job, sits on the chain, and a replayed idempotency key appends nothing;
+/// concurrent requests each get exactly one record and the chain holds.
+pub async fn a_job_and_its_request_record_are_written_together(store: &dyn Ledger) {
+    let job = create(store, new_job("conf-with-record", Action::Disable)).await;
+    let records = records_of(store, job.id).await;
+    assert_eq!(records.len(), 1, "one request record per job: {records:?}");
+    let record = &records[0];
+    assert_eq!(record.event, "action-requested");
+    assert_eq!(record.job_id, Some(job.id), "the store sets the job id");
+    assert_eq!(record.target.as_deref(), Some("conf-with-record"));
+    assert_eq!(record.remote_addr.as_deref(), Some("192.0.2.7"));
+    assert_eq!(record.details["dn"], json!(job.target_dn));
+    // The record was written before anyone could claim the job.
+    assert!(store.claim(job.id, "node-a", LEASE).await.unwrap());
+
+    let mut keyed = new_job("conf-with-record-key", Action::Disable);
+    keyed.idempotency_key = Some("conf-record-key".into());
+    let first = store
+        .create_job(keyed.clone(), request_record(&keyed))
+        .await
+        .unwrap();
+    let head = store.audit_head().await.unwrap();
+    let again = store
+        .create_job(keyed.clone(), request_record(&keyed))
+        .await
+        .unwrap();
+    assert!(matches!(again, Created::Existing(_)));
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        head,
+        "a replayed request appends no second record"
+    );
+    assert_eq!(records_of(store, first.job().id).await.len(), 1);
+
+    let creates: Vec<_> = (0..12)
+        .map(|n| {
+            let job = new_job(&format!("conf-with-record-{n}"), Action::Disable);
+            let request = request_record(&job);
+            store.create_job(job, request)
+        })
+        .collect();
+    let appends: Vec<_> = (0..6)
+        .map(|n| store.append(audit_record("conf-with-record-append", n)))
+        .collect();
+    let (created, appended) = futures_join(join_all(creates), join_all(appends)).await;
+    assert!(appended.iter().all(Result::is_ok), "{appended:?}");
+    for created in created {
+        let job = created.expect("every concurrent request is recorded");
+        let records = records_of(store, job.job().id).await;
+        assert_eq!(records.len(), 1, "{records:?}");
+    }
+    let report = verify_chain(store).await.unwrap();
+    assert_eq!(
+        report.first_break, None,
+        "jobs with records broke the chain"
+    );
+}
+
+/// Runs two futures to the end together.
+async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            ra = Some(v);
+        }
+        if rb.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            rb = Some(v);
+        }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    (ra.expect("done"), rb.expect("done"))
+}
+
+/// The target whose request record a backend's test makes the ledger refuse
+/// (a trigger of its own), for [`a_job_is_not_stored_when_its_request_record_is_not`].
+pub const REFUSED_RECORD_TARGET: &str = "conf-record-refused";
+
+/// When the request record cannot be written, the job is not stored either.
+/// The backend's test must first make its ledger refuse audit records whose
+/// target is [`REFUSED_RECORD_TARGET`].
+pub async fn a_job_is_not_stored_when_its_request_record_is_not(store: &dyn Ledger) {
+    let head = store.audit_head().await.unwrap();
+    let before = store.list(&JobFilter::default()).await.unwrap().len();
+    let job = new_job(REFUSED_RECORD_TARGET, Action::Disable);
+    let request = request_record(&job);
+    let refused = store.create_job(job, request).await;
+    assert!(refused.is_err(), "the refused record was kept: {refused:?}");
+    let jobs = store
+        .list(&JobFilter {
+            target: Some(REFUSED_RECORD_TARGET.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        jobs.is_empty(),
+        "a job without its request record: {jobs:?}"
+    );
+    assert_eq!(
+        store.list(&JobFilter::default()).await.unwrap().len(),
+        before
+    );
+    assert_eq!(store.audit_head().await.unwrap(), head, "the chain moved");
+    // The same for a bulk: no bulk and no child without the bulk's record.
+    let bulks = store.list_bulks(None, 1000, 0).await.unwrap().len();
+    let children: Vec<NewJob> = (0..3)
+        .map(|i| new_job(&format!("conf-bulk-refused-{i}"), Action::Disable))
+        .collect();
+    let refused = store
+        .create_bulk(new_bulk("ou"), children, bulk_record(REFUSED_RECORD_TARGET))
+        .await;
+    assert!(
+        refused.is_err(),
+        "the refused bulk record was kept: {refused:?}"
+    );
+    assert_eq!(store.list_bulks(None, 1000, 0).await.unwrap().len(), bulks);
+    let jobs = store
+        .list(&JobFilter {
+            target: Some("conf-bulk-refused".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        jobs.is_empty(),
+        "bulk children without their record: {jobs:?}"
+    );
+    assert_eq!(store.audit_head().await.unwrap(), head, "the chain moved");
 }
 
 pub async fn create_and_read_back(store: &dyn JobStore) {
@@ -103,8 +274,14 @@ pub async fn create_and_read_back(store: &dyn JobStore) {
 pub async fn idempotency_key_returns_the_first_job(store: &dyn JobStore) {
     let mut request = new_job("conf-idem", Action::Disable);
     request.idempotency_key = Some("conf-key-1".into());
-    let first = store.create_job(request.clone()).await.unwrap();
-    let second = store.create_job(request).await.unwrap();
+    let first = store
+        .create_job(request.clone(), request_record(&request))
+        .await
+        .unwrap();
+    let second = store
+        .create_job(request.clone(), request_record(&request))
+        .await
+        .unwrap();
     assert!(matches!(first, Created::New(_)));
     match second {
         Created::Existing(j) => assert_eq!(j.id, first.job().id),
@@ -1137,7 +1314,7 @@ pub async fn concurrent_idempotent_requests_make_one_job(a: &dyn JobStore, b: &d
     let creates: Vec<_> = (0..10)
         .map(|n| {
             let store = if n % 2 == 0 { a } else { b };
-            store.create_job(request.clone())
+            store.create_job(request.clone(), request_record(&request))
         })
         .collect();
     let results: Vec<Created> = join_all(creates)
@@ -1152,6 +1329,37 @@ pub async fn concurrent_idempotent_requests_make_one_job(a: &dyn JobStore, b: &d
     assert_eq!(new, 1, "{new} jobs for one idempotency key");
     let id = results[0].job().id;
     assert!(results.iter().all(|c| c.job().id == id));
+}
+
+/// The `bulk-requested` record the Runner writes with a bulk (the store names the children).
+pub fn bulk_record(target: &str) -> NewAuditRecord {
+    NewAuditRecord {
+        actor: "cli:alice".into(),
+        source: "cli".into(),
+        remote_addr: None,
+        event: "bulk-requested".into(),
+        target: Some(target.into()),
+        job_id: None,
+        result: "success".into(),
+        details: json!({ "action": "disable", "reason": "incident 42" }),
+    }
+}
+
+/// The `bulk-requested` records of one bulk.
+async fn bulk_records(store: &dyn Ledger, bulk: Uuid) -> Vec<crate::AuditRecord> {
+    let mut found = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.audit_records(after, 500).await.unwrap();
+        let Some(last) = page.last() else {
+            return found;
+        };
+        after = last.seq;
+        found.extend(
+            page.into_iter()
+                .filter(|r| r.event == "bulk-requested" && r.details["bulk_id"] == json!(bulk)),
+        );
+    }
 }
 
 fn new_bulk(kind: &str) -> crate::NewBulk {
@@ -1175,7 +1383,7 @@ pub async fn bulk_children_are_created_together_and_counted(store: &dyn Ledger) 
         .map(|i| new_job(&format!("conf-bulk-count-{i}"), Action::Disable))
         .collect();
     let bulk = store
-        .create_bulk(new_bulk("ou"), children)
+        .create_bulk(new_bulk("ou"), children, bulk_record("conf-bulk-count"))
         .await
         .expect("create bulk");
     assert_eq!(bulk.state, crate::BulkState::Running);
@@ -1187,6 +1395,25 @@ pub async fn bulk_children_are_created_together_and_counted(store: &dyn Ledger) 
     assert_eq!(jobs.len(), 3);
     assert!(jobs.iter().all(|j| j.bulk_id == Some(bulk.id)));
     assert_eq!(jobs[0].target_ref, "conf-bulk-count-0");
+    // Its request record was written with it and names every child.
+    let record = bulk_records(store, bulk.id).await;
+    assert_eq!(record.len(), 1, "one bulk-requested record: {record:?}");
+    assert_eq!(record[0].details["count"], 3);
+    assert_eq!(
+        record[0].details["reason"], "incident 42",
+        "the caller's details are kept"
+    );
+    let named: Vec<String> = record[0].details["jobs"]
+        .as_array()
+        .expect("the record lists the children")
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        named,
+        jobs.iter().map(|j| j.id.to_string()).collect::<Vec<_>>()
+    );
+    assert_eq!(record[0].details["jobs"][1]["target"], "conf-bulk-count-1");
     let listed = store
         .list(&JobFilter {
             bulk_id: Some(bulk.id),
@@ -1279,7 +1506,11 @@ pub async fn bulk_children_run_only_while_their_bulk_runs(store: &dyn Ledger) {
         .map(|i| new_job(&format!("conf-bulk-pause-{i}"), Action::Disable))
         .collect();
     let bulk = store
-        .create_bulk(new_bulk("references"), children)
+        .create_bulk(
+            new_bulk("references"),
+            children,
+            bulk_record("conf-bulk-run"),
+        )
         .await
         .unwrap();
     let jobs = store.bulk_jobs(bulk.id).await.unwrap();

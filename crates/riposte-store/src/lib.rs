@@ -30,7 +30,7 @@ mod people;
 mod tokens;
 
 pub use alerts::{AlertEntities, AlertFilter, AlertStore, NewAlert, StoredAlert};
-pub use bulk::{BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk};
+pub use bulk::{BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk, name_children};
 pub use leader::{LeaderGuard, LeaderLock, Leadership};
 pub use people::{PeopleStore, Person, Session};
 pub use tokens::{ApiToken, TokenStore};
@@ -246,7 +246,7 @@ pub enum StoreError {
     #[error("cannot open the job ledger at {location}: {message}")]
     Open { location: String, message: String },
     #[error(
-        "the job ledger at {location} cannot be written ({message}); no new work is accepted until it is fixed"
+        "the job ledger at {location} cannot be written ({message}): free space on its disk or make it writable again; until then no new work is accepted, and jobs already accepted wait in the ledger"
     )]
     Unwritable { location: String, message: String },
     #[error("job {0} does not exist")]
@@ -272,8 +272,19 @@ pub enum StoreError {
 /// The job ledger. Every implementation passes [`conformance`].
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    /// Stores a queued job, or returns the job its idempotency key names.
-    async fn create_job(&self, job: NewJob) -> Result<Created, StoreError>;
+    /// Stores a queued job and appends `request`, its `action-requested`
+    /// audit record (its `job_id` set to the new job's), in one transaction:
+    /// either both are in the ledger or neither, so no worker can claim a job
+    /// whose request is not in the trail. A job whose idempotency key was used
+    /// before is returned as it is, and nothing is appended.
+    async fn create_job(&self, job: NewJob, request: NewAuditRecord)
+    -> Result<Created, StoreError>;
+
+    /// `Unwritable` while the ledger cannot take writes (its disk is full or
+    /// read-only, or the database is read-only), else `Ok`: what readiness
+    /// reports. Cheap while writes succeed; after a refused write, a backend
+    /// checks with a real write, so it sees when space or writability returns.
+    async fn check_writable(&self) -> Result<(), StoreError>;
 
     /// Records a second person's decision on a job awaiting approval. An
     /// approved job becomes claimable; a rejected one is finished as denied.

@@ -741,7 +741,7 @@ fn a_caller_that_hangs_up_leaves_no_job_without_its_request_record() {
         .arg(&config)
         .arg("serve")
         .env("RIPOSTE_LISTEN", "127.0.0.1:0")
-        .env("RIPOSTE_FAILPOINTS", "after-create-job=sleep:3000")
+        .env("RIPOSTE_FAILPOINTS", "after-create-job=sleep:10000")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -768,7 +768,7 @@ fn a_caller_that_hangs_up_leaves_no_job_without_its_request_record() {
         body.len()
     )
     .unwrap();
-    // Hang up once the job is recorded and its request record is not yet.
+    // Hang up while the handler sleeps just after the job was recorded.
     loop {
         match rx.recv_timeout(std::time::Duration::from_secs(60)) {
             Ok(l) if l.contains("failpoint after-create-job") => break,
@@ -779,6 +779,34 @@ fn a_caller_that_hangs_up_leaves_no_job_without_its_request_record() {
             }
         }
     }
+    // The job and its request record were written in one transaction: the
+    // record is in the trail already, before the worker was even told.
+    let audited = |id: &str| -> Vec<String> {
+        riposte_config(&config, &["audit", "export", "--format", "raw"])
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|r| r["job_id"] == id)
+            .map(|r| r["event"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let recorded = request(
+        &addr,
+        "GET",
+        &format!("/api/v1/jobs?target={}", user.name),
+        &auth(Some(&token)),
+        None,
+    )
+    .json();
+    let id = recorded["jobs"][0]["job_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the job is recorded at after-create-job: {recorded}"))
+        .to_string();
+    let at_failpoint = audited(&id);
+    assert!(
+        at_failpoint.iter().any(|e| e == "action-requested"),
+        "the job is in the ledger without its request record: {at_failpoint:?}"
+    );
     drop(stream);
     // The job still runs to its end, and the trail has its request as well as its outcome.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -799,18 +827,11 @@ fn a_caller_that_hangs_up_leaves_no_job_without_its_request_record() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     assert_eq!(job["outcome"], "verified", "{job}");
-    let id = job["job_id"].as_str().unwrap().to_string();
-    // The request record follows (the worker may run the job while the enqueue still sleeps at
-    // the failpoint); without its own task it would never come.
+    assert_eq!(job["job_id"], id.as_str());
+    // The outcome record follows the finished job.
     let events = loop {
-        let audit = riposte_config(&config, &["audit", "export", "--format", "raw"]).stdout;
-        let events: Vec<String> = audit
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|r| r["job_id"] == id.as_str())
-            .map(|r| r["event"].as_str().unwrap().to_string())
-            .collect();
-        if events.iter().any(|e| e == "action-requested") || std::time::Instant::now() > deadline {
+        let events = audited(&id);
+        if events.iter().any(|e| e == "action-outcome") || std::time::Instant::now() > deadline {
             break events;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
