@@ -33,6 +33,9 @@ mod rc {
     pub const UNAVAILABLE: u32 = 52;
 }
 
+/// Connections a lookup may lose before it gives up (each a new connection).
+const LOOKUP_ATTEMPTS: usize = 2;
+
 /// All configured forests.
 pub struct AdDirectory {
     forests: Vec<Arc<Forest>>,
@@ -606,36 +609,58 @@ impl Forest {
             return Ok(None);
         };
         let scope = if subtree { Scope::Subtree } else { Scope::Base };
-        let (dc, bound) = self.connect_any(None).await?;
-        let mut ldap = bound.ldap.clone();
-        self.round_trip();
-        let found = ldap
-            .with_timeout(self.settings.operation_timeout)
-            .search(&base, scope, &filter, ACCOUNT_ATTRIBUTES.to_vec())
-            .await;
-        match found {
-            Ok(result) if result.1.rc == rc::NO_SUCH_OBJECT => Ok(Some(Vec::new())),
-            Ok(result) if result.1.rc == 0 => Ok(Some(
-                result
-                    .0
-                    .into_iter()
-                    .map(|e| account_from_entry(self.name(), &SearchEntry::construct(e)))
-                    .collect(),
-            )),
-            Ok(result) => Err(DirectoryError::Refused {
-                dc,
-                dn: base,
-                code: result.1.rc,
-                message: result.1.text,
-            }),
-            Err(e) => {
-                self.evict(&dc).await;
-                Err(DirectoryError::Unavailable {
-                    dc,
-                    message: describe_ldap_error(&e, &self.settings),
-                })
+        let mut lost = Vec::new();
+        // A lookup only reads, so a connection lost under it is simply tried
+        // again on a new one (the same DC first, then the next).
+        for attempt in 0..LOOKUP_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
+            let (dc, bound) = match self.connect_any(None).await {
+                Ok(found) => found,
+                Err(e) if e.is_transient() => {
+                    lost.push(e.to_string());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut ldap = bound.ldap.clone();
+            self.round_trip();
+            let found = ldap
+                .with_timeout(self.settings.operation_timeout)
+                .search(&base, scope, &filter, ACCOUNT_ATTRIBUTES.to_vec())
+                .await;
+            return match found {
+                Ok(result) if result.1.rc == rc::NO_SUCH_OBJECT => Ok(Some(Vec::new())),
+                Ok(result) if result.1.rc == 0 => Ok(Some(
+                    result
+                        .0
+                        .into_iter()
+                        .map(|e| account_from_entry(self.name(), &SearchEntry::construct(e)))
+                        .collect(),
+                )),
+                Ok(result) => Err(DirectoryError::Refused {
+                    dc,
+                    dn: base,
+                    code: result.1.rc,
+                    message: result.1.text,
+                }),
+                Err(e) => {
+                    self.evict(&dc).await;
+                    let message = describe_ldap_error(&e, &self.settings);
+                    warn!(forest = self.name(), %dc, error = %message, "connection lost during a lookup, trying again");
+                    lost.push(format!("{dc}: {message}"));
+                    continue;
+                }
+            };
         }
+        Err(DirectoryError::Unavailable {
+            dc: format!("forest {}", self.name()),
+            message: format!(
+                "no DC answered the lookup in {LOOKUP_ATTEMPTS} attempts ({})",
+                lost.join("; ")
+            ),
+        })
     }
 }
 

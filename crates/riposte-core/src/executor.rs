@@ -104,6 +104,8 @@ struct Run<'a> {
     first_before: Option<AccountState>,
     /// The action's write may have reached a DC (in this run or an interrupted one).
     write_sent: bool,
+    /// The DC this run sent the write to, if it did.
+    write_dc: Option<String>,
     password: Option<SecretString>,
 }
 
@@ -118,6 +120,7 @@ pub async fn execute(
         evidence: Evidence::default(),
         first_before: None,
         write_sent: request.resumed_after_write,
+        write_dc: None,
         password: None,
     };
     if request.resumed_after_write {
@@ -235,7 +238,7 @@ impl Run<'_> {
         }
 
         if request.action == Action::SetPassword && self.write_sent {
-            return Ok(self.settle_password_after_interruption(&original, &before));
+            return Ok(self.settle_password_after_interruption(&original, &before, &dc));
         }
 
         match outcome::assess_before(request.action, request.options, &before) {
@@ -326,6 +329,7 @@ impl Run<'_> {
         failpoint::hit("before-write").await;
         record(sink, Phase::Writing, &dc, request.action.describe()).await?;
         self.write_sent = true;
+        self.write_dc = Some(dc.clone());
         match request.action {
             Action::Disable => {
                 self.swap_uac(session, current, |v| v | uac::ACCOUNTDISABLE)
@@ -423,15 +427,28 @@ impl Run<'_> {
         &mut self,
         original: &AccountState,
         now: &AccountState,
+        dc: &str,
     ) -> Verdict {
         self.keep_after(now);
         let verdict = outcome::classify_after_write(Action::SetPassword, original, now);
         match (&self.password, verdict.outcome) {
             (Some(_), Outcome::Verified) => verdict,
-            (Some(_), _) => Verdict::new(
-                Outcome::Failed,
-                "the connection was lost after the new password was sent and unicodePwd did not change; it was not sent again",
-            ),
+            (Some(_), _) => {
+                let sent_to = self.write_dc.as_deref().unwrap_or(dc);
+                let elsewhere = if sent_to == dc {
+                    String::new()
+                } else {
+                    format!(
+                        " (it was sent to {sent_to}, which may have applied it without {dc} having it yet)"
+                    )
+                };
+                Verdict::new(
+                    Outcome::Failed,
+                    format!(
+                        "the connection was lost after the new password may have been sent, and unicodePwd reads unchanged on {dc}{elsewhere}; it was not sent again, so nobody knows a password that may now be set: run set-password again"
+                    ),
+                )
+            }
             (None, _) => Verdict::new(
                 Outcome::Failed,
                 "interrupted after a new password may have been sent; it was never shown to anyone, so it was not sent again: run set-password again",

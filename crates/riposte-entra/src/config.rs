@@ -22,12 +22,21 @@ pub struct TenantConfig {
     /// Graph base URL, ending in /v1.0.
     #[serde(default = "default_graph_url")]
     pub graph_url: String,
-    /// Attempts per request when Graph throttles (429) or is unavailable (503).
+    /// Attempts per request (and per `$batch` sub-request) when Graph
+    /// throttles (429) or is unavailable (503); then the request fails.
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
-    /// Longest wait between attempts, whatever Retry-After asks.
+    /// Longest wait between attempts: Retry-After when Graph sends one, else
+    /// 0.5, 1, 2, 4 ... s. A Retry-After longer than this ends the request at
+    /// once (failed, saying so) rather than sending it again too early.
     #[serde(default = "default_max_backoff")]
     pub max_backoff_secs: u64,
+    /// Longest wait for one answer. A write whose answer does not come in
+    /// time is not sent again; the user is read back to tell what is true.
+    ///
+    /// So one request takes at most `max_attempts * timeout_secs +
+    /// (max_attempts - 1) * max_backoff_secs` (defaults: 6 * 30 + 5 * 60 =
+    /// 480 s), and a cloud step (read, write, read-back) three of those.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
 }

@@ -49,6 +49,15 @@ pub enum EntraError {
         status: u16,
         attempts: u32,
     },
+    #[error(
+        "tenant {tenant}: Graph answered {status} and asked to wait {retry_after_secs} s before trying again, longer than max_backoff_secs ({max_backoff_secs} s) allows; try again later"
+    )]
+    WaitTooLong {
+        tenant: String,
+        status: u16,
+        retry_after_secs: u64,
+        max_backoff_secs: u64,
+    },
     #[error("tenant {tenant}: Graph answered {status} {code}: {message}")]
     Graph {
         tenant: String,
@@ -61,6 +70,20 @@ pub enum EntraError {
 }
 
 impl EntraError {
+    /// Whether a write that ended with this error may have been applied all
+    /// the same: no answer (a timeout, a dropped connection), an answer that
+    /// could not be read, or a 503 (which a gateway may send after the work
+    /// was done). A 429 or a 4xx says the write was not done.
+    pub fn may_have_applied(&self) -> bool {
+        match self {
+            EntraError::Unavailable { .. } | EntraError::Malformed { .. } => true,
+            EntraError::Exhausted { status, .. } | EntraError::WaitTooLong { status, .. } => {
+                *status != 429
+            }
+            EntraError::Auth { .. } | EntraError::Graph { .. } => false,
+        }
+    }
+
     /// Graph refused the write for a reason the requester must fix (rights,
     /// an on-premises mastered user): `denied`, not `failed`.
     pub fn is_refusal(&self) -> bool {
@@ -98,6 +121,18 @@ pub struct EntraTenant {
 
 struct Answer {
     body: Value,
+}
+
+/// One HTTP exchange with Graph.
+enum Attempt {
+    Answer(Answer),
+    /// 429 or 503: may be sent again, after `retry_after` seconds if Graph said.
+    Retry {
+        status: StatusCode,
+        retry_after: Option<u64>,
+    },
+    /// 401: the token may have expired.
+    Unauthorized(EntraError),
 }
 
 impl EntraTenant {
@@ -213,8 +248,93 @@ impl EntraTenant {
             .min(self.settings.max_backoff)
     }
 
-    /// Sends one request: retries 429/503 (honouring Retry-After) and renews
-    /// the token once on 401. Other non-success answers are errors.
+    /// The wait before attempt `attempt + 1` after a 429/503, or why there is
+    /// none: the attempts are spent, or Graph asks for a longer wait than
+    /// `max_backoff` allows (sending sooner than Graph asked only earns
+    /// another 429).
+    fn retry_wait(
+        &self,
+        attempt: u32,
+        status: StatusCode,
+        retry_after: Option<u64>,
+    ) -> Result<Duration, EntraError> {
+        if attempt >= self.settings.max_attempts {
+            return Err(EntraError::Exhausted {
+                tenant: self.settings.name.clone(),
+                status: status.as_u16(),
+                attempts: attempt,
+            });
+        }
+        if let Some(secs) = retry_after
+            && Duration::from_secs(secs) > self.settings.max_backoff
+        {
+            return Err(EntraError::WaitTooLong {
+                tenant: self.settings.name.clone(),
+                status: status.as_u16(),
+                retry_after_secs: secs,
+                max_backoff_secs: self.settings.max_backoff.as_secs(),
+            });
+        }
+        Ok(self.backoff(attempt, retry_after))
+    }
+
+    /// One request, one answer. A 429 or 503 is told apart before the body
+    /// is read as JSON: a gateway's 503 is often HTML, and is still a 503.
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Attempt, EntraError> {
+        let token = self.access_token().await?;
+        let mut request = self.http.request(method.clone(), url).bearer_auth(&token);
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        let response = request.send().await.map_err(|e| self.unavailable(e))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let text = response.text().await.map_err(|e| self.unavailable(e))?;
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+            return Ok(Attempt::Retry {
+                status,
+                retry_after,
+            });
+        }
+        let body: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .map_err(|e| self.malformed(format!("{method} {path} ({status}): {e}")))?
+        };
+        if !status.is_success() {
+            let error = EntraError::Graph {
+                tenant: self.settings.name.clone(),
+                status: status.as_u16(),
+                code: body["error"]["code"].as_str().unwrap_or("").to_string(),
+                message: body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("no message")
+                    .to_string(),
+            };
+            if status == StatusCode::UNAUTHORIZED {
+                return Ok(Attempt::Unauthorized(error));
+            }
+            return Err(error);
+        }
+        Ok(Attempt::Answer(Answer { body }))
+    }
+
+    /// Sends one request: retries 429/503 (honouring Retry-After) at most
+    /// `max_attempts` times in all, each wait at most `max_backoff`, and
+    /// renews the token once on 401. A read that got no answer is sent again
+    /// within the same bound; a write never is (see `settle_unanswered_write`).
+    /// Other non-success answers are errors.
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -226,56 +346,36 @@ impl EntraTenant {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let token = self.access_token().await?;
-            let mut request = self.http.request(method.clone(), &url).bearer_auth(&token);
-            if let Some(b) = body {
-                request = request.json(b);
-            }
-            let response = request.send().await.map_err(|e| self.unavailable(e))?;
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            let text = response.text().await.map_err(|e| self.unavailable(e))?;
-            let body: Value = if text.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text)
-                    .map_err(|e| self.malformed(format!("{method} {path}: {e}")))?
-            };
-            if status == StatusCode::UNAUTHORIZED && !renewed {
-                renewed = true;
-                *self.token.lock().await = None;
-                continue;
-            }
-            if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
-            {
-                if attempt >= self.settings.max_attempts {
-                    return Err(EntraError::Exhausted {
-                        tenant: self.settings.name.clone(),
-                        status: status.as_u16(),
-                        attempts: attempt,
-                    });
+            let answered = match self.attempt(&method, &url, path, body).await {
+                // A read that got no answer (a timeout, a dropped connection) is
+                // safe to send again, within the same bound; a write is not.
+                Err(e @ EntraError::Unavailable { .. }) if method == Method::GET => {
+                    if attempt >= self.settings.max_attempts {
+                        return Err(e);
+                    }
+                    let wait = self.backoff(attempt, None);
+                    warn!(tenant = %self.settings.name, attempt, error = %e, wait_ms = wait.as_millis() as u64, "a Graph read got no answer; reading again");
+                    tokio::time::sleep(wait).await;
+                    continue;
                 }
-                let wait = self.backoff(attempt, retry_after);
-                warn!(tenant = %self.settings.name, %status, wait_ms = wait.as_millis() as u64, "Graph throttled; waiting");
-                tokio::time::sleep(wait).await;
-                continue;
+                other => other?,
+            };
+            match answered {
+                Attempt::Answer(answer) => return Ok(answer),
+                Attempt::Unauthorized(_) if !renewed => {
+                    renewed = true;
+                    *self.token.lock().await = None;
+                }
+                Attempt::Unauthorized(e) => return Err(e),
+                Attempt::Retry {
+                    status,
+                    retry_after,
+                } => {
+                    let wait = self.retry_wait(attempt, status, retry_after)?;
+                    warn!(tenant = %self.settings.name, %status, attempt, wait_ms = wait.as_millis() as u64, "Graph throttled; waiting");
+                    tokio::time::sleep(wait).await;
+                }
             }
-            if !status.is_success() {
-                return Err(EntraError::Graph {
-                    tenant: self.settings.name.clone(),
-                    status: status.as_u16(),
-                    code: body["error"]["code"].as_str().unwrap_or("").to_string(),
-                    message: body["error"]["message"]
-                        .as_str()
-                        .unwrap_or("no message")
-                        .to_string(),
-                });
-            }
-            return Ok(Answer { body });
         }
     }
 
@@ -448,6 +548,11 @@ impl EntraTenant {
             body.as_ref().map(|b| format!(" {b}")).unwrap_or_default()
         ));
         if let Err(e) = self.send(method, &path, body.as_ref()).await {
+            if e.may_have_applied() {
+                return self
+                    .settle_unanswered_write(report, action, &before, e)
+                    .await;
+            }
             let outcome = if e.is_refusal() {
                 Outcome::Denied
             } else {
@@ -483,38 +588,168 @@ impl EntraTenant {
         }
     }
 
+    /// A write whose answer never came (or came as a 503): whether it took
+    /// effect is read back, never assumed either way.
+    async fn settle_unanswered_write(
+        &self,
+        mut report: CloudReport,
+        action: CloudAction,
+        before: &CloudAccount,
+        error: EntraError,
+    ) -> CloudReport {
+        let verdict = match self.read_for(&before.id, action).await {
+            Ok(Some(after)) => {
+                let v = outcome::classify_cloud_after(action, before, &after);
+                report.after = Some(after);
+                if v.outcome == Outcome::Verified {
+                    Verdict::new(
+                        Outcome::Verified,
+                        format!(
+                            "{} (Graph's answer to the write was lost: {error}; the read-back shows it in force)",
+                            v.message
+                        ),
+                    )
+                } else {
+                    Verdict::new(
+                        Outcome::Failed,
+                        format!(
+                            "{error}; the read-back shows it is not in force: {}",
+                            v.message
+                        ),
+                    )
+                }
+            }
+            Ok(None) => Verdict::new(
+                Outcome::Failed,
+                format!("{error}; the user disappeared before the read-back"),
+            ),
+            Err(e) => Verdict::new(
+                Outcome::Failed,
+                format!(
+                    "{error}; the write may have been applied, and the read-back failed too: {e}; check the user"
+                ),
+            ),
+        };
+        report.outcome = verdict.outcome;
+        report.message = verdict.message;
+        report
+    }
+
     /// Sends sub-requests through `$batch`, 20 at a time, retrying only the
-    /// throttled (429) or unavailable (503) ones, each within the attempt bound.
+    /// throttled (429) or unavailable (503) ones. Each sub-request is sent at
+    /// most `max_attempts` times, a throttled or failed `$batch` call counting
+    /// as one attempt for each sub-request it carried. Every request gets
+    /// exactly one answer: a `$batch` call that fails outright (no answer,
+    /// an unreadable one, a refusal) answers each of its sub-requests with
+    /// status 0 and the error, so no sub-request is lost and what was done
+    /// before is kept.
     pub async fn batch(
         &self,
         requests: Vec<BatchRequest>,
     ) -> Result<Vec<BatchResponse>, EntraError> {
+        let url = self.url("/$batch")?;
         let mut done: Vec<BatchResponse> = Vec::with_capacity(requests.len());
         let mut pending: Vec<(BatchRequest, u32)> = requests.into_iter().map(|r| (r, 0)).collect();
         let mut round = 0;
+        let mut renewed = false;
         while !pending.is_empty() {
             round += 1;
-            let mut retry = Vec::new();
+            let mut retry: Vec<(BatchRequest, u32)> = Vec::new();
             let mut wait: Option<u64> = None;
+            let mut last_status = StatusCode::TOO_MANY_REQUESTS;
             for chunk in pending.chunks(BATCH_LIMIT) {
                 let body = json!({ "requests": chunk.iter().map(|(r, _)| r).collect::<Vec<_>>() });
-                let answer = self.send(Method::POST, "/$batch", Some(&body)).await?;
-                let responses = answer.body["responses"]
-                    .as_array()
-                    .ok_or_else(|| self.malformed("a $batch answer without responses"))?;
+                let fail_all = |done: &mut Vec<BatchResponse>, status: u16, e: &EntraError| {
+                    for (request, attempts) in chunk {
+                        done.push(BatchResponse {
+                            id: request.id.clone(),
+                            status,
+                            body: json!({ "error": { "code": "riposteBatchFailed", "message": e.to_string() } }),
+                            attempts: attempts + 1,
+                        });
+                    }
+                };
+                let answer = match self
+                    .attempt(&Method::POST, &url, "/$batch", Some(&body))
+                    .await
+                {
+                    Ok(Attempt::Answer(a)) => a,
+                    Ok(Attempt::Retry {
+                        status,
+                        retry_after,
+                    }) => {
+                        // The whole call was throttled: one attempt for each of its sub-requests.
+                        last_status = status;
+                        wait = wait.max(retry_after);
+                        for (request, attempts) in chunk {
+                            let attempts = attempts + 1;
+                            if attempts < self.settings.max_attempts {
+                                retry.push((request.clone(), attempts));
+                            } else {
+                                let e = EntraError::Exhausted {
+                                    tenant: self.settings.name.clone(),
+                                    status: status.as_u16(),
+                                    attempts,
+                                };
+                                done.push(BatchResponse {
+                                    id: request.id.clone(),
+                                    status: status.as_u16(),
+                                    body: json!({ "error": { "code": "riposteBatchFailed", "message": e.to_string() } }),
+                                    attempts,
+                                });
+                            }
+                        }
+                        continue;
+                    }
+                    Ok(Attempt::Unauthorized(e)) => {
+                        if !renewed {
+                            renewed = true;
+                            *self.token.lock().await = None;
+                            retry.extend(chunk.iter().cloned());
+                        } else {
+                            fail_all(&mut done, 401, &e);
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        fail_all(&mut done, 0, &e);
+                        continue;
+                    }
+                };
+                let Some(responses) = answer.body["responses"].as_array() else {
+                    fail_all(
+                        &mut done,
+                        0,
+                        &self.malformed("a $batch answer without responses"),
+                    );
+                    continue;
+                };
                 for (request, attempts) in chunk {
-                    let sub = responses
+                    let attempts = attempts + 1;
+                    let Some(sub) = responses
                         .iter()
                         .find(|r| r["id"].as_str() == Some(&request.id))
-                        .ok_or_else(|| {
-                            self.malformed(format!("$batch lost sub-request {}", request.id))
-                        })?;
+                    else {
+                        // Graph's answer left this one out: it may or may not have run.
+                        let e = self.malformed(format!("$batch lost sub-request {}", request.id));
+                        done.push(BatchResponse {
+                            id: request.id.clone(),
+                            status: 0,
+                            body: json!({ "error": { "code": "riposteBatchFailed", "message": e.to_string() } }),
+                            attempts,
+                        });
+                        continue;
+                    };
                     let status = sub["status"].as_u64().unwrap_or(0) as u16;
-                    let attempts = attempts + 1;
-                    if (status == 429 || status == 503) && attempts < self.settings.max_attempts {
-                        let after = sub["headers"]["Retry-After"]
-                            .as_str()
-                            .and_then(|v| v.parse::<u64>().ok());
+                    let after = sub["headers"]["Retry-After"]
+                        .as_str()
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    let too_long = after
+                        .is_some_and(|secs| Duration::from_secs(secs) > self.settings.max_backoff);
+                    if (status == 429 || status == 503)
+                        && attempts < self.settings.max_attempts
+                        && !too_long
+                    {
                         wait = wait.max(after);
                         retry.push((request.clone(), attempts));
                     } else {
@@ -528,6 +763,24 @@ impl EntraTenant {
                 }
             }
             if !retry.is_empty() {
+                if wait.is_some_and(|secs| Duration::from_secs(secs) > self.settings.max_backoff) {
+                    // Graph asks for a longer wait than allowed: each ends now, honestly.
+                    let e = EntraError::WaitTooLong {
+                        tenant: self.settings.name.clone(),
+                        status: last_status.as_u16(),
+                        retry_after_secs: wait.unwrap_or(0),
+                        max_backoff_secs: self.settings.max_backoff.as_secs(),
+                    };
+                    for (request, attempts) in retry {
+                        done.push(BatchResponse {
+                            id: request.id,
+                            status: last_status.as_u16(),
+                            body: json!({ "error": { "code": "riposteBatchFailed", "message": e.to_string() } }),
+                            attempts,
+                        });
+                    }
+                    break;
+                }
                 let pause = self.backoff(round, wait);
                 warn!(tenant = %self.settings.name, throttled = retry.len(), wait_ms = pause.as_millis() as u64, "retrying throttled $batch sub-requests");
                 tokio::time::sleep(pause).await;
@@ -557,9 +810,14 @@ impl EntraTenant {
                 after: None,
                 writes: Vec::new(),
             };
-            match self.read_for(id, action).await? {
-                None => report.message = format!("no user {id} in tenant {}", self.settings.name),
-                Some(before) => {
+            match self.read_for(id, action).await {
+                Err(e) => {
+                    report.message = format!("{e}; the user could not be read, so nothing was sent")
+                }
+                Ok(None) => {
+                    report.message = format!("no user {id} in tenant {}", self.settings.name)
+                }
+                Ok(Some(before)) => {
                     report.user = before.reference();
                     if let Some(v) = outcome::assess_cloud_before(action, &before) {
                         report.outcome = v.outcome;
@@ -587,16 +845,40 @@ impl EntraTenant {
         }
         let answers = self.batch(requests).await?;
         for (n, (index, before)) in befores.into_iter().enumerate() {
-            let answer = answers
-                .iter()
-                .find(|a| a.id == n.to_string())
-                .ok_or_else(|| self.malformed("a batch answer went missing"))?;
             let report = &mut reports[index];
+            let Some(answer) = answers.iter().find(|a| a.id == n.to_string()) else {
+                // `batch` answers every sub-request; this is a bug if it happens.
+                let e = self.malformed(format!("no answer for the write on {}", before.id));
+                let settled = self
+                    .settle_unanswered_write(report.clone(), action, &before, e)
+                    .await;
+                *report = settled;
+                continue;
+            };
             if !(200..300).contains(&answer.status) {
                 let message = answer.body["error"]["message"]
                     .as_str()
                     .unwrap_or("no message")
                     .to_string();
+                let e = match answer.status {
+                    0 => self.malformed(message.clone()),
+                    status => EntraError::Graph {
+                        tenant: self.settings.name.clone(),
+                        status,
+                        code: answer.body["error"]["code"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string(),
+                        message: message.clone(),
+                    },
+                };
+                if answer.status == 0 || answer.status == 503 {
+                    let settled = self
+                        .settle_unanswered_write(report.clone(), action, &before, e)
+                        .await;
+                    *report = settled;
+                    continue;
+                }
                 let refused = answer.status == 403 || message.contains("on-premises mastered");
                 report.outcome = if refused {
                     Outcome::Denied
@@ -609,14 +891,17 @@ impl EntraTenant {
                 );
                 continue;
             }
-            match self.read_for(&before.id, action).await? {
-                Some(after) => {
+            match self.read_for(&before.id, action).await {
+                Ok(Some(after)) => {
                     let v = outcome::classify_cloud_after(action, &before, &after);
                     report.outcome = v.outcome;
                     report.message = v.message;
                     report.after = Some(after);
                 }
-                None => report.message = "the user disappeared before the read-back".into(),
+                Ok(None) => report.message = "the user disappeared before the read-back".into(),
+                Err(e) => {
+                    report.message = format!("the write was accepted but the read-back failed: {e}")
+                }
             }
         }
         Ok(reports)

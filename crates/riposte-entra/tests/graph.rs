@@ -434,3 +434,89 @@ async fn throttled_sub_requests_alone_are_sent_again() {
         .count();
     assert_eq!(sub_posts, 7, "5 sub-requests + 2 retried");
 }
+
+#[tokio::test]
+async fn a_gateway_503_in_html_is_retried_not_taken_for_a_bad_answer() {
+    let (tenant, state) = start(seed(), 3).await;
+    state
+        .lock()
+        .unwrap()
+        .set_storm(Some(riposte_graph_double::Storm {
+            throttle_percent: 0,
+            unavailable_percent: 100,
+            html_unavailable_percent: 100,
+            slow_percent: 0,
+            ..Default::default()
+        }));
+    let err = tenant
+        .user("bigbird@contoso.example")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("(503) after 3 attempts"), "{err}");
+    let stats = state.lock().unwrap().stats.clone();
+    assert_eq!((stats.unavailable_html, stats.requests), (3, 3));
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_bound_ends_at_once_and_says_so() {
+    // max_backoff is 2 s: Graph asks for 5; sending sooner would only earn another 429.
+    let (tenant, state) = start(seed(), 3).await;
+    state.lock().unwrap().faults = Faults {
+        throttle: 5,
+        retry_after: 5,
+        ..Faults::default()
+    };
+    let r = tenant
+        .execute(
+            "00000000-0000-0000-0000-00000000b1bd",
+            CloudAction::Disable,
+            false,
+        )
+        .await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(
+        r.message.contains("asked to wait 5 s") && r.message.contains("max_backoff_secs (2 s)"),
+        "{}",
+        r.message
+    );
+    assert_eq!(state.lock().unwrap().stats.throttled, 1, "sent again early");
+    assert!(state.lock().unwrap().users[0].account_enabled);
+}
+
+#[tokio::test]
+async fn many_users_at_once_keep_every_answer_when_one_read_fails() {
+    let users: Vec<User> = (0..3)
+        .map(|i| {
+            user(
+                &format!("00000000-0000-0000-0000-0000000003{i:02}"),
+                &format!("m{i}@contoso.example"),
+                "cloud",
+            )
+        })
+        .collect();
+    let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+    let (tenant, state) = start(users, 2).await;
+    // The first user's read is refused twice with 503: its attempts are spent.
+    state.lock().unwrap().faults = Faults {
+        unavailable: 2,
+        ..Faults::default()
+    };
+    let reports = tenant
+        .execute_many(&ids, CloudAction::Disable)
+        .await
+        .unwrap();
+    let outcomes: Vec<Outcome> = reports.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![Outcome::Failed, Outcome::Verified, Outcome::Verified]
+    );
+    assert!(
+        reports[0].message.contains("nothing was sent"),
+        "{}",
+        reports[0].message
+    );
+    let d = state.lock().unwrap();
+    assert!(d.users[0].account_enabled && !d.users[1].account_enabled);
+    assert_eq!(d.stats.writes_applied.len(), 2);
+}

@@ -14,8 +14,13 @@
 //!
 //! Synced (hybrid) users refuse writes to accountEnabled and passwordProfile
 //! with Graph's message; guests refuse password changes. `/_double/*` seeds
-//! users and injects faults: 429 with Retry-After, 503, slow answers.
+//! users and injects faults: counted ones (`/_double/faults`: 429 with
+//! Retry-After, 503, slow answers) and a seeded random storm
+//! (`/_double/storm`, see [`Storm`]); `/_double/stats` counts what the double
+//! received, what it injected, and the writes it applied per user.
 #![forbid(unsafe_code)]
+
+mod storm;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +35,8 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+
+pub use storm::{Stats, Storm, StormFault};
 
 pub const LABEL_HEADER: &str = "x-riposte-test-double";
 pub const SYNCED_REFUSAL: &str = "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.";
@@ -92,7 +99,19 @@ pub struct Faults {
     pub malformed: u32,
     /// Answer this many `$batch` sub-requests (not whole requests) with 429.
     pub throttle_sub_requests: u32,
+    /// Apply this many writes (not in a `$batch`), then hold their answer
+    /// back `lost_answer_ms`: past a client's timeout, a write done whose
+    /// answer never arrives.
+    pub lose_write_answers: u32,
+    /// The same for this many reads of one user (`GET /v1.0/users/{id}`).
+    pub lose_read_answers: u32,
+    pub lost_answer_ms: u64,
 }
+
+/// An answer to hold back this many milliseconds (a response extension the
+/// `slow` layer reads).
+#[derive(Debug, Clone, Copy)]
+struct HoldAnswer(u64);
 
 #[derive(Debug)]
 pub struct Double {
@@ -110,6 +129,9 @@ pub struct Double {
     pub tokens_issued: u32,
     /// Application permissions granted to the app (the token's `roles` claim).
     pub app_roles: Vec<String>,
+    storm: Option<storm::Running>,
+    /// What was received, injected and applied (see [`Stats`]).
+    pub stats: Stats,
 }
 
 /// What riposte's app registration is granted unless a test says otherwise.
@@ -137,7 +159,36 @@ impl Double {
             seen: Vec::new(),
             tokens_issued: 0,
             app_roles: DEFAULT_APP_ROLES.iter().map(|r| r.to_string()).collect(),
+            storm: None,
+            stats: Stats::default(),
         }))
+    }
+
+    /// Starts a storm (its random sequence from its seed), or ends it with `None`.
+    pub fn set_storm(&mut self, storm: Option<Storm>) {
+        self.storm = storm.map(storm::Running::new);
+    }
+
+    pub fn storm(&self) -> Option<&Storm> {
+        self.storm.as_ref().map(|r| &r.storm)
+    }
+
+    /// Counts a write that reached user `i`: applied when Graph's answer is a
+    /// success, refused when it is a 4xx.
+    fn count_write(&mut self, i: usize, answer: &mut Response) {
+        let id = self.users[i].id.clone();
+        if answer.status().is_success() && self.faults.lose_write_answers > 0 {
+            self.faults.lose_write_answers -= 1;
+            answer
+                .extensions_mut()
+                .insert(HoldAnswer(self.faults.lost_answer_ms));
+        }
+        let counter = if answer.status().is_success() {
+            &mut self.stats.writes_applied
+        } else {
+            &mut self.stats.writes_refused
+        };
+        *counter.entry(id).or_default() += 1;
     }
 
     /// Every issued token stops working at once (tests of renewal on 401).
@@ -178,8 +229,11 @@ pub fn app(state: Shared) -> Router {
         .route("/v1.0/$batch", post(batch))
         .route("/_double/users", get(dump_users).post(seed_users))
         .route("/_double/faults", post(set_faults))
+        .route("/_double/storm", get(get_storm).post(set_storm))
+        .route("/_double/stats", get(get_stats).delete(reset_stats))
         .route("/_double/token-lifetime", post(set_token_lifetime))
         .route("/_double/app-roles", post(set_app_roles))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), slow))
         .layer(axum::middleware::map_response(
             |mut r: Response| async move {
                 r.headers_mut()
@@ -260,6 +314,7 @@ async fn token(State(s): State<Shared>, Path(tenant): Path<String>, body: Bytes)
     d.tokens
         .insert(access.clone(), OffsetDateTime::now_utc() + lifetime);
     d.tokens_issued += 1;
+    d.stats.tokens += 1;
     axum::Json(json!({ "token_type": "Bearer", "expires_in": lifetime.as_secs(), "ext_expires_in": lifetime.as_secs(), "access_token": access }))
         .into_response()
 }
@@ -307,6 +362,7 @@ fn decode(s: &str) -> Option<String> {
 async fn gate(s: &Shared, headers: &HeaderMap, what: String) -> Result<(), Response> {
     let delay = {
         let mut d = s.lock().expect("double");
+        let envelope = what == "POST /v1.0/$batch";
         d.seen.push(what);
         let token = headers
             .get("authorization")
@@ -330,8 +386,12 @@ async fn gate(s: &Shared, headers: &HeaderMap, what: String) -> Result<(), Respo
                 ));
             }
         }
+        d.stats.requests += 1;
         if let Some(r) = take_fault(&mut d) {
             return Err(r);
+        }
+        if let Some(f) = storm_fault(&mut d, envelope) {
+            return Err(fault_response(&mut d, f));
         }
         d.faults.delay_ms
     };
@@ -344,16 +404,8 @@ async fn gate(s: &Shared, headers: &HeaderMap, what: String) -> Result<(), Respo
 fn take_fault(d: &mut Double) -> Option<Response> {
     if d.faults.throttle > 0 {
         d.faults.throttle -= 1;
-        let mut r = graph_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "Too many requests.",
-        );
-        if d.faults.retry_after > 0 {
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from(d.faults.retry_after));
-        }
-        return Some(r);
+        let after = (d.faults.retry_after > 0).then_some(d.faults.retry_after);
+        return Some(fault_response(d, StormFault::Throttle(after)));
     }
     if d.faults.malformed > 0 {
         d.faults.malformed -= 1;
@@ -361,13 +413,88 @@ fn take_fault(d: &mut Double) -> Option<Response> {
     }
     if d.faults.unavailable > 0 {
         d.faults.unavailable -= 1;
-        return Some(graph_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "serviceNotAvailable",
-            "The service is temporarily unavailable.",
-        ));
+        return Some(fault_response(d, StormFault::Unavailable { html: false }));
     }
     None
+}
+
+/// The storm's draw for one call (a `$batch` envelope only at its own rate).
+fn storm_fault(d: &mut Double, envelope: bool) -> Option<StormFault> {
+    let running = d.storm.as_mut()?;
+    if envelope && !running.envelope() {
+        return None;
+    }
+    running.fault()
+}
+
+/// A 429 or 503 as Graph (or, for an HTML 503, the gateway before it) sends it; counted.
+fn fault_response(d: &mut Double, fault: StormFault) -> Response {
+    match fault {
+        StormFault::Throttle(after) => {
+            d.stats.throttled += 1;
+            let mut r = graph_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many requests.",
+            );
+            match after {
+                Some(secs) => {
+                    r.headers_mut()
+                        .insert("retry-after", HeaderValue::from(secs));
+                }
+                None => d.stats.throttled_without_retry_after += 1,
+            }
+            r
+        }
+        StormFault::Unavailable { html } => {
+            d.stats.unavailable += 1;
+            if html {
+                d.stats.unavailable_html += 1;
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("content-type", "text/html")],
+                    "<html><body><h1>503 Service Unavailable</h1></body></html>",
+                )
+                    .into_response();
+            }
+            graph_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "serviceNotAvailable",
+                "The service is temporarily unavailable.",
+            )
+        }
+    }
+}
+
+/// The storm's slow answers: the work is done, then the answer waits.
+async fn slow(
+    State(s): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let graph = !request.uri().path().starts_with("/_double/");
+    let response = next.run(request).await;
+    let held = response.extensions().get::<HoldAnswer>().map(|h| h.0);
+    let delay = if graph {
+        let mut d = s.lock().expect("double");
+        let (delay, stall) = match held {
+            Some(ms) => (ms, true),
+            None => d.storm.as_mut().map(|r| r.delay_ms()).unwrap_or((0, false)),
+        };
+        if stall {
+            d.stats.stalled += 1;
+        } else if delay > 0 {
+            d.stats.slowed += 1;
+            d.stats.delay_ms_total += delay;
+        }
+        delay
+    } else {
+        0
+    };
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    response
 }
 
 fn select(user: &User, select: Option<&str>) -> Value {
@@ -492,13 +619,20 @@ async fn get_user(
     if let Err(r) = gate(&s, &headers, format!("GET /v1.0/users/{key}")).await {
         return r;
     }
-    let d = s.lock().expect("double");
-    match d.find(&key) {
+    let mut d = s.lock().expect("double");
+    let mut answer = match d.find(&key) {
         Some(i) => {
             axum::Json(select(&d.users[i], q.get("$select").map(String::as_str))).into_response()
         }
         None => not_found(&key),
+    };
+    if d.faults.lose_read_answers > 0 {
+        d.faults.lose_read_answers -= 1;
+        answer
+            .extensions_mut()
+            .insert(HoldAnswer(d.faults.lost_answer_ms));
     }
+    answer
 }
 
 fn not_found(key: &str) -> Response {
@@ -515,6 +649,12 @@ fn apply_patch(d: &mut Double, key: &str, body: &Value) -> Response {
     let Some(i) = d.find(key) else {
         return not_found(key);
     };
+    let mut answer = patch_fields(d, i, body);
+    d.count_write(i, &mut answer);
+    answer
+}
+
+fn patch_fields(d: &mut Double, i: usize, body: &Value) -> Response {
     let Some(fields) = body.as_object() else {
         return graph_error(
             StatusCode::BAD_REQUEST,
@@ -596,7 +736,9 @@ fn apply_revoke(d: &mut Double, key: &str) -> Response {
         return not_found(key);
     };
     d.users[i].sign_in_sessions_valid_from_date_time = now_text();
-    axum::Json(json!({ "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Edm.Boolean", "value": true })).into_response()
+    let mut answer = axum::Json(json!({ "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Edm.Boolean", "value": true })).into_response();
+    d.count_write(i, &mut answer);
+    answer
 }
 
 async fn revoke(State(s): State<Shared>, headers: HeaderMap, Path(key): Path<String>) -> Response {
@@ -620,13 +762,19 @@ fn apply_confirm(d: &mut Double, body: &Value) -> Response {
             "userIds is required.",
         );
     };
+    let mut found = Vec::new();
     for id in ids {
         let Some(i) = id.as_str().and_then(|id| d.find(id)) else {
             return not_found(&id.to_string());
         };
-        d.users[i].risk_state = "confirmedCompromised".into();
+        found.push(i);
     }
-    StatusCode::NO_CONTENT.into_response()
+    let mut answer = StatusCode::NO_CONTENT.into_response();
+    for i in found {
+        d.users[i].risk_state = "confirmedCompromised".into();
+        d.count_write(i, &mut answer);
+    }
+    answer
 }
 
 async fn confirm(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -702,30 +850,26 @@ async fn batch(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Resp
     let mut answers = Vec::new();
     {
         let mut d = s.lock().expect("double");
+        d.stats.batches += 1;
         for r in requests {
             let id = r.get("id").cloned().unwrap_or(Value::Null);
             let method = r.get("method").and_then(Value::as_str).unwrap_or("");
             let url = r.get("url").and_then(Value::as_str).unwrap_or("");
             d.seen.push(format!("BATCH {method} {url}"));
+            d.stats.sub_requests += 1;
             let sub_throttled = d.faults.throttle_sub_requests > 0;
             if sub_throttled {
                 d.faults.throttle_sub_requests -= 1;
             }
-            let answer = match sub_throttled
-                .then(|| {
-                    let mut r = graph_error(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "TooManyRequests",
-                        "Too many requests.",
-                    );
-                    if d.faults.retry_after > 0 {
-                        r.headers_mut()
-                            .insert("retry-after", HeaderValue::from(d.faults.retry_after));
-                    }
-                    r
-                })
-                .or_else(|| take_fault(&mut d))
-            {
+            let counted = sub_throttled.then(|| {
+                let after = (d.faults.retry_after > 0).then_some(d.faults.retry_after);
+                fault_response(&mut d, StormFault::Throttle(after))
+            });
+            let fault = match counted.or_else(|| take_fault(&mut d)) {
+                Some(r) => Some(r),
+                None => storm_fault(&mut d, false).map(|f| fault_response(&mut d, f)),
+            };
+            let answer = match fault {
                 Some(fault) => fault,
                 None => {
                     let path = url.split('?').next().unwrap_or("").trim_start_matches('/');
@@ -787,6 +931,29 @@ async fn seed_users(State(s): State<Shared>, axum::Json(users): axum::Json<Vec<U
 
 async fn set_faults(State(s): State<Shared>, axum::Json(faults): axum::Json<Faults>) -> Response {
     s.lock().expect("double").faults = faults;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /_double/storm` with a [`Storm`] (fields left out take the
+/// defaults) starts one; `null` ends it.
+async fn set_storm(
+    State(s): State<Shared>,
+    axum::Json(storm): axum::Json<Option<Storm>>,
+) -> Response {
+    s.lock().expect("double").set_storm(storm);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn get_storm(State(s): State<Shared>) -> Response {
+    axum::Json(json!({ "storm": s.lock().expect("double").storm() })).into_response()
+}
+
+async fn get_stats(State(s): State<Shared>) -> Response {
+    axum::Json(s.lock().expect("double").stats.clone()).into_response()
+}
+
+async fn reset_stats(State(s): State<Shared>) -> Response {
+    s.lock().expect("double").stats = Stats::default();
     StatusCode::NO_CONTENT.into_response()
 }
 

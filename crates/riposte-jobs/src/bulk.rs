@@ -509,6 +509,7 @@ impl Runner {
                 record,
             )
             .await?;
+        riposte_core::failpoint::hit("after-create-bulk").await;
         info!(bulk = %bulk.id, count = bulk.counts.total, action = %bulk.action, "bulk operation recorded");
         if let Some(notify) = &self.queued {
             notify.notify_one();

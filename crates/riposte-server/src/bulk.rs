@@ -14,7 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use riposte_core::policy::{Permission, Principal};
 use riposte_core::{Action, ActionOptions};
-use riposte_jobs::{BulkPlan, BulkRequest, Runner, Selector, view};
+use riposte_jobs::{BulkPlan, BulkRequest, Runner, RunnerError, Selector, view};
 use riposte_store::{BulkOperation, BulkState};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -111,12 +111,38 @@ pub async fn create_bulk(
         let plan = state.runner.dry_run_bulk(&caller.0, &request).await?;
         return Ok(Json(plan_json(&plan)).into_response());
     }
-    let (bulk, _) = state.runner.start_bulk(&caller.0, &request).await?;
+    // Recording the bulk, its children and its request record are several steps, after a
+    // plan that may take long (Graph throttling every lookup): a caller that hangs up drops
+    // this future, and children recorded without their request record would still run
+    // (found by tests/graph_storm.rs). On its own task, it finishes whoever still listens.
+    let runner = state.runner.clone();
+    let principal = caller.0.clone();
+    let (bulk, _) =
+        on_own_task(async move { runner.start_bulk(&principal, &request).await }).await?;
     let mut response = (StatusCode::ACCEPTED, Json(view::bulk(&bulk, None))).into_response();
     if let Ok(location) = format!("/api/v1/bulk/{}", bulk.id).parse() {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// Runs a recording step on a task of its own, so that a caller who hangs up
+/// cannot stop it half-way.
+pub(crate) async fn on_own_task<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, RunnerError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!(
+                    "recording the bulk operation stopped: {e}; list the bulk operations before asking again"
+                ),
+            )
+        })?
+        .map_err(ApiError::from)
 }
 
 fn parse_bulk_id(id: &str) -> Result<Uuid, ApiError> {
@@ -281,16 +307,20 @@ pub async fn undo_bulk(
     })?;
     let id = parse_bulk_id(&id)?;
     load(&state, id).await?;
-    let (bulk, _) = state
-        .runner
-        .undo_bulk(
-            &caller.0,
-            id,
-            &body.reason,
-            "api",
-            Some(remote.ip().to_string()),
-        )
-        .await?;
+    let runner = state.runner.clone();
+    let principal = caller.0.clone();
+    let (bulk, _) = on_own_task(async move {
+        runner
+            .undo_bulk(
+                &principal,
+                id,
+                &body.reason,
+                "api",
+                Some(remote.ip().to_string()),
+            )
+            .await
+    })
+    .await?;
     let mut response = (StatusCode::ACCEPTED, Json(view::bulk(&bulk, None))).into_response();
     if let Ok(location) = format!("/api/v1/bulk/{}", bulk.id).parse() {
         response.headers_mut().insert(header::LOCATION, location);

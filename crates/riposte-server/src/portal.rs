@@ -1785,10 +1785,16 @@ async fn bulk_control(
             id
         }
         _ => {
-            let (undo, _) = state
-                .runner
-                .undo_bulk(&signed.principal, id, body.reason.trim(), "portal", None)
-                .await?;
+            // On its own task, like the API's: a browser that gives up cannot stop it half-way.
+            let runner = state.runner.clone();
+            let principal = signed.principal.clone();
+            let reason = body.reason.trim().to_string();
+            let (undo, _) = crate::bulk::on_own_task(async move {
+                runner
+                    .undo_bulk(&principal, id, &reason, "portal", None)
+                    .await
+            })
+            .await?;
             undo.id
         }
     };

@@ -6,6 +6,8 @@
 //! riposte with riposte. Effective state is proven with a real `kinit`.
 #![forbid(unsafe_code)]
 
+pub mod fault_proxy;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,19 @@ pub struct LabForest {
     pub dc_host: String,
     pub action_keytab: PathBuf,
     pub action_principal: String,
+    /// The forest's DCs, its first DC first (CORP has two).
+    #[serde(default)]
+    pub dcs: Vec<LabDc>,
+}
+
+/// One DC of a lab forest.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LabDc {
+    /// Its key for `scripts/lab stop-dc` / `start-dc` (corp, fabrikam, corp2).
+    pub key: String,
+    pub host: String,
+    pub address: String,
+    pub ldaps_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,12 +108,73 @@ impl Lab {
     }
 
     fn ldap_tool(&self, tool: &str, forest: &LabForest) -> Command {
+        self.ldap_tool_at(tool, forest, &forest.ldaps_url)
+    }
+
+    fn ldap_tool_at(&self, tool: &str, forest: &LabForest, url: &str) -> Command {
         let mut cmd = Command::new(tool);
         cmd.env("LDAPTLS_CACERT", &self.ca_file)
             .env("LDAPTLS_REQCERT", "demand")
-            .args(["-H", &forest.ldaps_url, "-x", "-D", &forest.admin_dn, "-y"])
+            .args(["-H", url, "-x", "-D", &forest.admin_dn, "-y"])
             .arg(&forest.admin_password_file);
         cmd
+    }
+
+    /// The forest's DC with this key, or a panic naming the ones there are.
+    pub fn dc(&self, forest: &str, key: &str) -> LabDc {
+        let f = self.forest(forest);
+        f.dcs
+            .iter()
+            .find(|d| d.key == key)
+            .cloned()
+            .unwrap_or_else(|| {
+                panic!(
+                    "forest {forest} has no DC {key} in lab.json (it has {:?}); run `scripts/lab up`",
+                    f.dcs.iter().map(|d| &d.key).collect::<Vec<_>>()
+                )
+            })
+    }
+
+    fn lab_script(&self, args: &[&str]) {
+        let script = self.repo.join("scripts/lab");
+        let out = Command::new(&script)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "scripts/lab {} failed:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stops one DC's Samba (`scripts/lab stop-dc`): its clients see the
+    /// connections close and the address refuse new ones.
+    pub fn stop_dc(&self, key: &str) {
+        self.lab_script(&["stop-dc", key]);
+    }
+
+    /// Starts one DC again and waits until LDAPS and its KDC answer.
+    pub fn start_dc(&self, key: &str) {
+        self.lab_script(&["start-dc", key]);
+    }
+
+    /// The joined DC and its forest's first DC pull each other's changes now.
+    pub fn replicate(&self, joined_key: &str) {
+        self.lab_script(&["replicate", joined_key]);
+    }
+
+    /// Reads attributes of one entry as Administrator on one DC (by LDAPS URL).
+    pub fn read_at(
+        &self,
+        forest: &LabForest,
+        url: &str,
+        dn: &str,
+        attrs: &[&str],
+    ) -> HashMap<String, Vec<String>> {
+        self.search(self.ldap_tool_at("ldapsearch", forest, url), dn, attrs)
     }
 
     /// Applies an LDIF change as the forest's Administrator.
@@ -118,7 +194,10 @@ impl Lab {
         dn: &str,
         attrs: &[&str],
     ) -> HashMap<String, Vec<String>> {
-        let mut cmd = self.ldap_tool("ldapsearch", forest);
+        self.search(self.ldap_tool("ldapsearch", forest), dn, attrs)
+    }
+
+    fn search(&self, mut cmd: Command, dn: &str, attrs: &[&str]) -> HashMap<String, Vec<String>> {
         cmd.args([
             "-LLL",
             "-o",

@@ -95,16 +95,35 @@ impl Mounted {
     }
 }
 
-impl Drop for Mounted {
-    fn drop(&mut self) {
+impl Mounted {
+    fn try_unmount(&self) -> Result<(), String> {
+        let mut last = String::new();
         for _ in 0..20 {
-            let done = Command::new("umount").arg(&self.dir).status();
-            if done.is_ok_and(|s| s.success()) {
-                return;
+            match Command::new("umount").arg(&self.dir).output() {
+                Ok(out) if out.status.success() => return Ok(()),
+                Ok(out) => last = String::from_utf8_lossy(&out.stderr).into_owned(),
+                Err(e) => last = e.to_string(),
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        Err(last)
+    }
+
+    /// Unmounts now, and fails the test if it cannot: mounting the same image again while the
+    /// old mount lingers would put two file systems on one disk.
+    fn unmount(self) {
+        if let Err(e) = self.try_unmount() {
+            panic!("cannot unmount {}: {e}", self.dir.display());
+        }
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if self.try_unmount().is_err() {
+            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        }
     }
 }
 
@@ -508,7 +527,7 @@ fn fault_run(fault: Fault) {
             // Only unmounting undoes an error-triggered read-only file system: riposte stops
             // (killed, as a crash would), the disk is checked and mounted again.
             serve.stop();
-            drop(mounted.take());
+            mounted.take().unwrap().unmount();
             let _ = Command::new("e2fsck").arg("-fy").arg(&image).output();
             mounted = Some(Mounted::ext4_again(&image, &data));
             serve = Serve::start(&config, None);

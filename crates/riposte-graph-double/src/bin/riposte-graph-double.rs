@@ -1,6 +1,8 @@
 //! Runs the Graph TEST DOUBLE for the lab demo: `riposte-graph-double
 //! --listen 127.0.0.1:8443 --users users.json --tenant T --client-id C
-//! --client-secret-file F`. Not Microsoft Graph.
+//! --client-secret-file F [--storm SEED]`. Not Microsoft Graph. `--storm`
+//! starts in storm mode (the default [`Storm`](riposte_graph_double::Storm)
+//! profile with that seed); `POST /_double/storm` changes or ends it.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -23,7 +25,7 @@ async fn main() -> ExitCode {
         arg(&args, "--client-secret-file"),
     ) else {
         eprintln!(
-            "usage: riposte-graph-double --listen ADDR --users FILE.json --tenant T --client-id C --client-secret-file F"
+            "usage: riposte-graph-double --listen ADDR --users FILE.json --tenant T --client-id C --client-secret-file F [--storm SEED]"
         );
         return ExitCode::from(2);
     };
@@ -43,7 +45,22 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let storm = match arg(&args, "--storm").map(|s| s.parse::<u64>()) {
+        None => None,
+        Some(Ok(seed)) => Some(riposte_graph_double::Storm {
+            seed,
+            ..Default::default()
+        }),
+        Some(Err(e)) => {
+            eprintln!("riposte-graph-double: --storm takes a seed (an unsigned integer): {e}");
+            return ExitCode::from(2);
+        }
+    };
     let state = riposte_graph_double::Double::new(&tenant, &client_id, &secret, users);
+    if let Some(storm) = storm {
+        println!("storm mode: {storm:?}");
+        state.lock().expect("double").set_storm(Some(storm));
+    }
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
         Err(e) => {
