@@ -466,6 +466,7 @@ impl Runner {
         undo_of: Option<Uuid>,
     ) -> Result<(BulkOperation, BulkPlan), RunnerError> {
         let children: Vec<NewJob> = plan.children.iter().map(|(j, _)| j.clone()).collect();
+        riposte_core::failpoint::hit("bulk-planned").await;
         let selector_kind: String = if undo_of.is_some() {
             "undo".into()
         } else {
@@ -552,6 +553,7 @@ impl Runner {
         id: Uuid,
         on_done: &(dyn Fn(&Job) + Send + Sync),
     ) -> Result<BulkRun, RunnerError> {
+        riposte_core::failpoint::hit("bulk-driver").await;
         let jobs = self.store.bulk_jobs(id).await?;
         let forests: HashSet<String> = self
             .directory
@@ -604,6 +606,7 @@ impl Runner {
             .await?
             .ok_or(RunnerError::NoSuchBulk(id.to_string()))?;
         if bulk.state == BulkState::Running && bulk.counts.queued == 0 && bulk.counts.running == 0 {
+            riposte_core::failpoint::hit("bulk-before-finish").await;
             match self
                 .store
                 .set_bulk_state(id, &[BulkState::Running], BulkState::Finished)
@@ -757,20 +760,19 @@ impl Runner {
             if job.state != JobState::Queued {
                 continue;
             }
+            let evidence = Evidence::default();
+            let finish = Finish {
+                outcome: Outcome::Failed,
+                message: &message,
+                evidence: &evidence,
+            };
+            let record = crate::outcome_record(&job, &finish, None);
             match self
                 .store
-                .finish(
-                    job.id,
-                    None,
-                    Finish {
-                        outcome: Outcome::Failed,
-                        message: &message,
-                        evidence: &Evidence::default(),
-                    },
-                )
+                .finish_recorded(job.id, None, finish, record)
                 .await
             {
-                Ok(finished) => self.audit_outcome(&finished, None).await,
+                Ok(_) => {}
                 // Claimed just before the cancel: it finishes normally.
                 Err(riposte_store::StoreError::WrongState { .. }) => {}
                 Err(e) => return Err(e.into()),

@@ -526,19 +526,17 @@ impl Runner {
                 "could not look up {} because the directory is unreachable: {message}",
                 request.reference
             );
+            let evidence = Evidence::default();
+            let finish = Finish {
+                outcome: Outcome::Failed,
+                message: &message,
+                evidence: &evidence,
+            };
+            let record = outcome_record(&job, &finish, None);
             let job = self
                 .store
-                .finish(
-                    job.id,
-                    None,
-                    Finish {
-                        outcome: Outcome::Failed,
-                        message: &message,
-                        evidence: &Evidence::default(),
-                    },
-                )
+                .finish_recorded(job.id, None, finish, record)
                 .await?;
-            self.audit_outcome(&job, None).await;
             return Ok(Enqueued {
                 job,
                 replayed: false,
@@ -894,18 +892,20 @@ impl Runner {
                 )
             }
         };
+        riposte_core::failpoint::hit("before-finish-job").await;
         info!(job = %job.id, action = %job.action, outcome = %outcome, "job finished");
+        let finish = Finish {
+            outcome,
+            message: &message,
+            evidence: &evidence,
+        };
+        // The outcome and its record in one transaction: a kill between
+        // two left finished jobs with no outcome in the trail (the SIGKILL
+        // loop, crates/riposte/tests/crash_loop.rs).
+        let record = outcome_record(&job, &finish, recovered_from);
         let finished = match self
             .store
-            .finish(
-                job.id,
-                Some(self.worker.as_str()),
-                Finish {
-                    outcome,
-                    message: &message,
-                    evidence: &evidence,
-                },
-            )
+            .finish_recorded(job.id, Some(self.worker.as_str()), finish, record)
             .await
         {
             Ok(finished) => finished,
@@ -914,7 +914,7 @@ impl Runner {
             Err(e @ StoreError::Unwritable { .. }) => return Err(self.leave(job.id, e)),
             Err(e) => return Err(e.into()),
         };
-        self.audit_outcome(&finished, recovered_from).await;
+        riposte_core::failpoint::hit("after-finish-job").await;
         Ok(Completed {
             job: finished,
             new_password,
@@ -975,7 +975,8 @@ impl Runner {
         Ok(recovered)
     }
 
-    /// Appends a finished job's outcome to the audit trail, as the
+    /// Appends a finished job's outcome to the audit trail (for a job the
+    /// store finished itself, such as a rejected approval), as the
     /// requester's, or as the system's when recovery (taking the job over
     /// from the worker `recovered_from`) finished it. The outcome is already
     /// in the job ledger and may carry a password shown only once, so a
@@ -1118,5 +1119,38 @@ impl ProgressSink for LedgerSink<'_> {
             }
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+/// The `action-outcome` audit record of `job`, about to be finished with
+/// `finish`: the requester's, or the system's when recovery (taking the job
+/// over from the worker `recovered_from`) finishes it. The store appends it
+/// in the transaction that finishes the job (`JobStore::finish_recorded`).
+pub(crate) fn outcome_record(
+    job: &Job,
+    finish: &Finish<'_>,
+    recovered_from: Option<&str>,
+) -> NewAuditRecord {
+    let mut details = json!({
+        "action": job.action,
+        "message": finish.message,
+        "dc": finish.evidence.dc.clone().or_else(|| job.dc.clone()),
+    });
+    let (actor, source) = match recovered_from {
+        Some(previous) => {
+            details["recovered_from"] = json!(previous);
+            (SYSTEM.to_string(), SYSTEM.to_string())
+        }
+        None => (job.requested_by.clone(), job.source.clone()),
+    };
+    NewAuditRecord {
+        actor,
+        source,
+        remote_addr: None,
+        event: "action-outcome".into(),
+        target: Some(job.target_ref.clone()),
+        job_id: Some(job.id),
+        result: finish.outcome.as_str().into(),
+        details,
     }
 }

@@ -263,6 +263,68 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// A job's finish, and its outcome record when given, in one transaction.
+    async fn finish_with(
+        &self,
+        id: Uuid,
+        owner: Option<&str>,
+        finish: Finish<'_>,
+        outcome: Option<NewAuditRecord>,
+    ) -> Result<Job, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        if outcome.is_some() {
+            // The audit lock first, as every appending transaction takes it.
+            self.lock_audit(&mut tx).await?;
+        }
+        let at = now();
+        let (from_state, owner_value) = match owner {
+            Some(o) => ("running", o),
+            None => ("queued", ""),
+        };
+        let updated = sqlx::query(
+            "UPDATE jobs SET state = 'finished', outcome = $1, message = $2, evidence = $3, finished_at = $4, \
+             updated_at = $4, lease_expires_at = NULL WHERE id = $5 AND state = $6 AND COALESCE(owner, '') = $7",
+        )
+        .bind(finish.outcome.as_str())
+        .bind(finish.message)
+        .bind(encode(finish.evidence)?)
+        .bind(at)
+        .bind(id)
+        .bind(from_state)
+        .bind(owner_value)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        if updated != 1 {
+            drop(tx);
+            let job = self.fetch(id).await?;
+            return Err(match (job.state, owner) {
+                (JobState::Running, Some(o)) => StoreError::LeaseLost {
+                    id,
+                    owner: o.into(),
+                    holder: job.owner.unwrap_or_default(),
+                },
+                (state, _) => StoreError::WrongState { id, state },
+            });
+        }
+        let message = format!("{}: {}", finish.outcome, finish.message);
+        self.event(&mut tx, id, at, JobState::Finished, None, &message)
+            .await?;
+        if let Some(record) = outcome {
+            self.append_in(
+                &mut tx,
+                NewAuditRecord {
+                    job_id: Some(id),
+                    ..record
+                },
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        self.fetch(id).await
+    }
+
     /// Appends one audit record inside `tx`, which must hold the audit lock
     /// ([`Self::lock_audit`]).
     async fn append_in(
@@ -718,44 +780,17 @@ impl JobStore for PostgresStore {
         owner: Option<&str>,
         finish: Finish<'_>,
     ) -> Result<Job, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let at = now();
-        let (from_state, owner_value) = match owner {
-            Some(o) => ("running", o),
-            None => ("queued", ""),
-        };
-        let updated = sqlx::query(
-            "UPDATE jobs SET state = 'finished', outcome = $1, message = $2, evidence = $3, finished_at = $4, \
-             updated_at = $4, lease_expires_at = NULL WHERE id = $5 AND state = $6 AND COALESCE(owner, '') = $7",
-        )
-        .bind(finish.outcome.as_str())
-        .bind(finish.message)
-        .bind(encode(finish.evidence)?)
-        .bind(at)
-        .bind(id)
-        .bind(from_state)
-        .bind(owner_value)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?
-        .rows_affected();
-        if updated != 1 {
-            drop(tx);
-            let job = self.fetch(id).await?;
-            return Err(match (job.state, owner) {
-                (JobState::Running, Some(o)) => StoreError::LeaseLost {
-                    id,
-                    owner: o.into(),
-                    holder: job.owner.unwrap_or_default(),
-                },
-                (state, _) => StoreError::WrongState { id, state },
-            });
-        }
-        let message = format!("{}: {}", finish.outcome, finish.message);
-        self.event(&mut tx, id, at, JobState::Finished, None, &message)
-            .await?;
-        tx.commit().await.map_err(|e| self.error(e))?;
-        self.fetch(id).await
+        self.finish_with(id, owner, finish, None).await
+    }
+
+    async fn finish_recorded(
+        &self,
+        id: Uuid,
+        owner: Option<&str>,
+        finish: Finish<'_>,
+        outcome: NewAuditRecord,
+    ) -> Result<Job, StoreError> {
+        self.finish_with(id, owner, finish, Some(outcome)).await
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError> {

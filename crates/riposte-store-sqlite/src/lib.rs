@@ -239,6 +239,75 @@ impl SqliteStore {
         self.get(id).await?.ok_or(StoreError::NoSuchJob(id))
     }
 
+    /// A job's finish, and its outcome record when given, in one transaction.
+    async fn finish_with(
+        &self,
+        id: Uuid,
+        owner: Option<&str>,
+        finish: Finish<'_>,
+        outcome: Option<NewAuditRecord>,
+    ) -> Result<Job, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.error(e))?;
+        let at = now();
+        let evidence = serde_json::to_string(finish.evidence)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let (from_state, owner_value) = match owner {
+            Some(o) => ("running", o),
+            None => ("queued", ""),
+        };
+        let updated = sqlx::query(
+            "UPDATE jobs SET state = 'finished', outcome = ?, message = ?, evidence = ?, finished_at = ?, updated_at = ?, \
+             lease_expires_at = NULL WHERE id = ? AND state = ? AND COALESCE(owner, '') = ?",
+        )
+        .bind(finish.outcome.as_str())
+        .bind(finish.message)
+        .bind(evidence)
+        .bind(at)
+        .bind(at)
+        .bind(id.to_string())
+        .bind(from_state)
+        .bind(owner_value)
+        .execute(&mut *tx)
+        .await;
+        let updated = match updated {
+            Ok(r) => r.rows_affected(),
+            // The trigger refuses changes to a finished job.
+            Err(e) if e.to_string().contains("finished job cannot change") => 0,
+            Err(e) => return Err(self.error(e)),
+        };
+        if updated != 1 {
+            drop(tx);
+            let job = self.fetch(id).await?;
+            return Err(match (job.state, owner) {
+                (JobState::Running, Some(o)) => StoreError::LeaseLost {
+                    id,
+                    owner: o.into(),
+                    holder: job.owner.unwrap_or_default(),
+                },
+                (state, _) => StoreError::WrongState { id, state },
+            });
+        }
+        let message = format!("{}: {}", finish.outcome, finish.message);
+        self.event(&mut tx, id, at, JobState::Finished, None, &message)
+            .await?;
+        if let Some(record) = outcome {
+            self.append_in(
+                &mut tx,
+                NewAuditRecord {
+                    job_id: Some(id),
+                    ..record
+                },
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        self.fetch(id).await
+    }
+
     /// Appends one audit record inside `tx`, which must have begun with
     /// `BEGIN IMMEDIATE` (the write lock is held before the head is read).
     async fn append_in(
@@ -654,55 +723,17 @@ impl JobStore for SqliteStore {
         owner: Option<&str>,
         finish: Finish<'_>,
     ) -> Result<Job, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| self.error(e))?;
-        let at = now();
-        let evidence = serde_json::to_string(finish.evidence)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let (from_state, owner_value) = match owner {
-            Some(o) => ("running", o),
-            None => ("queued", ""),
-        };
-        let updated = sqlx::query(
-            "UPDATE jobs SET state = 'finished', outcome = ?, message = ?, evidence = ?, finished_at = ?, updated_at = ?, \
-             lease_expires_at = NULL WHERE id = ? AND state = ? AND COALESCE(owner, '') = ?",
-        )
-        .bind(finish.outcome.as_str())
-        .bind(finish.message)
-        .bind(evidence)
-        .bind(at)
-        .bind(at)
-        .bind(id.to_string())
-        .bind(from_state)
-        .bind(owner_value)
-        .execute(&mut *tx)
-        .await;
-        let updated = match updated {
-            Ok(r) => r.rows_affected(),
-            // The trigger refuses changes to a finished job.
-            Err(e) if e.to_string().contains("finished job cannot change") => 0,
-            Err(e) => return Err(self.error(e)),
-        };
-        if updated != 1 {
-            drop(tx);
-            let job = self.fetch(id).await?;
-            return Err(match (job.state, owner) {
-                (JobState::Running, Some(o)) => StoreError::LeaseLost {
-                    id,
-                    owner: o.into(),
-                    holder: job.owner.unwrap_or_default(),
-                },
-                (state, _) => StoreError::WrongState { id, state },
-            });
-        }
-        let message = format!("{}: {}", finish.outcome, finish.message);
-        self.event(&mut tx, id, at, JobState::Finished, None, &message)
-            .await?;
-        tx.commit().await.map_err(|e| self.error(e))?;
-        self.fetch(id).await
+        self.finish_with(id, owner, finish, None).await
+    }
+
+    async fn finish_recorded(
+        &self,
+        id: Uuid,
+        owner: Option<&str>,
+        finish: Finish<'_>,
+        outcome: NewAuditRecord,
+    ) -> Result<Job, StoreError> {
+        self.finish_with(id, owner, finish, Some(outcome)).await
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError> {

@@ -42,6 +42,7 @@ pub async fn run_all(store: &dyn Ledger) {
     bulk_children_are_created_together_and_counted(store).await;
     bulk_children_run_only_while_their_bulk_runs(store).await;
     a_job_and_its_request_record_are_written_together(store).await;
+    a_job_and_its_outcome_record_are_finished_together(store).await;
 }
 
 /// The checks that need two stores on one database, as two nodes have:
@@ -168,6 +169,130 @@ pub async fn a_job_and_its_request_record_are_written_together(store: &dyn Ledge
         report.first_break, None,
         "jobs with records broke the chain"
     );
+}
+
+/// The `action-outcome` record the Runner finishes a job with (`job_id` is the store's to set).
+pub fn outcome_record(target: &str, outcome: Outcome) -> NewAuditRecord {
+    NewAuditRecord {
+        actor: "conformance".into(),
+        source: "cli".into(),
+        remote_addr: None,
+        event: "action-outcome".into(),
+        target: Some(target.into()),
+        job_id: None,
+        result: outcome.as_str().into(),
+        details: json!({ "message": "conformance" }),
+    }
+}
+
+/// A job is finished and its outcome record appended together
+/// (`finish_recorded`): the record names the job and sits on the chain; a
+/// finish refused (not the owner, already finished) appends nothing.
+pub async fn a_job_and_its_outcome_record_are_finished_together(store: &dyn Ledger) {
+    let evidence = Evidence::default();
+    let finish = |message| Finish {
+        outcome: Outcome::Verified,
+        message,
+        evidence: &evidence,
+    };
+    let job = create(store, new_job("conf-with-outcome", Action::Disable)).await;
+    assert!(store.claim(job.id, "node-a", LEASE).await.unwrap());
+    let head = store.audit_head().await.unwrap();
+    let refused = store
+        .finish_recorded(
+            job.id,
+            Some("node-b"),
+            finish("not mine"),
+            outcome_record("conf-with-outcome", Outcome::Verified),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        head,
+        "a refused finish appended its record"
+    );
+    let finished = store
+        .finish_recorded(
+            job.id,
+            Some("node-a"),
+            finish("done"),
+            outcome_record("conf-with-outcome", Outcome::Verified),
+        )
+        .await
+        .unwrap();
+    assert_eq!(finished.state, JobState::Finished);
+    let records = records_of(store, job.id).await;
+    let events: Vec<&str> = records.iter().map(|r| r.event.as_str()).collect();
+    assert_eq!(
+        events,
+        ["action-requested", "action-outcome"],
+        "{records:?}"
+    );
+    assert_eq!(records[1].job_id, Some(job.id), "the store sets the job id");
+    assert_eq!(records[1].result, "verified");
+    let head = store.audit_head().await.unwrap();
+    let again = store
+        .finish_recorded(
+            job.id,
+            Some("node-a"),
+            finish("twice"),
+            outcome_record("conf-with-outcome", Outcome::Verified),
+        )
+        .await;
+    assert!(again.is_err(), "a finished job finished again: {again:?}");
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        head,
+        "a second outcome record"
+    );
+    // A job that never started (cancelled, unreachable) finishes the same way.
+    let queued = create(store, new_job("conf-with-outcome-queued", Action::Disable)).await;
+    store
+        .finish_recorded(
+            queued.id,
+            None,
+            finish("cancelled"),
+            outcome_record("conf-with-outcome-queued", Outcome::Failed),
+        )
+        .await
+        .unwrap();
+    assert_eq!(records_of(store, queued.id).await.len(), 2);
+    let report = verify_chain(store).await.unwrap();
+    assert_eq!(report.first_break, None, "outcome records broke the chain");
+}
+
+/// When the outcome record cannot be written, the job is not finished either:
+/// it stays running for recovery to re-verify. The backend's test must first
+/// make its ledger refuse audit records whose target is [`REFUSED_RECORD_TARGET`].
+pub async fn a_job_is_not_finished_when_its_outcome_record_is_not(store: &dyn Ledger) {
+    let job = create(store, new_job("conf-outcome-refused", Action::Disable)).await;
+    assert!(store.claim(job.id, "node-a", LEASE).await.unwrap());
+    let head = store.audit_head().await.unwrap();
+    let evidence = Evidence::default();
+    let refused = store
+        .finish_recorded(
+            job.id,
+            Some("node-a"),
+            Finish {
+                outcome: Outcome::Verified,
+                message: "done",
+                evidence: &evidence,
+            },
+            outcome_record(REFUSED_RECORD_TARGET, Outcome::Verified),
+        )
+        .await;
+    assert!(refused.is_err(), "the refused record was kept: {refused:?}");
+    let job = store.get(job.id).await.unwrap().unwrap();
+    assert_eq!(
+        job.state,
+        JobState::Running,
+        "a job finished without its outcome record"
+    );
+    assert_eq!(store.audit_head().await.unwrap(), head, "the chain moved");
 }
 
 /// Runs two futures to the end together.

@@ -328,6 +328,19 @@ pub trait JobStore: Send + Sync {
         finish: Finish<'_>,
     ) -> Result<Job, StoreError>;
 
+    /// [`finish`](JobStore::finish), with `outcome` (the job's
+    /// `action-outcome` audit record; its `job_id` is set to the job's)
+    /// appended in the same transaction: a job is finished with its outcome
+    /// in the trail, or not finished and no record written, whenever the
+    /// process dies.
+    async fn finish_recorded(
+        &self,
+        id: Uuid,
+        owner: Option<&str>,
+        finish: Finish<'_>,
+        outcome: NewAuditRecord,
+    ) -> Result<Job, StoreError>;
+
     async fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
 
     /// Jobs whose id starts with `prefix` (hex, with or without dashes), at most 10.

@@ -209,13 +209,22 @@ impl Lab {
             "(objectClass=*)",
         ])
         .args(attrs);
-        let out = cmd.output().expect("ldapsearch runs");
-        assert!(
-            out.status.success(),
-            "ldapsearch failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        parse_ldif(&String::from_utf8_lossy(&out.stdout))
+        // A DC busy with other tests may drop a connection now and then: a
+        // read is retried a few times before the test is failed.
+        let mut attempt = 0;
+        loop {
+            let out = cmd.output().expect("ldapsearch runs");
+            if out.status.success() {
+                return parse_ldif(&String::from_utf8_lossy(&out.stdout));
+            }
+            attempt += 1;
+            assert!(
+                attempt < 4,
+                "ldapsearch of {dn} failed {attempt} times: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
     }
 
     pub fn read_u32(&self, forest: &LabForest, dn: &str, attr: &str) -> u32 {
@@ -224,6 +233,21 @@ impl Lab {
             .and_then(|v| v.first())
             .map(|v| v.parse::<i64>().expect("a number") as u32)
             .unwrap_or(0)
+    }
+
+    /// The replication metadata version of one attribute of an entry (its
+    /// `attributeID`, e.g. [`ATTID_USER_ACCOUNT_CONTROL`]), read from
+    /// `replPropertyMetaData` with ldapsearch as Administrator: how many
+    /// times the DC has changed it. 0 when the entry has no such entry.
+    pub fn metadata_version(&self, forest: &LabForest, dn: &str, attid: u32) -> u32 {
+        let read = self.read(forest, dn, &["replPropertyMetaData"]);
+        let value = read
+            .get("replPropertyMetaData")
+            .and_then(|v| v.first())
+            .unwrap_or_else(|| panic!("{dn} has no replPropertyMetaData"));
+        let blob = base64_decode(value)
+            .unwrap_or_else(|| panic!("replPropertyMetaData of {dn} is not base64: {value}"));
+        metadata_version_in(&blob, attid)
     }
 
     /// Creates an enabled user in OU=Staff with a random password and
@@ -314,6 +338,11 @@ impl TestUser {
     pub fn kinit(&self) -> Login {
         self.lab.kinit(&self.forest, &self.name, &self.password)
     }
+    /// How many times the DC has changed this user's userAccountControl.
+    pub fn uac_version(&self) -> u32 {
+        self.lab
+            .metadata_version(&self.forest, &self.dn, ATTID_USER_ACCOUNT_CONTROL)
+    }
     pub fn uac(&self) -> u32 {
         self.lab
             .read_u32(&self.forest, &self.dn, "userAccountControl")
@@ -362,6 +391,56 @@ pub fn utf16_quoted(password: &str) -> Vec<u8> {
         .collect()
 }
 
+/// The attributeID of userAccountControl in replPropertyMetaData.
+pub const ATTID_USER_ACCOUNT_CONTROL: u32 = 0x0009_0008;
+
+/// The version of attribute `attid` in a replPropertyMetaDataBlob (MS-DRSR
+/// 5.167: version, reserved, count, reserved, then 48-byte entries of
+/// attid, version, time, invocation id, usns). Parsed here, apart from
+/// riposte's own parser, so a test does not check riposte with riposte.
+pub fn metadata_version_in(blob: &[u8], attid: u32) -> u32 {
+    let u32_at = |at: usize| {
+        blob.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    assert_eq!(
+        u32_at(0),
+        Some(1),
+        "not a version 1 replPropertyMetaData blob"
+    );
+    let count = u32_at(8).unwrap_or(0) as usize;
+    (0..count)
+        .map(|i| 16 + i * 48)
+        .find(|at| u32_at(*at) == Some(attid))
+        .and_then(|at| u32_at(at + 4))
+        .unwrap_or(0)
+}
+
+/// Decodes standard base64 (as ldapsearch prints binary values); None if malformed.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.trim().bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 /// Standard base64, for LDIF `attr:: value` lines.
 pub fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -406,6 +485,31 @@ mod tests {
         assert_eq!(super::base64(b"f"), "Zg==");
         assert_eq!(super::base64(b"fo"), "Zm8=");
         assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+        for data in [&b""[..], b"f", b"fo", b"foo", b"foobar", &[0, 255, 7, 128]] {
+            assert_eq!(super::base64_decode(&super::base64(data)).unwrap(), data);
+        }
+        assert!(super::base64_decode("Zm9v!").is_none());
+    }
+
+    #[test]
+    fn the_metadata_version_is_read_from_its_own_entry() {
+        let mut blob = Vec::new();
+        for v in [1u32, 0, 2, 0] {
+            blob.extend_from_slice(&v.to_le_bytes());
+        }
+        for (attid, version) in [
+            (0x0009_0060u32, 3u32),
+            (super::ATTID_USER_ACCOUNT_CONTROL, 9),
+        ] {
+            blob.extend_from_slice(&attid.to_le_bytes());
+            blob.extend_from_slice(&version.to_le_bytes());
+            blob.extend_from_slice(&[0u8; 40]);
+        }
+        assert_eq!(
+            super::metadata_version_in(&blob, super::ATTID_USER_ACCOUNT_CONTROL),
+            9
+        );
+        assert_eq!(super::metadata_version_in(&blob, 0x0009_0296), 0);
     }
 }
 
