@@ -435,19 +435,16 @@ impl Run<'_> {
             (Some(_), Outcome::Verified) => verdict,
             (Some(_), _) => {
                 let sent_to = self.write_dc.as_deref().unwrap_or(dc);
-                let elsewhere = if sent_to == dc {
-                    String::new()
+                let message = if sent_to == dc {
+                    format!(
+                        "the connection was lost after the new password may have been sent, and unicodePwd reads unchanged on {dc}, where it was sent: it did not take effect, and it was not sent again (a password is never sent twice): run set-password again"
+                    )
                 } else {
                     format!(
-                        " (it was sent to {sent_to}, which may have applied it without {dc} having it yet)"
+                        "the connection was lost after the new password may have been sent to {sent_to}, and unicodePwd reads unchanged on {dc}, which may not have it yet; it was not sent again, so nobody knows a password that may now be set on {sent_to}: run set-password again"
                     )
                 };
-                Verdict::new(
-                    Outcome::Failed,
-                    format!(
-                        "the connection was lost after the new password may have been sent, and unicodePwd reads unchanged on {dc}{elsewhere}; it was not sent again, so nobody knows a password that may now be set: run set-password again"
-                    ),
-                )
+                Verdict::new(Outcome::Failed, message)
             }
             (None, _) => Verdict::new(
                 Outcome::Failed,

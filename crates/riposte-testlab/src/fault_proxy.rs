@@ -41,6 +41,15 @@ pub enum Fault {
     /// Forward until `bytes` have passed in `direction`, then reset both sides;
     /// the rest of the chunk that crossed the mark is never delivered.
     CutAfter { direction: Direction, bytes: u64 },
+    /// When chunk `index` (from 0) arrives in `direction`, forward its first
+    /// `keep` bytes (all of it with `None`), then reset both sides. A client
+    /// that waits for each answer sends one request per chunk, so this cuts
+    /// at a given message whatever the sizes of the messages before it.
+    CutAtChunk {
+        direction: Direction,
+        index: usize,
+        keep: Option<usize>,
+    },
 }
 
 /// What one connection carried.
@@ -220,7 +229,7 @@ fn serve(
             let mut buf = [0u8; 4096];
             while matches!(sink.read(&mut buf), Ok(n) if n > 0) {}
         }
-        Fault::Pass | Fault::Delay(_) | Fault::CutAfter { .. } => {
+        Fault::Pass | Fault::Delay(_) | Fault::CutAfter { .. } | Fault::CutAtChunk { .. } => {
             let Ok(server) = TcpStream::connect_timeout(&upstream, Duration::from_secs(5)) else {
                 reset(&client);
                 return;
@@ -275,6 +284,7 @@ fn pump_bytes(
         Direction::ToClient => 1,
     };
     let mut buf = vec![0u8; 64 * 1024];
+    let mut chunk = 0usize;
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -300,15 +310,30 @@ fn pump_bytes(
                 cut_now = true;
             }
         }
+        if let Fault::CutAtChunk {
+            direction: at,
+            index: at_chunk,
+            keep,
+        } = fault
+            && *at == direction
+            && *at_chunk == chunk
+        {
+            forward = keep.map_or(n, |k| k.min(n));
+            cut_now = true;
+        }
+        chunk += 1;
         if forward > 0 {
-            if to.write_all(&buf[..forward]).is_err() {
-                break;
+            // Traced before it is sent: whoever reads the answer sees the trace.
+            {
+                let mut t = trace.lock().unwrap();
+                match direction {
+                    Direction::ToServer => t.to_server.push(forward as u64),
+                    Direction::ToClient => t.to_client.push(forward as u64),
+                }
             }
             counters[index].fetch_add(forward as u64, Ordering::SeqCst);
-            let mut t = trace.lock().unwrap();
-            match direction {
-                Direction::ToServer => t.to_server.push(forward as u64),
-                Direction::ToClient => t.to_client.push(forward as u64),
+            if to.write_all(&buf[..forward]).is_err() {
+                break;
             }
         }
         if cut_now {
@@ -403,6 +428,36 @@ mod tests {
         assert!(proxy.traces()[0].fired);
         // The next connection follows `then`.
         assert_eq!(exchange(&proxy, b"again").unwrap(), b"again");
+    }
+
+    #[test]
+    fn a_cut_at_a_chunk_counts_chunks_not_bytes() {
+        let proxy = FaultProxy::start("127.0.0.1", echo_server());
+        proxy.plan(
+            vec![Fault::CutAtChunk {
+                direction: Direction::ToServer,
+                index: 1,
+                keep: Some(2),
+            }],
+            Fault::Pass,
+        );
+        let mut stream = TcpStream::connect(proxy.addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        // One message and its echo, then a second message cut after 2 bytes:
+        // the server gets those 2, and the reset comes before any echo of them.
+        stream.write_all(b"first message").unwrap();
+        let mut got = vec![0u8; 13];
+        stream.read_exact(&mut got).unwrap();
+        assert_eq!(got, b"first message");
+        stream.write_all(b"second").unwrap();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "{rest:?}");
+        let trace = &proxy.traces()[0];
+        assert!(trace.fired);
+        assert_eq!(trace.to_server, vec![13, 2]);
     }
 
     #[test]

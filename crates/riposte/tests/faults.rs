@@ -195,47 +195,45 @@ const MESSAGES: [&str; 8] = [
 #[derive(Debug, Clone)]
 struct Cut {
     action: Act,
-    direction: Direction,
-    bytes: u64,
+    fault: Fault,
     label: String,
 }
 
-/// Cut points of one action from its unfaulted trace: after each request has
-/// reached the DC (its answer lost), one byte into each request (never
-/// processed), and one byte into each answer (processed, answer lost).
+/// Cut points of one action, by message, from its unfaulted trace: one byte
+/// into each request (never processed), right after each request (processed,
+/// its answer lost), and one byte into each answer chunk (processed, answer
+/// lost midway). By chunk index, not byte offset: the messages' sizes differ
+/// from user to user (their names), their order does not.
 fn cut_points(action: Act, trace: &riposte_testlab::fault_proxy::ConnectionTrace) -> Vec<Cut> {
-    let up = trace.boundaries(Direction::ToServer);
-    let down = trace.boundaries(Direction::ToClient);
     let name = |k: usize| {
-        if up.len() == MESSAGES.len() {
+        if trace.to_server.len() == MESSAGES.len() {
             MESSAGES[k].to_string()
         } else {
             format!("message {}", k + 1)
         }
     };
+    let at = |direction, index, keep| Fault::CutAtChunk {
+        direction,
+        index,
+        keep,
+    };
     let mut cuts = Vec::new();
-    for (k, &end) in up.iter().enumerate() {
-        let start = if k == 0 { 0 } else { up[k - 1] };
+    for k in 0..trace.to_server.len() {
         cuts.push(Cut {
             action,
-            direction: Direction::ToServer,
-            bytes: start + 1,
+            fault: at(Direction::ToServer, k, Some(1)),
             label: format!("1 byte into {}", name(k)),
         });
         cuts.push(Cut {
             action,
-            direction: Direction::ToServer,
-            bytes: end,
+            fault: at(Direction::ToServer, k, None),
             label: format!("after {} reached the DC", name(k)),
         });
     }
-    for (k, &end) in down.iter().enumerate() {
-        let start = if k == 0 { 0 } else { down[k - 1] };
-        let _ = end;
+    for k in 0..trace.to_client.len() {
         cuts.push(Cut {
             action,
-            direction: Direction::ToClient,
-            bytes: start + 1,
+            fault: at(Direction::ToClient, k, Some(1)),
             label: format!("1 byte into answer chunk {}", k + 1),
         });
     }
@@ -255,7 +253,15 @@ struct Figures {
 }
 
 impl Figures {
-    fn add(&mut self, what: &str, outcome: &str, fired: bool, retried: bool, second_dc: bool) {
+    fn add(
+        &mut self,
+        what: &str,
+        outcome: &str,
+        message: &str,
+        fired: bool,
+        retried: bool,
+        second_dc: bool,
+    ) {
         self.trials += 1;
         self.fired += usize::from(fired);
         let kind = what.split(':').next().unwrap_or(what);
@@ -266,7 +272,8 @@ impl Figures {
         self.retried += usize::from(retried);
         self.on_second_dc += usize::from(second_dc);
         if outcome != "verified" {
-            self.not_verified.push(format!("{what}: {outcome}"));
+            self.not_verified
+                .push(format!("{what}: {outcome}: {message}"));
         }
     }
 
@@ -431,13 +438,7 @@ fn a_cut_at_every_message_of_every_action_ends_in_a_true_outcome() {
         let user = cut.action.prepare(&lab);
         let before = version(&lab, &user, cut.action.attribute());
         proxy.clear_traces();
-        proxy.plan(
-            vec![Fault::CutAfter {
-                direction: cut.direction,
-                bytes: cut.bytes,
-            }],
-            Fault::Pass,
-        );
+        proxy.plan(vec![cut.fault.clone()], Fault::Pass);
         let run = act(&config, cut.action, &user);
         let fired = proxy.traces().first().is_some_and(|t| t.fired);
         assert!(
@@ -458,6 +459,7 @@ fn a_cut_at_every_message_of_every_action_ends_in_a_true_outcome() {
         f.lock().unwrap().add(
             &format!("{:?}: cut {}", cut.action, cut.label),
             &outcome,
+            run.json()["message"].as_str().unwrap_or_default(),
             fired,
             retried,
             false,
@@ -497,13 +499,7 @@ fn a_cut_around_the_write_with_the_dc_gone_moves_the_action_to_dc2() {
         lab.replicate("corp2");
         proxy.clear_traces();
         // After the cut, dc1 (behind the proxy) refuses every connection.
-        proxy.plan(
-            vec![Fault::CutAfter {
-                direction: cut.direction,
-                bytes: cut.bytes,
-            }],
-            Fault::Reset,
-        );
+        proxy.plan(vec![cut.fault.clone()], Fault::Reset);
         let run = act(&config, cut.action, &user);
         let job = run.json();
         let outcome = job["outcome"].as_str().unwrap_or_default().to_string();
@@ -543,6 +539,7 @@ fn a_cut_around_the_write_with_the_dc_gone_moves_the_action_to_dc2() {
         f.lock().unwrap().add(
             &format!("{:?}: cut {}", cut.action, cut.label),
             &outcome,
+            job["message"].as_str().unwrap_or_default(),
             true,
             true,
             dc == dc2.ldaps_url,
@@ -614,7 +611,7 @@ fn a_dc_that_black_holes_resets_or_crawls_loses_the_action_to_dc2() {
         Act::Disable
             .in_force(&user, None)
             .unwrap_or_else(|e| panic!("{name}: verified but not in force ({e})"));
-        figures.add(name, "verified", true, moves, dc == dc2.ldaps_url);
+        figures.add(name, "verified", "", true, moves, dc == dc2.ldaps_url);
     }
     figures.print("black hole / reset / slow DC");
 }
