@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 COPIES=${1:-200}
 LINES=${2:-1000000}
-DEV=${EVTX_DEV:-/work/shared/datasets/evtx-dev}
+DEV=${EVTX_DEV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/shared/datasets/evtx-dev}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release -q -p riposte --bin riposte
 cargo build --release -q -p riposte-events --example evtx_parse_only

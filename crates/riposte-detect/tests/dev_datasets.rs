@@ -1,4 +1,4 @@
-//! Each real attack recording in /work/shared/datasets/evtx-dev must give its technique's
+//! Each real attack recording in ../shared/datasets/evtx-dev (beside the repository) must give its technique's
 //! alert, read from there (never copied into the repo).
 
 use std::collections::BTreeMap;
@@ -7,7 +7,11 @@ use std::path::Path;
 use riposte_detect::{Alert, Detector, SigmaRules};
 use riposte_events::{IdentityEvent, Ingest, Location, parse_json_event};
 
-const DEV: &str = "/work/shared/datasets/evtx-dev";
+// The datasets live in ../shared beside the repository (CI lays them out so).
+const DEV: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/datasets/evtx-dev"
+);
 
 fn run(files: &[&str]) -> Vec<Alert> {
     let paths: Vec<_> = files.iter().map(|f| Path::new(DEV).join(f)).collect();

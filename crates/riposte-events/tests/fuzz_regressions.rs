@@ -72,7 +72,10 @@ fn event_json_inputs_parse_or_fail_cleanly() {
 
 #[test]
 fn in_memory_evtx_reads_like_the_file() {
-    let path = "/work/shared/datasets/evtx-dev/bruteforce-4625.evtx";
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/datasets/evtx-dev/bruteforce-4625.evtx"
+    );
     let Ok(bytes) = std::fs::read(path) else {
         return;
     };

@@ -46,7 +46,11 @@ fn bad_json_lines_are_reported_with_their_line_and_the_rest_goes_through() {
 #[test]
 fn truncated_and_garbage_evtx_files_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
-    let real = std::fs::read("/work/shared/datasets/evtx-dev/bruteforce-4625.evtx").unwrap();
+    let real = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/datasets/evtx-dev/bruteforce-4625.evtx"
+    ))
+    .unwrap();
     let mut files = Vec::new();
     for (i, cut) in [8usize, 100, 4096, 4096 + 600, 20_000, real.len() - 1]
         .iter()

@@ -8,7 +8,11 @@ use std::process::Command;
 
 use common::{BIN, run};
 
-const DEV: &str = "/work/shared/datasets/evtx-dev";
+// The datasets live in ../shared beside the repository (CI lays them out so).
+const DEV: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/datasets/evtx-dev"
+);
 
 fn detect(args: &[&str]) -> common::Run {
     let mut cmd = Command::new(BIN);
