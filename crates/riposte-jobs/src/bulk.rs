@@ -607,24 +607,25 @@ impl Runner {
             .ok_or(RunnerError::NoSuchBulk(id.to_string()))?;
         if bulk.state == BulkState::Running && bulk.counts.queued == 0 && bulk.counts.running == 0 {
             riposte_core::failpoint::hit("bulk-before-finish").await;
+            // Finished with its `bulk-finished` record (the counts as the
+            // change saw them) in one transaction, or neither.
+            let record = bulk_record(id, &bulk.requested_by, &bulk.source, "bulk-finished");
             match self
                 .store
-                .set_bulk_state(id, &[BulkState::Running], BulkState::Finished)
+                .set_bulk_state_recorded(id, &[BulkState::Running], BulkState::Finished, record)
                 .await
             {
-                Ok(done) => {
-                    bulk = done;
-                    self.audit_bulk(
-                        &bulk,
-                        &bulk.requested_by.clone(),
-                        &bulk.source.clone(),
-                        "bulk-finished",
-                        None,
-                    )
-                    .await;
-                }
+                Ok(done) => bulk = done,
                 // Paused, cancelled or finished meanwhile by someone else.
-                Err(e) => info!(bulk = %id, reason = %e, "bulk not marked finished here"),
+                Err(riposte_store::StoreError::Conflict(reason)) => {
+                    info!(bulk = %id, %reason, "bulk not marked finished here")
+                }
+                // The bulk stays running, without the record: the next
+                // driver (the worker's next look, or recovery) finishes it.
+                Err(e) => {
+                    error!(bulk = %id, error = %e, "the bulk could not be marked finished with its record; it stays running and a later driver finishes it");
+                    return Err(e.into());
+                }
             }
         }
         if let Some(e) = first_error {
@@ -667,29 +668,6 @@ impl Runner {
             let done = self.run_claimed(job, None, false, None).await?;
             drop(permits);
             on_done(&done.job);
-        }
-    }
-
-    async fn audit_bulk(
-        &self,
-        bulk: &BulkOperation,
-        actor: &str,
-        source: &str,
-        event: &str,
-        remote_addr: Option<String>,
-    ) {
-        let record = NewAuditRecord {
-            actor: actor.to_string(),
-            source: source.to_string(),
-            remote_addr,
-            event: event.into(),
-            target: Some(format!("bulk:{}", bulk.id)),
-            job_id: None,
-            result: "success".into(),
-            details: json!({ "bulk_id": bulk.id, "action": bulk.action, "state": bulk.state, "counts": bulk.counts }),
-        };
-        if let Err(e) = self.store.append(record).await {
-            error!(bulk = %bulk.id, error = %e, "a bulk state change could not be written to the audit trail");
         }
     }
 
@@ -798,16 +776,17 @@ impl Runner {
             None,
         )
         .await?;
+        // The change and its record in one transaction: if the record
+        // cannot be written, the bulk keeps its state and the caller hears.
+        let record = bulk_record(id, &principal.name, source, event);
         let bulk = self
             .store
-            .set_bulk_state(id, from, to)
+            .set_bulk_state_recorded(id, from, to, record)
             .await
             .map_err(|e| match e {
                 riposte_store::StoreError::Conflict(m) => RunnerError::BulkConflict(m),
                 other => other.into(),
             })?;
-        self.audit_bulk(&bulk, &principal.name, source, event, None)
-            .await;
         Ok(bulk)
     }
 
@@ -872,4 +851,20 @@ impl Runner {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
+}
+
+/// A bulk's state-change record (`bulk-finished`, `bulk-paused`, ...); the
+/// store adds the bulk's action, new state and counts
+/// ([`riposte_store::describe_bulk`]) in the transaction that changes it.
+fn bulk_record(id: Uuid, actor: &str, source: &str, event: &str) -> NewAuditRecord {
+    NewAuditRecord {
+        actor: actor.to_string(),
+        source: source.to_string(),
+        remote_addr: None,
+        event: event.into(),
+        target: Some(format!("bulk:{id}")),
+        job_id: None,
+        result: "success".into(),
+        details: json!({}),
+    }
 }

@@ -136,6 +136,7 @@ async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
     drop(raw);
     riposte_store::conformance::a_job_is_not_stored_when_its_request_record_is_not(&store).await;
     riposte_store::conformance::a_job_is_not_finished_when_its_outcome_record_is_not(&store).await;
+    riposte_store::conformance::a_bulk_keeps_its_state_when_its_record_is_not(&store).await;
     drop(store);
     db.remove().await;
 }

@@ -1390,11 +1390,21 @@ impl SqliteStore {
         &self,
         id: Uuid,
     ) -> Result<(BulkCounts, Option<OffsetDateTime>), StoreError> {
+        self.bulk_counts_in(&self.pool, id).await
+    }
+
+    /// [`Self::bulk_counts`], read through `conn` (a transaction's, to see
+    /// what it sees).
+    async fn bulk_counts_in<'c, E: sqlx::Executor<'c, Database = Sqlite>>(
+        &self,
+        conn: E,
+        id: Uuid,
+    ) -> Result<(BulkCounts, Option<OffsetDateTime>), StoreError> {
         let rows: Vec<(String, Option<String>, i64, Option<i64>)> = sqlx::query_as(
             "SELECT state, outcome, COUNT(*), MAX(finished_at) FROM jobs WHERE bulk_id = ? GROUP BY state, outcome",
         )
         .bind(id.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(conn)
         .await
         .map_err(|e| self.error(e))?;
         BulkCounts::from_groups(rows)
@@ -1435,6 +1445,72 @@ impl SqliteStore {
             skipped: serde_json::from_str(&text("skipped")?).map_err(|e| corrupt("skipped", &e))?,
             counts,
         })
+    }
+
+    /// A bulk's state change, and its record when given, in one transaction.
+    async fn set_bulk_state_with(
+        &self,
+        id: Uuid,
+        from: &[BulkState],
+        to: BulkState,
+        record: Option<NewAuditRecord>,
+    ) -> Result<BulkOperation, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.error(e))?;
+        let current: Option<(String, String)> =
+            sqlx::query_as("SELECT state, action FROM bulk_operations WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+        let Some((current, action)) = current else {
+            return Err(StoreError::Conflict(format!(
+                "no bulk operation has the id {id}"
+            )));
+        };
+        let current: BulkState = current.parse()?;
+        if !from.contains(&current) {
+            return Err(StoreError::Conflict(format!(
+                "bulk operation {id} is {current}, so it cannot become {to}"
+            )));
+        }
+        if to == BulkState::Finished {
+            let active: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM jobs WHERE bulk_id = ? AND state <> 'finished'",
+            )
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+            if active > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "bulk operation {id} still has {active} unfinished job(s)"
+                )));
+            }
+        }
+        sqlx::query("UPDATE bulk_operations SET state = ?, updated_at = ? WHERE id = ?")
+            .bind(to.as_str())
+            .bind(now())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        if let Some(mut record) = record {
+            // Under the write lock BEGIN IMMEDIATE took: the counts are the
+            // ones the change saw, and no state change stands without its
+            // record.
+            let action = action
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("bulk operation {id}: action: {e}")))?;
+            let (counts, _) = self.bulk_counts_in(&mut *tx, id).await?;
+            riposte_store::describe_bulk(&mut record, id, action, to, &counts);
+            self.append_in(&mut tx, record).await?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        self.fetch_bulk(id).await
     }
 
     async fn fetch_bulk(&self, id: Uuid) -> Result<BulkOperation, StoreError> {
@@ -1535,51 +1611,17 @@ impl BulkStore for SqliteStore {
         from: &[BulkState],
         to: BulkState,
     ) -> Result<BulkOperation, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| self.error(e))?;
-        let current: Option<String> =
-            sqlx::query_scalar("SELECT state FROM bulk_operations WHERE id = ?")
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-        let Some(current) = current else {
-            return Err(StoreError::Conflict(format!(
-                "no bulk operation has the id {id}"
-            )));
-        };
-        let current: BulkState = current.parse()?;
-        if !from.contains(&current) {
-            return Err(StoreError::Conflict(format!(
-                "bulk operation {id} is {current}, so it cannot become {to}"
-            )));
-        }
-        if to == BulkState::Finished {
-            let active: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM jobs WHERE bulk_id = ? AND state <> 'finished'",
-            )
-            .bind(id.to_string())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-            if active > 0 {
-                return Err(StoreError::Conflict(format!(
-                    "bulk operation {id} still has {active} unfinished job(s)"
-                )));
-            }
-        }
-        sqlx::query("UPDATE bulk_operations SET state = ?, updated_at = ? WHERE id = ?")
-            .bind(to.as_str())
-            .bind(now())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-        tx.commit().await.map_err(|e| self.error(e))?;
-        self.fetch_bulk(id).await
+        self.set_bulk_state_with(id, from, to, None).await
+    }
+
+    async fn set_bulk_state_recorded(
+        &self,
+        id: Uuid,
+        from: &[BulkState],
+        to: BulkState,
+        record: NewAuditRecord,
+    ) -> Result<BulkOperation, StoreError> {
+        self.set_bulk_state_with(id, from, to, Some(record)).await
     }
 
     async fn claim_next_in_bulk(

@@ -96,4 +96,5 @@ async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
     drop(conn);
     riposte_store::conformance::a_job_is_not_stored_when_its_request_record_is_not(&store).await;
     riposte_store::conformance::a_job_is_not_finished_when_its_outcome_record_is_not(&store).await;
+    riposte_store::conformance::a_bulk_keeps_its_state_when_its_record_is_not(&store).await;
 }

@@ -196,6 +196,21 @@ pub trait BulkStore: Send + Sync {
         to: BulkState,
     ) -> Result<BulkOperation, StoreError>;
 
+    /// [`set_bulk_state`](BulkStore::set_bulk_state), with `record` (the
+    /// bulk's `bulk-finished`, `bulk-paused`, ... audit record) appended in
+    /// the same transaction: the bulk changes state with its record in the
+    /// trail, or keeps its state and no record is written, whenever the
+    /// process dies. A refused change appends nothing. The store completes
+    /// the record with the bulk as that transaction sees it, by
+    /// [`describe_bulk`].
+    async fn set_bulk_state_recorded(
+        &self,
+        id: Uuid,
+        from: &[BulkState],
+        to: BulkState,
+        record: NewAuditRecord,
+    ) -> Result<BulkOperation, StoreError>;
+
     /// Claims the oldest queued child of a running bulk whose `forest` (forest
     /// or tenant name, as in [`Job::forest`]) is `forest`, or any if `None`.
     async fn claim_next_in_bulk(
@@ -222,4 +237,23 @@ pub fn name_children(record: &mut NewAuditRecord, bulk: Uuid, children: &[(Uuid,
         .iter()
         .map(|(id, job)| serde_json::json!({ "job_id": id, "target": job.target_ref, "dn": job.target_dn }))
         .collect();
+}
+
+/// Completes a bulk's state-change record: its `job_id` stays empty, its
+/// details gain `bulk_id`, `action`, `state` (the new one) and `counts`
+/// (the children as the state change saw them).
+pub fn describe_bulk(
+    record: &mut NewAuditRecord,
+    bulk: Uuid,
+    action: Action,
+    state: BulkState,
+    counts: &BulkCounts,
+) {
+    if !record.details.is_object() {
+        record.details = serde_json::json!({});
+    }
+    record.details["bulk_id"] = serde_json::json!(bulk);
+    record.details["action"] = serde_json::json!(action);
+    record.details["state"] = serde_json::json!(state);
+    record.details["counts"] = serde_json::json!(counts);
 }

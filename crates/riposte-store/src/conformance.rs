@@ -43,6 +43,7 @@ pub async fn run_all(store: &dyn Ledger) {
     bulk_children_run_only_while_their_bulk_runs(store).await;
     a_job_and_its_request_record_are_written_together(store).await;
     a_job_and_its_outcome_record_are_finished_together(store).await;
+    a_bulk_and_its_state_record_change_together(store).await;
 }
 
 /// The checks that need two stores on one database, as two nodes have:
@@ -293,6 +294,248 @@ pub async fn a_job_is_not_finished_when_its_outcome_record_is_not(store: &dyn Le
         "a job finished without its outcome record"
     );
     assert_eq!(store.audit_head().await.unwrap(), head, "the chain moved");
+}
+
+/// A bulk's state-change record (`bulk-paused`, `bulk-finished`, ...), as
+/// the Runner writes it; the store adds the bulk's details.
+pub fn bulk_state_record(target: &str, event: &str) -> NewAuditRecord {
+    NewAuditRecord {
+        actor: "cli:alice".into(),
+        source: "cli".into(),
+        remote_addr: None,
+        event: event.into(),
+        target: Some(target.into()),
+        job_id: None,
+        result: "success".into(),
+        details: json!({}),
+    }
+}
+
+/// The state-change records of one bulk (all but its `bulk-requested`), oldest first.
+async fn bulk_state_records(store: &dyn Ledger, bulk: Uuid) -> Vec<crate::AuditRecord> {
+    let mut found = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.audit_records(after, 500).await.unwrap();
+        let Some(last) = page.last() else {
+            return found;
+        };
+        after = last.seq;
+        found.extend(
+            page.into_iter()
+                .filter(|r| r.event != "bulk-requested" && r.details["bulk_id"] == json!(bulk)),
+        );
+    }
+}
+
+/// A bulk changes state and its record is appended together
+/// (`set_bulk_state_recorded`): the record names the bulk, its action, new
+/// state and the counts the change saw, and sits on the chain; a change
+/// refused (wrong state, children left) appends nothing.
+pub async fn a_bulk_and_its_state_record_change_together(store: &dyn Ledger) {
+    use crate::BulkState::{Cancelled, Finished, Paused, Running};
+    let children: Vec<NewJob> = (0..2)
+        .map(|i| new_job(&format!("conf-bulk-recorded-{i}"), Action::Disable))
+        .collect();
+    let bulk = store
+        .create_bulk(
+            new_bulk("references"),
+            children,
+            bulk_record("conf-bulk-recorded"),
+        )
+        .await
+        .unwrap();
+    let target = format!("bulk:{}", bulk.id);
+    let head = store.audit_head().await.unwrap();
+    let refused = store
+        .set_bulk_state_recorded(
+            bulk.id,
+            &[Paused],
+            Running,
+            bulk_state_record(&target, "bulk-resumed"),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        head,
+        "a refused state change appended its record"
+    );
+    let paused = store
+        .set_bulk_state_recorded(
+            bulk.id,
+            &[Running],
+            Paused,
+            bulk_state_record(&target, "bulk-paused"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(paused.state, Paused);
+    store
+        .set_bulk_state_recorded(
+            bulk.id,
+            &[Paused],
+            Running,
+            bulk_state_record(&target, "bulk-resumed"),
+        )
+        .await
+        .unwrap();
+    // Not finished while children are left, and no record.
+    let head = store.audit_head().await.unwrap();
+    let early = store
+        .set_bulk_state_recorded(
+            bulk.id,
+            &[Running],
+            Finished,
+            bulk_state_record(&target, "bulk-finished"),
+        )
+        .await;
+    assert!(matches!(early, Err(StoreError::Conflict(_))), "{early:?}");
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        head,
+        "a refused finish appended its record"
+    );
+    for job in store.bulk_jobs(bulk.id).await.unwrap() {
+        store
+            .finish(
+                job.id,
+                None,
+                Finish {
+                    outcome: Outcome::Failed,
+                    message: "cancelled before it started",
+                    evidence: &Evidence::default(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let finished = store
+        .set_bulk_state_recorded(
+            bulk.id,
+            &[Running],
+            Finished,
+            bulk_state_record(&target, "bulk-finished"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(finished.state, Finished);
+    let records = bulk_state_records(store, bulk.id).await;
+    let events: Vec<&str> = records.iter().map(|r| r.event.as_str()).collect();
+    assert_eq!(
+        events,
+        ["bulk-paused", "bulk-resumed", "bulk-finished"],
+        "{records:?}"
+    );
+    assert_eq!(records[0].target.as_deref(), Some(target.as_str()));
+    assert_eq!(records[0].job_id, None);
+    assert_eq!(records[0].details["state"], "paused");
+    assert_eq!(records[0].details["action"], "disable");
+    assert_eq!(records[0].details["counts"]["queued"], 2);
+    let done = &records[2].details;
+    assert_eq!(done["state"], "finished");
+    assert_eq!(done["counts"]["total"], 2);
+    assert_eq!(done["counts"]["finished"], 2, "the counts the finish saw");
+    assert_eq!(done["counts"]["failed"], 2);
+    assert_eq!(done["counts"]["queued"], 0);
+    // Finished is final: a second finish or a cancel writes nothing.
+    let head = store.audit_head().await.unwrap();
+    for (from, to, event) in [
+        (Running, Finished, "bulk-finished"),
+        (Running, Cancelled, "bulk-cancelled"),
+    ] {
+        let again = store
+            .set_bulk_state_recorded(bulk.id, &[from], to, bulk_state_record(&target, event))
+            .await;
+        assert!(again.is_err(), "a finished bulk changed again: {again:?}");
+    }
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        head,
+        "a second state record"
+    );
+    let report = verify_chain(store).await.unwrap();
+    assert_eq!(report.first_break, None, "bulk records broke the chain");
+}
+
+/// When a bulk's state-change record cannot be written, the bulk keeps its
+/// state: a bulk all of whose children are done stays running (its next
+/// driver finishes it), a pause does not happen. The backend's test must
+/// first make its ledger refuse audit records whose target is
+/// [`REFUSED_RECORD_TARGET`].
+pub async fn a_bulk_keeps_its_state_when_its_record_is_not(store: &dyn Ledger) {
+    use crate::BulkState::{Finished, Paused, Running};
+    let children: Vec<NewJob> = (0..2)
+        .map(|i| new_job(&format!("conf-bulk-state-refused-{i}"), Action::Disable))
+        .collect();
+    let bulk = store
+        .create_bulk(
+            new_bulk("references"),
+            children,
+            bulk_record("conf-bulk-state-refused"),
+        )
+        .await
+        .unwrap();
+    let head = store.audit_head().await.unwrap();
+    let refused = store
+        .set_bulk_state_recorded(
+            bulk.id,
+            &[Running],
+            Paused,
+            bulk_state_record(REFUSED_RECORD_TARGET, "bulk-paused"),
+        )
+        .await;
+    assert!(refused.is_err(), "the refused record was kept: {refused:?}");
+    let kept = store.get_bulk(bulk.id).await.unwrap().unwrap();
+    assert_eq!(kept.state, Running, "a bulk paused without its record");
+    assert_eq!(store.audit_head().await.unwrap(), head, "the chain moved");
+    for job in store.bulk_jobs(bulk.id).await.unwrap() {
+        store
+            .finish(
+                job.id,
+                None,
+                Finish {
+                    outcome: Outcome::Failed,
+                    message: "cancelled before it started",
+                    evidence: &Evidence::default(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let head = store.audit_head().await.unwrap();
+    let refused = store
+        .set_bulk_state_recorded(
+            bulk.id,
+            &[Running],
+            Finished,
+            bulk_state_record(REFUSED_RECORD_TARGET, "bulk-finished"),
+        )
+        .await;
+    assert!(refused.is_err(), "the refused record was kept: {refused:?}");
+    let kept = store.get_bulk(bulk.id).await.unwrap().unwrap();
+    assert_eq!(
+        kept.state, Running,
+        "a bulk finished without its bulk-finished record"
+    );
+    assert_eq!(store.audit_head().await.unwrap(), head, "the chain moved");
+    assert!(bulk_state_records(store, bulk.id).await.is_empty());
+    // Once records can be written again, the next driver finishes it.
+    store
+        .set_bulk_state_recorded(
+            bulk.id,
+            &[Running],
+            Finished,
+            bulk_state_record(&format!("bulk:{}", bulk.id), "bulk-finished"),
+        )
+        .await
+        .unwrap();
+    let records = bulk_state_records(store, bulk.id).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].details["counts"]["finished"], 2);
 }
 
 /// Runs two futures to the end together.

@@ -30,7 +30,9 @@ mod people;
 mod tokens;
 
 pub use alerts::{AlertEntities, AlertFilter, AlertStore, NewAlert, StoredAlert};
-pub use bulk::{BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk, name_children};
+pub use bulk::{
+    BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk, describe_bulk, name_children,
+};
 pub use leader::{LeaderGuard, LeaderLock, Leadership};
 pub use people::{PeopleStore, Person, Session};
 pub use tokens::{ApiToken, TokenStore};
