@@ -27,6 +27,17 @@ pub enum Direction {
     ToClient,
 }
 
+/// How the bytes of a connection are cut into chunks (what `CutAtChunk`
+/// counts and the traces list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Whatever one read returned: TCP may merge two messages into one.
+    Reads,
+    /// Whole TLS records (5-byte header, then its length): one per message of
+    /// a TLS client or server, however TCP delivered them.
+    TlsRecords,
+}
+
 /// What happens to one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
@@ -103,6 +114,15 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Listens on `listen_ip` (an ephemeral port) and forwards to `upstream`.
     pub fn start(listen_ip: &str, upstream: SocketAddr) -> FaultProxy {
+        FaultProxy::start_framed(listen_ip, upstream, Framing::Reads)
+    }
+
+    /// A proxy for TLS traffic (LDAPS): chunks are whole TLS records.
+    pub fn start_tls(listen_ip: &str, upstream: SocketAddr) -> FaultProxy {
+        FaultProxy::start_framed(listen_ip, upstream, Framing::TlsRecords)
+    }
+
+    fn start_framed(listen_ip: &str, upstream: SocketAddr, framing: Framing) -> FaultProxy {
         let listener = TcpListener::bind((listen_ip, 0))
             .unwrap_or_else(|e| panic!("fault proxy: cannot listen on {listen_ip}: {e}"));
         listener
@@ -117,7 +137,7 @@ impl FaultProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let accept = {
             let (state, stop) = (state.clone(), stop.clone());
-            std::thread::spawn(move || accept_loop(listener, upstream, state, stop))
+            std::thread::spawn(move || accept_loop(listener, upstream, framing, state, stop))
         };
         FaultProxy {
             addr,
@@ -176,6 +196,7 @@ impl Drop for FaultProxy {
 fn accept_loop(
     listener: TcpListener,
     upstream: SocketAddr,
+    framing: Framing,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
 ) {
@@ -195,7 +216,7 @@ fn accept_loop(
                     s.traces.push(trace.clone());
                     (fault, trace)
                 };
-                std::thread::spawn(move || serve(client, upstream, fault, trace));
+                std::thread::spawn(move || serve(client, upstream, fault, framing, trace));
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(5));
@@ -216,6 +237,7 @@ fn serve(
     client: TcpStream,
     upstream: SocketAddr,
     fault: Fault,
+    framing: Framing,
     trace: Arc<Mutex<ConnectionTrace>>,
 ) {
     match fault {
@@ -253,6 +275,7 @@ fn serve(
                         to,
                         direction,
                         &fault,
+                        framing,
                         &trace,
                         &cut,
                         &counters,
@@ -268,12 +291,35 @@ fn serve(
     }
 }
 
+/// The next chunk in `pending`: with TLS framing one whole TLS record (or
+/// nothing until it is complete), otherwise everything read so far.
+fn next_chunk(pending: &mut Vec<u8>, framing: Framing) -> Option<Vec<u8>> {
+    if pending.is_empty() {
+        return None;
+    }
+    let len = match framing {
+        Framing::Reads => pending.len(),
+        Framing::TlsRecords => {
+            if pending.len() < 5 {
+                return None;
+            }
+            let len = 5 + usize::from(u16::from_be_bytes([pending[3], pending[4]]));
+            if pending.len() < len {
+                return None;
+            }
+            len
+        }
+    };
+    Some(pending.drain(..len).collect())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn pump_bytes(
     mut from: TcpStream,
     mut to: TcpStream,
     direction: Direction,
     fault: &Fault,
+    framing: Framing,
     trace: &Mutex<ConnectionTrace>,
     cut: &AtomicBool,
     counters: &[AtomicU64; 2],
@@ -284,65 +330,70 @@ fn pump_bytes(
         Direction::ToClient => 1,
     };
     let mut buf = vec![0u8; 64 * 1024];
+    let mut pending = Vec::new();
     let mut chunk = 0usize;
-    loop {
+    'read: loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if cut.load(Ordering::SeqCst) {
-            break;
-        }
-        if let Fault::Delay(d) = fault {
-            std::thread::sleep(*d);
-        }
-        let mut forward = n;
-        let mut cut_now = false;
-        if let Fault::CutAfter {
-            direction: at,
-            bytes,
-        } = fault
-            && *at == direction
-        {
-            let sent = counters[index].load(Ordering::SeqCst);
-            if sent + n as u64 >= *bytes {
-                forward = bytes.saturating_sub(sent) as usize;
-                cut_now = true;
+        pending.extend_from_slice(&buf[..n]);
+        while let Some(data) = next_chunk(&mut pending, framing) {
+            if cut.load(Ordering::SeqCst) {
+                break 'read;
             }
-        }
-        if let Fault::CutAtChunk {
-            direction: at,
-            index: at_chunk,
-            keep,
-        } = fault
-            && *at == direction
-            && *at_chunk == chunk
-        {
-            forward = keep.map_or(n, |k| k.min(n));
-            cut_now = true;
-        }
-        chunk += 1;
-        if forward > 0 {
-            // Traced before it is sent: whoever reads the answer sees the trace.
+            if let Fault::Delay(d) = fault {
+                std::thread::sleep(*d);
+            }
+            let n = data.len();
+            let mut forward = n;
+            let mut cut_now = false;
+            if let Fault::CutAfter {
+                direction: at,
+                bytes,
+            } = fault
+                && *at == direction
             {
-                let mut t = trace.lock().unwrap();
-                match direction {
-                    Direction::ToServer => t.to_server.push(forward as u64),
-                    Direction::ToClient => t.to_client.push(forward as u64),
+                let sent = counters[index].load(Ordering::SeqCst);
+                if sent + n as u64 >= *bytes {
+                    forward = bytes.saturating_sub(sent) as usize;
+                    cut_now = true;
                 }
             }
-            counters[index].fetch_add(forward as u64, Ordering::SeqCst);
-            if to.write_all(&buf[..forward]).is_err() {
-                break;
+            if let Fault::CutAtChunk {
+                direction: at,
+                index: at_chunk,
+                keep,
+            } = fault
+                && *at == direction
+                && *at_chunk == chunk
+            {
+                forward = keep.map_or(n, |k| k.min(n));
+                cut_now = true;
             }
-        }
-        if cut_now {
-            cut.store(true, Ordering::SeqCst);
-            trace.lock().unwrap().fired = true;
-            for s in both {
-                reset(s);
+            chunk += 1;
+            if forward > 0 {
+                // Traced before it is sent: whoever reads the answer sees the trace.
+                {
+                    let mut t = trace.lock().unwrap();
+                    match direction {
+                        Direction::ToServer => t.to_server.push(forward as u64),
+                        Direction::ToClient => t.to_client.push(forward as u64),
+                    }
+                }
+                counters[index].fetch_add(forward as u64, Ordering::SeqCst);
+                if to.write_all(&data[..forward]).is_err() {
+                    break 'read;
+                }
             }
-            break;
+            if cut_now {
+                cut.store(true, Ordering::SeqCst);
+                trace.lock().unwrap().fired = true;
+                for s in both {
+                    reset(s);
+                }
+                break 'read;
+            }
         }
     }
     // The other side is done too: a half-open connection would keep the

@@ -179,10 +179,12 @@ fn act(config: &Path, action: Act, user: &TestUser) -> Run {
     )
 }
 
-/// Names of the messages of a CLI run, in the order riposte sends them (one
-/// TLS record each; checked against the control run's trace).
-const MESSAGES: [&str; 8] = [
+/// Names of the messages of a CLI run, in the order riposte sends them: one
+/// TLS record each (the proxy frames by record), checked against the control
+/// run's trace.
+const MESSAGES: [&str; 9] = [
     "TLS ClientHello",
+    "TLS ChangeCipherSpec",
     "TLS Finished",
     "bind",
     "whoami search",
@@ -356,7 +358,7 @@ fn in_parallel<T: Send + 'static>(
             std::thread::spawn(move || {
                 let lab = Lab::load();
                 let corp = lab.forest("corp");
-                let proxy = FaultProxy::start(
+                let proxy = FaultProxy::start_tls(
                     &corp.address,
                     format!("{}:636", corp.address).parse().unwrap(),
                 );
@@ -385,7 +387,7 @@ fn in_parallel<T: Send + 'static>(
 /// points, its metadata delta the size of one write.
 fn controls(lab: &Lab) -> Vec<(Act, Vec<Cut>, u64)> {
     let corp = lab.forest("corp");
-    let proxy = FaultProxy::start(
+    let proxy = FaultProxy::start_tls(
         &corp.address,
         format!("{}:636", corp.address).parse().unwrap(),
     );
@@ -572,7 +574,7 @@ fn a_dc_that_black_holes_resets_or_crawls_loses_the_action_to_dc2() {
             false,
         ),
     ] {
-        let proxy = FaultProxy::start(
+        let proxy = FaultProxy::start_tls(
             &corp.address,
             format!("{}:636", corp.address).parse().unwrap(),
         );
