@@ -497,7 +497,9 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         // One message and its echo, then a second message cut after 2 bytes:
-        // the server gets those 2, and the reset comes before any echo of them.
+        // the server gets those 2 and nothing more. (Their echo may or may not
+        // slip back before the reset: the cut follows the forward at once, the
+        // echo server can be quicker.)
         stream.write_all(b"first message").unwrap();
         let mut got = vec![0u8; 13];
         stream.read_exact(&mut got).unwrap();
@@ -505,7 +507,7 @@ mod tests {
         stream.write_all(b"second").unwrap();
         let mut rest = Vec::new();
         let _ = stream.read_to_end(&mut rest);
-        assert!(rest.is_empty(), "{rest:?}");
+        assert!(rest.is_empty() || rest == b"se", "{rest:?}");
         let trace = &proxy.traces()[0];
         assert!(trace.fired);
         assert_eq!(trace.to_server, vec![13, 2]);
