@@ -338,6 +338,10 @@ impl TestUser {
     pub fn kinit(&self) -> Login {
         self.lab.kinit(&self.forest, &self.name, &self.password)
     }
+    /// A real Kerberos login with another password (one riposte set, say).
+    pub fn kinit_with(&self, password: &str) -> Login {
+        self.lab.kinit(&self.forest, &self.name, password)
+    }
     /// How many times the DC has changed this user's userAccountControl.
     pub fn uac_version(&self) -> u32 {
         self.lab

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use common::{Run, riposte_config};
 use riposte_testlab::fault_proxy::{Direction, Fault, FaultProxy};
-use riposte_testlab::{Lab, Login, TestUser};
+use riposte_testlab::{Lab, LabForest, Login, TestUser};
 use serde_json::Value;
 
 const ACCOUNTDISABLE: u32 = 0x2;
@@ -100,7 +100,7 @@ impl Act {
             Act::Unlock => uac == 0x200 | KEPT_BITS && login == Login::Succeeded,
             Act::SetPassword => {
                 let new = new_password
-                    .map(|p| user.forest_login(p))
+                    .map(|p| user.kinit_with(p))
                     .unwrap_or(Login::Other("no password shown".into()));
                 uac == 0x200 | KEPT_BITS && login != Login::Succeeded && new == Login::Succeeded
             }
@@ -129,20 +129,19 @@ impl Act {
     }
 }
 
-trait ForestLogin {
-    fn forest_login(&self, password: &str) -> Login;
-}
-
-impl ForestLogin for TestUser {
-    fn forest_login(&self, password: &str) -> Login {
-        Lab::load().kinit(&self.forest, &self.name, password)
-    }
-}
-
 /// The replication metadata version of `attribute`, as a separate riposte
 /// process reads it straight from dc1.
 fn version(lab: &Lab, user: &TestUser, attribute: &str) -> u64 {
     common::metadata_version(lab, &user.reference(), attribute)
+}
+
+/// A fault proxy in front of dc1's LDAPS port, on dc1's own address (so its
+/// certificate still matches), framing by TLS record.
+fn proxy_to_dc1(corp: &LabForest) -> FaultProxy {
+    let upstream = format!("{}:636", corp.address)
+        .parse()
+        .expect("dc1's address");
+    FaultProxy::start_tls(&corp.address, upstream)
 }
 
 /// A config whose CORP forest has exactly `dcs`, with short timeouts so a
@@ -358,10 +357,7 @@ fn in_parallel<T: Send + 'static>(
             std::thread::spawn(move || {
                 let lab = Lab::load();
                 let corp = lab.forest("corp");
-                let proxy = FaultProxy::start_tls(
-                    &corp.address,
-                    format!("{}:636", corp.address).parse().unwrap(),
-                );
+                let proxy = proxy_to_dc1(corp);
                 let dir = tempfile::tempdir().unwrap();
                 loop {
                     let Some(item) = queue.lock().unwrap().pop() else {
@@ -387,10 +383,7 @@ fn in_parallel<T: Send + 'static>(
 /// points, its metadata delta the size of one write.
 fn controls(lab: &Lab) -> Vec<(Act, Vec<Cut>, u64)> {
     let corp = lab.forest("corp");
-    let proxy = FaultProxy::start_tls(
-        &corp.address,
-        format!("{}:636", corp.address).parse().unwrap(),
-    );
+    let proxy = proxy_to_dc1(corp);
     let dir = tempfile::tempdir().unwrap();
     let config = config_with_dcs(lab, dir.path(), &[proxy.ldaps_url()]);
     ACTIONS
@@ -574,10 +567,7 @@ fn a_dc_that_black_holes_resets_or_crawls_loses_the_action_to_dc2() {
             false,
         ),
     ] {
-        let proxy = FaultProxy::start_tls(
-            &corp.address,
-            format!("{}:636", corp.address).parse().unwrap(),
-        );
+        let proxy = proxy_to_dc1(corp);
         proxy.plan(Vec::new(), fault.clone());
         let dir = tempfile::tempdir().unwrap();
         let config = config_with_dcs(
