@@ -27,6 +27,7 @@ pub mod rights;
 pub mod safeguards;
 pub mod secret_token;
 pub mod security_descriptor;
+pub mod shell_quote;
 pub mod sid;
 pub mod time;
 pub mod uac;
