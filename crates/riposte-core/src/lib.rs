@@ -14,6 +14,7 @@ pub mod config_secret;
 pub mod containment;
 pub mod csv;
 pub mod directory;
+pub mod dn;
 pub mod evidence;
 pub mod executor;
 pub mod failpoint;
