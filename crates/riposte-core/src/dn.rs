@@ -228,7 +228,13 @@ impl fmt::Display for Dn {
                         }
                     }
                     Value::Text(bytes) => {
-                        let text = String::from_utf8_lossy(bytes);
+                        let Ok(text) = std::str::from_utf8(bytes) else {
+                            // Escapes that do not make UTF-8: every byte as hex.
+                            for b in bytes {
+                                write!(f, "\\{b:02x}")?;
+                            }
+                            continue;
+                        };
                         let last = text.chars().count().saturating_sub(1);
                         for (k, c) in text.chars().enumerate() {
                             match c {
@@ -355,6 +361,66 @@ mod tests {
             ("", "DC=x"),
         ] {
             assert!(!within(dn, base), "{dn} within {base}");
+        }
+    }
+
+    /// An RDN value escaped as RFC 4514 asks, independently of the parser.
+    fn escape(value: &str) -> String {
+        let mut out = String::new();
+        let last = value.chars().count().saturating_sub(1);
+        for (i, c) in value.chars().enumerate() {
+            match c {
+                ',' | '+' | '"' | '\\' | '<' | '>' | ';' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                '#' if i == 0 => out.push_str("\\#"),
+                ' ' if i == 0 || i == last => out.push_str("\\ "),
+                c if c.is_control() => {
+                    let mut buf = [0; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("\\{b:02X}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_is_refused_or_round_trips(text in prop_oneof![
+            ".{0,40}",
+            "( ?[A-Za-z0-9.]{1,3} ?= ?(#[0-9a-f]{0,4}|[^,;+\\\\]|\\\\[0-9a-fA-F]{1,2}|\\\\.| ){0,6}[,;+]?){1,5}",
+        ]) {
+            if let Ok(dn) = Dn::parse(&text) {
+                prop_assert_eq!(Dn::parse(&dn.to_string()), Ok(dn.clone()), "{}", dn);
+                prop_assert_eq!(dn.is_within(&dn), !dn.is_empty());
+            }
+        }
+
+        /// Whatever an OU's name (a `,OU=Staff` in it included), its users are inside the
+        /// domain and inside OU=Staff exactly when the OU is below OU=Staff.
+        #[test]
+        fn an_ou_name_never_moves_its_users(
+            name in proptest::collection::vec(
+                prop_oneof![
+                    proptest::sample::select(&[",OU=Staff", "\\,", "=", "+", "#", " ", ";", "\"", "<", "\n"][..])
+                        .prop_map(|s: &str| s.to_string()),
+                    ".{1,3}".prop_map(|s: String| s),
+                ],
+                1..6,
+            ).prop_map(|p| p.concat()),
+            below_staff in any::<bool>(),
+        ) {
+            let parent = if below_staff { STAFF } else { "DC=corp,DC=example,DC=test" };
+            let user = format!("CN=bob,OU={},{parent}", escape(&name));
+            prop_assert!(within(&user, "DC=corp,DC=example,DC=test"), "{}", user);
+            prop_assert_eq!(within(&user, STAFF), below_staff, "{}", user);
+            prop_assert_eq!(Dn::parse(&user).map(|d| d.len()), Ok(6 - usize::from(!below_staff)));
         }
     }
 
