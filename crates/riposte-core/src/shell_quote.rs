@@ -13,7 +13,8 @@ use std::fmt;
 /// The shell a printed line is meant for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shell {
-    /// POSIX sh (and bash, zsh): samba-tool lines.
+    /// POSIX sh (and bash, dash, zsh): samba-tool lines. Not fish or csh,
+    /// whose single quotes follow other rules.
     Posix,
     /// Windows cmd.exe: dsacls lines.
     Cmd,
