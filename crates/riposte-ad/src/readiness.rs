@@ -216,7 +216,7 @@ async fn scan_users(
         for entry in entries {
             let entry = SearchEntry::construct(entry);
             // The action account acting on itself is no containment path.
-            if entry.dn.eq_ignore_ascii_case(&s.bind_dn) {
+            if riposte_core::dn::same(&entry.dn, &s.bind_dn) {
                 continue;
             }
             builder.add_ad_user(&user_facts(&entry, token, reset, user_class));

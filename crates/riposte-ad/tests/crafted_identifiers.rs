@@ -6,7 +6,8 @@
 //! unescaped. The hand-picked cases live in `src/filter.rs`; these generate them.
 
 use proptest::prelude::*;
-use riposte_ad::filter::{USERS, dn_within, equals, escape, user_search};
+use riposte_ad::filter::{USERS, equals, escape, user_search};
+use riposte_core::dn::within as dn_within;
 use riposte_core::identity::{IdentityRef, LookupKey, MAX_REFERENCE_LEN};
 
 const BASE: &str = "DC=corp,DC=example,DC=test";

@@ -208,13 +208,7 @@ pub fn container_within(dn: &str, base: &str) -> Result<(), String> {
             return Err(format!("{dn:?} is not a DN: {part:?} is not attr=value"));
         }
     }
-    let norm = |s: &str| {
-        s.split(',')
-            .map(|p| p.trim().to_ascii_lowercase())
-            .collect::<Vec<_>>()
-    };
-    let (dn_parts, base_parts) = (norm(dn), norm(base));
-    if dn_parts.len() < base_parts.len() || !dn_parts.ends_with(&base_parts) {
+    if !crate::dn::within(dn, base) {
         return Err(format!("{dn:?} is not inside {base}"));
     }
     Ok(())

@@ -134,12 +134,6 @@ pub struct Refusal {
     pub missing: String,
 }
 
-fn dn_is_under(dn: &str, container: &str) -> bool {
-    let dn = dn.to_ascii_lowercase();
-    let container = container.to_ascii_lowercase();
-    dn == container || dn.ends_with(&format!(",{container}"))
-}
-
 /// Decides whether `principal` may do `wanted`.
 pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), Refusal> {
     let refuse = |what: String, missing: String| {
@@ -240,7 +234,7 @@ pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), R
             {
                 return refuse(what, format!("forest {forest} in the responder's scope"));
             }
-            if !scope.ous.is_empty() && !scope.ous.iter().any(|ou| dn_is_under(dn, ou)) {
+            if !scope.ous.is_empty() && !scope.ous.iter().any(|ou| crate::dn::within(dn, ou)) {
                 return refuse(
                     what,
                     format!("an OU containing {dn} in the responder's scope"),
@@ -384,6 +378,43 @@ mod tests {
                 }
             )
             .is_err()
+        );
+        // An OU named "Tier0,OU=Staff" at the domain root is not inside OU=Staff, whether the
+        // directory escapes the '=' in it or not, or escapes the comma as hex; the string
+        // suffix rule passed the first two. The same rule holds for approving.
+        for outside in [
+            "CN=x,OU=Tier0\\,OU=Staff,DC=corp,DC=example,DC=test",
+            "CN=x,OU=Tier0\\2COU=Staff,DC=corp,DC=example,DC=test",
+            "CN=x,OU=Tier0\\,OU\\3DStaff,DC=corp,DC=example,DC=test",
+        ] {
+            for wanted in [
+                Permission::RequestAction {
+                    action: Action::Disable,
+                    forest: "corp",
+                    dn: outside,
+                },
+                Permission::Approve {
+                    action: Action::Disable,
+                    forest: "corp",
+                    dn: outside,
+                    requested_by: "user:someone-else",
+                },
+            ] {
+                assert!(authorize(&scoped, &wanted).is_err(), "{outside}");
+            }
+        }
+        // Written differently, the same OU is still inside.
+        assert!(
+            authorize(
+                &scoped,
+                &Permission::Approve {
+                    action: Action::Disable,
+                    forest: "corp",
+                    dn: "cn=ernie , ou = STAFF,dc=Corp,DC=example,DC=test",
+                    requested_by: "user:someone-else",
+                }
+            )
+            .is_ok()
         );
         assert_eq!(
             permitted_actions(&scoped, "corp", ERNIE),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::AccountState;
 use crate::action::Action;
+use crate::shell_quote::{self, Shell};
 
 /// The `user` object class (schema GUID): ACEs inherit to user objects only.
 pub const USER_CLASS_GUID: &str = "bf967aba-0de6-11d0-a285-00aa003049e2";
@@ -176,14 +177,23 @@ pub fn delegation_for_container(
     // samba-tool signs and seals over plain LDAP (SASL); over ldaps it would
     // need the DC's CA in its own trust store, which a lab CA is not.
     let samba_url = samba_tool_url(dc_url);
+    // Every value below may come from the directory (hostile: anyone
+    // delegated to create an OU names it) and is quoted for its shell, or
+    // the line is replaced by a comment saying why (`shell_quote`).
     let samba_tool = missing
         .iter()
         .map(|r| {
-            format!(
-                "samba-tool dsacl set -H {samba_url} -U Administrator --objectdn='{container}' --trusteedn='{}' --sddl='{}'",
-                account.dn,
-                sddl_ace(r, &sid)
-            )
+            let q = |v: &str| shell_quote::quote(Shell::Posix, v);
+            let line = || {
+                Ok(format!(
+                    "samba-tool dsacl set -H {} -U Administrator --objectdn={} --trusteedn={} --sddl={}",
+                    q(&samba_url)?,
+                    q(container)?,
+                    q(&account.dn)?,
+                    q(&sddl_ace(r, &sid))?
+                ))
+            };
+            shell_quote::printable(Shell::Posix, "samba-tool", line())
         })
         .collect();
     let dsacls = missing
@@ -193,10 +203,15 @@ pub fn delegation_for_container(
                 RightKind::ReadWriteProperty => "RPWP",
                 RightKind::ControlAccess => "CA",
             };
-            format!(
-                "dsacls \"{container}\" /I:S /G \"{principal}:{perm};{};user\"",
-                r.display_name
-            )
+            let q = |v: &str| shell_quote::quote(Shell::Cmd, v);
+            let line = || {
+                Ok(format!(
+                    "dsacls {} /I:S /G {}",
+                    q(container)?,
+                    q(&format!("{principal}:{perm};{};user", r.display_name))?
+                ))
+            };
+            shell_quote::printable(Shell::Cmd, "dsacls", line())
         })
         .collect();
     let powershell = missing
@@ -206,13 +221,20 @@ pub fn delegation_for_container(
                 RightKind::ReadWriteProperty => "ReadProperty, WriteProperty",
                 RightKind::ControlAccess => "ExtendedRight",
             };
-            format!(
-                "$p = 'AD:{container}'; $acl = Get-Acl $p; $acl.AddAccessRule((New-Object \
-                 System.DirectoryServices.ActiveDirectoryAccessRule \
-                 ([System.Security.Principal.SecurityIdentifier]'{sid}'), '{rights}', 'Allow', \
-                 [guid]'{}', 'Descendents', [guid]'{USER_CLASS_GUID}')); Set-Acl $p $acl",
-                r.guid
-            )
+            let q = |v: &str| shell_quote::quote(Shell::PowerShell, v);
+            // -LiteralPath: a DN may hold `*`, `?` or `[`, which -Path would expand.
+            let line = || {
+                Ok(format!(
+                    "$p = {}; $acl = Get-Acl -LiteralPath $p; $acl.AddAccessRule((New-Object \
+                     System.DirectoryServices.ActiveDirectoryAccessRule \
+                     ([System.Security.Principal.SecurityIdentifier]{}), '{rights}', 'Allow', \
+                     [guid]'{}', 'Descendents', [guid]'{USER_CLASS_GUID}')); Set-Acl -LiteralPath $p -AclObject $acl",
+                    q(&format!("AD:{container}"))?,
+                    q(&sid)?,
+                    r.guid
+                ))
+            };
+            shell_quote::printable(Shell::PowerShell, "PowerShell", line())
         })
         .collect();
     DelegationAdvice {
@@ -331,7 +353,7 @@ mod tests {
         );
         assert!(advice.warning.is_some());
         assert!(advice.samba_tool[0].contains("--sddl='(OA;CI;RPWP;bf967a68"));
-        assert!(advice.samba_tool[0].contains("-H ldap://127.0.0.11 "));
+        assert!(advice.samba_tool[0].contains("-H 'ldap://127.0.0.11' "));
         assert_eq!(advice.missing, vec!["Read/Write userAccountControl"]);
     }
 

@@ -33,7 +33,6 @@ impl Protection {
         }
         let names = [
             account.reference().to_ascii_lowercase(),
-            account.dn.to_ascii_lowercase(),
             account
                 .sid
                 .as_ref()
@@ -42,7 +41,9 @@ impl Protection {
         ];
         self.entries
             .iter()
-            .find(|e| names.iter().any(|n| !n.is_empty() && n == *e))
+            .find(|e| {
+                names.iter().any(|n| !n.is_empty() && n == *e) || crate::dn::same(&account.dn, e)
+            })
             .map(|e| {
                 format!(
                     "{} is listed as protected in the configuration ({e})",
@@ -123,6 +124,9 @@ mod tests {
         );
         let by_sid = Protection::new(["s-1-5-21-1-2-3-1105".to_string()]);
         assert!(by_sid.reason(&ernie).is_some());
+        // A listed DN is compared as a DN, however it is written.
+        let spaced = format!("{} ", ernie.dn.replace(',', " , ").to_uppercase());
+        assert!(Protection::new([spaced]).reason(&ernie).is_some());
     }
 }
 

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+mod origin;
 mod readiness;
 
 use std::time::{Duration, Instant};
@@ -24,6 +25,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
+
+use origin::{origin_of, same_origin};
 
 pub use config::{TenantConfig, TenantConfigError, TenantSettings};
 
@@ -67,6 +70,17 @@ pub enum EntraError {
     },
     #[error("tenant {tenant}: Graph's answer could not be understood: {message}")]
     Malformed { tenant: String, message: String },
+    /// A link (an `@odata.nextLink`) to anywhere but the configured Graph
+    /// origin: not followed, so the access token never goes there.
+    #[error(
+        "tenant {tenant}: Graph's answer links to {origin}, not to the configured Graph origin {expected}; riposte did not follow it, so the access token was not sent there (check graph_url, or whatever between riposte and Graph rewrites its answers)"
+    )]
+    ForeignLink {
+        tenant: String,
+        /// Scheme, host and port of the link (never its path, query or user info).
+        origin: String,
+        expected: String,
+    },
 }
 
 impl EntraError {
@@ -80,7 +94,9 @@ impl EntraError {
             EntraError::Exhausted { status, .. } | EntraError::WaitTooLong { status, .. } => {
                 *status != 429
             }
-            EntraError::Auth { .. } | EntraError::Graph { .. } => false,
+            EntraError::Auth { .. } | EntraError::Graph { .. } | EntraError::ForeignLink { .. } => {
+                false
+            }
         }
     }
 
@@ -220,24 +236,29 @@ impl EntraTenant {
         Ok(token.to_string())
     }
 
-    /// An absolute URL for a Graph path, or a nextLink on the same origin.
+    /// An absolute URL for a Graph path, or for a link Graph sent (an
+    /// `@odata.nextLink`). Whatever the text, the URL it makes must have the
+    /// configured Graph origin, exactly: the bearer token goes with it.
     fn url(&self, path_or_link: &str) -> Result<String, EntraError> {
         let base = &self.settings.graph_url;
-        if path_or_link.starts_with("http://") || path_or_link.starts_with("https://") {
-            // The token must never follow a link to another host.
-            let origin_end = base.find("/v1.0").unwrap_or(base.len());
-            if !path_or_link.starts_with(&base[..origin_end]) {
-                return Err(
-                    self.malformed(format!("a nextLink points away from Graph: {path_or_link}"))
-                );
-            }
-            return Ok(path_or_link.to_string());
-        }
-        if path_or_link.starts_with("/v1.0/") {
-            let origin_end = base.find("/v1.0").unwrap_or(base.len());
-            return Ok(format!("{}{path_or_link}", &base[..origin_end]));
-        }
-        Ok(format!("{base}{path_or_link}"))
+        let origin_end = base.find("/v1.0").unwrap_or(base.len());
+        let scheme = path_or_link
+            .get(..8)
+            .unwrap_or(path_or_link)
+            .to_ascii_lowercase();
+        let candidate = if scheme.starts_with("http://") || scheme.starts_with("https://") {
+            path_or_link.to_string()
+        } else if path_or_link.starts_with("/v1.0/") {
+            format!("{}{path_or_link}", &base[..origin_end])
+        } else {
+            format!("{base}{path_or_link}")
+        };
+        same_origin(&candidate, base).map_err(|origin| EntraError::ForeignLink {
+            tenant: self.settings.name.clone(),
+            origin,
+            expected: origin_of(base),
+        })?;
+        Ok(candidate)
     }
 
     fn backoff(&self, attempt: u32, retry_after: Option<u64>) -> Duration {

@@ -35,6 +35,15 @@ fn user(id: &str, upn: &str, kind: &str) -> User {
 }
 
 async fn start(users: Vec<User>, max_attempts: u32) -> (EntraTenant, Shared) {
+    let (tenant, state, _) = start_at(users, max_attempts).await;
+    (tenant, state)
+}
+
+/// The double's address too (host:port, as the tenant is configured with it).
+async fn start_at(
+    users: Vec<User>,
+    max_attempts: u32,
+) -> (EntraTenant, Shared, std::net::SocketAddr) {
     let state = Double::new("tenant-1", "client-1", "s3cret!", users);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -50,7 +59,7 @@ async fn start(users: Vec<User>, max_attempts: u32) -> (EntraTenant, Shared) {
         max_backoff: Duration::from_secs(2),
         timeout: Duration::from_secs(10),
     };
-    (EntraTenant::new(settings).unwrap(), state)
+    (EntraTenant::new(settings).unwrap(), state, addr)
 }
 
 fn seed() -> Vec<User> {
@@ -519,4 +528,89 @@ async fn many_users_at_once_keep_every_answer_when_one_read_fails() {
     let d = state.lock().unwrap();
     assert!(d.users[0].account_enabled && !d.users[1].account_enabled);
     assert_eq!(d.stats.writes_applied.len(), 2);
+}
+
+/// A listener that records every request head it gets and answers an empty
+/// user page: somewhere the bearer token must never go.
+async fn foreign_origin() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = vec![0; 8192];
+            let n = socket.read(&mut head).await.unwrap_or(0);
+            record
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&head[..n]).into_owned());
+            let body = r#"{"value":[]}"#;
+            let _ = socket
+                .write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn a_next_link_to_another_origin_is_refused_and_the_token_stays_home() {
+    let users: Vec<User> = (0..5)
+        .map(|i| {
+            let mut u = user(
+                &format!("00000000-0000-0000-0000-0000000002{i:02}"),
+                &format!("n{i}@contoso.example"),
+                "hybrid",
+            );
+            u.on_premises_security_identifier = Some(HYBRID_SID.into());
+            u
+        })
+        .collect();
+    let (tenant, state, graph) = start_at(users, 3).await;
+    let (foreign, foreign_seen) = foreign_origin().await;
+    // The link's text begins with the configured origin; its host is the foreign one.
+    state.lock().unwrap().faults = Faults {
+        next_link_prefix: Some(format!("http://{graph}@{foreign}")),
+        ..Faults::default()
+    };
+    let err = tenant.find(HYBRID_SID).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(&err, riposte_entra::EntraError::ForeignLink { origin, .. }
+            if *origin == format!("http://{foreign} (with user info)")),
+        "{message}"
+    );
+    assert!(message.contains(&format!("http://{foreign}")), "{message}");
+    assert!(
+        !message.contains("skiptoken") && !message.contains("Bearer"),
+        "{message}"
+    );
+    assert!(
+        foreign_seen.lock().unwrap().is_empty(),
+        "the foreign origin was sent: {:?}",
+        foreign_seen.lock().unwrap()
+    );
+
+    // A link on another port of the same host is refused the same way.
+    state.lock().unwrap().faults = Faults {
+        next_link_prefix: Some(format!("http://{foreign}")),
+        ..Faults::default()
+    };
+    let err = tenant.find(HYBRID_SID).await.unwrap_err();
+    assert!(
+        matches!(err, riposte_entra::EntraError::ForeignLink { .. }),
+        "{err}"
+    );
+    assert!(foreign_seen.lock().unwrap().is_empty());
 }

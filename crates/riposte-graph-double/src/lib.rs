@@ -106,6 +106,10 @@ pub struct Faults {
     /// The same for this many reads of one user (`GET /v1.0/users/{id}`).
     pub lose_read_answers: u32,
     pub lost_answer_ms: u64,
+    /// Send `@odata.nextLink` as an absolute link with this prefix (e.g.
+    /// `https://graph.microsoft.com.evil.net`) instead of a relative one: a
+    /// Graph answer, rewritten on the way, that points somewhere else.
+    pub next_link_prefix: Option<String>,
 }
 
 /// An answer to hold back this many milliseconds (a response extension the
@@ -593,6 +597,9 @@ async fn list_users(
             if let Some(v) = q.get(key) {
                 next.push_str(&format!("&{key}={}", encode(v)));
             }
+        }
+        if let Some(prefix) = &d.faults.next_link_prefix {
+            next = format!("{prefix}{next}");
         }
         body["@odata.nextLink"] = json!(next);
     }

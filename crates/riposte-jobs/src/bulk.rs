@@ -320,7 +320,13 @@ impl Runner {
         for identity in identities {
             let reference = identity.reference();
             let (forest, dn) = identity.location();
-            if !seen.insert(format!("{forest}\u{0}{}", dn.to_ascii_lowercase())) {
+            // The same account however its DN is written (the one DN rule); a
+            // cloud identity's location is not a DN and is compared as text.
+            let key = (
+                forest.clone(),
+                riposte_core::dn::Dn::parse(&dn).map_err(|_| dn.to_ascii_lowercase()),
+            );
+            if !seen.insert(key) {
                 continue;
             }
             let protected = match &identity.ad {

@@ -162,7 +162,7 @@ pub fn document() -> Value {
             "/api/v1/actions": { "post": secured(json!({ "summary": "Request an action; it runs as a job",
                 "parameters": [{ "name": "Idempotency-Key", "in": "header", "required": false, "schema": { "type": "string", "minLength": 1, "maxLength": 200 } }],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ActionRequest" } } } },
-                "responses": { "202": json_response("queued (or, for a known idempotency key, the earlier job)", json!({ "type": "object", "properties": {
+                "responses": { "202": json_response("queued (or, for an idempotency key this caller sent before, its earlier job: keys are per caller)", json!({ "type": "object", "properties": {
                         "job_id": { "type": "string", "format": "uuid" }, "state": { "type": "string" }, "replayed": { "type": "boolean" },
                         "awaiting_approval": { "type": "boolean" } } })),
                     "400": error_response("malformed request, invalid reference, unknown forest or missing reason"),

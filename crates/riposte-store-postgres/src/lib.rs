@@ -63,6 +63,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "bulk_operations",
         include_str!("../migrations/0002_bulk_operations.sql"),
     ),
+    (
+        3,
+        "idempotency_per_caller",
+        include_str!("../migrations/0003_idempotency_per_caller.sql"),
+    ),
 ];
 
 /// The first key of every advisory lock riposte takes ("RIPO"), so its
@@ -401,7 +406,7 @@ impl PostgresStore {
             "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
              forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason, steps, bulk_id) \
              VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $14, $15, $16) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+             ON CONFLICT (requested_by, idempotency_key) DO NOTHING RETURNING id",
         )
         .bind(id)
         .bind(at)
@@ -588,11 +593,14 @@ impl JobStore for PostgresStore {
         if !inserted {
             // The key was used before (perhaps by another node a moment ago,
             // whose commit the insert waited for): that job is the answer.
-            let row = sqlx::query("SELECT * FROM jobs WHERE idempotency_key = $1")
-                .bind(&job.idempotency_key)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
+            // Keys are the caller's own (migration 0003).
+            let row =
+                sqlx::query("SELECT * FROM jobs WHERE requested_by = $1 AND idempotency_key = $2")
+                    .bind(&job.requested_by)
+                    .bind(&job.idempotency_key)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| self.error(e))?;
             return Ok(Created::Existing(job_from_row(&row)?));
         }
         self.append_in(

@@ -56,6 +56,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "write_probe",
         include_str!("../migrations/0009_write_probe.sql"),
     ),
+    (
+        10,
+        "idempotency_per_caller",
+        include_str!("../migrations/0010_idempotency_per_caller.sql"),
+    ),
 ];
 
 /// Every write transaction starts with `BEGIN IMMEDIATE`: a deferred one
@@ -191,7 +196,7 @@ impl SqliteStore {
             serde_json::to_string(&job.options).map_err(|e| StoreError::Backend(e.to_string()))?;
         sqlx::query(
             "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
-             forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason, steps, bulk_id) \
+             forest, target_dn, target_sid, state, caller_idempotency_key, approval, approval_reason, steps, bulk_id) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
@@ -455,7 +460,7 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
             .transpose()
             .map_err(|e| corrupt("evidence", &e))?,
         finished_at: get_opt_i64("finished_at")?.map(from_millis),
-        idempotency_key: get_opt("idempotency_key")?,
+        idempotency_key: get_opt("caller_idempotency_key")?.or(get_opt("idempotency_key")?),
         approval: get_opt("approval")?.map(|a| a.parse()).transpose()?,
         approval_reason: get_opt("approval_reason")?,
         decided_by: get_opt("decided_by")?,
@@ -506,8 +511,15 @@ impl JobStore for SqliteStore {
             .await
             .map_err(|e| self.error(e))?;
         if let Some(key) = &job.idempotency_key {
-            let existing = sqlx::query("SELECT * FROM jobs WHERE idempotency_key = ?")
-                .bind(key)
+            // The caller's own key only (migration 0010); a job from before it
+            // kept its key in idempotency_key.
+            let existing = sqlx::query(
+                "SELECT * FROM jobs WHERE requested_by = ? \
+                 AND (caller_idempotency_key = ? OR idempotency_key = ?) ORDER BY created_at LIMIT 1",
+            )
+            .bind(&job.requested_by)
+            .bind(key)
+            .bind(key)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(|e| self.error(e))?;

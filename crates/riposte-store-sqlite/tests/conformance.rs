@@ -98,3 +98,50 @@ async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
     riposte_store::conformance::a_job_is_not_finished_when_its_outcome_record_is_not(&store).await;
     riposte_store::conformance::a_bulk_keeps_its_state_when_its_record_is_not(&store).await;
 }
+
+/// A job keyed before migration 0010 (its key in the old, globally unique column) is
+/// still its own caller's replay, and nobody else's.
+#[tokio::test]
+async fn a_key_from_before_migration_0010_replays_for_its_caller_only() {
+    use riposte_store::{Created, JobStore};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let job = riposte_store::conformance::create(
+        &store,
+        riposte_store::conformance::new_job("legacy", riposte_core::action::Action::Disable),
+    )
+    .await;
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        path.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE jobs SET idempotency_key = 'legacy-key', caller_idempotency_key = NULL WHERE id = ?")
+        .bind(job.id.to_string())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut again =
+        riposte_store::conformance::new_job("legacy", riposte_core::action::Action::Disable);
+    again.requested_by = job.requested_by.clone();
+    again.idempotency_key = Some("legacy-key".into());
+    let record = riposte_store::conformance::request_record(&again);
+    match store
+        .create_job(again.clone(), record.clone())
+        .await
+        .unwrap()
+    {
+        Created::Existing(j) => {
+            assert_eq!(j.id, job.id);
+            assert_eq!(j.idempotency_key.as_deref(), Some("legacy-key"));
+        }
+        Created::New(j) => panic!("the caller's old key made a new job {}", j.id),
+    }
+    again.requested_by = "token:someone-else".into();
+    assert!(matches!(
+        store.create_job(again, record).await.unwrap(),
+        Created::New(_)
+    ));
+}

@@ -28,6 +28,7 @@ pub async fn run_all(store: &dyn Ledger) {
     concurrent_appends_form_one_chain(store).await;
     create_and_read_back(store).await;
     idempotency_key_returns_the_first_job(store).await;
+    idempotency_keys_belong_to_their_caller(store).await;
     only_one_worker_claims_a_job(store).await;
     only_the_owner_records_progress(store).await;
     a_finished_job_never_changes(store).await;
@@ -56,7 +57,7 @@ pub async fn run_multi_node(a: &dyn crate::Store, b: &dyn crate::Store) {
     concurrent_idempotent_requests_make_one_job(a, b).await;
 }
 
-fn new_job(target: &str, action: Action) -> NewJob {
+pub fn new_job(target: &str, action: Action) -> NewJob {
     NewJob {
         requested_by: "cli:alice".into(),
         source: "cli".into(),
@@ -77,7 +78,7 @@ fn new_job(target: &str, action: Action) -> NewJob {
     }
 }
 
-async fn create(store: &dyn JobStore, job: NewJob) -> crate::Job {
+pub async fn create(store: &dyn JobStore, job: NewJob) -> crate::Job {
     let request = request_record(&job);
     match store.create_job(job, request).await.expect("create") {
         Created::New(j) => j,
@@ -654,6 +655,50 @@ pub async fn idempotency_key_returns_the_first_job(store: &dyn JobStore) {
     match second {
         Created::Existing(j) => assert_eq!(j.id, first.job().id),
         Created::New(_) => panic!("the idempotency key was ignored"),
+    }
+}
+
+/// A key registered first by someone else does not answer the caller's own request with
+/// that other job: keys are scoped to the caller (`requested_by`).
+pub async fn idempotency_keys_belong_to_their_caller(store: &dyn JobStore) {
+    let mut attacker = new_job("conf-idem-victim", Action::Enable);
+    attacker.requested_by = "token:mallory".into();
+    attacker.idempotency_key = Some("soar-disable-conf-idem-victim".into());
+    let mut soar = new_job("conf-idem-victim", Action::Disable);
+    soar.requested_by = "token:soar".into();
+    soar.idempotency_key = attacker.idempotency_key.clone();
+    let squatted = store
+        .create_job(attacker.clone(), request_record(&attacker))
+        .await
+        .unwrap();
+    assert!(matches!(squatted, Created::New(_)));
+    let first = store
+        .create_job(soar.clone(), request_record(&soar))
+        .await
+        .unwrap();
+    let Created::New(own) = &first else {
+        panic!("another caller's key answered token:soar with its job");
+    };
+    assert_ne!(own.id, squatted.job().id);
+    assert_eq!(own.requested_by, "token:soar");
+    assert_eq!(own.action, Action::Disable);
+    assert_eq!(own.idempotency_key, soar.idempotency_key);
+    // The caller's own retry is still a replay, of its own job.
+    match store
+        .create_job(soar.clone(), request_record(&soar))
+        .await
+        .unwrap()
+    {
+        Created::Existing(j) => assert_eq!(j.id, own.id),
+        Created::New(j) => panic!("a retry with the same key made a second job {}", j.id),
+    }
+    match store
+        .create_job(attacker.clone(), request_record(&attacker))
+        .await
+        .unwrap()
+    {
+        Created::Existing(j) => assert_eq!(j.id, squatted.job().id),
+        Created::New(j) => panic!("a retry with the same key made a second job {}", j.id),
     }
 }
 

@@ -6,6 +6,7 @@
 //! riposte with riposte. Effective state is proven with a real `kinit`.
 #![forbid(unsafe_code)]
 
+pub mod argv_stub;
 pub mod fault_proxy;
 
 use std::collections::HashMap;

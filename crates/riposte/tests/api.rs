@@ -306,6 +306,52 @@ fn a_scoped_responder_is_refused_outside_the_scope_with_the_missing_right() {
     assert_eq!(ernie["permitted_actions"], json!(["disable"]));
 }
 
+/// Misuse: registering a SOAR's predictable Idempotency-Key first used to make its later
+/// disable return `replayed: true` with the squatter's job, and nothing was disabled.
+#[test]
+fn an_idempotency_key_belongs_to_its_caller() {
+    let lab = Lab::load();
+    let server = Server::start(&lab, None);
+    let soar = server.token("soar", "responder", &[]);
+    let mallory = server.token("mallory", "responder", &[]);
+    let victim = lab.create_user("corp", "idk", 0);
+    let decoy = lab.create_user("corp", "idd", 0);
+    let key = format!("soar-disable-{}", victim.name);
+
+    let squat = server.post_action(
+        Some(&mallory),
+        &action(&decoy.reference(), "unlock"),
+        Some(&key),
+    );
+    assert_eq!(squat.status, 202, "{}", squat.body);
+    let squat_id = squat.json()["job_id"].as_str().unwrap().to_string();
+
+    let real = server.post_action(
+        Some(&soar),
+        &action(&victim.reference(), "disable"),
+        Some(&key),
+    );
+    assert_eq!(real.status, 202, "{}", real.body);
+    assert_eq!(real.json()["replayed"], false, "{}", real.body);
+    let real_id = real.json()["job_id"].as_str().unwrap().to_string();
+    assert_ne!(real_id, squat_id);
+    let finished = server.follow(&soar, &real_id);
+    assert_eq!(finished["outcome"], "verified", "{finished}");
+    assert_eq!(finished["requested_by"], "token:soar");
+    assert!(matches!(victim.kinit(), Login::Revoked(_)));
+
+    // Each caller's retry replays its own job.
+    for (token, body, id) in [
+        (&soar, action(&victim.reference(), "disable"), &real_id),
+        (&mallory, action(&decoy.reference(), "unlock"), &squat_id),
+    ] {
+        let again = server.post_action(Some(token), &body, Some(&key));
+        assert_eq!(again.status, 202, "{}", again.body);
+        assert_eq!(again.json()["replayed"], true);
+        assert_eq!(again.json()["job_id"], id.as_str());
+    }
+}
+
 #[test]
 fn a_responder_disables_through_the_api_and_follows_it_to_verified() {
     let lab = Lab::load();

@@ -185,7 +185,7 @@ fn the_lab_report_shows_staff_covered_tier0_protected_and_ineffective_resets() {
         "{}",
         human.stdout
     );
-    assert!(human.stdout.contains("samba-tool dsacl set -H ldap://"));
+    assert!(human.stdout.contains("samba-tool dsacl set -H 'ldap://"));
     let csv = riposte(
         &lab,
         &[
