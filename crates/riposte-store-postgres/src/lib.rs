@@ -33,6 +33,7 @@
 
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transport;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -127,6 +128,10 @@ impl PostgresStore {
             message: scrub(format!(
                 "not a usable PostgreSQL URL ({e}); write it as postgres://user:password@host:port/database"
             )),
+        })?;
+        transport::check_transport(url, &options).map_err(|message| StoreError::Open {
+            location: location.clone(),
+            message,
         })?;
         let where_ = format!("{}:{}", options.get_host(), options.get_port());
         // One direct connection first: its error says why (refused, unknown

@@ -140,3 +140,23 @@ async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
     drop(store);
     db.remove().await;
 }
+
+#[tokio::test]
+async fn a_remote_server_without_verified_tls_is_refused_before_any_connection() {
+    // 192.0.2.1 is TEST-NET-1: nothing is sent, the URL is refused first.
+    for url in [
+        "postgres://riposte:hunter2-secret@192.0.2.1:5432/riposte",
+        "postgres://riposte:hunter2-secret@192.0.2.1:5432/riposte?sslmode=require",
+    ] {
+        let err = PostgresStore::connect(url)
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("not on this host") && err.contains("sslmode=verify-full"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "the password leaked: {err}");
+    }
+}
