@@ -43,11 +43,12 @@ use riposte_core::containment::Step;
 use riposte_core::evidence::Evidence;
 use riposte_core::policy::{Role, Scope};
 use riposte_core::{ActionOptions, Outcome};
+use riposte_store::audit::checkpoint;
 use riposte_store::{
-    AlertEntities, AlertFilter, AlertStore, ApiToken, AuditLog, AuditRecord, BulkCounts,
-    BulkOperation, BulkState, BulkStore, Created, Finish, GENESIS_HASH, Job, JobEvent, JobFilter,
-    JobState, JobStore, LeaderGuard, LeaderLock, Leadership, NewAlert, NewAuditRecord, NewBulk,
-    NewJob, PeopleStore, Person, Progress, Session, StoreError, StoredAlert, TokenStore,
+    AlertEntities, AlertFilter, AlertStore, ApiToken, AuditLog, AuditRecord, AuditSigner,
+    BulkCounts, BulkOperation, BulkState, BulkStore, Created, Finish, GENESIS_HASH, Job, JobEvent,
+    JobFilter, JobState, JobStore, LeaderGuard, LeaderLock, Leadership, NewAlert, NewAuditRecord,
+    NewBulk, NewJob, PeopleStore, Person, Progress, Session, StoreError, StoredAlert, TokenStore,
     from_millis, record_hash, to_millis,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
@@ -81,6 +82,8 @@ pub struct PostgresStore {
     /// The URL without its password: what errors and logs name.
     location: String,
     password: Option<String>,
+    /// Signs the audit checkpoints (`[audit] signing_key`); None: none are made.
+    signer: Option<std::sync::Arc<AuditSigner>>,
 }
 
 /// The URL with any password removed (`postgres://user@host:port/db`), for
@@ -161,9 +164,16 @@ impl PostgresStore {
             options,
             location,
             password,
+            signer: None,
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Appends signed checkpoints with `signer` (see [`riposte_store::audit::checkpoint`]).
+    pub fn with_audit_signer(mut self, signer: std::sync::Arc<AuditSigner>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// The URL without its password.
@@ -331,8 +341,21 @@ impl PostgresStore {
     }
 
     /// Appends one audit record inside `tx`, which must hold the audit lock
-    /// ([`Self::lock_audit`]).
+    /// ([`Self::lock_audit`]), and the signed checkpoint due after it, if one is.
     async fn append_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        record: NewAuditRecord,
+    ) -> Result<AuditRecord, StoreError> {
+        let appended = self.insert_audit(tx, record).await?;
+        if let Some(due) = checkpoint::due_after(self.signer.as_deref(), &appended) {
+            self.insert_audit(tx, due).await?;
+        }
+        Ok(appended)
+    }
+
+    /// Persists one record after the head (a checkpoint sealed first).
+    async fn insert_audit(
         &self,
         tx: &mut sqlx::Transaction<'_, Postgres>,
         record: NewAuditRecord,
@@ -346,6 +369,7 @@ impl PostgresStore {
             Some((seq, hash)) => (seq + 1, hash),
             None => (1, GENESIS_HASH.to_string()),
         };
+        let record = checkpoint::seal(self.signer.as_deref(), record, seq - 1, &prev_hash)?;
         let at = now();
         let hash = record_hash(&prev_hash, seq, at, &record);
         sqlx::query(

@@ -37,6 +37,10 @@ pub use leader::{LeaderGuard, LeaderLock, Leadership};
 pub use people::{PeopleStore, Person, Session};
 pub use tokens::{ApiToken, TokenStore};
 
+pub use audit::checkpoint::{
+    AuditSigner, CHECKPOINT_EVENT, CheckpointKeys, CheckpointReport, DEFAULT_CHECKPOINT_EVERY,
+    checkpoint_now, verify_checkpoints,
+};
 pub use audit::{
     AuditLog, AuditRecord, BreakKind, ChainBreak, ChainReport, GENESIS_HASH, NewAuditRecord,
     record_hash, to_ocsf, verify_chain,
