@@ -607,25 +607,31 @@ async fn decide(
 }
 
 /// Completes on Ctrl-C or SIGTERM: the service then drains and stops.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves at SIGTERM or SIGINT. The handlers are installed when this is
+/// called, not when first polled: a signal that arrives while the service
+/// is still starting then stops it cleanly (and its audit checkpoint is
+/// signed) instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = wait(term) => {}
+            _ = wait(interrupt) => {}
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+        eprintln!(
+            "riposte: stopping: no new requests; the running job finishes, queued jobs stay queued"
+        );
     }
-    eprintln!(
-        "riposte: stopping: no new requests; the running job finishes, queued jobs stay queued"
-    );
 }
 
 /// The ledger the configuration names (SQLite or PostgreSQL); the error

@@ -183,6 +183,10 @@ pub fn self_signed_cert(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) 
             "/CN=riposte-test",
             "-addext",
             "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            // A server certificate that is its own trust anchor, not a CA
+            // (rustls refuses a CA certificate as a server's).
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
             "-keyout",
         ])
         .arg(&key)
