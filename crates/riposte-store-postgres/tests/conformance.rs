@@ -160,3 +160,17 @@ async fn a_remote_server_without_verified_tls_is_refused_before_any_connection()
         assert!(!err.contains("hunter2"), "the password leaked: {err}");
     }
 }
+
+#[tokio::test]
+async fn checkpoints_are_signed_in_every_append_path() {
+    use riposte_store::audit::checkpoint::{AuditSigner, CheckpointKeys, generate_key};
+    let (private, public) = generate_key().unwrap();
+    let (db, store) = fresh("checkpoints").await;
+    let store = store.with_audit_signer(std::sync::Arc::new(
+        AuditSigner::from_pkcs8(&private, 3).unwrap(),
+    ));
+    let keys = CheckpointKeys::from_spki_ders(&[public]).unwrap();
+    riposte_store::conformance::checkpoints_follow_every_append_path(&store, &keys).await;
+    drop(store);
+    db.remove().await;
+}

@@ -98,3 +98,18 @@ async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
     riposte_store::conformance::a_job_is_not_finished_when_its_outcome_record_is_not(&store).await;
     riposte_store::conformance::a_bulk_keeps_its_state_when_its_record_is_not(&store).await;
 }
+
+#[tokio::test]
+async fn checkpoints_are_signed_in_every_append_path() {
+    use riposte_store::audit::checkpoint::{AuditSigner, CheckpointKeys, generate_key};
+    let (private, public) = generate_key().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ledger.sqlite"))
+        .await
+        .unwrap()
+        .with_audit_signer(std::sync::Arc::new(
+            AuditSigner::from_pkcs8(&private, 3).unwrap(),
+        ));
+    let keys = CheckpointKeys::from_spki_ders(&[public]).unwrap();
+    riposte_store::conformance::checkpoints_follow_every_append_path(&store, &keys).await;
+}
