@@ -184,7 +184,10 @@ pub fn load_signer(config: &Config) -> anyhow::Result<Option<Arc<AuditSigner>>> 
         ledger_dirs.push(dir.to_path_buf());
     }
     for dir in ledger_dirs {
-        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+        // A data directory not made yet is compared as an absolute path.
+        let dir = std::fs::canonicalize(&dir)
+            .or_else(|_| std::path::absolute(&dir))
+            .unwrap_or(dir);
         if real.starts_with(&dir) {
             return Err(invalid(format!(
                 "[audit] signing_key = {} lies inside {}, beside the ledger it protects: whoever can rewrite the ledger could read the key and re-sign it. Move the key outside the data directory (e.g. /etc/riposte/audit.key, owned by the user riposte runs as, mode 600)",

@@ -480,6 +480,53 @@ bind_password_env = "RIPOSTE_TEST_CONFIG_PASSWORD"
     }
 
     #[test]
+    fn audit_and_tls_settings_resolve_against_the_config_directory() {
+        let base = FOREST.replace(
+            "bind_password_env = \"RIPOSTE_TEST_CONFIG_PASSWORD\"",
+            "bind_password_file = \"/etc/hostname\"",
+        );
+        let config = parse(&base).unwrap();
+        assert_eq!(
+            config.audit,
+            AuditSettings {
+                signing_key: None,
+                checkpoint_every: riposte_store::DEFAULT_CHECKPOINT_EVERY
+            }
+        );
+        assert_eq!((config.tls, config.insecure_http), (None, false));
+        let set = format!(
+            "[audit]\nsigning_key = \"keys/audit.key\"\ncheckpoint_every = 7\n\
+             [server]\ntls_cert = \"tls/cert.pem\"\ntls_key = \"/etc/tls/key.pem\"\ninsecure_http = true\n{base}"
+        );
+        let config = parse(&set).unwrap();
+        assert_eq!(
+            config.audit.signing_key,
+            Some(PathBuf::from("/nonexistent/keys/audit.key"))
+        );
+        assert_eq!(config.audit.checkpoint_every, 7);
+        assert_eq!(
+            config.tls,
+            Some(riposte_server::TlsFiles {
+                cert: PathBuf::from("/nonexistent/tls/cert.pem"),
+                key: PathBuf::from("/etc/tls/key.pem"),
+            })
+        );
+        assert!(config.insecure_http);
+        let err = parse(&format!("[audit]\ncheckpoint_every = 0\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("checkpoint_every must be at least 1"), "{err}");
+        let err = parse(&format!("[server]\ntls_key = \"k.pem\"\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("go together"), "{err}");
+        let err = parse(&format!("[audit]\nsigning_kee = \"k\"\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("signing_kee"), "{err}");
+    }
+
+    #[test]
     fn plaintext_needs_insecure_and_secrets_must_resolve() {
         let plain = FOREST
             .replace("ldaps://127.0.0.11:636", "ldap://127.0.0.11:389")
