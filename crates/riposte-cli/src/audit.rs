@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
-use riposte_store::audit::checkpoint::{CheckpointKeys, generate_key};
+use riposte_store::audit::checkpoint::{self, CheckpointKeys, generate_key};
 use riposte_store::{
     AuditLog, AuditSigner, CheckpointReport, to_millis, to_ocsf, verify_chain, verify_checkpoints,
 };
@@ -40,6 +40,10 @@ pub enum AuditCommand {
         #[arg(long, value_enum, default_value_t = ExportFormat::Ocsf)]
         format: ExportFormat,
     },
+    /// Sign the ledger as it is now: once when signing starts on an existing ledger, or after
+    /// an investigation explained why riposte stopped signing (it never signs on its own over
+    /// a ledger whose last checkpoint no longer matches). Needs [audit] signing_key.
+    Checkpoint,
     /// Make the Ed25519 key that signs audit checkpoints. Needs no config file.
     Keygen {
         /// Where to write the private key (PEM, mode 600); keep it outside the data directory
@@ -78,8 +82,50 @@ pub async fn run(
         AuditCommand::Export { since, format } => {
             export(log.as_ref(), since.as_deref(), *format).await
         }
+        AuditCommand::Checkpoint => certify(&config, json).await,
         AuditCommand::Keygen { .. } => unreachable!("handled above"),
     }
+}
+
+/// `riposte audit checkpoint`: an operator's signature over the ledger as it
+/// is, refused while the unkeyed chain is broken.
+async fn certify(config: &Config, json: bool) -> anyhow::Result<u8> {
+    let Some(signer) = load_signer(config)? else {
+        return Err(UsageError(
+            "no [audit] signing_key in the config: make one with `riposte audit keygen --out FILE` and set it".into(),
+        )
+        .into());
+    };
+    let key_id = signer.key_id().to_string();
+    let store = crate::store::open_store(&config.database, Some(signer)).await?;
+    let chain = verify_chain(store.as_ref())
+        .await
+        .context("reading the audit trail")?;
+    if let Some(b) = &chain.first_break {
+        anyhow::bail!(
+            "not signing: the hash chain is broken at seq {} ({}): {}",
+            b.seq,
+            b.kind,
+            b.detail
+        );
+    }
+    let signed = store
+        .append(checkpoint::certify_request(&crate::requester()))
+        .await
+        .context("signing the audit checkpoint")?;
+    if json {
+        println!(
+            "{}",
+            json!({ "seq": signed.seq, "covers_seq": signed.seq - 1, "key_id": key_id })
+        );
+    } else {
+        println!(
+            "signed checkpoint at seq {}: records 1 to {} as they are now (key {key_id})",
+            signed.seq,
+            signed.seq - 1
+        );
+    }
+    Ok(exit::OK)
 }
 
 fn keygen(out: &Path, public_out: Option<&Path>, json: bool) -> anyhow::Result<u8> {

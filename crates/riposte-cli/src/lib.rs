@@ -914,7 +914,7 @@ pub fn exit_code(job: &riposte_store::Job) -> u8 {
 }
 
 /// Who is asking, as the ledger records it: the OS user on this host.
-fn requester() -> String {
+pub(crate) fn requester() -> String {
     let user = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .or_else(|_| std::env::var("LOGNAME"))

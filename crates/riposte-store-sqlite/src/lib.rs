@@ -328,9 +328,23 @@ impl SqliteStore {
     ) -> Result<AuditRecord, StoreError> {
         let appended = self.insert_audit(tx, record).await?;
         if let Some(due) = checkpoint::due_after(self.signer.as_deref(), &appended) {
-            self.insert_audit(tx, due).await?;
+            checkpoint::skip_refused(self.insert_audit(tx, due).await)?;
         }
         Ok(appended)
+    }
+
+    /// The audit records from `from_seq` on, read inside `tx`.
+    async fn audit_from(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        from_seq: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq")
+            .bind(from_seq)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        rows.iter().map(audit_record_from_row).collect()
     }
 
     /// Persists one record after the head (a checkpoint sealed first).
@@ -348,7 +362,15 @@ impl SqliteStore {
             Some((seq, hash)) => (seq + 1, hash),
             None => (1, GENESIS_HASH.to_string()),
         };
-        let record = checkpoint::seal(self.signer.as_deref(), record, seq - 1, &prev_hash)?;
+        let record = if checkpoint::is_checkpoint(&record) {
+            let signer = self.signer.as_deref();
+            let recent = self
+                .audit_from(tx, checkpoint::look_back_from(signer, seq - 1))
+                .await?;
+            checkpoint::seal(signer, record, seq - 1, &prev_hash, &recent)?
+        } else {
+            record
+        };
         let at = now();
         let hash = record_hash(&prev_hash, seq, at, &record);
         let details = serde_json::to_string(&record.details)

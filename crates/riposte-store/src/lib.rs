@@ -273,6 +273,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the job ledger failed: {0}")]
     Backend(String),
+    /// An audit checkpoint was not signed (no key, or the ledger no longer
+    /// matches its last checkpoint); see `audit::checkpoint::seal`.
+    #[error("audit checkpoint refused: {0}")]
+    CheckpointRefused(String),
 }
 
 /// The job ledger. Every implementation passes [`conformance`].

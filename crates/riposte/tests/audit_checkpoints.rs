@@ -384,6 +384,42 @@ fn removing_every_checkpoint_leaves_a_tail_the_key_does_not_cover() {
         "{}",
         caught.stdout
     );
+    // riposte goes on working but never signs over the stripped ledger.
+    for n in 7..=9 {
+        let name = format!("t{n}");
+        let made = riposte_config(
+            &config,
+            &["token", "create", "--name", &name, "--role", "reader"],
+        );
+        assert_eq!(made.code, 0, "{}", made.stderr);
+    }
+    let still = riposte_config(
+        &config,
+        &["audit", "verify", "--public-key", public.to_str().unwrap()],
+    );
+    assert_eq!(still.code, 1, "{}", still.stdout);
+    assert!(
+        still
+            .stdout
+            .contains("checkpoints missing: 9 records after the start"),
+        "{}",
+        still.stdout
+    );
+    // Until an operator, having looked, signs the ledger as it is.
+    let certified = riposte_config(&config, &["audit", "checkpoint"]);
+    assert_eq!(certified.code, 0, "{}", certified.stderr);
+    assert!(
+        certified
+            .stdout
+            .starts_with("signed checkpoint at seq 10: records 1 to 9"),
+        "{}",
+        certified.stdout
+    );
+    let signed = riposte_config(
+        &config,
+        &["audit", "verify", "--public-key", public.to_str().unwrap()],
+    );
+    assert_eq!(signed.code, 0, "{}", signed.stdout);
 }
 
 #[test]

@@ -14,6 +14,13 @@
 //! append's transaction: a checkpoint follows every record whose seq is a
 //! multiple of `checkpoint_every`, and `riposte serve` asks for one at a
 //! clean shutdown ([`request`]). Signing and verifying are aws-lc-rs's.
+//!
+//! The signer only extends checkpoints it can verify: before signing, the
+//! newest checkpoint among the last `checkpoint_every` records must still
+//! match the ledger. So a ledger rewritten, or stripped of its checkpoints,
+//! is never signed again by riposte on its own; only an operator's explicit
+//! `riposte audit checkpoint` ([`certify_request`]) signs a ledger as it is
+//! (when signing starts on an existing ledger, or after an investigation).
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, ParsedPublicKey};
@@ -119,36 +126,121 @@ pub fn request() -> NewAuditRecord {
     }
 }
 
-/// Called by a backend's append path with the head the record will follow
-/// (seq 0 and the genesis hash on an empty log), before the record is hashed:
-/// a checkpoint record gets the signature over that head in its details,
-/// whatever the caller put there; any other record is returned unchanged.
-/// Nobody writes a checkpoint without the key: without a signer it is refused.
+/// A request by an operator (`actor`) to sign the ledger as it is, without
+/// the check that the previous checkpoint still matches.
+pub fn certify_request(actor: &str) -> NewAuditRecord {
+    NewAuditRecord {
+        actor: actor.into(),
+        source: "cli".into(),
+        details: json!({ "certify": true }),
+        ..request()
+    }
+}
+
+/// Whether `record` is a checkpoint (request): the backend then reads the
+/// records from [`look_back_from`] on and passes them to [`seal`].
+pub fn is_checkpoint(record: &NewAuditRecord) -> bool {
+    record.event == CHECKPOINT_EVENT
+}
+
+/// The first seq [`seal`] needs to see before signing after `head_seq`: the
+/// last `checkpoint_every` records and the one before them.
+pub fn look_back_from(signer: Option<&AuditSigner>, head_seq: i64) -> i64 {
+    let every = signer.map_or(1, |s| i64::try_from(s.every).unwrap_or(i64::MAX));
+    head_seq.saturating_sub(every).saturating_sub(1).max(1)
+}
+
+/// Called by a backend's append path for a checkpoint record, with the head
+/// it will follow (seq 0 and the genesis hash on an empty log) and the
+/// records from [`look_back_from`] to the head, before it is hashed: the
+/// record gets the signature over the head in its details, whatever the
+/// caller put there. Refused (`CheckpointRefused`) without a key, and, unless
+/// the request certifies, when the newest checkpoint among `recent` no
+/// longer matches the ledger or there is none where one is due.
 pub fn seal(
     signer: Option<&AuditSigner>,
     record: NewAuditRecord,
     head_seq: i64,
     head_hash: &str,
+    recent: &[AuditRecord],
 ) -> Result<NewAuditRecord, StoreError> {
-    if record.event != CHECKPOINT_EVENT {
-        return Ok(record);
-    }
     let Some(signer) = signer else {
-        return Err(StoreError::Conflict(
+        return Err(StoreError::CheckpointRefused(
             "an audit checkpoint needs the signing key: set [audit] signing_key".into(),
         ));
     };
+    let certify = record.details.get("certify") == Some(&Value::Bool(true));
+    if !certify && let Some(why) = continuity(signer, head_seq, recent) {
+        return Err(StoreError::CheckpointRefused(format!(
+            "{why}; riposte does not sign over it. Run `riposte audit verify --public-key FILE`; once the ledger is explained, `riposte audit checkpoint` signs it as it is"
+        )));
+    }
     let signature = signer.pair.sign(&signed_message(head_seq, head_hash));
+    let mut details = json!({
+        "algorithm": "ed25519",
+        "key_id": signer.key_id,
+        "covers_seq": head_seq,
+        "covers_hash": head_hash,
+        "signature": hex(signature.as_ref()),
+    });
+    if certify {
+        details["certified_by"] = json!(record.actor);
+    }
     Ok(NewAuditRecord {
-        details: json!({
-            "algorithm": "ed25519",
-            "key_id": signer.key_id,
-            "covers_seq": head_seq,
-            "covers_hash": head_hash,
-            "signature": hex(signature.as_ref()),
-        }),
+        details,
+        actor: record.actor,
+        source: record.source,
         ..request()
     })
+}
+
+/// Why the checkpoint after `head_seq` must not be signed automatically, if
+/// it must not: the newest checkpoint among `recent` no longer matches, or
+/// none is there although the ledger is older than one interval.
+fn continuity(signer: &AuditSigner, head_seq: i64, recent: &[AuditRecord]) -> Option<String> {
+    let newest = recent
+        .iter()
+        .rposition(|r| r.event == CHECKPOINT_EVENT && r.seq <= head_seq);
+    let Some(at) = newest else {
+        let every = i64::try_from(signer.every).unwrap_or(i64::MAX);
+        return (head_seq > every).then(|| {
+            format!(
+                "no checkpoint among the last {every} records before record {head_seq}: checkpoints were removed, or records were written without the key"
+            )
+        });
+    };
+    let keys = CheckpointKeys {
+        keys: public_der(&signer.pair)
+            .ok()
+            .and_then(|der| {
+                ParsedPublicKey::new(&ED25519, &der)
+                    .ok()
+                    .map(|k| (signer.key_id.clone(), k))
+            })
+            .into_iter()
+            .collect(),
+    };
+    let previous = at.checked_sub(1).and_then(|i| recent.get(i));
+    check_one(&recent[at], previous, &keys).map(|why| {
+        format!(
+            "the last checkpoint (seq {}) no longer matches the ledger: {why}",
+            recent[at].seq
+        )
+    })
+}
+
+/// Turns a refused due checkpoint into a logged error: the append it would
+/// have followed stands, the checkpoint is not written (verify then shows
+/// the gap). Any other error is returned.
+pub fn skip_refused(result: Result<AuditRecord, StoreError>) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(StoreError::CheckpointRefused(why)) => {
+            tracing::error!(reason = %why, "audit checkpoint not signed");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The checkpoint request a backend appends, in the same transaction, after
@@ -437,9 +529,70 @@ mod tests {
         assert!(report.tail_too_long && !report.holds());
     }
 
+    fn checkpoint_seqs(log: &MemLog) -> Vec<i64> {
+        now_ready(log.audit_records(0, 1000))
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.event == CHECKPOINT_EVENT)
+            .map(|r| r.seq)
+            .collect()
+    }
+
+    #[test]
+    fn riposte_never_signs_over_a_rewritten_or_stripped_ledger_on_its_own() {
+        let (signer, keys) = new_key(3);
+        let log = MemLog::with_signer(signer);
+        for i in 0..8 {
+            now_ready(log.append(record(i))).unwrap();
+        }
+        log.rewrite_and_rechain(5, |r| r.result = "failure".into());
+        // Appends go on (containment never waits on the audit key), but no
+        // checkpoint is signed over the rewritten ledger.
+        now_ready(log.append(record(8))).unwrap();
+        let refused = now_ready(checkpoint_now(&log)).unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::CheckpointRefused(why) if why.contains("the last checkpoint (seq 10) no longer matches")),
+            "{refused}"
+        );
+        for i in 9..14 {
+            now_ready(log.append(record(i))).unwrap();
+        }
+        assert_eq!(checkpoint_seqs(&log), vec![4, 7, 10]);
+        let refused = now_ready(checkpoint_now(&log)).unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::CheckpointRefused(why) if why.contains("no checkpoint among the last 3 records") && why.contains("riposte audit checkpoint")),
+            "{refused}"
+        );
+        let report = now_ready(verify_checkpoints(&log, &keys, 3)).unwrap();
+        assert!(report.tail_too_long && report.first_break.unwrap().seq == 7);
+
+        // Stripped of its checkpoints: the same.
+        let (signer, keys) = new_key(3);
+        let log = MemLog::with_signer(signer);
+        for i in 0..8 {
+            now_ready(log.append(record(i))).unwrap();
+        }
+        log.remove_checkpoints_and_rechain();
+        for i in 8..12 {
+            now_ready(log.append(record(i))).unwrap();
+        }
+        assert_eq!(checkpoint_seqs(&log), Vec::<i64>::new());
+        // An operator's explicit checkpoint signs the ledger as it is.
+        let certified = now_ready(log.append(certify_request("cli:root@host"))).unwrap();
+        assert_eq!(certified.details["certified_by"], "cli:root@host");
+        assert_eq!(certified.actor, "cli:root@host");
+        let report = now_ready(verify_checkpoints(&log, &keys, 3)).unwrap();
+        assert!(report.holds(), "{report:?}");
+        // And automatic ones continue from it.
+        for i in 12..16 {
+            now_ready(log.append(record(i))).unwrap();
+        }
+        assert_eq!(checkpoint_seqs(&log), vec![13, 16, 19]);
+    }
+
     #[test]
     fn a_checkpoint_cannot_be_written_without_the_key() {
-        let err = seal(None, request(), 1, super::super::GENESIS_HASH).unwrap_err();
+        let err = seal(None, request(), 1, super::super::GENESIS_HASH, &[]).unwrap_err();
         assert!(err.to_string().contains("signing_key"), "{err}");
         // Whatever a caller puts in a checkpoint's details is replaced.
         let (signer, _) = new_key(3);
@@ -447,7 +600,7 @@ mod tests {
             details: json!({"covers_seq": 1, "signature": "00"}),
             ..request()
         };
-        let sealed = seal(Some(&signer), forged, 1, "ab").unwrap();
+        let sealed = seal(Some(&signer), forged, 1, "ab", &[]).unwrap();
         assert_eq!(sealed.details["covers_hash"], "ab");
         assert_eq!(sealed.details["signature"].as_str().unwrap().len(), 128);
     }
