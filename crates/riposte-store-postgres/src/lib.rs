@@ -354,17 +354,22 @@ impl PostgresStore {
         Ok(appended)
     }
 
-    /// The audit records from `from_seq` on, read inside `tx`.
-    async fn audit_from(
+    /// The newest checkpoint with seq >= `from_seq` and the record before it
+    /// (what [`checkpoint::seal`] checks), read inside `tx`: at most two rows,
+    /// however long the interval.
+    async fn newest_checkpoint_from(
         &self,
         tx: &mut sqlx::Transaction<'_, Postgres>,
         from_seq: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq")
-            .bind(from_seq)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(|e| self.error(e))?;
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log WHERE seq >= (SELECT MAX(seq) - 1 FROM audit_log \
+             WHERE seq >= $1 AND event = 'audit-checkpoint') ORDER BY seq LIMIT 2",
+        )
+        .bind(from_seq)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(|e| self.error(e))?;
         rows.iter().map(audit_record_from_row).collect()
     }
 
@@ -386,7 +391,7 @@ impl PostgresStore {
         let record = if checkpoint::is_checkpoint(&record) {
             let signer = self.signer.as_deref();
             let recent = self
-                .audit_from(tx, checkpoint::look_back_from(signer, seq - 1))
+                .newest_checkpoint_from(tx, checkpoint::look_back_from(signer, seq - 1))
                 .await?;
             checkpoint::seal(signer, record, seq - 1, &prev_hash, &recent)?
         } else {

@@ -265,6 +265,33 @@ fn rewritten_ledger_is_caught_by_the_checkpoint_key(database_url: Option<&str>) 
         (&Value::Bool(true), &Value::Bool(false), &Value::from(6))
     );
 
+    // riposte goes on working, but never signs over the rewritten ledger:
+    // record 15 is due a checkpoint, and the one at 11 no longer matches.
+    let made = riposte_config(
+        &config,
+        &["token", "create", "--name", "t13", "--role", "reader"],
+    );
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    assert!(
+        made.stderr.contains("audit checkpoint not signed")
+            && made
+                .stderr
+                .contains("the last checkpoint (seq 11) no longer matches"),
+        "{}",
+        made.stderr
+    );
+    let records = block_on(ledger.records());
+    assert_eq!(
+        (
+            records.len(),
+            records
+                .iter()
+                .filter(|r| r.event == "audit-checkpoint")
+                .count()
+        ),
+        (15, 2)
+    );
+
     // Another key's public half does not vouch for these checkpoints.
     let other = keygen(&keys.join("other.key"));
     assert_eq!(other.code, 0, "{}", other.stderr);

@@ -138,7 +138,8 @@ pub fn certify_request(actor: &str) -> NewAuditRecord {
 }
 
 /// Whether `record` is a checkpoint (request): the backend then reads the
-/// records from [`look_back_from`] on and passes them to [`seal`].
+/// newest checkpoint from [`look_back_from`] on, with the record before it,
+/// and passes them to [`seal`].
 pub fn is_checkpoint(record: &NewAuditRecord) -> bool {
     record.event == CHECKPOINT_EVENT
 }
@@ -152,7 +153,8 @@ pub fn look_back_from(signer: Option<&AuditSigner>, head_seq: i64) -> i64 {
 
 /// Called by a backend's append path for a checkpoint record, with the head
 /// it will follow (seq 0 and the genesis hash on an empty log) and the
-/// records from [`look_back_from`] to the head, before it is hashed: the
+/// newest checkpoint from [`look_back_from`] on with the record before it
+/// (or any records of that window that include them), before it is hashed: the
 /// record gets the signature over the head in its details, whatever the
 /// caller put there. Refused (`CheckpointRefused`) without a key, and, unless
 /// the request certifies, when the newest checkpoint among `recent` no
