@@ -40,6 +40,28 @@ struct ConfigFile {
     /// Mass containment: children at once per DC (`per_dc`) and per Entra tenant (`per_tenant`).
     #[serde(default)]
     bulk: riposte_jobs::BulkLimits,
+    /// Signed checkpoints of the audit trail.
+    #[serde(default)]
+    audit: AuditFile,
+}
+
+/// `[audit]`: signed checkpoints of the audit trail.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditFile {
+    /// The Ed25519 private key (PKCS#8 PEM, `riposte audit keygen`) that signs
+    /// checkpoints; kept outside the data directory, readable by its owner only.
+    signing_key: Option<PathBuf>,
+    /// Records between checkpoints (default 100).
+    checkpoint_every: Option<u64>,
+}
+
+/// `[audit]` as riposte uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// Where the checkpoint signing key is; None: no checkpoints are made.
+    pub signing_key: Option<PathBuf>,
+    pub checkpoint_every: u64,
 }
 
 /// `[readiness]`: how often `riposte serve` re-assesses readiness.
@@ -89,6 +111,14 @@ struct SafeguardsFile {
 struct ServerFile {
     /// Address and port, e.g. "127.0.0.1:8080" (overridden by RIPOSTE_LISTEN).
     listen: Option<String>,
+    /// The server's certificate chain (PEM): with `tls_key`, serve HTTPS.
+    tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM).
+    tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on an address beyond loopback (tokens, passwords and
+    /// session cookies then cross the network in clear). Default false.
+    #[serde(default)]
+    insecure_http: bool,
     /// How long a worker's claim on a job lasts without renewal (overridden
     /// by RIPOSTE_JOB_LEASE_SECS). Workers renew it every third of it; a job
     /// whose node died is taken over once it runs out.
@@ -173,6 +203,12 @@ pub struct Config {
     pub readiness_refresh: Option<std::time::Duration>,
     /// `[bulk]`: mass containment concurrency.
     pub bulk: riposte_jobs::BulkLimits,
+    /// `[audit]`: the checkpoint signing key and interval.
+    pub audit: AuditSettings,
+    /// `[server] tls_cert` and `tls_key`: serve HTTPS with them.
+    pub tls: Option<riposte_server::TlsFiles>,
+    /// `[server] insecure_http`: plain HTTP beyond loopback was asked for.
+    pub insecure_http: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -311,6 +347,31 @@ impl Config {
             }
             Some(secs) => std::time::Duration::from_secs(secs),
         };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let checkpoint_every = match file.audit.checkpoint_every {
+            Some(0) => {
+                return Err(invalid(
+                    "[audit] checkpoint_every must be at least 1".into(),
+                ));
+            }
+            Some(n) => n,
+            None => riposte_store::DEFAULT_CHECKPOINT_EVERY,
+        };
+        let tls = match (file.server.tls_cert, file.server.tls_key) {
+            (Some(cert), Some(key)) => Some(riposte_server::TlsFiles {
+                cert: base_dir.join(cert),
+                key: base_dir.join(key),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(invalid(
+                    "[server] tls_cert and tls_key go together: set both (PEM certificate chain and its private key) or neither".into(),
+                ));
+            }
+        };
         Ok(Config {
             path: path.to_path_buf(),
             data_dir,
@@ -330,6 +391,12 @@ impl Config {
             readiness_refresh: (file.readiness.refresh_minutes > 0)
                 .then(|| std::time::Duration::from_secs(file.readiness.refresh_minutes * 60)),
             bulk: file.bulk,
+            audit: AuditSettings {
+                signing_key: file.audit.signing_key.map(|k| base_dir.join(k)),
+                checkpoint_every,
+            },
+            tls,
+            insecure_http: file.server.insecure_http,
         })
     }
 
@@ -410,6 +477,53 @@ bind_password_env = "RIPOSTE_TEST_CONFIG_PASSWORD"
             "{err}"
         );
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn audit_and_tls_settings_resolve_against_the_config_directory() {
+        let base = FOREST.replace(
+            "bind_password_env = \"RIPOSTE_TEST_CONFIG_PASSWORD\"",
+            "bind_password_file = \"/etc/hostname\"",
+        );
+        let config = parse(&base).unwrap();
+        assert_eq!(
+            config.audit,
+            AuditSettings {
+                signing_key: None,
+                checkpoint_every: riposte_store::DEFAULT_CHECKPOINT_EVERY
+            }
+        );
+        assert_eq!((config.tls, config.insecure_http), (None, false));
+        let set = format!(
+            "[audit]\nsigning_key = \"keys/audit.key\"\ncheckpoint_every = 7\n\
+             [server]\ntls_cert = \"tls/cert.pem\"\ntls_key = \"/etc/tls/key.pem\"\ninsecure_http = true\n{base}"
+        );
+        let config = parse(&set).unwrap();
+        assert_eq!(
+            config.audit.signing_key,
+            Some(PathBuf::from("/nonexistent/keys/audit.key"))
+        );
+        assert_eq!(config.audit.checkpoint_every, 7);
+        assert_eq!(
+            config.tls,
+            Some(riposte_server::TlsFiles {
+                cert: PathBuf::from("/nonexistent/tls/cert.pem"),
+                key: PathBuf::from("/etc/tls/key.pem"),
+            })
+        );
+        assert!(config.insecure_http);
+        let err = parse(&format!("[audit]\ncheckpoint_every = 0\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("checkpoint_every must be at least 1"), "{err}");
+        let err = parse(&format!("[server]\ntls_key = \"k.pem\"\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("go together"), "{err}");
+        let err = parse(&format!("[audit]\nsigning_kee = \"k\"\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("signing_kee"), "{err}");
     }
 
     #[test]

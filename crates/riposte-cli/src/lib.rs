@@ -19,6 +19,7 @@ macro_rules! println {
     }};
 }
 
+mod audit;
 mod bulk;
 pub mod config;
 mod detect;
@@ -27,21 +28,19 @@ mod output;
 mod readiness;
 pub mod store;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use riposte_ad::AdDirectory;
 use riposte_core::policy::{Principal, Role, Scope};
 use riposte_core::safeguards::Protection;
 use riposte_core::{Action, ActionOptions, Outcome, secret_token};
 use riposte_jobs::{ActionRequest, Runner, RunnerError};
 use riposte_store::{
-    AlertStore, AuditLog, JobFilter, LeaderLock, Ledger, PeopleStore, Store, TokenStore, to_millis,
-    to_ocsf, verify_chain,
+    AlertStore, AuditLog, JobFilter, LeaderLock, Ledger, PeopleStore, Store, TokenStore,
 };
 use time::OffsetDateTime;
 
@@ -91,7 +90,7 @@ enum Command {
     Actions(ActionsCommand),
     /// The audit trail: who did what, when, from where, with what result.
     #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit(audit::AuditCommand),
     /// Run the service: the REST API and the job worker (listens on [server] listen).
     Serve,
     /// API tokens for automation (shown once, stored hashed, revocable).
@@ -252,27 +251,6 @@ enum ActionsCommand {
     },
 }
 
-#[derive(Subcommand, Debug)]
-enum AuditCommand {
-    /// Check the hash chain: exit 0 if intact, 1 if a record was changed or removed.
-    Verify,
-    /// Audit records as JSON lines on stdout, oldest first, for a SIEM.
-    Export {
-        /// Only records since this time (RFC 3339, e.g. 2026-11-26T10:00:00Z) or age (30m, 2h, 7d).
-        #[arg(long)]
-        since: Option<String>,
-        /// ocsf: OCSF 1.1 events (Account Change, Authentication, API Activity); raw: the records as kept, with their hashes.
-        #[arg(long, value_enum, default_value_t = ExportFormat::Ocsf)]
-        format: ExportFormat,
-    },
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum ExportFormat {
-    Ocsf,
-    Raw,
-}
-
 /// Parses arguments and runs the command; the binary only sets up TLS first.
 pub fn run() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -356,13 +334,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             detect::DetectError::Usage(m) => UsageError(m).into(),
         });
     }
-    let config = Config::load(cli.config.as_deref())?;
     if let Command::Audit(command) = &cli.command {
         // Reading the trail needs neither the directory nor job recovery,
-        // which would append to the trail being read.
-        let store = open_ledger(&config).await?;
-        return audit(command, store.as_ref(), cli.json).await;
+        // which would append to the trail being read; keygen needs no config.
+        return audit::run(command, cli.config.as_deref(), cli.json).await;
     }
+    let config = Config::load(cli.config.as_deref())?;
     if let Command::Ingest(args) = &cli.command {
         // Detection needs the alert store only, not the directory.
         let store: Arc<dyn AlertStore> = open_ledger(&config).await?;
@@ -437,9 +414,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 std::time::Duration::from_secs(1),
                 std::time::Duration::from_secs(60),
             ),
+            tls: config.tls.clone(),
+            insecure_http: config.insecure_http,
         };
         respond_to_alerts(&config, &runner, &pipeline);
         riposte_server::serve(options, runner, tokens, people, pipeline, shutdown_signal()).await?;
+        if config.audit.signing_key.is_some() {
+            // A clean shutdown signs the trail up to its last record.
+            riposte_store::checkpoint_now(store.as_ref())
+                .await
+                .context("signing the audit checkpoint at shutdown")?;
+        }
         return Ok(exit::OK);
     }
     let runner = with_cloud(Runner::new(ledger, directory))
@@ -548,60 +533,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-async fn audit(command: &AuditCommand, log: &dyn AuditLog, json: bool) -> anyhow::Result<u8> {
-    match command {
-        AuditCommand::Verify => {
-            let report = verify_chain(log).await.context("reading the audit trail")?;
-            output::audit_report(&report, json);
-            Ok(if report.intact() {
-                exit::OK
-            } else {
-                exit::FAILED
-            })
-        }
-        AuditCommand::Export { since, format } => {
-            let since = since
-                .as_deref()
-                .map(parse_since)
-                .transpose()?
-                .map(to_millis);
-            let mut out = std::io::stdout().lock();
-            let mut after = 0;
-            loop {
-                let page = log
-                    .audit_records(after, 1000)
-                    .await
-                    .context("reading the audit trail")?;
-                let Some(newest) = page.last() else {
-                    break;
-                };
-                after = newest.seq;
-                // Filtered record by record: clocks can step back, so `at`
-                // is not guaranteed to rise with seq.
-                for record in page
-                    .iter()
-                    .filter(|r| since.is_none_or(|s| to_millis(r.at) >= s))
-                {
-                    let line = match format {
-                        ExportFormat::Ocsf => to_ocsf(record),
-                        ExportFormat::Raw => serde_json::to_value(record)?,
-                    };
-                    match writeln!(out, "{line}") {
-                        Ok(()) => {}
-                        // The reader stopped (e.g. `| head`): nothing more to do.
-                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                            return Ok(exit::OK);
-                        }
-                        Err(e) => return Err(e).context("writing the export to stdout"),
-                    }
-                }
-            }
-            out.flush().context("writing the export to stdout")?;
-            Ok(exit::OK)
-        }
-    }
-}
-
 /// Automatic response: every stored alert goes through the automation rules
 /// (unless `[automation] mode` is off); the service's worker runs what they queue.
 fn respond_to_alerts(
@@ -676,31 +607,39 @@ async fn decide(
 }
 
 /// Completes on Ctrl-C or SIGTERM: the service then drains and stops.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves at SIGTERM or SIGINT. The handlers are installed when this is
+/// called, not when first polled: a signal that arrives while the service
+/// is still starting then stops it cleanly (and its audit checkpoint is
+/// signed) instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = wait(term) => {}
+            _ = wait(interrupt) => {}
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+        eprintln!(
+            "riposte: stopping: no new requests; the running job finishes, queued jobs stay queued"
+        );
     }
-    eprintln!(
-        "riposte: stopping: no new requests; the running job finishes, queued jobs stay queued"
-    );
 }
 
 /// The ledger the configuration names (SQLite or PostgreSQL); the error
 /// names the file or server (never a password).
+/// The ledger, signing audit checkpoints when `[audit] signing_key` is set.
 async fn open_ledger(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(store::open_store(&config.database).await?)
+    let signer = audit::load_signer(config)?;
+    Ok(store::open_store(&config.database, signer).await?)
 }
 
 /// Records a change to who may call riposte in the audit trail.
@@ -975,7 +914,7 @@ pub fn exit_code(job: &riposte_store::Job) -> u8 {
 }
 
 /// Who is asking, as the ledger records it: the OS user on this host.
-fn requester() -> String {
+pub(crate) fn requester() -> String {
     let user = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .or_else(|_| std::env::var("LOGNAME"))

@@ -20,6 +20,7 @@ mod metrics;
 mod openapi;
 mod portal;
 pub mod readiness;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -41,6 +42,7 @@ use tracing::{error, info, warn};
 
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use tls::TlsFiles;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -63,6 +65,12 @@ pub enum ServeError {
     },
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error(
+        "refusing to serve plain HTTP on {addr}, beyond this host: API tokens, passwords and session cookies would cross the network in clear. Set [server] tls_cert and tls_key (PEM files) to serve HTTPS, listen on 127.0.0.1 behind a TLS proxy, or set [server] insecure_http = true to accept the risk"
+    )]
+    PlainBeyondLoopback { addr: SocketAddr },
+    #[error("cannot serve HTTPS: {0}")]
+    Tls(String),
 }
 
 pub struct ServeOptions {
@@ -78,6 +86,10 @@ pub struct ServeOptions {
     pub leader: Arc<dyn LeaderLock>,
     /// How often the leader sweeps for such jobs, and followers try to lead.
     pub sweep: Duration,
+    /// Serve HTTPS with these files; None: plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// Allow plain HTTP beyond loopback (warned about at start).
+    pub insecure_http: bool,
 }
 
 /// The leader lock's task names.
@@ -270,6 +282,8 @@ pub async fn serve(
     pipeline: Arc<ingest::Pipeline>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    tls::check_listen(options.listen, options.tls.is_some(), options.insecure_http)?;
+    let tls_config = options.tls.as_ref().map(tls::server_config).transpose()?;
     match runner.recover_interrupted().await {
         Ok(jobs) if !jobs.is_empty() => {
             warn!(count = jobs.len(), "recovered interrupted jobs at start")
@@ -293,8 +307,13 @@ pub async fn serve(
             source,
         })?;
     let local = listener.local_addr().map_err(ServeError::Http)?;
-    info!(%local, "riposte is serving");
-    println!("riposte: listening on http://{local}");
+    let scheme = if tls_config.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    info!(%local, scheme, "riposte is serving");
+    println!("riposte: listening on {scheme}://{local}");
     let (stop_tx, stop_rx) = watch::channel(false);
     readiness::warn_if_empty(&options.readiness);
     let assessing = options
@@ -316,12 +335,23 @@ pub async fn serve(
     let worker = tokio::spawn(work(runner, metrics, options.poll, stop_rx));
     let app = router(state);
     // Connect info gives the audit trail each request's source address.
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let served = match tls_config {
+        Some(config) => {
+            use axum::serve::ListenerExt as _;
+            // tap_io: axum derives the peer address (ConnectInfo) of a
+            // listener other than TcpListener only through it.
+            let listener = tls::TlsListener::new(listener, config).tap_io(|_| {});
+            axum::serve(listener, make_service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, make_service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     let _ = stop_tx.send(true);
     if let Err(e) = worker.await {
         error!(error = %e, "the worker ended abnormally");

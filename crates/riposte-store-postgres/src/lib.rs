@@ -33,6 +33,7 @@
 
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transport;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -42,11 +43,12 @@ use riposte_core::containment::Step;
 use riposte_core::evidence::Evidence;
 use riposte_core::policy::{Role, Scope};
 use riposte_core::{ActionOptions, Outcome};
+use riposte_store::audit::checkpoint;
 use riposte_store::{
-    AlertEntities, AlertFilter, AlertStore, ApiToken, AuditLog, AuditRecord, BulkCounts,
-    BulkOperation, BulkState, BulkStore, Created, Finish, GENESIS_HASH, Job, JobEvent, JobFilter,
-    JobState, JobStore, LeaderGuard, LeaderLock, Leadership, NewAlert, NewAuditRecord, NewBulk,
-    NewJob, PeopleStore, Person, Progress, Session, StoreError, StoredAlert, TokenStore,
+    AlertEntities, AlertFilter, AlertStore, ApiToken, AuditLog, AuditRecord, AuditSigner,
+    BulkCounts, BulkOperation, BulkState, BulkStore, Created, Finish, GENESIS_HASH, Job, JobEvent,
+    JobFilter, JobState, JobStore, LeaderGuard, LeaderLock, Leadership, NewAlert, NewAuditRecord,
+    NewBulk, NewJob, PeopleStore, Person, Progress, Session, StoreError, StoredAlert, TokenStore,
     from_millis, record_hash, to_millis,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
@@ -85,6 +87,8 @@ pub struct PostgresStore {
     /// The URL without its password: what errors and logs name.
     location: String,
     password: Option<String>,
+    /// Signs the audit checkpoints (`[audit] signing_key`); None: none are made.
+    signer: Option<std::sync::Arc<AuditSigner>>,
 }
 
 /// The URL with any password removed (`postgres://user@host:port/db`), for
@@ -133,6 +137,10 @@ impl PostgresStore {
                 "not a usable PostgreSQL URL ({e}); write it as postgres://user:password@host:port/database"
             )),
         })?;
+        transport::check_transport(url, &options).map_err(|message| StoreError::Open {
+            location: location.clone(),
+            message,
+        })?;
         let where_ = format!("{}:{}", options.get_host(), options.get_port());
         // One direct connection first: its error says why (refused, unknown
         // host, authentication), where a pool would only time out.
@@ -161,9 +169,16 @@ impl PostgresStore {
             options,
             location,
             password,
+            signer: None,
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Appends signed checkpoints with `signer` (see [`riposte_store::audit::checkpoint`]).
+    pub fn with_audit_signer(mut self, signer: std::sync::Arc<AuditSigner>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// The URL without its password.
@@ -331,8 +346,40 @@ impl PostgresStore {
     }
 
     /// Appends one audit record inside `tx`, which must hold the audit lock
-    /// ([`Self::lock_audit`]).
+    /// ([`Self::lock_audit`]), and the signed checkpoint due after it, if one is.
     async fn append_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        record: NewAuditRecord,
+    ) -> Result<AuditRecord, StoreError> {
+        let appended = self.insert_audit(tx, record).await?;
+        if let Some(due) = checkpoint::due_after(self.signer.as_deref(), &appended) {
+            checkpoint::skip_refused(self.insert_audit(tx, due).await)?;
+        }
+        Ok(appended)
+    }
+
+    /// The newest checkpoint with seq >= `from_seq` and the record before it
+    /// (what [`checkpoint::seal`] checks), read inside `tx`: at most two rows,
+    /// however long the interval.
+    async fn newest_checkpoint_from(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        from_seq: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log WHERE seq >= (SELECT MAX(seq) - 1 FROM audit_log \
+             WHERE seq >= $1 AND event = 'audit-checkpoint') ORDER BY seq LIMIT 2",
+        )
+        .bind(from_seq)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        rows.iter().map(audit_record_from_row).collect()
+    }
+
+    /// Persists one record after the head (a checkpoint sealed first).
+    async fn insert_audit(
         &self,
         tx: &mut sqlx::Transaction<'_, Postgres>,
         record: NewAuditRecord,
@@ -345,6 +392,15 @@ impl PostgresStore {
         let (seq, prev_hash) = match head {
             Some((seq, hash)) => (seq + 1, hash),
             None => (1, GENESIS_HASH.to_string()),
+        };
+        let record = if checkpoint::is_checkpoint(&record) {
+            let signer = self.signer.as_deref();
+            let recent = self
+                .newest_checkpoint_from(tx, checkpoint::look_back_from(signer, seq - 1))
+                .await?;
+            checkpoint::seal(signer, record, seq - 1, &prev_hash, &recent)?
+        } else {
+            record
         };
         let at = now();
         let hash = record_hash(&prev_hash, seq, at, &record);

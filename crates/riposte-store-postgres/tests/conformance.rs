@@ -140,3 +140,37 @@ async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
     drop(store);
     db.remove().await;
 }
+
+#[tokio::test]
+async fn a_remote_server_without_verified_tls_is_refused_before_any_connection() {
+    // 192.0.2.1 is TEST-NET-1: nothing is sent, the URL is refused first.
+    for url in [
+        "postgres://riposte:hunter2-secret@192.0.2.1:5432/riposte",
+        "postgres://riposte:hunter2-secret@192.0.2.1:5432/riposte?sslmode=require",
+    ] {
+        let err = PostgresStore::connect(url)
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("not on this host") && err.contains("sslmode=verify-full"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "the password leaked: {err}");
+    }
+}
+
+#[tokio::test]
+async fn checkpoints_are_signed_in_every_append_path() {
+    use riposte_store::audit::checkpoint::{AuditSigner, CheckpointKeys, generate_key};
+    let (private, public) = generate_key().unwrap();
+    let (db, store) = fresh("checkpoints").await;
+    let store = store.with_audit_signer(std::sync::Arc::new(
+        AuditSigner::from_pkcs8(&private, 3).unwrap(),
+    ));
+    let keys = CheckpointKeys::from_spki_ders(&[public]).unwrap();
+    riposte_store::conformance::checkpoints_follow_every_append_path(&store, &keys).await;
+    drop(store);
+    db.remove().await;
+}

@@ -10,13 +10,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use riposte_core::evidence::Evidence;
 use riposte_core::policy::{Role, Scope};
+use riposte_store::audit::checkpoint;
 use riposte_store::{
     AlertFilter, AlertStore, ApiToken, AuditLog, AuditRecord, Created, Finish, GENESIS_HASH, Job,
     JobEvent, JobFilter, JobState, JobStore, LeaderGuard, LeaderLock, Leadership, NewAlert,
     NewAuditRecord, NewJob, PeopleStore, Person, Progress, Session, StoreError, StoredAlert,
     TokenStore, from_millis, record_hash, to_millis,
 };
-use riposte_store::{BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk};
+use riposte_store::{AuditSigner, BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow,
@@ -75,6 +76,8 @@ pub struct SqliteStore {
     /// A write was refused because the ledger cannot be written; cleared by
     /// the next successful [`JobStore::check_writable`].
     refused: std::sync::atomic::AtomicBool,
+    /// Signs the audit checkpoints (`[audit] signing_key`); None: none are made.
+    signer: Option<std::sync::Arc<AuditSigner>>,
 }
 
 impl SqliteStore {
@@ -138,7 +141,14 @@ impl SqliteStore {
             location,
             path: path.to_path_buf(),
             refused: std::sync::atomic::AtomicBool::new(false),
+            signer: None,
         })
+    }
+
+    /// Appends signed checkpoints with `signer` (see [`riposte_store::audit::checkpoint`]).
+    pub fn with_audit_signer(mut self, signer: std::sync::Arc<AuditSigner>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     fn error(&self, e: sqlx::Error) -> StoreError {
@@ -314,8 +324,41 @@ impl SqliteStore {
     }
 
     /// Appends one audit record inside `tx`, which must have begun with
-    /// `BEGIN IMMEDIATE` (the write lock is held before the head is read).
+    /// `BEGIN IMMEDIATE` (the write lock is held before the head is read),
+    /// and the signed checkpoint due after it, if one is.
     async fn append_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        record: NewAuditRecord,
+    ) -> Result<AuditRecord, StoreError> {
+        let appended = self.insert_audit(tx, record).await?;
+        if let Some(due) = checkpoint::due_after(self.signer.as_deref(), &appended) {
+            checkpoint::skip_refused(self.insert_audit(tx, due).await)?;
+        }
+        Ok(appended)
+    }
+
+    /// The newest checkpoint with seq >= `from_seq` and the record before it
+    /// (what [`checkpoint::seal`] checks), read inside `tx`: at most two rows,
+    /// however long the interval.
+    async fn newest_checkpoint_from(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        from_seq: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log WHERE seq >= (SELECT MAX(seq) - 1 FROM audit_log \
+             WHERE seq >= ? AND event = 'audit-checkpoint') ORDER BY seq LIMIT 2",
+        )
+        .bind(from_seq)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        rows.iter().map(audit_record_from_row).collect()
+    }
+
+    /// Persists one record after the head (a checkpoint sealed first).
+    async fn insert_audit(
         &self,
         tx: &mut sqlx::Transaction<'_, Sqlite>,
         record: NewAuditRecord,
@@ -328,6 +371,15 @@ impl SqliteStore {
         let (seq, prev_hash) = match head {
             Some((seq, hash)) => (seq + 1, hash),
             None => (1, GENESIS_HASH.to_string()),
+        };
+        let record = if checkpoint::is_checkpoint(&record) {
+            let signer = self.signer.as_deref();
+            let recent = self
+                .newest_checkpoint_from(tx, checkpoint::look_back_from(signer, seq - 1))
+                .await?;
+            checkpoint::seal(signer, record, seq - 1, &prev_hash, &recent)?
+        } else {
+            record
         };
         let at = now();
         let hash = record_hash(&prev_hash, seq, at, &record);

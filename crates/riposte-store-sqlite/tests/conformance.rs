@@ -145,3 +145,18 @@ async fn a_key_from_before_migration_0010_replays_for_its_caller_only() {
         Created::New(_)
     ));
 }
+
+#[tokio::test]
+async fn checkpoints_are_signed_in_every_append_path() {
+    use riposte_store::audit::checkpoint::{AuditSigner, CheckpointKeys, generate_key};
+    let (private, public) = generate_key().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ledger.sqlite"))
+        .await
+        .unwrap()
+        .with_audit_signer(std::sync::Arc::new(
+            AuditSigner::from_pkcs8(&private, 3).unwrap(),
+        ));
+    let keys = CheckpointKeys::from_spki_ders(&[public]).unwrap();
+    riposte_store::conformance::checkpoints_follow_every_append_path(&store, &keys).await;
+}

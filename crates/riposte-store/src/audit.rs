@@ -12,7 +12,10 @@
 //! Secrets (passwords, tokens) never go into a record: callers put only
 //! names, outcomes and messages in `details`.
 
+pub mod checkpoint;
 mod ocsf;
+#[cfg(test)]
+mod tests_support;
 
 use std::fmt;
 
@@ -157,7 +160,7 @@ fn put_opt(h: &mut Sha256, s: Option<&str>) {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     bytes
         .iter()
@@ -549,71 +552,7 @@ mod tests {
         assert_eq!(out, r#"{"a":{"x":null,"y":[1,2.5,"x"]},"b":1}"#);
     }
 
-    /// A log in memory that a test can tamper with directly.
-    #[derive(Default)]
-    struct MemLog {
-        records: std::sync::Mutex<Vec<AuditRecord>>,
-        head: std::sync::Mutex<Option<(i64, String)>>,
-    }
-
-    #[async_trait]
-    impl AuditLog for MemLog {
-        async fn append(&self, record: NewAuditRecord) -> Result<AuditRecord, StoreError> {
-            let mut head = self.head.lock().unwrap();
-            let (seq, prev) = match &*head {
-                Some((seq, hash)) => (seq + 1, hash.clone()),
-                None => (1, GENESIS_HASH.to_string()),
-            };
-            let at = crate::from_millis(1_000 * seq);
-            let hash = record_hash(&prev, seq, to_millis(at), &record);
-            let kept = AuditRecord {
-                seq,
-                at,
-                actor: record.actor,
-                source: record.source,
-                remote_addr: record.remote_addr,
-                event: record.event,
-                target: record.target,
-                job_id: record.job_id,
-                result: record.result,
-                details: record.details,
-                prev_hash: prev,
-                hash: hash.clone(),
-            };
-            self.records.lock().unwrap().push(kept.clone());
-            *head = Some((seq, hash));
-            Ok(kept)
-        }
-
-        async fn audit_records(
-            &self,
-            after_seq: i64,
-            limit: u32,
-        ) -> Result<Vec<AuditRecord>, StoreError> {
-            Ok(self
-                .records
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|r| r.seq > after_seq)
-                .take(limit as usize)
-                .cloned()
-                .collect())
-        }
-
-        async fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {
-            Ok(self.head.lock().unwrap().clone())
-        }
-    }
-
-    /// Runs a future that never waits (MemLog's never do).
-    fn now<F: std::future::Future>(future: F) -> F::Output {
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match std::pin::pin!(future).poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("MemLog never waits"),
-        }
-    }
+    use super::tests_support::{MemLog, now_ready as now};
 
     /// A log of `n` records, tampered with by `tamper`, then verified.
     fn verify_after(n: usize, tamper: impl FnOnce(&MemLog)) -> ChainReport {

@@ -18,6 +18,9 @@ use crate::{
     NewJob, Progress, StoreError, record_hash, to_millis, verify_chain,
 };
 
+mod checkpoints;
+pub use checkpoints::checkpoints_follow_every_append_path;
+
 const LEASE: Duration = Duration::from_secs(30);
 
 pub async fn run_all(store: &dyn Ledger) {

@@ -37,6 +37,10 @@ pub use leader::{LeaderGuard, LeaderLock, Leadership};
 pub use people::{PeopleStore, Person, Session};
 pub use tokens::{ApiToken, TokenStore};
 
+pub use audit::checkpoint::{
+    AuditSigner, CHECKPOINT_EVENT, CheckpointKeys, CheckpointReport, DEFAULT_CHECKPOINT_EVERY,
+    checkpoint_now, verify_checkpoints,
+};
 pub use audit::{
     AuditLog, AuditRecord, BreakKind, ChainBreak, ChainReport, GENESIS_HASH, NewAuditRecord,
     record_hash, to_ocsf, verify_chain,
@@ -269,6 +273,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the job ledger failed: {0}")]
     Backend(String),
+    /// An audit checkpoint was not signed (no key, or the ledger no longer
+    /// matches its last checkpoint); see `audit::checkpoint::seal`.
+    #[error("audit checkpoint refused: {0}")]
+    CheckpointRefused(String),
 }
 
 /// The job ledger. Every implementation passes [`conformance`].
