@@ -18,7 +18,10 @@ use crate::{
     NewJob, Progress, StoreError, record_hash, to_millis, verify_chain,
 };
 
-const LEASE: Duration = Duration::from_secs(30);
+mod people;
+pub use people::tokens_belong_to_their_owner;
+
+pub(crate) const LEASE: Duration = Duration::from_secs(30);
 
 pub async fn run_all(store: &dyn Ledger) {
     // First, while the audit log is still empty.
@@ -44,6 +47,8 @@ pub async fn run_all(store: &dyn Ledger) {
     a_job_and_its_request_record_are_written_together(store).await;
     a_job_and_its_outcome_record_are_finished_together(store).await;
     a_bulk_and_its_state_record_change_together(store).await;
+    people::jobs_and_bulks_keep_the_person_behind_their_request(store).await;
+    people::a_bulk_awaiting_approval_never_runs_until_a_second_person_decides(store).await;
 }
 
 /// The checks that need two stores on one database, as two nodes have:
@@ -56,9 +61,10 @@ pub async fn run_multi_node(a: &dyn crate::Store, b: &dyn crate::Store) {
     concurrent_idempotent_requests_make_one_job(a, b).await;
 }
 
-fn new_job(target: &str, action: Action) -> NewJob {
+pub(crate) fn new_job(target: &str, action: Action) -> NewJob {
     NewJob {
         requested_by: "cli:alice".into(),
+        requester_person: None,
         source: "cli".into(),
         reason: "incident 42".into(),
         action,
@@ -77,7 +83,7 @@ fn new_job(target: &str, action: Action) -> NewJob {
     }
 }
 
-async fn create(store: &dyn JobStore, job: NewJob) -> crate::Job {
+pub(crate) async fn create(store: &dyn JobStore, job: NewJob) -> crate::Job {
     let request = request_record(&job);
     match store.create_job(job, request).await.expect("create") {
         Created::New(j) => j,
@@ -927,7 +933,14 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
         actions: vec![Action::Disable],
     };
     let token = store
-        .create_token("conf-bot", Role::Responder, &scope, "user:admin", "hash-1")
+        .create_token(
+            "conf-bot",
+            Role::Responder,
+            &scope,
+            None,
+            "user:admin",
+            "hash-1",
+        )
         .await
         .unwrap();
     let found = store
@@ -944,6 +957,7 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
             "conf-bot",
             Role::Reader,
             &Scope::default(),
+            None,
             "user:admin",
             "hash-3",
         )
@@ -958,6 +972,7 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
             "conf-bot",
             Role::Reader,
             &Scope::default(),
+            None,
             "user:admin",
             "hash-4",
         )
@@ -1730,16 +1745,18 @@ async fn bulk_records(store: &dyn Ledger, bulk: Uuid) -> Vec<crate::AuditRecord>
     }
 }
 
-fn new_bulk(kind: &str) -> crate::NewBulk {
+pub(crate) fn new_bulk(kind: &str) -> crate::NewBulk {
     crate::NewBulk {
         action: Action::Disable,
         options: ActionOptions::default(),
         selector_kind: kind.into(),
         selector_value: "OU=Conf,OU=Staff,DC=corp,DC=example,DC=test".into(),
         requested_by: "cli:alice".into(),
+        requester_person: None,
         source: "cli".into(),
         reason: "incident 42".into(),
         undo_of: None,
+        approval_required: None,
         skipped: json!([{ "reference": "corp:tier0admin", "reason": "protected" }]),
     }
 }
