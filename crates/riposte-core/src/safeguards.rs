@@ -187,13 +187,11 @@ pub fn humans_behind(requested_by: &str, requester_person: Option<&str>) -> Vec<
         .map(|p| p.trim().to_ascii_lowercase())
         .into_iter()
         .collect();
-    let named = if let Some(user) = requested_by.strip_prefix("user:") {
-        Some(user)
-    } else if let Some(cli) = requested_by.strip_prefix("cli:") {
-        Some(cli.rsplit_once('@').map_or(cli, |(user, _host)| user))
-    } else {
-        None
-    };
+    let named = requested_by.strip_prefix("user:").or_else(|| {
+        requested_by
+            .strip_prefix("cli:")
+            .map(|cli| cli.rsplit_once('@').map_or(cli, |(user, _host)| user))
+    });
     if let Some(name) = named.map(|n| n.trim().to_ascii_lowercase())
         && !name.is_empty()
         && !humans.contains(&name)

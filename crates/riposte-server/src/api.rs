@@ -211,6 +211,7 @@ pub(crate) async fn queue_action(
         options: request.options,
         reason: request.reason,
         requested_by: principal.name.clone(),
+        requester_person: principal.person.clone(),
         source: request.source.into(),
         idempotency_key: request.idempotency_key,
         remote_addr: request.remote_addr,
