@@ -204,11 +204,7 @@ impl Config {
     pub fn protection(&self) -> riposte_core::safeguards::Protection {
         riposte_core::safeguards::Protection::new(self.protected.clone())
             .with_break_glass(self.break_glass.clone())
-            .with_action_accounts(
-                self.forests
-                    .iter()
-                    .map(|f| (f.name.clone(), f.bind_dn.clone())),
-            )
+            .with_action_accounts(self.forests.iter().map(|f| f.bind_dn.clone()))
     }
 
     /// Loads the file given, or the first default path that exists.

@@ -21,8 +21,9 @@ pub struct Protection {
     entries: Vec<String>,
     /// Emergency accounts (`[safeguards] break_glass`), same forms.
     break_glass: Vec<String>,
-    /// Each forest's action account: (forest, bind DN), normalised.
-    action_accounts: Vec<(String, String)>,
+    /// Each forest's action account: its bind DN, normalised (a DN names
+    /// one object across forests: its DC= components are its domain).
+    action_accounts: Vec<String>,
 }
 
 /// A DN as compared for equality here: lower case, no spaces around the
@@ -76,15 +77,9 @@ impl Protection {
         self
     }
 
-    /// Each forest's action account, as `(forest, bind DN)`.
-    pub fn with_action_accounts(
-        mut self,
-        accounts: impl IntoIterator<Item = (String, String)>,
-    ) -> Self {
-        self.action_accounts = accounts
-            .into_iter()
-            .map(|(forest, dn)| (forest.to_ascii_lowercase(), normalised_dn(&dn)))
-            .collect();
+    /// Each forest's action account, by its bind DN.
+    pub fn with_action_accounts(mut self, bind_dns: impl IntoIterator<Item = String>) -> Self {
+        self.action_accounts = bind_dns.into_iter().map(|dn| normalised_dn(&dn)).collect();
         self
     }
 
@@ -97,14 +92,9 @@ impl Protection {
             ));
         }
         let dn = normalised_dn(&account.dn);
-        if self
-            .action_accounts
-            .iter()
-            .any(|(forest, bind)| forest.eq_ignore_ascii_case(&account.forest) && *bind == dn)
-        {
+        if self.action_accounts.contains(&dn) {
             return Some(format!(
-                "{who} is riposte's action account for forest {} (disabling it would stop all containment)",
-                account.forest
+                "{who} is riposte's action account (disabling it would stop all containment)"
             ));
         }
         // Built-in Administrator: RID 500 of a domain SID (S-1-5-21-...).
@@ -287,15 +277,14 @@ mod tests {
     fn the_action_account_the_builtin_administrator_and_break_glass_are_protected_by_default() {
         let mut account = test_account(uac::NORMAL_ACCOUNT);
         assert_eq!(Protection::default().reason(&account), None);
-        let action = Protection::default().with_action_accounts([(
-            "CORP".to_string(),
-            account.dn.to_ascii_uppercase().replace(',', ", "),
-        )]);
+        // The bind DN as a config file may write it: other case, spaces after commas.
+        let action = Protection::default()
+            .with_action_accounts([account.dn.to_ascii_uppercase().replace(',', ", ")]);
         assert!(action.reason(&account).unwrap().contains("action account"));
-        // The same DN in another forest is another account.
-        let elsewhere = Protection::default()
-            .with_action_accounts([("fabrikam".to_string(), account.dn.clone())]);
-        assert_eq!(elsewhere.reason(&account), None);
+        let other = Protection::default().with_action_accounts([
+            "CN=riposte-action,OU=Service,DC=corp,DC=example,DC=test".to_string(),
+        ]);
+        assert_eq!(other.reason(&account), None);
         let glass = Protection::default().with_break_glass([account.reference()]);
         assert!(glass.reason(&account).unwrap().contains("break-glass"));
         assert!(
