@@ -109,7 +109,7 @@ pub fn require_person(principal: &Principal, what: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     Err(UsageError(format!(
-        "{what} needs a second person, proven by their own credential: {} is not a person's credential; set {TOKEN_ENV} (or --token-file) to a token created with `riposte token create --owner PERSON`, or decide in the portal",
+        "{what} needs a second person, proven by their own credential: {} is not a person's credential (a service token or the OS account) and can never approve; set {TOKEN_ENV} (or --token-file) to a token created with `riposte token create --owner PERSON`, or decide in the portal",
         principal.name
     ))
     .into())
