@@ -6,64 +6,66 @@
 
 mod support;
 
-use riposte_testlab::{Lab, Login};
+use riposte_testlab::{Lab, Login, TestUser};
 use support::Server;
 
-#[test]
-fn the_action_account_and_break_glass_wait_for_a_second_person_and_bulk_skips_them() {
-    let lab = Lab::load();
-    // A stand-in action account: a lab user riposte binds as for a second
-    // forest entry on the same DC, so the real one is never put at risk.
-    let stand_in = lab.create_user("corp", "hpa", 0);
-    let glass = lab.create_user("corp", "hpg", 0);
-    let ordinary = lab.create_user("corp", "hpo", 0);
+/// The config lines of a second forest entry on corp's DC whose action
+/// account (bind DN) is `stand_in`: a lab user, so the real action account
+/// is never put at risk.
+fn stand_in_forest(lab: &Lab, stand_in: &TestUser, dir: &std::path::Path) -> String {
     let corp = lab.forest("corp");
-    let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("stand-in.secret");
+    let secret = dir.join("stand-in.secret");
     std::fs::write(&secret, &stand_in.password).unwrap();
-    let extra = format!(
-        "\n[[forest]]\nname = \"corpalt\"\ndomain = {:?}\nbase_dn = {:?}\ndcs = [{:?}]\ntls = \"ldaps\"\nca_file = {:?}\nbind_dn = {:?}\nbind_password_file = {:?}\n\n[safeguards]\nbreak_glass = [{:?}]\n",
+    format!(
+        "\n[[forest]]\nname = \"corpalt\"\ndomain = {:?}\nbase_dn = {:?}\ndcs = [{:?}]\ntls = \"ldaps\"\nca_file = {:?}\nbind_dn = {:?}\nbind_password_file = {:?}\n",
         corp.domain,
         corp.base_dn,
         corp.ldaps_url,
         lab.ca_file.display().to_string(),
         stand_in.dn,
         secret.display().to_string(),
-        glass.reference(),
-    );
-    let s = Server::start(&lab, None, &extra);
-    for (user, why) in [(&stand_in, "action account"), (&glass, "break-glass")] {
-        let asked = s.cli(
-            &[],
-            &[
-                "--json",
-                "user",
-                "disable",
-                &user.reference(),
-                "--reason",
-                "hostile test",
-            ],
-        );
-        assert_eq!(asked.code, 5, "{}\n{}", asked.stdout, asked.stderr);
-        assert!(
-            asked.json()["approval_reason"]
-                .as_str()
-                .unwrap()
-                .contains(why),
-            "{}",
-            asked.stdout
-        );
-        assert_eq!(user.kinit(), Login::Succeeded, "{why} written by hand");
-    }
-    let list = dir.path().join("accounts.txt");
-    std::fs::write(
-        &list,
-        [&stand_in, &glass, &ordinary]
-            .iter()
-            .map(|u| u.reference() + "\n")
-            .collect::<String>(),
     )
-    .unwrap();
+}
+
+/// By hand: exit 5, waiting for a second person, nothing written.
+fn waits_by_hand(s: &Server, user: &TestUser, why: &str) {
+    let asked = s.cli(
+        &[],
+        &[
+            "--json",
+            "user",
+            "disable",
+            &user.reference(),
+            "--reason",
+            "hostile test",
+        ],
+    );
+    assert_eq!(asked.code, 5, "{}\n{}", asked.stdout, asked.stderr);
+    assert!(
+        asked.json()["approval_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(why),
+        "{}",
+        asked.stdout
+    );
+    assert_eq!(user.kinit(), Login::Succeeded, "{why} written by hand");
+}
+
+/// In bulk: left out as protected with the reason; only `ordinary` is written.
+fn bulk_skips(
+    s: &Server,
+    dir: &std::path::Path,
+    protected: &[(&TestUser, &str)],
+    ordinary: &TestUser,
+) {
+    let list = dir.join("accounts.txt");
+    let mut text: String = protected
+        .iter()
+        .map(|(u, _)| u.reference() + "\n")
+        .collect();
+    text += &(ordinary.reference() + "\n");
+    std::fs::write(&list, text).unwrap();
     let bulk = s.cli(
         &[],
         &[
@@ -79,24 +81,43 @@ fn the_action_account_and_break_glass_wait_for_a_second_person_and_bulk_skips_th
     assert_eq!(bulk.code, 0, "{}\n{}", bulk.stdout, bulk.stderr);
     let shown = bulk.json();
     assert_eq!(shown["counts"]["total"], 1, "{shown}");
-    let protected = shown["left_out"]["protected"].to_string();
-    assert!(
-        protected.contains(&stand_in.name) && protected.contains("action account"),
-        "{protected}"
-    );
-    assert!(
-        protected.contains(&glass.name) && protected.contains("break-glass"),
-        "{protected}"
-    );
-    assert_eq!(
-        stand_in.kinit(),
-        Login::Succeeded,
-        "the bulk wrote the action account"
-    );
-    assert_eq!(
-        glass.kinit(),
-        Login::Succeeded,
-        "the bulk wrote a break-glass account"
-    );
+    let left_out = shown["left_out"]["protected"].to_string();
+    for (user, why) in protected {
+        assert!(
+            left_out.contains(&user.name) && left_out.contains(why),
+            "{left_out}"
+        );
+        assert_eq!(
+            user.kinit(),
+            Login::Succeeded,
+            "the bulk wrote a protected account ({why})"
+        );
+    }
     assert!(matches!(ordinary.kinit(), Login::Revoked(_)));
+}
+
+#[test]
+fn the_action_account_waits_for_a_second_person_and_bulk_skips_it() {
+    let lab = Lab::load();
+    let stand_in = lab.create_user("corp", "hpa", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&lab, None, &stand_in_forest(&lab, &stand_in, dir.path()));
+    waits_by_hand(&s, &stand_in, "action account");
+    let ordinary = lab.create_user("corp", "hpo", 0);
+    bulk_skips(&s, dir.path(), &[(&stand_in, "action account")], &ordinary);
+}
+
+#[test]
+fn break_glass_accounts_wait_for_a_second_person_and_bulk_skips_them() {
+    let lab = Lab::load();
+    let glass = lab.create_user("corp", "hpg", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        &lab,
+        None,
+        &format!("\n[safeguards]\nbreak_glass = [{:?}]\n", glass.reference()),
+    );
+    waits_by_hand(&s, &glass, "break-glass");
+    let ordinary = lab.create_user("corp", "hpo", 0);
+    bulk_skips(&s, dir.path(), &[(&glass, "break-glass")], &ordinary);
 }

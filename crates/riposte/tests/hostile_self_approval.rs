@@ -21,7 +21,7 @@ struct People {
     service: String,
 }
 
-fn people(lab: &Lab, protected: &[&TestUser]) -> People {
+fn server(lab: &Lab, protected: &[&TestUser]) -> Server {
     let refs: Vec<String> = protected
         .iter()
         .map(|u| format!("{:?}", u.reference()))
@@ -33,6 +33,15 @@ fn people(lab: &Lab, protected: &[&TestUser]) -> People {
     );
     server.person("alice", "responder");
     server.person("bob", "responder");
+    server
+}
+
+fn people(lab: &Lab, protected: &[&TestUser]) -> People {
+    with_tokens(server(lab, protected))
+}
+
+/// Two tokens of alice's, one of bob's, one service token.
+fn with_tokens(server: Server) -> People {
     People {
         alice: server.token("alice-laptop", "responder", &["--owner", "alice"]),
         alice_again: server.token("alice-soar", "responder", &["--owner", "alice"]),
@@ -82,8 +91,8 @@ fn on_the_cli_sudo_user_and_a_second_token_of_the_requester_do_not_approve() {
     let lab = Lab::load();
     let by_os = lab.create_user("corp", "hsa", 0);
     let by_token = lab.create_user("corp", "hsa", 0);
-    let p = people(&lab, &[&by_os, &by_token]);
-    let s = &p.server;
+    let server = server(&lab, &[&by_os, &by_token]);
+    let s = &server;
 
     // Requested on the CLI as "alice" (the environment says so), approved as "bob" (it says so too).
     let alice_env = [
@@ -112,12 +121,14 @@ fn on_the_cli_sudo_user_and_a_second_token_of_the_requester_do_not_approve() {
         forged.stdout, forged.stderr
     );
     assert!(forged.stderr.contains("second person"), "{}", forged.stderr);
-    pending(s, &p.bob, &first);
     assert_eq!(
         by_os.kinit(),
         Login::Succeeded,
         "written without a second person"
     );
+    let p = with_tokens(server);
+    let s = &p.server;
+    pending(s, &p.bob, &first);
 
     // Requested with one of alice's tokens, approved with another of hers (and bob's name in the env).
     let mut env = vec![("RIPOSTE_TOKEN", p.alice.as_str())];
