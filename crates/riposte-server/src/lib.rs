@@ -164,6 +164,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/bulk/{id}/pause"),
     ("post", "/api/v1/bulk/{id}/resume"),
     ("post", "/api/v1/bulk/{id}/cancel"),
+    ("post", "/api/v1/bulk/{id}/approve"),
+    ("post", "/api/v1/bulk/{id}/reject"),
     ("post", "/api/v1/bulk/{id}/undo"),
 ];
 
