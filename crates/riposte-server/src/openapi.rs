@@ -146,7 +146,8 @@ pub fn document() -> Value {
             "/api/v1/openapi.json": { "get": { "summary": "This document", "security": [], "responses": { "200": json_response("OpenAPI 3.1", json!({ "type": "object" })) } } },
             "/api/v1/whoami": { "get": secured(json!({ "summary": "The caller as riposte sees them",
                 "responses": { "200": json_response("principal", json!({ "type": "object", "properties": {
-                    "principal": { "type": "string" }, "role": { "type": "string" }, "scope": { "type": "object" } } })) } })) },
+                    "principal": { "type": "string" }, "role": { "type": "string" }, "scope": { "type": "object" },
+                    "person": { "type": ["string", "null"], "description": "the person behind the credential; null for a service token, which can never approve" } } })) } })) },
             "/api/v1/identities": { "get": secured(json!({ "summary": "Search every forest",
                 "parameters": [
                     { "name": "q", "in": "query", "required": true, "schema": { "type": "string", "minLength": 1, "maxLength": 256 } },
@@ -328,7 +329,7 @@ pub fn document() -> Value {
                     "finished_at": { "type": ["string", "null"], "format": "date-time" },
                     "action": { "$ref": "#/components/schemas/Action" },
                     "selector": { "type": "object", "properties": { "kind": { "type": "string", "enum": ["references", "ou", "group", "alert", "undo"] }, "value": { "type": "string" } } },
-                    "requested_by": { "type": "string" }, "source": { "type": "string" }, "reason": { "type": "string" },
+                    "requested_by": { "type": "string" }, "requester_person": { "type": ["string", "null"] }, "source": { "type": "string" }, "reason": { "type": "string" },
                     "state": { "type": "string", "enum": ["running", "paused", "cancelled", "finished"] },
                     "undo_of": { "type": ["string", "null"], "format": "uuid" },
                     "awaiting_approval": { "type": "boolean" },
@@ -360,7 +361,7 @@ pub fn document() -> Value {
                     "job_id": { "type": "string", "format": "uuid" }, "action": { "$ref": "#/components/schemas/Action" },
                     "target": { "type": "object" }, "state": { "type": "string" },
                     "outcome": { "oneOf": [{ "$ref": "#/components/schemas/Outcome" }, { "type": "null" }] },
-                    "message": { "type": ["string", "null"] }, "reason": { "type": "string" }, "requested_by": { "type": "string" },
+                    "message": { "type": ["string", "null"] }, "reason": { "type": "string" }, "requested_by": { "type": "string" }, "requester_person": { "type": ["string", "null"] },
                     "evidence": { "type": ["object", "null"] }, "events": { "type": "array" } } },
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": {
                     "code": { "type": "string", "description": "stable; branch on this" },
