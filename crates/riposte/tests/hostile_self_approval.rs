@@ -169,11 +169,15 @@ fn on_the_cli_sudo_user_and_a_second_token_of_the_requester_do_not_approve() {
         "written without a second person"
     );
 
-    // Bob, with his own credential, is a second person.
+    // Bob, with his own credential (here from a file), is a second person.
+    let token_file = s.config.with_file_name("bob.token");
+    std::fs::write(&token_file, format!("{}\n", p.bob)).unwrap();
     let approved = s.cli(
-        &[("RIPOSTE_TOKEN", &p.bob)],
+        &[],
         &[
             "--json",
+            "--token-file",
+            token_file.to_str().unwrap(),
             "actions",
             "approve",
             &second,
