@@ -80,7 +80,7 @@ fn a_bulk_above_approval_above_waits_for_a_second_person() {
     );
     assert_eq!(own_cli.code, 2, "{}\n{}", own_cli.stdout, own_cli.stderr);
     // The portal offers the decision to bob, not to alice.
-    let (alice_portal, _) = s.session("alice");
+    let (alice_portal, alice_csrf) = s.session("alice");
     let (bob_portal, _) = s.session("bob");
     let form = format!("/ui/bulk/{id}/approve");
     assert!(
@@ -92,6 +92,19 @@ fn a_bulk_above_approval_above_waits_for_a_second_person() {
         s.portal("GET", &format!("/ui/bulk/{id}"), &[&bob_portal], None)
             .body
             .contains(&form)
+    );
+    // Posted by hand, her own approval is refused all the same.
+    let own_portal = s.portal(
+        "POST",
+        &form,
+        &[&alice_portal],
+        Some(&format!("csrf={alice_csrf}&comment=mine")),
+    );
+    assert_eq!(own_portal.status, 403, "{}", own_portal.body);
+    assert!(
+        own_portal.body.contains("second person"),
+        "{}",
+        own_portal.body
     );
     let waiting = bulk(&s, &alice, &id);
     assert_eq!(
