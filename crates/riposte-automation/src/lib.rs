@@ -202,6 +202,8 @@ impl Automation<'_> {
                 ous: Vec::new(),
                 actions: vec![rule.action],
             },
+            // An automation is no person: it never approves.
+            person: None,
         };
         let request = ActionRequest {
             reference: reference.to_string(),
@@ -214,6 +216,7 @@ impl Automation<'_> {
                 alert.description
             ),
             requested_by: principal.name.clone(),
+            requester_person: None,
             source: "automation".into(),
             // The same alert never acts twice on the same identity.
             idempotency_key: Some(format!(

@@ -66,7 +66,7 @@ async fn runner(
 }
 
 #[tokio::test]
-async fn a_spray_alert_forces_resets_and_protected_accounts_wait_for_approval() {
+async fn a_spray_alert_forces_resets_and_never_touches_protected_accounts() {
     let lab = Lab::load();
     let dir = tempfile::tempdir().unwrap();
     let victim = lab.create_user("corp", "auto", 0);
@@ -95,14 +95,8 @@ async fn a_spray_alert_forces_resets_and_protected_accounts_wait_for_approval() 
         "{responses:?}"
     );
     assert!(
-        matches!(
-            &responses[1],
-            Response::Queued {
-                awaiting_approval: true,
-                ..
-            }
-        ),
-        "the protected account must wait: {responses:?}"
+        matches!(&responses[1], Response::Skipped { why, .. } if why.contains("never acted on automatically")),
+        "automation must skip the protected account, saying why: {responses:?}"
     );
     assert!(
         matches!(&responses[2], Response::Skipped { why, .. } if why.contains("no user")),
@@ -122,8 +116,11 @@ async fn a_spray_alert_forces_resets_and_protected_accounts_wait_for_approval() 
     assert!(done.job.reason.contains("T1110.003"));
     assert!(
         runner.run_next().await.unwrap().is_none(),
-        "the protected job ran without approval"
+        "a job was made for the protected account"
     );
+    let audit = store.audit_records(0, 500).await.unwrap();
+    assert!(audit.iter().any(|r| r.event == "automation-refused"
+        && r.target.as_deref() == Some(&format!("corp:{}", vip.name))));
     assert!(matches!(victim.kinit(), Login::PasswordExpired(_)));
     assert_eq!(vip.kinit(), Login::Succeeded);
 
@@ -136,7 +133,79 @@ async fn a_spray_alert_forces_resets_and_protected_accounts_wait_for_approval() 
         other => panic!("{other:?}"),
     };
     assert_eq!(first_job.0, first_job.1);
-    assert_eq!(store.list(&Default::default()).await.unwrap().len(), 2);
+    assert_eq!(store.list(&Default::default()).await.unwrap().len(), 1);
+}
+
+/// The action account (each forest's bind account: the lab's own, and a test
+/// user configured as one) and a break-glass account are never acted on
+/// automatically: skipped with the reason in the audit trail, no job, no write.
+#[tokio::test]
+async fn automation_never_acts_on_the_action_account_or_break_glass() {
+    let lab = Lab::load();
+    let dir = tempfile::tempdir().unwrap();
+    let stand_in = lab.create_user("corp", "actn", 0);
+    let glass = lab.create_user("corp", "glass", 0);
+    let config = riposte_cli::config::Config::load(Some(&lab.config)).unwrap();
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("ledger.sqlite"))
+            .await
+            .unwrap(),
+    );
+    let protection = config
+        .protection()
+        .with_action_accounts(
+            config
+                .forests
+                .iter()
+                .map(|f| f.bind_dn.clone())
+                .chain([stand_in.dn.clone()]),
+        )
+        .with_break_glass([glass.reference()]);
+    let runner = Runner::new(
+        store.clone(),
+        Arc::new(AdDirectory::new(config.forests.clone()).unwrap()),
+    )
+    .with_protection(protection);
+    let mut cfg = config_for(Action::Disable);
+    cfg.mode = Mode::Enforce;
+    let alert = spray(&[
+        "CORP\\riposte-action",
+        &format!("CORP\\{}", stand_in.name),
+        &format!("CORP\\{}", glass.name),
+    ]);
+    let responses = Automation {
+        config: &cfg,
+        runner: &runner,
+    }
+    .respond(&(&alert).into())
+    .await;
+    assert_eq!(responses.len(), 3, "{responses:?}");
+    for (response, why) in responses
+        .iter()
+        .zip(["action account", "action account", "break-glass"])
+    {
+        assert!(
+            matches!(response, Response::Skipped { why: w, .. } if w.contains(why) && w.contains("never acted on automatically")),
+            "{response:?}"
+        );
+    }
+    assert!(store.list(&Default::default()).await.unwrap().is_empty());
+    let refused = store
+        .audit_records(0, 500)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == "automation-refused")
+        .count();
+    assert_eq!(refused, 3);
+    assert_eq!(stand_in.kinit(), Login::Succeeded);
+    assert_eq!(glass.kinit(), Login::Succeeded);
+}
+
+fn config_for(action: Action) -> AutomationConfig {
+    let mut cfg = config(Mode::Enforce, 10);
+    cfg.rules[0].action = action;
+    cfg
 }
 
 #[tokio::test]

@@ -110,7 +110,7 @@ async fn certify(config: &Config, json: bool) -> anyhow::Result<u8> {
         );
     }
     let signed = store
-        .append(checkpoint::certify_request(&crate::requester()))
+        .append(checkpoint::certify_request(&crate::credential::os_account()))
         .await
         .context("signing the audit checkpoint")?;
     if json {

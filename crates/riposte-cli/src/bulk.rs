@@ -56,6 +56,22 @@ pub enum BulkCommand {
     },
     /// Queued children end failed ("cancelled before it started"); running ones finish.
     Cancel { id: String },
+    /// Approve a bulk waiting for a second person (more accounts than [bulk] approval_above),
+    /// and run it here. Needs a person's credential (RIPOSTE_TOKEN or --token-file).
+    Approve {
+        id: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Reject a bulk waiting for a second person: it ends cancelled, nothing written.
+    Reject {
+        id: String,
+        #[arg(long)]
+        comment: String,
+    },
     /// Re-enable exactly the accounts a disable bulk disabled (or the reverse), and run it here.
     Undo {
         id: String,
@@ -217,6 +233,23 @@ pub async fn run(
             show(&bulk, json);
             return Ok(exit::OK);
         }
+        BulkCommand::Approve { id, comment, quiet } => {
+            crate::credential::require_person(principal, "approving a bulk operation")?;
+            let bulk = runner.find_bulk(&id).await?;
+            let bulk = runner
+                .decide_bulk(principal, bulk.id, true, &comment, "cli")
+                .await?;
+            return drive(runner, principal, &bulk, quiet || json, json).await;
+        }
+        BulkCommand::Reject { id, comment } => {
+            crate::credential::require_person(principal, "rejecting a bulk operation")?;
+            let bulk = runner.find_bulk(&id).await?;
+            let bulk = runner
+                .decide_bulk(principal, bulk.id, false, &comment, "cli")
+                .await?;
+            show(&bulk, json);
+            return Ok(exit::OK);
+        }
         BulkCommand::Resume { id, quiet } => {
             let bulk = runner.find_bulk(&id).await?;
             let bulk = runner.resume_bulk(principal, bulk.id, "cli").await?;
@@ -239,6 +272,7 @@ pub async fn run(
         options,
         reason: args.reason.clone(),
         requested_by: principal.name.clone(),
+        requester_person: principal.person.clone(),
         source: "cli".into(),
         remote_addr: None,
     };
@@ -271,6 +305,11 @@ pub async fn run(
     let (bulk, plan) = runner.start_bulk(principal, &request).await?;
     if !json && !args.quiet {
         print_left_out(&plan);
+    }
+    if riposte_store::bulk_awaiting_approval(&bulk) {
+        // Nothing runs before a second person approves it.
+        show(&bulk, json);
+        return Ok(exit::PENDING_APPROVAL);
     }
     drive(runner, principal, &bulk, args.quiet || json, json).await
 }
@@ -399,6 +438,12 @@ fn show(b: &BulkOperation, json: bool) {
     } else {
         print_bulk(b);
         match b.state {
+            BulkState::Paused if riposte_store::bulk_awaiting_approval(b) => println!(
+                "  waiting for a second person: {}; `riposte bulk approve {}` (someone else, with their own credential) runs it, `riposte bulk reject {} --comment ...` ends it",
+                b.approval_reason.as_deref().unwrap_or(""),
+                b.id,
+                b.id
+            ),
             BulkState::Paused => println!(
                 "  paused: `riposte bulk resume {}` continues, `riposte bulk cancel {}` stops it",
                 b.id, b.id

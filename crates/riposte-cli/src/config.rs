@@ -103,6 +103,10 @@ struct SafeguardsFile {
     /// `forest:sAMAccountName`, DNs or SIDs; adminCount=1 accounts are always protected.
     #[serde(default)]
     protected: Vec<String>,
+    /// Emergency accounts (`forest:sAMAccountName`, DNs, SIDs, `tenant:UPN`): never
+    /// acted on automatically or in bulk; by hand only with a second person.
+    #[serde(default)]
+    break_glass: Vec<String>,
 }
 
 /// `[server]`: how `riposte serve` listens.
@@ -193,6 +197,8 @@ pub struct Config {
     pub job_lease: std::time::Duration,
     /// Protected identities from `[safeguards] protected`.
     pub protected: Vec<String>,
+    /// Break-glass accounts from `[safeguards] break_glass`.
+    pub break_glass: Vec<String>,
     pub tenants: Vec<riposte_entra::TenantSettings>,
     pub automation: riposte_automation::AutomationConfig,
     /// `[[ingest]]`: (forest, Samba audit log) pairs to tail.
@@ -229,6 +235,14 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Who is protected: adminCount=1 and RID 500 (always), each forest's
+    /// action account (its bind DN), `[safeguards] break_glass` and `protected`.
+    pub fn protection(&self) -> riposte_core::safeguards::Protection {
+        riposte_core::safeguards::Protection::new(self.protected.clone())
+            .with_break_glass(self.break_glass.clone())
+            .with_action_accounts(self.forests.iter().map(|f| f.bind_dn.clone()))
+    }
+
     /// Loads the file given, or the first default path that exists.
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         let path = match explicit {
@@ -380,6 +394,7 @@ impl Config {
             database,
             job_lease,
             protected: file.safeguards.protected,
+            break_glass: file.safeguards.break_glass,
             tenants,
             automation: file.automation,
             ingest: file

@@ -22,9 +22,11 @@ macro_rules! println {
 mod audit;
 mod bulk;
 pub mod config;
+mod credential;
 mod detect;
 mod ingest;
 mod output;
+mod people;
 mod readiness;
 pub mod store;
 
@@ -35,13 +37,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use riposte_ad::AdDirectory;
-use riposte_core::policy::{Principal, Role, Scope};
-use riposte_core::safeguards::Protection;
-use riposte_core::{Action, ActionOptions, Outcome, secret_token};
+use riposte_core::policy::{Principal, Role};
+use riposte_core::{Action, ActionOptions, Outcome};
 use riposte_jobs::{ActionRequest, Runner, RunnerError};
-use riposte_store::{
-    AlertStore, AuditLog, JobFilter, LeaderLock, Ledger, PeopleStore, Store, TokenStore,
-};
+use riposte_store::{AlertStore, JobFilter, LeaderLock, Ledger, PeopleStore, Store, TokenStore};
 use time::OffsetDateTime;
 
 use crate::config::Config;
@@ -73,6 +72,11 @@ struct Cli {
     /// Print one JSON object instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Act as the API token in this file (its owner, role and scope) instead of the
+    /// RIPOSTE_TOKEN variable; without either the CLI acts as the OS account (uid), which
+    /// may not approve.
+    #[arg(long, global = true)]
+    token_file: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug); RIPOSTE_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -164,6 +168,10 @@ enum TokenCommand {
         /// Limit a responder to these actions (repeatable).
         #[arg(long = "action")]
         actions: Vec<Action>,
+        /// The person (`riposte person add`) the token belongs to: it acts, and may
+        /// approve, as them. Without it, a service token, which can never approve.
+        #[arg(long)]
+        owner: Option<String>,
     },
     /// Every token, live and revoked (never their secrets).
     List,
@@ -378,7 +386,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         let runner = Arc::new(
             with_cloud(Runner::new(ledger, directory))
                 .with_lease(config.job_lease)
-                .with_protection(Protection::new(config.protected.clone()))
+                .with_protection(config.protection())
                 .with_circuit_breaker(config.automation.circuit_breaker)
                 .with_bulk_limits(config.bulk)
                 .with_queue_notifications(),
@@ -427,27 +435,27 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         return Ok(exit::OK);
     }
+    let operator = credential::operator(cli.token_file.as_deref(), store.as_ref()).await?;
     let runner = with_cloud(Runner::new(ledger, directory))
         .with_lease(config.job_lease)
-        .with_protection(Protection::new(config.protected.clone()))
+        .with_protection(config.protection())
         .with_bulk_limits(config.bulk);
     recover(&runner).await;
     match cli.command {
         Command::Bulk(cmd) => {
-            bulk::run(
-                cmd,
-                &runner,
-                store_for_tokens.as_ref(),
-                &cli_principal(),
-                cli.json,
-            )
-            .await
+            bulk::run(cmd, &runner, store_for_tokens.as_ref(), &operator, cli.json).await
         }
         Command::Serve | Command::Detect(_) | Command::Ingest(_) | Command::Readiness(_) => {
             unreachable!("handled above")
         }
-        Command::Token(cmd) => token(cmd, store_for_tokens.as_ref(), cli.json).await,
-        Command::Person(cmd) => person(cmd, people.as_ref(), cli.json).await,
+        Command::Token(cmd) => {
+            administer(&operator)?;
+            people::token(cmd, store_for_tokens.as_ref(), &operator, cli.json).await
+        }
+        Command::Person(cmd) => {
+            administer(&operator)?;
+            people::person(cmd, people.as_ref(), &operator, cli.json).await
+        }
         Command::User(UserCommand::Show { reference }) => {
             let identity = runner.find_identity(&reference).await?;
             output::identity(&identity, cli.json);
@@ -480,16 +488,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 UserCommand::Show { .. } => unreachable!("handled above"),
             };
             let completed = runner
-                .submit(ActionRequest {
-                    reference: args.reference,
-                    action,
-                    options,
-                    reason: args.reason,
-                    requested_by: requester(),
-                    source: "cli".into(),
-                    idempotency_key: args.idempotency_key,
-                    remote_addr: None,
-                })
+                .submit_as(
+                    &operator,
+                    ActionRequest {
+                        reference: args.reference,
+                        action,
+                        options,
+                        reason: args.reason,
+                        requested_by: operator.name.clone(),
+                        requester_person: operator.person.clone(),
+                        source: "cli".into(),
+                        idempotency_key: args.idempotency_key,
+                        remote_addr: None,
+                    },
+                )
                 .await?;
             let events = runner.store().events(completed.job.id).await?;
             output::completed(&completed, &events, cli.json);
@@ -518,10 +530,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Actions(ActionsCommand::Approve { job, comment }) => {
-            decide(&runner, &job, true, &comment, cli.json).await
+            decide(&runner, &operator, &job, true, &comment, cli.json).await
         }
         Command::Actions(ActionsCommand::Reject { job, comment }) => {
-            decide(&runner, &job, false, &comment, cli.json).await
+            decide(&runner, &operator, &job, false, &comment, cli.json).await
         }
         Command::Actions(ActionsCommand::Show { job }) => {
             let job = runner.find_job(&job).await?;
@@ -574,27 +586,33 @@ fn respond_to_alerts(
     });
 }
 
-/// The CLI's operator, as the policy sees them: whoever runs riposte on the
-/// server with its configuration is trusted as an admin, but is still a
-/// person, so they cannot approve their own request.
-fn cli_principal() -> Principal {
-    Principal {
-        name: requester(),
-        role: Role::Admin,
-        scope: Scope::default(),
-    }
+/// Managing people and tokens: the OS account holding the configuration,
+/// or a credential with the admin role.
+fn administer(operator: &Principal) -> anyhow::Result<()> {
+    riposte_core::policy::authorize(operator, &riposte_core::policy::Permission::Administer)
+        .map_err(|r| UsageError(r.to_string()).into())
+        .map(|_| ())
 }
 
 async fn decide(
     runner: &Runner,
+    operator: &Principal,
     job: &str,
     approve: bool,
     comment: &str,
     json_output: bool,
 ) -> anyhow::Result<u8> {
+    credential::require_person(
+        operator,
+        if approve {
+            "approving a job"
+        } else {
+            "rejecting a job"
+        },
+    )?;
     let job = runner.find_job(job).await?;
     let decided = runner
-        .decide(job.id, &cli_principal(), "cli", approve, comment)
+        .decide(job.id, operator, "cli", approve, comment)
         .await?;
     let done = if approve {
         runner.run_job(decided.id).await?.job
@@ -642,246 +660,6 @@ async fn open_ledger(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store::open_store(&config.database, signer).await?)
 }
 
-/// Records a change to who may call riposte in the audit trail.
-async fn audit_admin(
-    store: &dyn AuditLog,
-    event: &str,
-    target: String,
-    details: serde_json::Value,
-) -> anyhow::Result<()> {
-    store
-        .append(riposte_store::NewAuditRecord {
-            actor: requester(),
-            source: "cli".into(),
-            remote_addr: None,
-            event: event.into(),
-            target: Some(target),
-            job_id: None,
-            result: "success".into(),
-            details,
-        })
-        .await
-        .context("writing the audit trail")?;
-    Ok(())
-}
-
-async fn token(cmd: TokenCommand, tokens: &dyn Store, json_output: bool) -> anyhow::Result<u8> {
-    match cmd {
-        TokenCommand::Create {
-            name,
-            role,
-            forests,
-            ous,
-            actions,
-        } => {
-            let scope = scope_for(role, forests, ous, actions)?;
-            let secret = secret_token::generate().context("generating a token")?;
-            let token = tokens
-                .create_token(
-                    &name,
-                    role,
-                    &scope,
-                    &requester(),
-                    &secret_token::hash(&secret),
-                )
-                .await?;
-            let details =
-                serde_json::json!({ "id": token.id, "role": token.role, "scope": token.scope });
-            audit_admin(
-                tokens,
-                "token-created",
-                format!("token:{}", token.name),
-                details,
-            )
-            .await?;
-            if json_output {
-                println!(
-                    "{}",
-                    serde_json::json!({ "id": token.id, "name": token.name, "role": token.role, "scope": token.scope, "token": secret })
-                );
-            } else {
-                println!("API token {} ({}, id {})", token.name, token.role, token.id);
-                println!("  {secret}");
-                println!(
-                    "Shown once: riposte keeps only its hash. Send it as `Authorization: Bearer <token>`."
-                );
-            }
-            Ok(exit::OK)
-        }
-        TokenCommand::List => {
-            let all = tokens.list_tokens().await?;
-            if json_output {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "tokens": all }))?
-                );
-            } else {
-                for t in all {
-                    let state = if t.revoked_at.is_some() {
-                        "revoked"
-                    } else {
-                        "live"
-                    };
-                    println!(
-                        "{}  {:<20} {:<9} {state:<7} created by {}",
-                        t.id, t.name, t.role, t.created_by
-                    );
-                }
-            }
-            Ok(exit::OK)
-        }
-        TokenCommand::Revoke { id } => {
-            let id = uuid_arg(&id)?;
-            if tokens.revoke_token(id).await? {
-                audit_admin(
-                    tokens,
-                    "token-revoked",
-                    format!("token-id:{id}"),
-                    serde_json::json!({ "id": id }),
-                )
-                .await?;
-                println!("revoked {id}");
-                Ok(exit::OK)
-            } else {
-                Err(UsageError(format!(
-                    "no live token has the id {id}; `riposte token list` shows them"
-                ))
-                .into())
-            }
-        }
-    }
-}
-
-/// The scope flags apply to responders only.
-fn scope_for(
-    role: Role,
-    forests: Vec<String>,
-    ous: Vec<String>,
-    actions: Vec<Action>,
-) -> anyhow::Result<Scope> {
-    let scope = Scope {
-        forests,
-        ous,
-        actions,
-    };
-    if role != Role::Responder && !scope.is_unlimited() {
-        return Err(UsageError(
-            "--forest, --ou and --action limit a responder; other roles take none".into(),
-        )
-        .into());
-    }
-    Ok(scope)
-}
-
-async fn person(
-    cmd: PersonCommand,
-    people: &dyn PeopleStore,
-    json_output: bool,
-) -> anyhow::Result<u8> {
-    use riposte_core::person_password;
-    use secrecy::{ExposeSecret, SecretString};
-    match cmd {
-        PersonCommand::Add {
-            name,
-            role,
-            forests,
-            ous,
-            actions,
-            password_stdin,
-        } => {
-            let scope = scope_for(role, forests, ous, actions)?;
-            if name.trim().is_empty()
-                || name.len() > 64
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c))
-            {
-                return Err(UsageError(
-                    "--name must be 1 to 64 letters, digits, '.', '_', '@' or '-'".into(),
-                )
-                .into());
-            }
-            let (password, generated) = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .read_line(&mut line)
-                    .context("reading the password from standard input")?;
-                let line = line.trim_end_matches(['\r', '\n']).to_string();
-                (SecretString::from(line), false)
-            } else {
-                (
-                    riposte_core::password::generate(&name).context("generating a password")?,
-                    true,
-                )
-            };
-            let hash = person_password::hash(&password).map_err(|e| match e {
-                person_password::PersonPasswordError::TooShort => {
-                    anyhow::Error::from(UsageError(e.to_string()))
-                }
-                other => other.into(),
-            })?;
-            let person = people
-                .create_person(&name, role, &scope, &hash, &requester())
-                .await?;
-            // The password is printed once, only when riposte made it up; it is stored nowhere.
-            let shown = generated.then(|| password.expose_secret().to_string());
-            if json_output {
-                println!(
-                    "{}",
-                    serde_json::json!({ "id": person.id, "name": person.name, "role": person.role, "scope": person.scope, "password": shown })
-                );
-            } else {
-                println!(
-                    "person {} ({}, id {}) may sign in to the portal",
-                    person.name, person.role, person.id
-                );
-                if let Some(p) = shown {
-                    println!("  password: {p}");
-                    println!("Shown once: riposte keeps only its argon2id hash.");
-                }
-            }
-            Ok(exit::OK)
-        }
-        PersonCommand::List => {
-            let all = people.list_people().await?;
-            if json_output {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "people": all }))?
-                );
-            } else {
-                for p in all {
-                    let state = if p.disabled { "disabled" } else { "active" };
-                    println!(
-                        "{:<20} {:<9} {state:<8} created by {}",
-                        p.name, p.role, p.created_by
-                    );
-                }
-            }
-            Ok(exit::OK)
-        }
-        PersonCommand::Disable { name } => set_disabled(people, &name, true).await,
-        PersonCommand::Enable { name } => set_disabled(people, &name, false).await,
-    }
-}
-
-async fn set_disabled(people: &dyn PeopleStore, name: &str, disabled: bool) -> anyhow::Result<u8> {
-    if people.set_person_disabled(name, disabled).await? {
-        println!("{} {name}", if disabled { "disabled" } else { "enabled" });
-        Ok(exit::OK)
-    } else {
-        Err(UsageError(format!(
-            "nobody is named {name:?}; `riposte person list` shows them"
-        ))
-        .into())
-    }
-}
-
-fn uuid_arg(text: &str) -> anyhow::Result<uuid::Uuid> {
-    uuid::Uuid::parse_str(text)
-        .map_err(|_| UsageError(format!("{text:?} is not a token id (a UUID)")).into())
-}
-
 /// Brings jobs interrupted by a crash to a final, re-verified outcome.
 async fn recover(runner: &Runner) {
     match runner.recover_interrupted().await {
@@ -911,38 +689,6 @@ pub fn exit_code(job: &riposte_store::Job) -> u8 {
         Some(Outcome::Denied) => exit::DENIED,
         Some(Outcome::Failed) | None => exit::FAILED,
     }
-}
-
-/// Who is asking, as the ledger records it: the OS user on this host.
-pub(crate) fn requester() -> String {
-    let user = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        .or_else(user_from_uid)
-        .unwrap_or_else(|| "unknown".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    format!("cli:{user}@{host}")
-}
-
-/// The name of this process's real uid, from /etc/passwd (no environment needed).
-fn user_from_uid() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .next()?
-        .to_string();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        (fields.nth(1)? == uid).then(|| name.to_string())
-    })
 }
 
 fn parse_since(text: &str) -> anyhow::Result<OffsetDateTime> {

@@ -79,6 +79,12 @@ pub struct Principal {
     pub role: Role,
     #[serde(default)]
     pub scope: Scope,
+    /// The person behind the credential (`people.name`): the same human
+    /// whether signed in, on the CLI or through a token they own. `None`
+    /// for service tokens, automation and a CLI run without a credential:
+    /// they never approve.
+    #[serde(default)]
+    pub person: Option<String>,
 }
 
 /// What someone wants to do.
@@ -98,6 +104,8 @@ pub enum Permission<'a> {
         forest: &'a str,
         dn: &'a str,
         requested_by: &'a str,
+        /// The person behind the request's credential, if any.
+        requester_person: Option<&'a str>,
     },
     /// Manage people, tokens and configuration.
     Administer,
@@ -211,13 +219,15 @@ pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), R
             if principal.role == Role::Reader {
                 return refuse(what, "the responder role (readers may only look)".into());
             }
-            if let Permission::Approve { requested_by, .. } = wanted
-                && *requested_by == principal.name
+            if let Permission::Approve {
+                requested_by,
+                requester_person,
+                ..
+            } = wanted
+                && let Err(missing) =
+                    crate::safeguards::second_person(principal, requested_by, *requester_person)
             {
-                return refuse(
-                    what,
-                    "a second person: the requester cannot approve their own request".into(),
-                );
+                return refuse(what, missing);
             }
             if principal.role == Role::Admin {
                 return Ok(());
@@ -243,6 +253,64 @@ pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), R
             Ok(())
         }
     }
+}
+
+/// A bulk operation as the policy judges control of it (pause, resume,
+/// cancel, undo, approve, reject).
+#[derive(Debug, Clone, Copy)]
+pub struct BulkControl<'a> {
+    pub action: Action,
+    pub requested_by: &'a str,
+    pub requester_person: Option<&'a str>,
+    /// Each child's (forest, DN); the DN is empty for a cloud-only identity.
+    pub children: &'a [(String, String)],
+}
+
+/// Whether `principal` may control a bulk operation: an admin always; a
+/// responder only if they requested it (the same human, whatever the
+/// credential) or if every child is inside their scope, so a responder
+/// scoped to one forest cannot stop (or restart) another forest's response.
+pub fn authorize_bulk_control(
+    principal: &Principal,
+    bulk: &BulkControl<'_>,
+    what: &str,
+) -> Result<(), Refusal> {
+    authorize(principal, &Permission::ControlBulk).map_err(|r| Refusal {
+        wanted: what.to_string(),
+        ..r
+    })?;
+    if principal.role == Role::Admin {
+        return Ok(());
+    }
+    let own = principal.name.eq_ignore_ascii_case(bulk.requested_by)
+        || principal.person.as_deref().is_some_and(|p| {
+            crate::safeguards::humans_behind(bulk.requested_by, bulk.requester_person)
+                .contains(&p.trim().to_ascii_lowercase())
+        });
+    if own {
+        return Ok(());
+    }
+    for (forest, dn) in bulk.children {
+        if let Err(refusal) = authorize(
+            principal,
+            &Permission::RequestAction {
+                action: bulk.action,
+                forest,
+                dn,
+            },
+        ) {
+            return Err(Refusal {
+                wanted: what.to_string(),
+                missing: format!(
+                    "every account of the bulk operation in the responder's scope (or being its requester); {} is outside it: {}",
+                    if dn.is_empty() { forest } else { dn },
+                    refusal.missing
+                ),
+                ..refusal
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The actions `principal` may request on an account: what a page may offer.
@@ -274,6 +342,7 @@ mod tests {
             name: format!("user:{role}"),
             role,
             scope,
+            person: Some(role.to_string()),
         }
     }
 
@@ -398,6 +467,7 @@ mod tests {
                     forest: "corp",
                     dn: outside,
                     requested_by: "user:someone-else",
+                    requester_person: None,
                 },
             ] {
                 assert!(authorize(&scoped, &wanted).is_err(), "{outside}");
@@ -412,6 +482,7 @@ mod tests {
                     forest: "corp",
                     dn: "cn=ernie , ou = STAFF,dc=Corp,DC=example,DC=test",
                     requested_by: "user:someone-else",
+                    requester_person: None,
                 }
             )
             .is_ok()
@@ -457,6 +528,7 @@ mod tests {
             forest: "corp",
             dn: ERNIE,
             requested_by: "user:admin",
+            requester_person: None,
         };
         assert!(
             authorize(&admin, &own)
@@ -469,7 +541,64 @@ mod tests {
             forest: "corp",
             dn: ERNIE,
             requested_by: "user:bob",
+            requester_person: Some("bob"),
         };
         assert!(authorize(&admin, &other).is_ok());
+        // The same human through another credential is still the requester.
+        let through_a_token = Permission::Approve {
+            action: Action::Disable,
+            forest: "corp",
+            dn: ERNIE,
+            requested_by: "token:soar",
+            requester_person: Some("admin"),
+        };
+        assert!(authorize(&admin, &through_a_token).is_err());
+    }
+
+    #[test]
+    fn a_responder_controls_only_bulks_inside_their_scope_or_their_own() {
+        let corp_bulk = vec![
+            ("corp".to_string(), ERNIE.to_string()),
+            (
+                "corp".to_string(),
+                "CN=bert,OU=Staff,DC=corp,DC=example,DC=test".to_string(),
+            ),
+        ];
+        let bulk = BulkControl {
+            action: Action::Disable,
+            requested_by: "user:admin",
+            requester_person: Some("admin"),
+            children: &corp_bulk,
+        };
+        let fabrikam = who(
+            Role::Responder,
+            Scope {
+                forests: vec!["fabrikam".into()],
+                ..Scope::default()
+            },
+        );
+        let refused = authorize_bulk_control(&fabrikam, &bulk, "pause bulk x").unwrap_err();
+        assert!(refused.missing.contains("forest corp"), "{refused}");
+        let corp = who(
+            Role::Responder,
+            Scope {
+                forests: vec!["corp".into()],
+                ..Scope::default()
+            },
+        );
+        assert!(authorize_bulk_control(&corp, &bulk, "pause").is_ok());
+        assert!(
+            authorize_bulk_control(&who(Role::Admin, Scope::default()), &bulk, "pause").is_ok()
+        );
+        assert!(
+            authorize_bulk_control(&who(Role::Reader, Scope::default()), &bulk, "pause").is_err()
+        );
+        // Their own bulk, requested through another credential of theirs.
+        let mine = BulkControl {
+            requested_by: "token:laptop",
+            requester_person: Some("responder"),
+            ..bulk
+        };
+        assert!(authorize_bulk_control(&fabrikam, &mine, "pause").is_ok());
     }
 }

@@ -15,12 +15,10 @@ use futures_util::StreamExt;
 use riposte_core::account::AccountState;
 use riposte_core::containment::{self, Identity, Step};
 use riposte_core::directory::{AccountSet, AccountSetError, MAX_SET};
-use riposte_core::evidence::Evidence;
 use riposte_core::policy::{self, Permission, Principal};
+use riposte_core::safeguards;
 use riposte_core::{Action, ActionOptions, Outcome};
-use riposte_store::{
-    BulkOperation, BulkState, Finish, Job, JobState, NewAuditRecord, NewBulk, NewJob,
-};
+use riposte_store::{BulkOperation, BulkState, Job, JobState, NewAuditRecord, NewBulk, NewJob};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -38,6 +36,14 @@ pub struct BulkLimits {
     pub per_dc: usize,
     #[serde(default = "default_per_tenant")]
     pub per_tenant: usize,
+    /// A bulk operation on more accounts than this waits for a second
+    /// person's approval before its first child runs (`[bulk] approval_above`).
+    #[serde(default = "default_approval_above")]
+    pub approval_above: usize,
+}
+
+fn default_approval_above() -> usize {
+    25
 }
 
 fn default_per_dc() -> usize {
@@ -53,6 +59,7 @@ impl Default for BulkLimits {
         BulkLimits {
             per_dc: default_per_dc(),
             per_tenant: default_per_tenant(),
+            approval_above: default_approval_above(),
         }
     }
 }
@@ -101,6 +108,8 @@ pub struct BulkRequest {
     pub options: ActionOptions,
     pub reason: String,
     pub requested_by: String,
+    /// The person behind the requester's credential (`Principal::person`).
+    pub requester_person: Option<String>,
     pub source: String,
     pub remote_addr: Option<String>,
 }
@@ -139,6 +148,9 @@ pub struct BulkPlan {
     pub skipped: Vec<Skipped>,
     /// References that name no single account, or whose directory could not be searched.
     pub unresolved: Vec<Skipped>,
+    /// Why a second person must approve before the first account is acted
+    /// on (more accounts than `[bulk] approval_above`), if they must.
+    pub approval_required: Option<String>,
     #[serde(skip)]
     children: Vec<(NewJob, PlannedAccount)>,
 }
@@ -187,6 +199,7 @@ impl Runner {
         self.bulk_limits = BulkLimits {
             per_dc: limits.per_dc.max(1),
             per_tenant: limits.per_tenant.max(1),
+            approval_above: limits.approval_above,
         };
         self
     }
@@ -196,7 +209,7 @@ impl Runner {
     }
 
     /// The policy's word on a bulk request; a refusal is audited.
-    async fn check_bulk(
+    pub(crate) async fn check_bulk(
         &self,
         principal: &Principal,
         wanted: &Permission<'_>,
@@ -314,6 +327,7 @@ impl Runner {
             protected: Vec::new(),
             skipped: Vec::new(),
             unresolved,
+            approval_required: None,
             children: Vec::new(),
         };
         let mut seen = HashSet::new();
@@ -384,6 +398,7 @@ impl Runner {
             };
             let job = NewJob {
                 requested_by: request.requested_by.clone(),
+                requester_person: request.requester_person.clone(),
                 source: request.source.clone(),
                 reason: request.reason.clone(),
                 action: request.action,
@@ -400,6 +415,8 @@ impl Runner {
         }
         plan.accounts = plan.children.iter().map(|(_, a)| a.clone()).collect();
         plan.count = plan.accounts.len();
+        plan.approval_required =
+            safeguards::bulk_approval_needed(plan.count, self.bulk_limits.approval_above);
         Ok(plan)
     }
 
@@ -506,10 +523,12 @@ impl Runner {
                     selector_kind,
                     selector_value: plan.selector_value.clone(),
                     requested_by: request.requested_by.clone(),
+                    requester_person: request.requester_person.clone(),
                     source: request.source.clone(),
                     reason: request.reason.clone(),
                     undo_of,
                     skipped: plan.left_out(),
+                    approval_required: plan.approval_required.clone(),
                 },
                 children,
                 record,
@@ -677,125 +696,6 @@ impl Runner {
         }
     }
 
-    /// Pause: no new child starts (here or in any process); running ones finish.
-    pub async fn pause_bulk(
-        &self,
-        principal: &Principal,
-        id: Uuid,
-        source: &str,
-    ) -> Result<BulkOperation, RunnerError> {
-        self.control_bulk(
-            principal,
-            id,
-            source,
-            &[BulkState::Running],
-            BulkState::Paused,
-            "bulk-paused",
-        )
-        .await
-    }
-
-    /// Resume a paused bulk: its queued children may be claimed again.
-    pub async fn resume_bulk(
-        &self,
-        principal: &Principal,
-        id: Uuid,
-        source: &str,
-    ) -> Result<BulkOperation, RunnerError> {
-        let bulk = self
-            .control_bulk(
-                principal,
-                id,
-                source,
-                &[BulkState::Paused],
-                BulkState::Running,
-                "bulk-resumed",
-            )
-            .await?;
-        if let Some(notify) = &self.queued {
-            notify.notify_one();
-        }
-        Ok(bulk)
-    }
-
-    /// Cancel: no new child starts; queued children end now as failed
-    /// ("cancelled before it started"); running ones finish normally.
-    pub async fn cancel_bulk(
-        &self,
-        principal: &Principal,
-        id: Uuid,
-        source: &str,
-    ) -> Result<BulkOperation, RunnerError> {
-        let bulk = self
-            .control_bulk(
-                principal,
-                id,
-                source,
-                &[BulkState::Running, BulkState::Paused],
-                BulkState::Cancelled,
-                "bulk-cancelled",
-            )
-            .await?;
-        let message = format!(
-            "cancelled before it started: bulk operation {id} was cancelled by {}; nothing was written",
-            principal.name
-        );
-        for job in self.store.bulk_jobs(id).await? {
-            if job.state != JobState::Queued {
-                continue;
-            }
-            let evidence = Evidence::default();
-            let finish = Finish {
-                outcome: Outcome::Failed,
-                message: &message,
-                evidence: &evidence,
-            };
-            let record = crate::outcome_record(&job, &finish, None);
-            match self
-                .store
-                .finish_recorded(job.id, None, finish, record)
-                .await
-            {
-                Ok(_) => {}
-                // Claimed just before the cancel: it finishes normally.
-                Err(riposte_store::StoreError::WrongState { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(self.store.get_bulk(id).await?.unwrap_or(bulk))
-    }
-
-    async fn control_bulk(
-        &self,
-        principal: &Principal,
-        id: Uuid,
-        source: &str,
-        from: &[BulkState],
-        to: BulkState,
-        event: &str,
-    ) -> Result<BulkOperation, RunnerError> {
-        self.check_bulk(
-            principal,
-            &Permission::ControlBulk,
-            &format!("bulk:{id}"),
-            source,
-            None,
-        )
-        .await?;
-        // The change and its record in one transaction: if the record
-        // cannot be written, the bulk keeps its state and the caller hears.
-        let record = bulk_record(id, &principal.name, source, event);
-        let bulk = self
-            .store
-            .set_bulk_state_recorded(id, from, to, record)
-            .await
-            .map_err(|e| match e {
-                riposte_store::StoreError::Conflict(m) => RunnerError::BulkConflict(m),
-                other => other.into(),
-            })?;
-        Ok(bulk)
-    }
-
     /// Undo: a new bulk operation with the reverse action, on exactly the
     /// accounts the original changed (`verified`), never on those that were
     /// `already` in the state. The original must have stopped (finished or
@@ -825,6 +725,9 @@ impl Runner {
                 original.state, original.counts.running
             )));
         }
+        // Undoing is controlling: only whoever may control the original.
+        self.check_bulk_control(principal, &original, "undo", source)
+            .await?;
         let references: Vec<String> = self
             .store
             .bulk_jobs(id)
@@ -839,6 +742,7 @@ impl Runner {
             options: ActionOptions::default(),
             reason: reason.to_string(),
             requested_by: principal.name.clone(),
+            requester_person: principal.person.clone(),
             source: source.to_string(),
             remote_addr,
         };
@@ -862,7 +766,7 @@ fn first_line(text: &str) -> &str {
 /// A bulk's state-change record (`bulk-finished`, `bulk-paused`, ...); the
 /// store adds the bulk's action, new state and counts
 /// ([`riposte_store::describe_bulk`]) in the transaction that changes it.
-fn bulk_record(id: Uuid, actor: &str, source: &str, event: &str) -> NewAuditRecord {
+pub(crate) fn bulk_record(id: Uuid, actor: &str, source: &str, event: &str) -> NewAuditRecord {
     NewAuditRecord {
         actor: actor.to_string(),
         source: source.to_string(),

@@ -6,7 +6,9 @@
 //! outcome is also appended to the audit trail.
 #![forbid(unsafe_code)]
 
+mod approval;
 pub mod bulk;
+mod bulk_control;
 mod owner;
 pub mod view;
 
@@ -48,6 +50,9 @@ pub struct ActionRequest {
     pub options: ActionOptions,
     pub reason: String,
     pub requested_by: String,
+    /// The person behind the requester's credential (`Principal::person`):
+    /// what the second-person rule compares.
+    pub requester_person: Option<String>,
     pub source: String,
     pub idempotency_key: Option<String>,
     /// Where the request came from on the network, for the audit trail.
@@ -86,6 +91,11 @@ pub enum RunnerError {
     NotApplicable(NotApplicable),
     #[error(transparent)]
     Refused(#[from] riposte_core::policy::Refusal),
+    /// Automation never acts on a protected identity (nothing is recorded but the refusal).
+    #[error(
+        "{0}; protected identities are never acted on automatically: a person acts on it alone, and a second person approves"
+    )]
+    ProtectedFromAutomation(String),
     #[error("job {0} is not waiting for an approval (it may have been decided already)")]
     NotAwaitingApproval(Uuid),
     #[error("no job has the id {0}")]
@@ -140,6 +150,9 @@ enum Resolved {
         message: String,
     },
 }
+
+/// The source of automatic requests (riposte-automation).
+const AUTOMATION: &str = "automation";
 
 /// The actor and source of outcomes that recovery brings about.
 const SYSTEM: &str = "system";
@@ -447,13 +460,19 @@ impl Runner {
             }
             Target::Unreachable { forest, .. } => (forest.clone(), None, None, Vec::new()),
         };
-        let breaker = if request.source == "automation" {
+        if request.source == AUTOMATION
+            && let Target::Identity(identity) = target
+        {
+            self.refuse_protected_automatically(request, identity)
+                .await?;
+        }
+        let breaker = if request.source == AUTOMATION {
             let since = OffsetDateTime::now_utc()
                 - time::Duration::minutes(i64::from(self.breaker.window_minutes));
             let recent = self
                 .store
                 .list(&riposte_store::JobFilter {
-                    source: Some("automation".into()),
+                    source: Some(AUTOMATION.into()),
                     since: Some(since),
                     limit: Some(self.breaker.max_actions.saturating_add(1)),
                     ..Default::default()
@@ -484,6 +503,7 @@ impl Runner {
             .create_job(
                 NewJob {
                     requested_by: request.requested_by.clone(),
+                    requester_person: request.requester_person.clone(),
                     source: request.source.clone(),
                     reason: request.reason.clone(),
                     action: request.action,
@@ -551,10 +571,30 @@ impl Runner {
         })
     }
 
-    /// Resolves, records, runs and finishes one action, here and now (the CLI's path).
+    /// Resolves, records, runs and finishes one action, here and now.
     pub async fn submit(&self, request: ActionRequest) -> Result<Completed, RunnerError> {
         let target = self.resolve_target(&request.reference).await?;
-        let enqueued = self.enqueue(&request, &target).await?;
+        self.submit_target(request, &target).await
+    }
+
+    /// [`submit`](Runner::submit) after the policy's word on `principal` (the
+    /// CLI's path: a token's role and scope hold on the CLI as on the API).
+    pub async fn submit_as(
+        &self,
+        principal: &Principal,
+        request: ActionRequest,
+    ) -> Result<Completed, RunnerError> {
+        let target = self.resolve_target(&request.reference).await?;
+        self.check_request(principal, &request, &target).await?;
+        self.submit_target(request, &target).await
+    }
+
+    async fn submit_target(
+        &self,
+        request: ActionRequest,
+        target: &Target,
+    ) -> Result<Completed, RunnerError> {
+        let enqueued = self.enqueue(&request, target).await?;
         if enqueued.replayed
             || enqueued.job.state != JobState::Queued
             || enqueued.job.awaiting_approval()
@@ -625,59 +665,6 @@ impl Runner {
         };
         self.store.append(record).await?;
         Err(refusal.into())
-    }
-
-    /// A second person's decision on a job awaiting approval, checked by the
-    /// policy (responder or admin, in scope, not the requester).
-    pub async fn decide(
-        &self,
-        id: Uuid,
-        approver: &Principal,
-        source: &str,
-        approve: bool,
-        comment: &str,
-    ) -> Result<Job, RunnerError> {
-        let job = self
-            .store
-            .get(id)
-            .await?
-            .ok_or(RunnerError::NoSuchJob(id))?;
-        if !job.awaiting_approval() {
-            return Err(RunnerError::NotAwaitingApproval(id));
-        }
-        policy::authorize(
-            approver,
-            &Permission::Approve {
-                action: job.action,
-                forest: job.forest.as_deref().unwrap_or_default(),
-                dn: job.target_dn.as_deref().unwrap_or_default(),
-                requested_by: &job.requested_by,
-            },
-        )?;
-        let decided = self
-            .store
-            .decide_approval(id, &approver.name, approve, comment)
-            .await?;
-        let record = NewAuditRecord {
-            actor: approver.name.clone(),
-            source: source.to_string(),
-            remote_addr: None,
-            event: if approve { "approved" } else { "rejected" }.into(),
-            target: Some(decided.target_ref.clone()),
-            job_id: Some(id),
-            result: "success".into(),
-            details: json!({ "action": decided.action, "comment": comment, "requested_by": decided.requested_by }),
-        };
-        if let Err(e) = self.store.append(record).await {
-            error!(job = %id, error = %e, "the approval decision could not be written to the audit trail");
-        }
-        if !approve {
-            self.audit_outcome(&decided, None).await;
-        }
-        if approve && let Some(notify) = &self.queued {
-            notify.notify_one();
-        }
-        Ok(decided)
     }
 
     /// Claims one queued job and runs it here; if another worker holds it,

@@ -211,6 +211,7 @@ pub(crate) async fn queue_action(
         options: request.options,
         reason: request.reason,
         requested_by: principal.name.clone(),
+        requester_person: principal.person.clone(),
         source: request.source.into(),
         idempotency_key: request.idempotency_key,
         remote_addr: request.remote_addr,
@@ -503,7 +504,9 @@ pub async fn reject_job(
 
 /// GET /api/v1/whoami: the caller as riposte sees them.
 pub async fn whoami(caller: Caller) -> Json<Value> {
-    Json(json!({ "principal": caller.0.name, "role": caller.0.role, "scope": caller.0.scope }))
+    Json(
+        json!({ "principal": caller.0.name, "role": caller.0.role, "scope": caller.0.scope, "person": caller.0.person }),
+    )
 }
 
 /// Largest `POST /api/v1/events` body: a forwarder sends batches, not archives.

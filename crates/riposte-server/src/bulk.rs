@@ -104,6 +104,7 @@ pub async fn create_bulk(
         },
         reason: body.reason,
         requested_by: caller.0.name.clone(),
+        requester_person: caller.0.person.clone(),
         source: "api".into(),
         remote_addr: Some(remote.ip().to_string()),
     };
@@ -222,17 +223,20 @@ pub async fn list_bulks(
 
 /// The state changes a person may ask for.
 #[derive(Debug, Clone, Copy)]
-pub enum Control {
+pub enum Control<'a> {
     Pause,
     Resume,
     Cancel,
+    /// A second person's decision on a bulk waiting for approval, with their comment.
+    Approve(&'a str),
+    Reject(&'a str),
 }
 
 pub(crate) async fn control(
     state: &AppState,
     principal: &Principal,
     id: Uuid,
-    what: Control,
+    what: Control<'_>,
     source: &str,
 ) -> Result<BulkOperation, ApiError> {
     let runner = &state.runner;
@@ -240,6 +244,16 @@ pub(crate) async fn control(
         Control::Pause => runner.pause_bulk(principal, id, source).await?,
         Control::Resume => runner.resume_bulk(principal, id, source).await?,
         Control::Cancel => runner.cancel_bulk(principal, id, source).await?,
+        Control::Approve(comment) => {
+            runner
+                .decide_bulk(principal, id, true, comment, source)
+                .await?
+        }
+        Control::Reject(comment) => {
+            runner
+                .decide_bulk(principal, id, false, comment, source)
+                .await?
+        }
     })
 }
 
@@ -247,7 +261,7 @@ async fn control_route(
     state: AppState,
     caller: Caller,
     id: String,
-    what: Control,
+    what: Control<'_>,
 ) -> Result<Json<Value>, ApiError> {
     caller.may(&Permission::ControlBulk)?;
     let id = parse_bulk_id(&id)?;
@@ -281,6 +295,53 @@ pub async fn cancel_bulk(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     control_route(state, caller, id, Control::Cancel).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    #[serde(default)]
+    comment: String,
+}
+
+fn decision_body(
+    body: Result<Json<DecisionBody>, JsonRejection>,
+) -> Result<DecisionBody, ApiError> {
+    match body {
+        Ok(Json(body)) => Ok(body),
+        // No body at all: no comment.
+        Err(JsonRejection::MissingJsonContentType(_)) => Ok(DecisionBody::default()),
+        Err(e) => Err(ApiError::bad_request(
+            "malformed_request",
+            format!(
+                "{}; expected JSON {{\"comment\"}} or no body",
+                e.body_text()
+            ),
+        )),
+    }
+}
+
+/// POST /api/v1/bulk/{id}/approve: a second person (not its requester, with
+/// every child in their scope) lets a bulk waiting for approval run.
+pub async fn approve_bulk(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<DecisionBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = decision_body(body)?;
+    control_route(state, caller, id, Control::Approve(body.comment.trim())).await
+}
+
+/// POST /api/v1/bulk/{id}/reject: ends a bulk waiting for approval; nothing is written.
+pub async fn reject_bulk(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<DecisionBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = decision_body(body)?;
+    control_route(state, caller, id, Control::Reject(body.comment.trim())).await
 }
 
 #[derive(Deserialize)]

@@ -97,6 +97,9 @@ impl From<RunnerError> for ApiError {
             ),
             RunnerError::Refused(refusal) => forbidden(&refusal),
             RunnerError::NotApplicable(_) => Self::bad_request("not_applicable", message),
+            RunnerError::ProtectedFromAutomation(_) => {
+                Self::new(StatusCode::FORBIDDEN, "protected_identity", message)
+            }
             RunnerError::NotAwaitingApproval(_) => {
                 Self::new(StatusCode::CONFLICT, "not_awaiting_approval", message)
             }

@@ -128,6 +128,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/bulk/{id}/pause", post(bulk::pause_bulk))
         .route("/api/v1/bulk/{id}/resume", post(bulk::resume_bulk))
         .route("/api/v1/bulk/{id}/cancel", post(bulk::cancel_bulk))
+        .route("/api/v1/bulk/{id}/approve", post(bulk::approve_bulk))
+        .route("/api/v1/bulk/{id}/reject", post(bulk::reject_bulk))
         .route("/api/v1/bulk/{id}/undo", post(bulk::undo_bulk))
         .route("/api/v1/alerts", get(api::list_alerts))
         .route("/api/v1/alerts/{id}", get(api::get_alert))
@@ -174,6 +176,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/bulk/{id}/pause"),
     ("post", "/api/v1/bulk/{id}/resume"),
     ("post", "/api/v1/bulk/{id}/cancel"),
+    ("post", "/api/v1/bulk/{id}/approve"),
+    ("post", "/api/v1/bulk/{id}/reject"),
     ("post", "/api/v1/bulk/{id}/undo"),
 ];
 

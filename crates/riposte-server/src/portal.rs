@@ -1015,6 +1015,7 @@ fn may_decide(principal: &Principal, job: &Job) -> Result<(), String> {
             forest: job.forest.as_deref().unwrap_or_default(),
             dn: job.target_dn.as_deref().unwrap_or_default(),
             requested_by: &job.requested_by,
+            requester_person: job.requester_person.as_deref(),
         },
     )
     .map_err(|r| r.missing)
@@ -1666,6 +1667,10 @@ struct BulkPage {
     can_resume: bool,
     can_cancel: bool,
     can_undo: bool,
+    /// Waiting for a second person, and this person may decide.
+    can_decide: bool,
+    approval_reason: String,
+    decide_refusal: String,
 }
 
 async fn bulk_page(
@@ -1678,6 +1683,12 @@ async fn bulk_page(
     let id = parse_bulk_id(&id)?;
     let b = crate::bulk::load(&state, id).await?;
     let control = policy::authorize(&signed.principal, &Permission::ControlBulk).is_ok();
+    let awaiting = riposte_store::bulk_awaiting_approval(&b);
+    let decide = riposte_core::safeguards::second_person(
+        &signed.principal,
+        &b.requested_by,
+        b.requester_person.as_deref(),
+    );
     let undo = b.action.undo().is_some_and(|reverse| {
         policy::authorize(
             &signed.principal,
@@ -1720,7 +1731,18 @@ async fn bulk_page(
         undo_of: b.undo_of.map(|u| u.to_string()).unwrap_or_default(),
         left_out,
         can_pause: control && b.state == riposte_store::BulkState::Running,
-        can_resume: control && b.state == riposte_store::BulkState::Paused,
+        can_resume: control && b.state == riposte_store::BulkState::Paused && !awaiting,
+        can_decide: control && awaiting && decide.is_ok(),
+        approval_reason: if awaiting {
+            b.approval_reason.clone().unwrap_or_default()
+        } else {
+            String::new()
+        },
+        decide_refusal: if awaiting {
+            decide.err().unwrap_or_default()
+        } else {
+            String::new()
+        },
         can_cancel: control && !b.state.is_final(),
         can_undo: undo && b.state.is_final() && b.counts.verified > 0 && b.counts.running == 0,
     };
@@ -1757,6 +1779,8 @@ struct BulkForm {
     csrf: String,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    comment: String,
 }
 
 async fn bulk_control(
@@ -1784,6 +1808,16 @@ async fn bulk_control(
             crate::bulk::control(&state, &signed.principal, id, Control::Cancel, "portal").await?;
             id
         }
+        "approve" | "reject" => {
+            let comment = body.comment.trim();
+            let decision = if what == "approve" {
+                Control::Approve(comment)
+            } else {
+                Control::Reject(comment)
+            };
+            crate::bulk::control(&state, &signed.principal, id, decision, "portal").await?;
+            id
+        }
         _ => {
             // On its own task, like the API's: a browser that gives up cannot stop it half-way.
             let runner = state.runner.clone();
@@ -1807,7 +1841,10 @@ async fn bulk_post(
     Path((id, what)): Path<(String, String)>,
     body: Result<Form<BulkForm>, FormRejection>,
 ) -> Result<Response, PortalError> {
-    if !matches!(what.as_str(), "pause" | "resume" | "cancel" | "undo") {
+    if !matches!(
+        what.as_str(),
+        "pause" | "resume" | "cancel" | "undo" | "approve" | "reject"
+    ) {
         return Err(PortalError(ApiError::not_found(
             "no_such_route",
             "no such bulk operation control",

@@ -31,6 +31,7 @@
 //!   must agree to well within a lease (NTP).
 #![forbid(unsafe_code)]
 
+mod bulk_approval;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transport;
@@ -69,6 +70,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "idempotency_per_caller",
         include_str!("../migrations/0003_idempotency_per_caller.sql"),
+    ),
+    (
+        4,
+        "people_and_bulk_approval",
+        include_str!("../migrations/0004_people_and_bulk_approval.sql"),
     ),
 ];
 
@@ -460,8 +466,8 @@ impl PostgresStore {
     ) -> Result<bool, StoreError> {
         let inserted: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
-             forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason, steps, bulk_id) \
-             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $14, $15, $16) \
+             forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason, steps, bulk_id, requester_person) \
+             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $14, $15, $16, $17) \
              ON CONFLICT (requested_by, idempotency_key) DO NOTHING RETURNING id",
         )
         .bind(id)
@@ -480,6 +486,7 @@ impl PostgresStore {
         .bind(&job.approval_required)
         .bind(encode(&job.steps)?)
         .bind(bulk)
+        .bind(&job.requester_person)
         .fetch_optional(&mut **tx)
         .await
         .map_err(|e| self.error(e))?;
@@ -559,6 +566,7 @@ fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
         created_at: from_millis(get_i64("created_at")?),
         updated_at: from_millis(get_i64("updated_at")?),
         requested_by: get_str("requested_by")?,
+        requester_person: get_opt("requester_person")?,
         source: get_str("source")?,
         reason: get_str("reason")?,
         action: get_str("action")?
@@ -1078,6 +1086,9 @@ fn token_from_row(row: &PgRow) -> Result<ApiToken, StoreError> {
             .map_err(|e| corrupt(&e))?
             .0,
         created_by: text("created_by")?,
+        owner: row
+            .try_get::<Option<String>, _>("owner")
+            .map_err(|e| corrupt(&e))?,
         created_at: from_millis(row.try_get("created_at").map_err(|e| corrupt(&e))?),
         revoked_at: row
             .try_get::<Option<i64>, _>("revoked_at")
@@ -1093,12 +1104,13 @@ impl TokenStore for PostgresStore {
         name: &str,
         role: Role,
         scope: &Scope,
+        owner: Option<&str>,
         created_by: &str,
         secret_hash: &str,
     ) -> Result<ApiToken, StoreError> {
         let row = sqlx::query(
-            "INSERT INTO api_tokens (id, name, role, scope, created_by, created_at, secret_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+            "INSERT INTO api_tokens (id, name, role, scope, created_by, created_at, secret_hash, owner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
         )
         .bind(Uuid::now_v7())
         .bind(name)
@@ -1107,6 +1119,7 @@ impl TokenStore for PostgresStore {
         .bind(created_by)
         .bind(now())
         .bind(secret_hash)
+        .bind(owner)
         .fetch_one(&self.pool)
         .await;
         match row {
@@ -1543,6 +1556,10 @@ impl PostgresStore {
             StoreError::Corrupt(format!("bulk operation: {what}: {e}"))
         };
         let text = |col: &str| row.try_get::<String, _>(col).map_err(|e| corrupt(col, &e));
+        let opt = |col: &str| {
+            row.try_get::<Option<String>, _>(col)
+                .map_err(|e| corrupt(col, &e))
+        };
         let id: Uuid = row.try_get("id").map_err(|e| corrupt("id", &e))?;
         let (counts, finished_at) = self.bulk_counts(id).await?;
         Ok(BulkOperation {
@@ -1564,9 +1581,13 @@ impl PostgresStore {
             selector_kind: text("selector_kind")?,
             selector_value: text("selector_value")?,
             requested_by: text("requested_by")?,
+            requester_person: opt("requester_person")?,
             source: text("source")?,
             reason: text("reason")?,
             state: text("state")?.parse()?,
+            approval: opt("approval")?.map(|a| a.parse()).transpose()?,
+            approval_reason: opt("approval_reason")?,
+            decided_by: opt("decided_by")?,
             undo_of: row.try_get("undo_of").map_err(|e| corrupt("undo_of", &e))?,
             skipped: serde_json::from_str(&text("skipped")?).map_err(|e| corrupt("skipped", &e))?,
             counts,
@@ -1587,13 +1608,14 @@ impl PostgresStore {
             self.lock_audit(&mut tx).await?;
         }
         // The row lock orders concurrent changes from several nodes.
-        let current: Option<(String, String)> =
-            sqlx::query_as("SELECT state, action FROM bulk_operations WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-        let Some((current, action)) = current else {
+        let current: Option<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT state, action, approval FROM bulk_operations WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let Some((current, action, approval)) = current else {
             return Err(StoreError::Conflict(format!(
                 "no bulk operation has the id {id}"
             )));
@@ -1602,6 +1624,11 @@ impl PostgresStore {
         if !from.contains(&current) {
             return Err(StoreError::Conflict(format!(
                 "bulk operation {id} is {current}, so it cannot become {to}"
+            )));
+        }
+        if to == BulkState::Running && approval.as_deref() == Some("pending") {
+            return Err(StoreError::Conflict(riposte_store::bulk_pending_message(
+                id,
             )));
         }
         if to == BulkState::Finished {
@@ -1660,7 +1687,8 @@ impl BulkStore for PostgresStore {
         let at = now();
         sqlx::query(
             "INSERT INTO bulk_operations (id, created_at, updated_at, action, options, selector_kind, selector_value, \
-             requested_by, source, reason, state, undo_of, skipped) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, 'running', $10, $11)",
+             requested_by, source, reason, state, undo_of, skipped, requester_person, approval, approval_reason) \
+             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(id)
         .bind(at)
@@ -1671,8 +1699,16 @@ impl BulkStore for PostgresStore {
         .bind(&bulk.requested_by)
         .bind(&bulk.source)
         .bind(&bulk.reason)
+        .bind(if bulk.approval_required.is_some() {
+            BulkState::Paused.as_str()
+        } else {
+            BulkState::Running.as_str()
+        })
         .bind(bulk.undo_of)
         .bind(bulk.skipped.to_string())
+        .bind(&bulk.requester_person)
+        .bind(bulk.approval_required.as_ref().map(|_| "pending"))
+        .bind(&bulk.approval_required)
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
@@ -1746,6 +1782,16 @@ impl BulkStore for PostgresStore {
         record: NewAuditRecord,
     ) -> Result<BulkOperation, StoreError> {
         self.set_bulk_state_with(id, from, to, Some(record)).await
+    }
+
+    async fn decide_bulk_approval(
+        &self,
+        id: Uuid,
+        decided_by: &str,
+        approve: bool,
+        record: NewAuditRecord,
+    ) -> Result<BulkOperation, StoreError> {
+        self.decide_bulk(id, decided_by, approve, record).await
     }
 
     async fn claim_next_in_bulk(

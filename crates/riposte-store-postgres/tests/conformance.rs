@@ -17,6 +17,7 @@ async fn postgres_store_passes_the_conformance_suite() {
     let (db, store) = fresh("suite").await;
     riposte_store::conformance::run_all(&store).await;
     riposte_store::conformance::tokens_are_found_by_hash_until_revoked(&store).await;
+    riposte_store::conformance::tokens_belong_to_their_owner(&store).await;
     riposte_store::conformance::people_sessions_live_until_expiry_revocation_or_disabling(&store)
         .await;
     riposte_store::conformance::alerts_append_filter_and_page(&store).await;

@@ -3,6 +3,8 @@
 //! audit trail (hash-chained, see [`riposte_store::audit`]).
 #![forbid(unsafe_code)]
 
+mod bulk_approval;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -61,6 +63,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "idempotency_per_caller",
         include_str!("../migrations/0010_idempotency_per_caller.sql"),
+    ),
+    (
+        11,
+        "people_and_bulk_approval",
+        include_str!("../migrations/0011_people_and_bulk_approval.sql"),
     ),
 ];
 
@@ -205,14 +212,15 @@ impl SqliteStore {
         let options =
             serde_json::to_string(&job.options).map_err(|e| StoreError::Backend(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
+            "INSERT INTO jobs (id, created_at, updated_at, requested_by, requester_person, source, reason, action, options, target_ref, \
              forest, target_dn, target_sid, state, caller_idempotency_key, approval, approval_reason, steps, bulk_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(at)
         .bind(at)
         .bind(&job.requested_by)
+        .bind(&job.requester_person)
         .bind(&job.source)
         .bind(&job.reason)
         .bind(job.action.as_str())
@@ -486,6 +494,7 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
         created_at: from_millis(get_i64("created_at")?),
         updated_at: from_millis(get_i64("updated_at")?),
         requested_by: get_str("requested_by")?,
+        requester_person: get_opt("requester_person")?,
         source: get_str("source")?,
         reason: get_str("reason")?,
         action: get_str("action")?
@@ -966,6 +975,9 @@ fn token_from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
         role: text("role")?.parse::<Role>().map_err(|e| corrupt(&e))?,
         scope: serde_json::from_str::<Scope>(&text("scope")?).map_err(|e| corrupt(&e))?,
         created_by: text("created_by")?,
+        owner: row
+            .try_get::<Option<String>, _>("owner")
+            .map_err(|e| corrupt(&e))?,
         created_at: from_millis(row.try_get("created_at").map_err(|e| corrupt(&e))?),
         revoked_at: row
             .try_get::<Option<i64>, _>("revoked_at")
@@ -1012,18 +1024,20 @@ impl TokenStore for SqliteStore {
         name: &str,
         role: Role,
         scope: &Scope,
+        owner: Option<&str>,
         created_by: &str,
         secret_hash: &str,
     ) -> Result<ApiToken, StoreError> {
         let id = Uuid::now_v7();
         let scope = serde_json::to_string(scope).map_err(|e| StoreError::Backend(e.to_string()))?;
         let inserted = sqlx::query(
-            "INSERT INTO api_tokens (id, name, role, scope, created_by, created_at, secret_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_tokens (id, name, role, scope, owner, created_by, created_at, secret_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(name)
         .bind(role.as_str())
         .bind(scope)
+        .bind(owner)
         .bind(created_by)
         .bind(now())
         .bind(secret_hash)
@@ -1479,6 +1493,10 @@ impl SqliteStore {
             StoreError::Corrupt(format!("bulk operation: {what}: {e}"))
         };
         let text = |col: &str| row.try_get::<String, _>(col).map_err(|e| corrupt(col, &e));
+        let opt = |col: &str| {
+            row.try_get::<Option<String>, _>(col)
+                .map_err(|e| corrupt(col, &e))
+        };
         let id = Uuid::parse_str(&text("id")?).map_err(|e| corrupt("id", &e))?;
         let (counts, finished_at) = self.bulk_counts(id).await?;
         Ok(BulkOperation {
@@ -1497,9 +1515,13 @@ impl SqliteStore {
             selector_kind: text("selector_kind")?,
             selector_value: text("selector_value")?,
             requested_by: text("requested_by")?,
+            requester_person: opt("requester_person")?,
             source: text("source")?,
             reason: text("reason")?,
             state: text("state")?.parse()?,
+            approval: opt("approval")?.map(|a| a.parse()).transpose()?,
+            approval_reason: opt("approval_reason")?,
+            decided_by: opt("decided_by")?,
             undo_of: row
                 .try_get::<Option<String>, _>("undo_of")
                 .map_err(|e| corrupt("undo_of", &e))?
@@ -1524,13 +1546,13 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.error(e))?;
-        let current: Option<(String, String)> =
-            sqlx::query_as("SELECT state, action FROM bulk_operations WHERE id = ?")
+        let current: Option<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT state, action, approval FROM bulk_operations WHERE id = ?")
                 .bind(id.to_string())
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(|e| self.error(e))?;
-        let Some((current, action)) = current else {
+        let Some((current, action, approval)) = current else {
             return Err(StoreError::Conflict(format!(
                 "no bulk operation has the id {id}"
             )));
@@ -1539,6 +1561,11 @@ impl SqliteStore {
         if !from.contains(&current) {
             return Err(StoreError::Conflict(format!(
                 "bulk operation {id} is {current}, so it cannot become {to}"
+            )));
+        }
+        if to == BulkState::Running && approval.as_deref() == Some("pending") {
+            return Err(StoreError::Conflict(riposte_store::bulk_pending_message(
+                id,
             )));
         }
         if to == BulkState::Finished {
@@ -1601,7 +1628,8 @@ impl BulkStore for SqliteStore {
         let at = now();
         sqlx::query(
             "INSERT INTO bulk_operations (id, created_at, updated_at, action, options, selector_kind, selector_value, \
-             requested_by, source, reason, state, undo_of, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+             requested_by, requester_person, source, reason, state, undo_of, skipped, approval, approval_reason) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(at)
@@ -1611,10 +1639,18 @@ impl BulkStore for SqliteStore {
         .bind(&bulk.selector_kind)
         .bind(&bulk.selector_value)
         .bind(&bulk.requested_by)
+        .bind(&bulk.requester_person)
         .bind(&bulk.source)
         .bind(&bulk.reason)
+        .bind(if bulk.approval_required.is_some() {
+            BulkState::Paused.as_str()
+        } else {
+            BulkState::Running.as_str()
+        })
         .bind(bulk.undo_of.map(|u| u.to_string()))
         .bind(bulk.skipped.to_string())
+        .bind(bulk.approval_required.as_ref().map(|_| "pending"))
+        .bind(&bulk.approval_required)
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
@@ -1686,6 +1722,16 @@ impl BulkStore for SqliteStore {
         record: NewAuditRecord,
     ) -> Result<BulkOperation, StoreError> {
         self.set_bulk_state_with(id, from, to, Some(record)).await
+    }
+
+    async fn decide_bulk_approval(
+        &self,
+        id: Uuid,
+        decided_by: &str,
+        approve: bool,
+        record: NewAuditRecord,
+    ) -> Result<BulkOperation, StoreError> {
+        self.decide_bulk(id, decided_by, approve, record).await
     }
 
     async fn claim_next_in_bulk(

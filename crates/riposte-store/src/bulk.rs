@@ -80,10 +80,15 @@ pub struct NewBulk {
     /// The OU DN, group reference, alert id, undone bulk id, or the references (one per line).
     pub selector_value: String,
     pub requested_by: String,
+    /// The person behind the requester's credential, if any.
+    pub requester_person: Option<String>,
     pub source: String,
     pub reason: String,
     /// The bulk this one reverses.
     pub undo_of: Option<Uuid>,
+    /// Why a second person must approve before the first child runs: the
+    /// bulk is then stored `paused` with approval `pending`.
+    pub approval_required: Option<String>,
     /// Accounts left out and why (protected, out of scope, unresolvable): JSON, kept as given.
     pub skipped: serde_json::Value,
 }
@@ -152,12 +157,32 @@ pub struct BulkOperation {
     pub selector_kind: String,
     pub selector_value: String,
     pub requested_by: String,
+    /// The person behind the requester's credential, if any.
+    pub requester_person: Option<String>,
     pub source: String,
     pub reason: String,
     pub state: BulkState,
     pub undo_of: Option<Uuid>,
     pub skipped: serde_json::Value,
     pub counts: BulkCounts,
+    /// Second-person approval: `None` when not needed. While `pending` the
+    /// bulk is `paused` and cannot be resumed, only approved, rejected or
+    /// cancelled.
+    pub approval: Option<crate::Approval>,
+    pub approval_reason: Option<String>,
+    pub decided_by: Option<String>,
+}
+
+/// What a store says when asked to run a bulk whose approval is pending.
+pub fn bulk_pending_message(id: Uuid) -> String {
+    format!(
+        "bulk operation {id} is waiting for a second person's approval; `riposte bulk approve {id}` (by someone other than its requester) starts it"
+    )
+}
+
+/// Waiting for a second person before its first child runs.
+pub fn bulk_awaiting_approval(bulk: &BulkOperation) -> bool {
+    bulk.state == BulkState::Paused && bulk.approval == Some(crate::Approval::Pending)
 }
 
 /// The bulk ledger. Every implementation passes [`crate::conformance`].
@@ -188,7 +213,8 @@ pub trait BulkStore: Send + Sync {
 
     /// Moves the bulk to `to` if it is in one of `from`; `Conflict` naming the
     /// current state otherwise. Moving to `finished` also needs every child
-    /// finished (`Conflict` otherwise).
+    /// finished (`Conflict` otherwise); moving to `running` a bulk whose
+    /// approval is pending is a `Conflict` (only [`BulkStore::decide_bulk_approval`] starts it).
     async fn set_bulk_state(
         &self,
         id: Uuid,
@@ -208,6 +234,20 @@ pub trait BulkStore: Send + Sync {
         id: Uuid,
         from: &[BulkState],
         to: BulkState,
+        record: NewAuditRecord,
+    ) -> Result<BulkOperation, StoreError>;
+
+    /// Records a second person's decision on a bulk awaiting approval, with
+    /// `record` (`bulk-approved` / `bulk-rejected`, completed by
+    /// [`describe_bulk`]) in the same transaction: approved, it becomes
+    /// `running`; rejected, `cancelled` (its queued children are then
+    /// finished by the caller, as for a cancel). `Conflict` unless it is
+    /// paused with approval pending.
+    async fn decide_bulk_approval(
+        &self,
+        id: Uuid,
+        decided_by: &str,
+        approve: bool,
         record: NewAuditRecord,
     ) -> Result<BulkOperation, StoreError>;
 

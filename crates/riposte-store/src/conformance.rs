@@ -20,8 +20,10 @@ use crate::{
 
 mod checkpoints;
 pub use checkpoints::checkpoints_follow_every_append_path;
+mod people;
+pub use people::tokens_belong_to_their_owner;
 
-const LEASE: Duration = Duration::from_secs(30);
+pub(crate) const LEASE: Duration = Duration::from_secs(30);
 
 pub async fn run_all(store: &dyn Ledger) {
     // First, while the audit log is still empty.
@@ -48,6 +50,8 @@ pub async fn run_all(store: &dyn Ledger) {
     a_job_and_its_request_record_are_written_together(store).await;
     a_job_and_its_outcome_record_are_finished_together(store).await;
     a_bulk_and_its_state_record_change_together(store).await;
+    people::jobs_and_bulks_keep_the_person_behind_their_request(store).await;
+    people::a_bulk_awaiting_approval_never_runs_until_a_second_person_decides(store).await;
 }
 
 /// The checks that need two stores on one database, as two nodes have:
@@ -63,6 +67,7 @@ pub async fn run_multi_node(a: &dyn crate::Store, b: &dyn crate::Store) {
 pub fn new_job(target: &str, action: Action) -> NewJob {
     NewJob {
         requested_by: "cli:alice".into(),
+        requester_person: None,
         source: "cli".into(),
         reason: "incident 42".into(),
         action,
@@ -975,7 +980,14 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
         actions: vec![Action::Disable],
     };
     let token = store
-        .create_token("conf-bot", Role::Responder, &scope, "user:admin", "hash-1")
+        .create_token(
+            "conf-bot",
+            Role::Responder,
+            &scope,
+            None,
+            "user:admin",
+            "hash-1",
+        )
         .await
         .unwrap();
     let found = store
@@ -992,6 +1004,7 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
             "conf-bot",
             Role::Reader,
             &Scope::default(),
+            None,
             "user:admin",
             "hash-3",
         )
@@ -1006,6 +1019,7 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
             "conf-bot",
             Role::Reader,
             &Scope::default(),
+            None,
             "user:admin",
             "hash-4",
         )
@@ -1778,16 +1792,18 @@ async fn bulk_records(store: &dyn Ledger, bulk: Uuid) -> Vec<crate::AuditRecord>
     }
 }
 
-fn new_bulk(kind: &str) -> crate::NewBulk {
+pub(crate) fn new_bulk(kind: &str) -> crate::NewBulk {
     crate::NewBulk {
         action: Action::Disable,
         options: ActionOptions::default(),
         selector_kind: kind.into(),
         selector_value: "OU=Conf,OU=Staff,DC=corp,DC=example,DC=test".into(),
         requested_by: "cli:alice".into(),
+        requester_person: None,
         source: "cli".into(),
         reason: "incident 42".into(),
         undo_of: None,
+        approval_required: None,
         skipped: json!([{ "reference": "corp:tier0admin", "reason": "protected" }]),
     }
 }

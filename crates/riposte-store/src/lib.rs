@@ -31,7 +31,8 @@ mod tokens;
 
 pub use alerts::{AlertEntities, AlertFilter, AlertStore, NewAlert, StoredAlert};
 pub use bulk::{
-    BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk, describe_bulk, name_children,
+    BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk, bulk_awaiting_approval,
+    bulk_pending_message, describe_bulk, name_children,
 };
 pub use leader::{LeaderGuard, LeaderLock, Leadership};
 pub use people::{PeopleStore, Person, Session};
@@ -86,6 +87,9 @@ impl FromStr for JobState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
     pub requested_by: String,
+    /// The person behind the requester's credential, if any (the approval
+    /// rule compares people, not credential names).
+    pub requester_person: Option<String>,
     /// Where the request came from: cli, api, automation.
     pub source: String,
     pub reason: String,
@@ -144,6 +148,8 @@ pub struct Job {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub requested_by: String,
+    /// The person behind the requester's credential, if any.
+    pub requester_person: Option<String>,
     pub source: String,
     pub reason: String,
     pub action: Action,

@@ -32,6 +32,7 @@ impl Person {
             name: format!("user:{}", self.name),
             role: self.role,
             scope: self.scope.clone(),
+            person: Some(self.name.clone()),
         }
     }
 }

@@ -15,6 +15,9 @@ pub struct ApiToken {
     pub role: Role,
     pub scope: Scope,
     pub created_by: String,
+    /// The person this token belongs to: it acts (and may approve) as them.
+    /// `None`: a service token, which can never approve.
+    pub owner: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -28,18 +31,21 @@ impl ApiToken {
             name: format!("token:{}", self.name),
             role: self.role,
             scope: self.scope.clone(),
+            person: self.owner.clone(),
         }
     }
 }
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Stores a token by the hash of its secret; names are unique among live tokens.
+    /// Stores a token by the hash of its secret; names are unique among live
+    /// tokens. `owner` names the person it belongs to (`None`: a service token).
     async fn create_token(
         &self,
         name: &str,
         role: Role,
         scope: &Scope,
+        owner: Option<&str>,
         created_by: &str,
         secret_hash: &str,
     ) -> Result<ApiToken, StoreError>;

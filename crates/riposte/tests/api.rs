@@ -70,6 +70,14 @@ impl Server {
         out.json()["token"].as_str().unwrap().to_string()
     }
 
+    fn person(&self, name: &str, role: &str) {
+        let out = riposte_config(
+            &self.config,
+            &["person", "add", "--name", name, "--role", role],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+
     fn get(&self, token: Option<&str>, path: &str) -> Response {
         request(&self.addr, "GET", path, &auth(token), None)
     }
@@ -595,8 +603,11 @@ fn a_protected_identity_waits_for_a_second_person() {
         other.dn
     );
     let server = Server::start_with(&lab, None, &extra);
-    let alice = server.token("alice", "responder", &[]);
-    let bob = server.token("bob", "responder", &[]);
+    // A second person is another person: each token belongs to one.
+    server.person("alice", "responder");
+    server.person("bob", "responder");
+    let alice = server.token("alice", "responder", &["--owner", "alice"]);
+    let bob = server.token("bob", "responder", &["--owner", "bob"]);
     let reader = server.token("reader", "reader", &[]);
 
     let r = server.post_action(Some(&alice), &action(&user.reference(), "disable"), None);

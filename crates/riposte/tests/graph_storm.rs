@@ -131,7 +131,7 @@ fn start_server_with(
                 "graph_url = \"http://{double}/v1.0\"\nmax_attempts = 6\nmax_backoff_secs = 2\ntimeout_secs = 1"
             ),
         );
-        format!("{t}\n[bulk]\nper_dc = 16\nper_tenant = 16\n")
+        format!("{t}\n[bulk]\nper_dc = 16\nper_tenant = 16\n# The storm is the test, not the second person's approval.\napproval_above = 1000\n")
     });
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.contains("max_attempts = 6"), "{text}");

@@ -724,17 +724,41 @@ fn on_the_cli_a_protected_account_needs_another_person_to_approve() {
     let config = lab.private_config(dir.path(), |t| {
         t + &format!("\n[safeguards]\nprotected = [{:?}]\n", user.reference())
     });
-    let as_user = |who: &str, args: &[&str]| {
+    let admin = |args: &[&str]| riposte_config(&config, args);
+    for who in ["alice", "bob"] {
+        assert_eq!(
+            admin(&["person", "add", "--name", who, "--role", "responder"]).code,
+            0
+        );
+    }
+    let token_of = |who: &str| {
+        let out = admin(&[
+            "--json",
+            "token",
+            "create",
+            "--name",
+            &format!("{who}-cli"),
+            "--role",
+            "responder",
+            "--owner",
+            who,
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.json()["token"].as_str().unwrap().to_string()
+    };
+    let (alice, bob) = (token_of("alice"), token_of("bob"));
+    // The CLI acts as the person whose token it presents.
+    let as_person = |token: &str, args: &[&str]| {
         let mut cmd = std::process::Command::new(common::BIN);
         cmd.arg("--config")
             .arg(&config)
             .args(args)
-            .env("SUDO_USER", who)
+            .env("RIPOSTE_TOKEN", token)
             .env_remove("RIPOSTE_FAILPOINTS");
         common::run(cmd)
     };
-    let asked = as_user(
-        "alice",
+    let asked = as_person(
+        &alice,
         &[
             "--json",
             "user",
@@ -751,11 +775,11 @@ fn on_the_cli_a_protected_account_needs_another_person_to_approve() {
     );
     let job_id = asked.json()["job_id"].as_str().unwrap().to_string();
     assert_eq!(user.kinit(), Login::Succeeded);
-    let own = as_user("alice", &["actions", "approve", &job_id]);
+    let own = as_person(&alice, &["actions", "approve", &job_id]);
     assert_eq!(own.code, 2, "{}", own.stderr);
     assert!(own.stderr.contains("second person"), "{}", own.stderr);
-    let approved = as_user(
-        "bob",
+    let approved = as_person(
+        &bob,
         &[
             "--json",
             "actions",
@@ -772,7 +796,6 @@ fn on_the_cli_a_protected_account_needs_another_person_to_approve() {
         approved.stdout,
         approved.stderr
     );
-    let decided_by = approved.json()["decided_by"].as_str().unwrap().to_string();
-    assert!(decided_by.starts_with("cli:bob@"), "{decided_by}");
+    assert_eq!(approved.json()["decided_by"], "token:bob-cli");
     assert!(matches!(user.kinit(), Login::Revoked(_)));
 }

@@ -79,8 +79,11 @@ fn a_real_spray_is_detected_and_the_sprayed_accounts_are_contained() {
             .cloned()
             .unwrap_or_default();
         let finished = jobs.iter().filter(|j| j["state"] == "finished").count();
-        let waiting = jobs.iter().filter(|j| j["approval"] == "pending").count();
-        if finished >= victims.len() && waiting >= 1 {
+        let refused = riposte_config(&config, &["audit", "export", "--format", "raw"])
+            .stdout
+            .lines()
+            .any(|l| l.contains("automation-refused") && l.contains(&vip.name));
+        if finished >= victims.len() && refused {
             break jobs;
         }
         assert!(
@@ -110,16 +113,13 @@ fn a_real_spray_is_detected_and_the_sprayed_accounts_are_contained() {
             user.name
         );
     }
-    let held = jobs
-        .iter()
-        .find(|j| {
-            j["target"]["reference"]
-                .as_str()
-                .is_some_and(|r| r.ends_with(&vip.name))
-        })
-        .expect("a job for the protected account");
-    assert_eq!(held["approval"], "pending", "{held:#}");
-    assert_eq!(held["state"], "queued");
+    // Automation never acts on a protected account: no job, a refusal in the trail.
+    assert!(
+        !jobs.iter().any(|j| j["target"]["reference"]
+            .as_str()
+            .is_some_and(|r| r.ends_with(&vip.name))),
+        "a job for the protected account: {jobs:#?}"
+    );
     assert_eq!(
         vip.kinit(),
         Login::Succeeded,

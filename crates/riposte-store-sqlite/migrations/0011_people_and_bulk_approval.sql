@@ -1,0 +1,21 @@
+-- One identity per person across the portal, the CLI and tokens: a token
+-- belongs to a person (owner) or is a service token (NULL) that never
+-- approves; jobs and bulk operations keep the person behind their request,
+-- so the second-person rule compares people, not credential names.
+ALTER TABLE api_tokens ADD COLUMN owner TEXT;
+ALTER TABLE jobs ADD COLUMN requester_person TEXT;
+ALTER TABLE bulk_operations ADD COLUMN requester_person TEXT;
+
+-- A bulk operation above [bulk] approval_above waits, paused, for a second
+-- person before its first child runs.
+ALTER TABLE bulk_operations ADD COLUMN approval TEXT CHECK (approval IN ('pending', 'approved', 'rejected'));
+ALTER TABLE bulk_operations ADD COLUMN approval_reason TEXT;
+ALTER TABLE bulk_operations ADD COLUMN decided_by TEXT;
+ALTER TABLE bulk_operations ADD COLUMN decided_at INTEGER;
+
+-- Whatever the code does, a bulk whose approval is pending never runs.
+CREATE TRIGGER bulk_pending_approval_never_runs BEFORE UPDATE OF state ON bulk_operations
+WHEN NEW.state = 'running' AND NEW.approval IS 'pending'
+BEGIN
+    SELECT RAISE(ABORT, 'a bulk operation waiting for approval cannot run before a second person approves it');
+END;
