@@ -31,6 +31,7 @@
 //!   must agree to well within a lease (NTP).
 #![forbid(unsafe_code)]
 
+mod retention;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -62,6 +63,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "bulk_operations",
         include_str!("../migrations/0002_bulk_operations.sql"),
+    ),
+    (
+        3,
+        "alert_retention",
+        include_str!("../migrations/0003_alert_retention.sql"),
     ),
 ];
 
@@ -1278,6 +1284,10 @@ fn alert_from_row(row: &PgRow) -> Result<StoredAlert, StoreError> {
 
 #[async_trait]
 impl AlertStore for PostgresStore {
+    async fn expire_alerts(&self, before: OffsetDateTime, max: u32) -> Result<u64, StoreError> {
+        self.expire_alerts_before(before, max).await
+    }
+
     async fn append_alert(&self, alert: NewAlert) -> Result<StoredAlert, StoreError> {
         let id = Uuid::now_v7();
         let raised_at = now();

@@ -3,6 +3,8 @@
 //! audit trail (hash-chained, see [`riposte_store::audit`]).
 #![forbid(unsafe_code)]
 
+mod retention;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -55,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "write_probe",
         include_str!("../migrations/0009_write_probe.sql"),
+    ),
+    (
+        10,
+        "alert_retention",
+        include_str!("../migrations/0010_alert_retention.sql"),
     ),
 ];
 
@@ -1236,6 +1243,10 @@ fn alert_from_row(row: &SqliteRow) -> Result<StoredAlert, StoreError> {
 
 #[async_trait]
 impl AlertStore for SqliteStore {
+    async fn expire_alerts(&self, before: OffsetDateTime, max: u32) -> Result<u64, StoreError> {
+        self.expire_alerts_before(before, max).await
+    }
+
     async fn append_alert(&self, alert: NewAlert) -> Result<StoredAlert, StoreError> {
         let id = Uuid::now_v7();
         let raised_at = now();
