@@ -40,6 +40,12 @@ struct ConfigFile {
     /// Mass containment: children at once per DC (`per_dc`) and per Entra tenant (`per_tenant`).
     #[serde(default)]
     bulk: riposte_jobs::BulkLimits,
+    /// What one caller may make `riposte serve` spend (sign-in guesses, hashing, streams, time).
+    #[serde(default)]
+    limits: riposte_server::Limits,
+    /// How long alerts are kept (`retention_days`).
+    #[serde(default)]
+    alerts: riposte_server::AlertRetention,
 }
 
 /// `[readiness]`: how often `riposte serve` re-assesses readiness.
@@ -173,6 +179,10 @@ pub struct Config {
     pub readiness_refresh: Option<std::time::Duration>,
     /// `[bulk]`: mass containment concurrency.
     pub bulk: riposte_jobs::BulkLimits,
+    /// `[limits]`: denial-of-service bounds of `riposte serve`.
+    pub limits: riposte_server::Limits,
+    /// `[alerts]`: alert retention.
+    pub alerts: riposte_server::AlertRetention,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -311,6 +321,12 @@ impl Config {
             }
             Some(secs) => std::time::Duration::from_secs(secs),
         };
+        for checked in [file.limits.check(), file.alerts.check()] {
+            checked.map_err(|message| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        }
         Ok(Config {
             path: path.to_path_buf(),
             data_dir,
@@ -330,6 +346,8 @@ impl Config {
             readiness_refresh: (file.readiness.refresh_minutes > 0)
                 .then(|| std::time::Duration::from_secs(file.readiness.refresh_minutes * 60)),
             bulk: file.bulk,
+            limits: file.limits,
+            alerts: file.alerts,
         })
     }
 

@@ -437,6 +437,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 std::time::Duration::from_secs(1),
                 std::time::Duration::from_secs(60),
             ),
+            limits: config.limits.clone(),
+            alert_retention: config.alerts.clone(),
         };
         respond_to_alerts(&config, &runner, &pipeline);
         riposte_server::serve(options, runner, tokens, people, pipeline, shutdown_signal()).await?;

@@ -15,11 +15,16 @@ mod api;
 mod auth;
 mod bulk;
 mod error;
+mod http;
 pub mod ingest;
+pub mod limits;
 mod metrics;
 mod openapi;
 mod portal;
 pub mod readiness;
+pub mod retention;
+mod sign_in_guard;
+mod streams;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,6 +45,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 pub use error::ApiError;
+pub use limits::{AlertRetention, Limits};
 pub use metrics::Metrics;
 
 #[derive(Clone)]
@@ -50,6 +56,9 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     pipeline: Arc<ingest::Pipeline>,
     readiness: Arc<readiness::ReadinessService>,
+    limits: Arc<Limits>,
+    sign_in: Arc<sign_in_guard::SignInGuard>,
+    streams: Arc<streams::StreamLimiter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +87,14 @@ pub struct ServeOptions {
     pub leader: Arc<dyn LeaderLock>,
     /// How often the leader sweeps for such jobs, and followers try to lead.
     pub sweep: Duration,
+    /// `[limits]`: what one caller may make the server spend.
+    pub limits: Limits,
+    /// `[alerts]`: how long alerts are kept.
+    pub alert_retention: AlertRetention,
 }
+
+/// How often the node leading alert retention removes expired alerts.
+const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
 /// The leader lock's task names.
 pub const TAIL_TASK: &str = "ingest-tailer";
@@ -125,6 +141,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/readiness/accounts.csv", get(readiness::group_csv))
         .merge(portal::routes())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::bound_request_time,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -285,6 +305,11 @@ pub async fn serve(
         metrics: metrics.clone(),
         pipeline: pipeline.clone(),
         readiness: options.readiness.clone(),
+        sign_in: Arc::new(sign_in_guard::SignInGuard::new(&options.limits)),
+        streams: Arc::new(streams::StreamLimiter::new(
+            options.limits.event_streams_per_caller,
+        )),
+        limits: Arc::new(options.limits.clone()),
     };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -313,20 +338,40 @@ pub async fn serve(
         options.sweep,
         stop_rx.clone(),
     ));
+    let retention = tokio::spawn(retention::lead_retention(
+        options.leader.clone(),
+        pipeline.alert_store().clone(),
+        options.alert_retention.clone(),
+        RETENTION_EVERY,
+        stop_rx.clone(),
+    ));
+    // Failed sign-ins are summed up per window; the summaries are written as
+    // windows end (and all at shutdown).
+    let sign_in_summaries = tokio::spawn(sign_in_guard::SignInGuard::flush_until_stopped(
+        state.clone(),
+        (options.limits.sign_in_window() / 2)
+            .clamp(Duration::from_millis(500), Duration::from_secs(30)),
+        stop_rx.clone(),
+    ));
     let worker = tokio::spawn(work(runner, metrics, options.poll, stop_rx));
     let app = router(state);
-    // Connect info gives the audit trail each request's source address.
-    let served = axum::serve(
+    let served = http::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        options.limits.header_read_timeout(),
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
     .await;
     let _ = stop_tx.send(true);
     if let Err(e) = worker.await {
         error!(error = %e, "the worker ended abnormally");
     }
-    for (name, task) in [("tailer", tailer), ("sweep", sweeper)] {
+    for (name, task) in [
+        ("tailer", tailer),
+        ("sweep", sweeper),
+        ("alert retention", retention),
+        ("sign-in summaries", sign_in_summaries),
+    ] {
         if let Err(e) = task.await {
             error!(error = %e, task = name, "a periodic task ended abnormally");
         }
