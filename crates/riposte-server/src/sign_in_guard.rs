@@ -180,16 +180,22 @@ impl SignInGuard {
         let key = name_key(name);
         let mut t = self.lock();
         let t = &mut *t;
-        for (limit, window) in [
-            (
-                self.per_address,
-                counter(&mut t.addresses, addr, now, self.window, self.per_address),
-            ),
-            (
-                self.per_name,
-                counter(&mut t.names, key.clone(), now, self.window, self.per_name),
-            ),
-        ] {
+        let (window, owed) = (self.window, &mut t.owed);
+        let by_address = counter(
+            &mut t.addresses,
+            addr,
+            now,
+            (window, self.per_address),
+            &mut |a: &IpAddr, w: &Window| owed.push(Owed(address_record(*a, w, window))),
+        );
+        let by_name = counter(
+            &mut t.names,
+            key.clone(),
+            now,
+            (window, self.per_name),
+            &mut |n: &String, w: &Window| owed.push(Owed(name_record(n, w, window))),
+        );
+        for (limit, window) in [(self.per_address, by_address), (self.per_name, by_name)] {
             if let Some(w) = window {
                 w.failures = w.failures.saturating_add(1);
                 if w.failures == limit {
@@ -245,9 +251,17 @@ impl SignInGuard {
         ))
     }
 
-    /// A right password ends the name's failure count.
+    /// A right password ends the name's failure count (its refusals, if
+    /// any, are still owed to the audit trail).
     fn succeeded(&self, name: &str) {
-        self.lock().names.remove(&name_key(name));
+        let mut t = self.lock();
+        let t = &mut *t;
+        let key = name_key(name);
+        if let Some(w) = t.names.remove(&key)
+            && w.refused > 0
+        {
+            t.owed.push(Owed(name_record(&key, &w, self.window)));
+        }
     }
 
     /// The summary of a pair's window, if it held more than the first failure
@@ -297,13 +311,7 @@ impl SignInGuard {
                 return true;
             }
             if w.refused > 0 {
-                out.push(throttled_record(
-                    "anonymous".into(),
-                    None,
-                    Some(*addr),
-                    w,
-                    self.window,
-                ));
+                out.push(address_record(*addr, w, self.window));
             }
             false
         });
@@ -312,13 +320,7 @@ impl SignInGuard {
                 return true;
             }
             if w.refused > 0 {
-                out.push(throttled_record(
-                    format!("user:{name}"),
-                    Some(format!("user:{name}")),
-                    None,
-                    w,
-                    self.window,
-                ));
+                out.push(name_record(name, w, self.window));
             }
             false
         });
@@ -348,6 +350,7 @@ impl SignInGuard {
             .map(|p| p.password_hash.clone())
             .unwrap_or_else(|| person_password::decoy_hash().to_string());
         riposte_core::failpoint::hit("sign-in-hashing").await;
+        state.metrics.password_checked();
         // argon2 takes real CPU time by design: keep it off the async workers,
         // and hold the slot until it is done.
         let matches = tokio::task::spawn_blocking(move || {
@@ -397,17 +400,21 @@ impl SignInGuard {
 }
 
 /// Finds or makes `key`'s window; `None` when the table is full of locked
-/// windows (then `key` is not counted: the other bound still holds).
-fn counter<K: std::hash::Hash + Eq + Clone>(
-    table: &mut HashMap<K, Window>,
+/// windows (then `key` is not counted: the other bound still holds). An
+/// ended window it replaces goes to `report` first, for its refusals.
+fn counter<'t, K: std::hash::Hash + Eq + Clone>(
+    table: &'t mut HashMap<K, Window>,
     key: K,
     now: Instant,
-    window: Duration,
-    limit: u32,
-) -> Option<&mut Window> {
+    (window, limit): (Duration, u32),
+    report: &mut dyn FnMut(&K, &Window),
+) -> Option<&'t mut Window> {
     let ended = |w: &Window| now.duration_since(w.started) >= window;
-    if table.get(&key).is_some_and(ended) {
-        table.remove(&key);
+    if table.get(&key).is_some_and(ended)
+        && let Some(w) = table.remove(&key)
+        && w.refused > 0
+    {
+        report(&key, &w);
     }
     if !table.contains_key(&key) && table.len() >= MAX_TRACKED {
         // Ended windows with refusals to report stay for the flusher.
@@ -442,6 +449,17 @@ fn failure_record(name: &str, addr: Option<IpAddr>, details: serde_json::Value) 
         result: "failure".into(),
         details,
     }
+}
+
+/// Refusals while an address was locked.
+fn address_record(addr: IpAddr, w: &Window, window: Duration) -> NewAuditRecord {
+    throttled_record("anonymous".into(), None, Some(addr), w, window)
+}
+
+/// Refusals while a name was locked, from any address.
+fn name_record(name: &str, w: &Window, window: Duration) -> NewAuditRecord {
+    let user = format!("user:{name}");
+    throttled_record(user.clone(), Some(user), None, w, window)
 }
 
 fn throttled_record(
