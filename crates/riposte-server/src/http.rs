@@ -19,9 +19,9 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::serve::Listener;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower_service::Service;
@@ -78,33 +78,29 @@ pub(crate) async fn bound_request_time(
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open
-/// connections finish for [`SHUTDOWN_GRACE`] and closes the rest.
-pub(crate) async fn serve(
-    listener: TcpListener,
+/// connections finish for [`SHUTDOWN_GRACE`] and closes the rest. Any
+/// `axum::serve::Listener` will do: a `TcpListener`, or one that hands over
+/// streams after a TLS handshake.
+pub(crate) async fn serve<L>(
+    mut listener: L,
     app: Router,
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: Listener<Addr = SocketAddr>,
+{
     let (closing_tx, closing) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // Finished connections leave the set as they go.
         while connections.try_join_next().is_some() {}
+        // The listener logs and retries its own accept errors (out of descriptors, say).
         let (stream, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of descriptors, or a connection reset before it was
-                    // taken: keep serving the others.
-                    warn!(error = %e, "could not accept a connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = listener.accept() => accepted,
             _ = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
         connections.spawn(serve_connection(
             stream,
             remote,
