@@ -431,6 +431,52 @@ bind_password_env = "RIPOSTE_TEST_CONFIG_PASSWORD"
     }
 
     #[test]
+    fn limits_and_alert_retention_have_defaults_and_cannot_be_turned_off() {
+        let base = FOREST.replace(
+            "bind_password_env = \"RIPOSTE_TEST_CONFIG_PASSWORD\"",
+            "bind_password_file = \"/etc/hostname\"",
+        );
+        let config = parse(&base).unwrap();
+        assert_eq!(config.limits, riposte_server::Limits::default());
+        assert_eq!(config.alerts.retention_days, 90);
+        let set = parse(&format!(
+            "{base}\n[limits]\nsign_in_failures_per_name = 3\n[alerts]\nretention_days = 7\n"
+        ))
+        .unwrap();
+        assert_eq!(set.limits.sign_in_failures_per_name, 3);
+        assert_eq!(set.alerts.retention_days, 7);
+        for (table, bad, key) in [
+            (
+                "limits",
+                "password_hashing_concurrency = 0",
+                "password_hashing_concurrency",
+            ),
+            (
+                "limits",
+                "event_streams_per_caller = 0",
+                "event_streams_per_caller",
+            ),
+            (
+                "limits",
+                "request_timeout_seconds = 0",
+                "request_timeout_seconds",
+            ),
+            (
+                "limits",
+                "sign_in_window_seconds = 100000",
+                "sign_in_window_seconds",
+            ),
+            ("limits", "sign_in_tries = 3", "sign_in_tries"),
+            ("alerts", "retention_days = 0", "retention_days"),
+        ] {
+            let err = parse(&format!("{base}\n[{table}]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn plaintext_needs_insecure_and_secrets_must_resolve() {
         let plain = FOREST
             .replace("ldaps://127.0.0.11:636", "ldap://127.0.0.11:389")
