@@ -514,7 +514,7 @@ async fn event_streams_are_bounded_per_caller_and_end_when_idle() {
     let lab = Lab::load();
     let user = lab.create_user("corp", "sse", 0);
     let extra = format!(
-        "\n[safeguards]\nprotected = [{:?}]\n[limits]\nevent_streams_per_caller = 2\nevent_stream_idle_seconds = 2\n",
+        "\n[safeguards]\nprotected = [{:?}]\n[limits]\nevent_streams_per_caller = 2\nevent_stream_idle_seconds = 2\nheader_read_timeout_seconds = 1\nrequest_timeout_seconds = 1\n",
         user.reference()
     );
     let server = Server::start(&lab, &extra, None);
@@ -550,7 +550,8 @@ async fn event_streams_are_bounded_per_caller_and_end_when_idle() {
     let (other, mut other_stream) = open_stream(&server.addr, &bob, &job).await;
     assert_eq!(other.status, 200);
 
-    // A stream with nothing new ends by itself, and frees its place.
+    // A stream with nothing new ends by itself (after the 2 s idle bound,
+    // not cut by the 1 s header and request timeouts), and frees its place.
     for stream in [&mut first_stream, &mut second_stream, &mut other_stream] {
         let sent = until_closed(stream).await;
         assert!(sent.contains("event: queued"), "{sent}");
