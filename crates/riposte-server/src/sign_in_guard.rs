@@ -476,7 +476,7 @@ fn throttled_record(
         event: "sign-in-throttled".into(),
         target,
         job_id: None,
-        result: "refused".into(),
+        result: "failure".into(),
         details: serde_json::json!({
             "count": w.refused,
             "failures": w.failures,
