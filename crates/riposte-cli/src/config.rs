@@ -43,6 +43,12 @@ struct ConfigFile {
     /// Signed checkpoints of the audit trail.
     #[serde(default)]
     audit: AuditFile,
+    /// What one caller may make `riposte serve` spend (sign-in guesses, hashing, streams, time).
+    #[serde(default)]
+    limits: riposte_server::Limits,
+    /// How long alerts are kept (`retention_days`).
+    #[serde(default)]
+    alerts: riposte_server::AlertRetention,
 }
 
 /// `[audit]`: signed checkpoints of the audit trail.
@@ -215,6 +221,10 @@ pub struct Config {
     pub tls: Option<riposte_server::TlsFiles>,
     /// `[server] insecure_http`: plain HTTP beyond loopback was asked for.
     pub insecure_http: bool,
+    /// `[limits]`: denial-of-service bounds of `riposte serve`.
+    pub limits: riposte_server::Limits,
+    /// `[alerts]`: alert retention.
+    pub alerts: riposte_server::AlertRetention,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -386,6 +396,12 @@ impl Config {
                 ));
             }
         };
+        for checked in [file.limits.check(), file.alerts.check()] {
+            checked.map_err(|message| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        }
         Ok(Config {
             path: path.to_path_buf(),
             data_dir,
@@ -412,6 +428,8 @@ impl Config {
             },
             tls,
             insecure_http: file.server.insecure_http,
+            limits: file.limits,
+            alerts: file.alerts,
         })
     }
 
@@ -539,6 +557,52 @@ bind_password_env = "RIPOSTE_TEST_CONFIG_PASSWORD"
             .unwrap_err()
             .to_string();
         assert!(err.contains("signing_kee"), "{err}");
+    }
+
+    #[test]
+    fn limits_and_alert_retention_have_defaults_and_cannot_be_turned_off() {
+        let base = FOREST.replace(
+            "bind_password_env = \"RIPOSTE_TEST_CONFIG_PASSWORD\"",
+            "bind_password_file = \"/etc/hostname\"",
+        );
+        let config = parse(&base).unwrap();
+        assert_eq!(config.limits, riposte_server::Limits::default());
+        assert_eq!(config.alerts.retention_days, 90);
+        let set = parse(&format!(
+            "{base}\n[limits]\nsign_in_failures_per_name = 3\n[alerts]\nretention_days = 7\n"
+        ))
+        .unwrap();
+        assert_eq!(set.limits.sign_in_failures_per_name, 3);
+        assert_eq!(set.alerts.retention_days, 7);
+        for (table, bad, key) in [
+            (
+                "limits",
+                "password_hashing_concurrency = 0",
+                "password_hashing_concurrency",
+            ),
+            (
+                "limits",
+                "event_streams_per_caller = 0",
+                "event_streams_per_caller",
+            ),
+            (
+                "limits",
+                "request_timeout_seconds = 0",
+                "request_timeout_seconds",
+            ),
+            (
+                "limits",
+                "sign_in_window_seconds = 100000",
+                "sign_in_window_seconds",
+            ),
+            ("limits", "sign_in_tries = 3", "sign_in_tries"),
+            ("alerts", "retention_days = 0", "retention_days"),
+        ] {
+            let err = parse(&format!("{base}\n[{table}]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -424,6 +424,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             ),
             tls: config.tls.clone(),
             insecure_http: config.insecure_http,
+            limits: config.limits.clone(),
+            alert_retention: config.alerts.clone(),
         };
         respond_to_alerts(&config, &runner, &pipeline);
         riposte_server::serve(options, runner, tokens, people, pipeline, shutdown_signal()).await?;

@@ -402,21 +402,40 @@ pub async fn export_jobs_csv(
 }
 
 /// GET /api/v1/jobs/{id}/events: every state change as server-sent events,
-/// ending after the job's final outcome.
+/// ending after the job's final outcome, or with an `idle` event after
+/// `[limits] event_stream_idle_seconds` without one. A caller holds at most
+/// `[limits] event_streams_per_caller` streams at once (429 beyond).
 pub async fn job_events(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.may(&Permission::ReadJobs)?;
     let id = parse_job_id(&id)?;
     if state.runner.store().get(id).await?.is_none() {
         return Err(ApiError::not_found("job_not_found", format!("no job {id}")));
     }
-    // (events already sent, finished?)
+    let Some(slot) = state.streams.open(&caller.0.name) else {
+        let mut refused = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            format!(
+                "{} already holds {} event streams, the bound ([limits] event_streams_per_caller): close one first",
+                caller.0.name,
+                state.streams.per_caller()
+            ),
+        )
+        .into_response();
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(5u32));
+        return Ok(refused);
+    };
+    let idle = state.limits.event_stream_idle();
+    // (the slot, events already sent, finished?, when the last event went)
     let stream = stream::unfold(
-        (state, 0usize, false),
-        move |(state, sent, done)| async move {
+        (state, slot, 0usize, false, tokio::time::Instant::now()),
+        move |(state, slot, sent, done, last)| async move {
             if done {
                 return None;
             }
@@ -428,7 +447,7 @@ pub async fn job_events(
                         let event = Event::default()
                             .event("error")
                             .data("the job ledger could not be read");
-                        return Some((Ok(event), (state, sent, true)));
+                        return Some((Ok(event), (state, slot, sent, true, last)));
                     }
                 };
                 if let Some(next) = events.get(sent) {
@@ -441,13 +460,25 @@ pub async fn job_events(
                         .event(next.state.as_str())
                         .id(sent.to_string())
                         .data(data.to_string());
-                    return Some((Ok(event), (state, sent + 1, finished)));
+                    let now = tokio::time::Instant::now();
+                    return Some((Ok(event), (state, slot, sent + 1, finished, now)));
+                }
+                if last.elapsed() >= idle {
+                    let event = Event::default().event("idle").data(format!(
+                        "nothing new for {} s: this stream ends; open it again to keep following the job",
+                        idle.as_secs()
+                    ));
+                    return Some((Ok(event), (state, slot, sent, true, last)));
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         },
     );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    let stream: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
+        Box::pin(stream);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 #[derive(Deserialize, Default)]

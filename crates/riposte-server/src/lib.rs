@@ -15,11 +15,16 @@ mod api;
 mod auth;
 mod bulk;
 mod error;
+mod http;
 pub mod ingest;
+pub mod limits;
 mod metrics;
 mod openapi;
 mod portal;
 pub mod readiness;
+pub mod retention;
+mod sign_in_guard;
+mod streams;
 mod tls;
 
 use std::future::Future;
@@ -41,6 +46,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 pub use error::ApiError;
+pub use limits::{AlertRetention, Limits};
 pub use metrics::Metrics;
 pub use tls::TlsFiles;
 
@@ -52,6 +58,9 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     pipeline: Arc<ingest::Pipeline>,
     readiness: Arc<readiness::ReadinessService>,
+    limits: Arc<Limits>,
+    sign_in: Arc<sign_in_guard::SignInGuard>,
+    streams: Arc<streams::StreamLimiter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +99,14 @@ pub struct ServeOptions {
     pub tls: Option<TlsFiles>,
     /// Allow plain HTTP beyond loopback (warned about at start).
     pub insecure_http: bool,
+    /// `[limits]`: what one caller may make the server spend.
+    pub limits: Limits,
+    /// `[alerts]`: how long alerts are kept.
+    pub alert_retention: AlertRetention,
 }
+
+/// How often the node leading alert retention removes expired alerts.
+const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
 /// The leader lock's task names.
 pub const TAIL_TASK: &str = "ingest-tailer";
@@ -139,6 +155,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/readiness/accounts.csv", get(readiness::group_csv))
         .merge(portal::routes())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::bound_request_time,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -303,6 +323,11 @@ pub async fn serve(
         metrics: metrics.clone(),
         pipeline: pipeline.clone(),
         readiness: options.readiness.clone(),
+        sign_in: Arc::new(sign_in_guard::SignInGuard::new(&options.limits)),
+        streams: Arc::new(streams::StreamLimiter::new(
+            options.limits.event_streams_per_caller,
+        )),
+        limits: Arc::new(options.limits.clone()),
     };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -336,31 +361,41 @@ pub async fn serve(
         options.sweep,
         stop_rx.clone(),
     ));
+    let retention = tokio::spawn(retention::lead_retention(
+        options.leader.clone(),
+        pipeline.alert_store().clone(),
+        options.alert_retention.clone(),
+        RETENTION_EVERY,
+        stop_rx.clone(),
+    ));
+    // Failed sign-ins are summed up per window; the summaries are written as
+    // windows end (and all at shutdown).
+    let sign_in_summaries = tokio::spawn(sign_in_guard::SignInGuard::flush_until_stopped(
+        state.clone(),
+        (options.limits.sign_in_window() / 2)
+            .clamp(Duration::from_millis(500), Duration::from_secs(30)),
+        stop_rx.clone(),
+    ));
     let worker = tokio::spawn(work(runner, metrics, options.poll, stop_rx));
     let app = router(state);
-    // Connect info gives the audit trail each request's source address.
-    let make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let header_read_timeout = options.limits.header_read_timeout();
     let served = match tls_config {
         Some(config) => {
-            use axum::serve::ListenerExt as _;
-            // tap_io: axum derives the peer address (ConnectInfo) of a
-            // listener other than TcpListener only through it.
-            let listener = tls::TlsListener::new(listener, config).tap_io(|_| {});
-            axum::serve(listener, make_service)
-                .with_graceful_shutdown(shutdown)
-                .await
+            let listener = tls::TlsListener::new(listener, config);
+            http::serve(listener, app, header_read_timeout, shutdown).await
         }
-        None => {
-            axum::serve(listener, make_service)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
+        None => http::serve(listener, app, header_read_timeout, shutdown).await,
     };
     let _ = stop_tx.send(true);
     if let Err(e) = worker.await {
         error!(error = %e, "the worker ended abnormally");
     }
-    for (name, task) in [("tailer", tailer), ("sweep", sweeper)] {
+    for (name, task) in [
+        ("tailer", tailer),
+        ("sweep", sweeper),
+        ("alert retention", retention),
+        ("sign-in summaries", sign_in_summaries),
+    ] {
         if let Err(e) = task.await {
             error!(error = %e, task = name, "a periodic task ended abnormally");
         }

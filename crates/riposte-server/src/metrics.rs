@@ -14,6 +14,8 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, (f64, u64)>>,
     /// (method, route, status) -> requests.
     http: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Passwords checked (argon2id runs): what sign-in guesses cost.
+    password_checks: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
@@ -39,8 +41,24 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    pub fn password_checked(&self) {
+        self.password_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn render(&self, directory_round_trips: u64) -> String {
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP riposte_password_checks_total Person passwords checked (argon2id runs)."
+        );
+        let _ = writeln!(out, "# TYPE riposte_password_checks_total counter");
+        let _ = writeln!(
+            out,
+            "riposte_password_checks_total {}",
+            self.password_checks
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP riposte_jobs_total Jobs finished, by action and outcome."

@@ -19,7 +19,7 @@ use axum::routing::get;
 use riposte_core::containment::{self, Identity};
 use riposte_core::outcome::{self, Assessment};
 use riposte_core::policy::{self, Permission, Principal};
-use riposte_core::{Action, ActionOptions, Outcome, person_password, secret_token};
+use riposte_core::{Action, ActionOptions, Outcome, secret_token};
 use riposte_jobs::view;
 use riposte_store::{Job, JobFilter, JobState};
 use serde::Deserialize;
@@ -29,6 +29,7 @@ use crate::AppState;
 use crate::api::{NewAction, parse_job_id, queue_action};
 use crate::auth::{self, SESSION_COOKIE, SESSION_HOURS, SignedIn};
 use crate::error::ApiError;
+use crate::sign_in_guard::{Refusal, SignInGuard};
 
 /// The sign-in form's CSRF cookie (see [`sign_in_form`]).
 const SIGN_IN_COOKIE: &str = "riposte_sign_in";
@@ -374,41 +375,39 @@ async fn sign_in(
     if cookie.is_empty() || !auth::same_secret(&body.csrf, &cookie) || !same_origin(&headers) {
         return Err(csrf_refused());
     }
-    let person = state.people.person_by_name(body.name.trim()).await?;
-    let stored = person
-        .as_ref()
-        .map(|p| p.password_hash.clone())
-        .unwrap_or_else(|| person_password::decoy_hash().to_string());
-    let password = body.password;
-    // argon2 takes real CPU time by design: keep it off the async workers.
-    let matches = tokio::task::spawn_blocking(move || person_password::verify(&password, &stored))
-        .await
-        .unwrap_or(false);
-    let person = match person {
-        Some(p) if matches && !p.disabled => p,
-        _ => {
-            tracing::info!(name = %body.name.trim(), "portal sign-in refused");
-            let why = match &person {
-                None => "no such person",
-                Some(p) if p.disabled => "the person is disabled",
-                Some(_) => "wrong password",
+    let person = match SignInGuard::check(&state, remote.ip(), &body.name, body.password).await {
+        Ok(person) => person,
+        Err(refusal) => {
+            let (status, retry_after, error) = match refusal {
+                Refusal::Throttled { retry_after } => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Some(retry_after),
+                    "Too many failed sign-ins: wait and try again later.",
+                ),
+                Refusal::Busy { retry_after } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some(retry_after),
+                    "Sign-in is busy: try again in a moment.",
+                ),
+                Refusal::Wrong => (
+                    StatusCode::UNAUTHORIZED,
+                    None,
+                    "Wrong name or password, or this person may no longer sign in.",
+                ),
             };
-            audit_sign_in(
-                &state,
-                "sign-in-failed",
-                body.name.trim(),
-                remote,
-                "failure",
-                why,
-            )
-            .await;
             let page = SignInPage {
                 csrf: cookie,
                 next: safe_next(&body.next),
                 name: body.name,
-                error: Some("Wrong name or password, or this person may no longer sign in.".into()),
+                error: Some(error.into()),
             };
-            return Ok(render(StatusCode::UNAUTHORIZED, &page));
+            let mut response = render(status, &page);
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            return Ok(response);
         }
     };
     let random = |what: &str| {

@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 mod bulk_approval;
+mod retention;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transport;
@@ -75,6 +76,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "people_and_bulk_approval",
         include_str!("../migrations/0004_people_and_bulk_approval.sql"),
+    ),
+    (
+        5,
+        "alert_retention",
+        include_str!("../migrations/0005_alert_retention.sql"),
     ),
 ];
 
@@ -1355,6 +1361,10 @@ fn alert_from_row(row: &PgRow) -> Result<StoredAlert, StoreError> {
 
 #[async_trait]
 impl AlertStore for PostgresStore {
+    async fn expire_alerts(&self, before: OffsetDateTime, max: u32) -> Result<u64, StoreError> {
+        self.expire_alerts_before(before, max).await
+    }
+
     async fn append_alert(&self, alert: NewAlert) -> Result<StoredAlert, StoreError> {
         let id = Uuid::now_v7();
         let raised_at = now();

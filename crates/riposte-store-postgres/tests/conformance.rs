@@ -175,3 +175,54 @@ async fn checkpoints_are_signed_in_every_append_path() {
     drop(store);
     db.remove().await;
 }
+
+#[tokio::test]
+async fn retention_removes_only_old_alerts_and_nothing_else_can_delete_one() {
+    use sqlx::Connection;
+    let (db, store) = fresh("retention").await;
+    let mut raw = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let raised = (time::OffsetDateTime::now_utc()
+        - time::Duration::days(riposte_store::conformance::OLD_ALERT_DAYS))
+    .unix_timestamp()
+        * 1000;
+    let mut old = Vec::new();
+    for _ in 0..3 {
+        let id = uuid::Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO alerts (id, raised_at, rule_id, title, technique, severity, description, entities, users, \
+             first_seen, last_seen, event_count, events, input) \
+             VALUES ($1, $2, 'old', 'old alert', 'T1110.003', 'low', 'old', '{}', '', NULL, NULL, 1, '[]', 'test')",
+        )
+        .bind(id)
+        .bind(raised)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+        old.push(id);
+    }
+    // Behind the store: no fresh alert deleted, none changed, the cut neither
+    // pulled up to now nor removed.
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    for sql in [
+        "DELETE FROM alerts WHERE raised_at > 0".to_string(),
+        "UPDATE alerts SET title = 'nothing to see'".to_string(),
+        format!("UPDATE alert_retention SET cut = {now_ms}"),
+        "DELETE FROM alert_retention".to_string(),
+        "TRUNCATE alert_retention".to_string(),
+        "TRUNCATE alerts".to_string(),
+    ] {
+        let err = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&mut raw)
+            .await
+            .expect_err(&sql)
+            .to_string();
+        assert!(
+            err.contains("append-only") || err.contains("retention cut"),
+            "{sql}: {err}"
+        );
+    }
+    drop(raw);
+    riposte_store::conformance::retention_removes_only_alerts_before_the_cut(&store, &old).await;
+    drop(store);
+    db.remove().await;
+}

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod bulk_approval;
+mod retention;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -68,6 +69,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "people_and_bulk_approval",
         include_str!("../migrations/0011_people_and_bulk_approval.sql"),
+    ),
+    (
+        12,
+        "alert_retention",
+        include_str!("../migrations/0012_alert_retention.sql"),
     ),
 ];
 
@@ -1314,6 +1320,10 @@ fn alert_from_row(row: &SqliteRow) -> Result<StoredAlert, StoreError> {
 
 #[async_trait]
 impl AlertStore for SqliteStore {
+    async fn expire_alerts(&self, before: OffsetDateTime, max: u32) -> Result<u64, StoreError> {
+        self.expire_alerts_before(before, max).await
+    }
+
     async fn append_alert(&self, alert: NewAlert) -> Result<StoredAlert, StoreError> {
         let id = Uuid::now_v7();
         let raised_at = now();

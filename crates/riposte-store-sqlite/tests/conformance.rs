@@ -161,3 +161,75 @@ async fn checkpoints_are_signed_in_every_append_path() {
     let keys = CheckpointKeys::from_spki_ders(&[public]).unwrap();
     riposte_store::conformance::checkpoints_follow_every_append_path(&store, &keys).await;
 }
+
+/// Inserts an alert raised `days` ago behind the store's back: the only way to age one.
+async fn old_alert(conn: &mut sqlx::SqliteConnection, days: i64) -> uuid::Uuid {
+    let id = uuid::Uuid::now_v7();
+    let raised =
+        (time::OffsetDateTime::now_utc() - time::Duration::days(days)).unix_timestamp() * 1000;
+    sqlx::query(
+        "INSERT INTO alerts (id, raised_at, rule_id, title, technique, severity, description, entities, users, \
+         first_seen, last_seen, event_count, events, input) \
+         VALUES (?, ?, 'old', 'old alert', 'T1110.003', 'low', 'old', '{}', '', NULL, NULL, 1, '[]', 'test')",
+    )
+    .bind(id.to_string())
+    .bind(raised)
+    .execute(conn)
+    .await
+    .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn retention_removes_only_old_alerts_and_nothing_else_can_delete_one() {
+    use riposte_store::AlertStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        path.display()
+    ))
+    .await
+    .unwrap();
+    let mut old = Vec::new();
+    for _ in 0..3 {
+        old.push(old_alert(&mut conn, riposte_store::conformance::OLD_ALERT_DAYS).await);
+    }
+    let fresh = store
+        .append_alert(riposte_store::NewAlert {
+            rule_id: "fresh".into(),
+            title: "fresh".into(),
+            technique: None,
+            severity: "low".into(),
+            description: "fresh".into(),
+            entities: Default::default(),
+            first_seen: None,
+            last_seen: None,
+            event_count: 1,
+            events: serde_json::json!([]),
+            input: "test".into(),
+        })
+        .await
+        .unwrap();
+    // Behind the store: a fresh alert cannot be deleted, none changed, and the
+    // cut cannot be pulled up to now or removed.
+    for sql in [
+        format!("DELETE FROM alerts WHERE id = '{}'", fresh.id),
+        "DELETE FROM alerts".to_string(),
+        "UPDATE alerts SET title = 'nothing to see'".to_string(),
+        format!(
+            "UPDATE alert_retention SET cut = {}",
+            time::OffsetDateTime::now_utc().unix_timestamp() * 1000
+        ),
+        "DELETE FROM alert_retention".to_string(),
+    ] {
+        let refused = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&mut conn)
+            .await;
+        assert!(refused.is_err(), "{sql} was allowed");
+    }
+    drop(conn);
+    riposte_store::conformance::retention_removes_only_alerts_before_the_cut(&store, &old).await;
+    assert!(store.get_alert(fresh.id).await.unwrap().is_some());
+}

@@ -1,5 +1,7 @@
 //! Detection alerts, stored append-only: what the live pipeline (riposte-server's `ingest`)
-//! raised, for the API, the portal and automatic response.
+//! raised, for the API, the portal and automatic response. The one removal is retention:
+//! [`AlertStore::expire_alerts`] deletes alerts raised before the retention cut, which the
+//! ledger itself keeps moving forward only and at least [`MIN_RETENTION`] in the past.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -69,10 +71,37 @@ pub struct AlertFilter {
     pub offset: Option<u32>,
 }
 
-/// The alert store. Alerts are never changed or deleted.
+/// The newest alerts the ledger lets retention remove are this old (its
+/// triggers refuse a retention cut any closer to now).
+pub const MIN_RETENTION: time::Duration = time::Duration::days(1);
+
+/// The alert store. Alerts are never changed; they are deleted only by retention.
 #[async_trait]
 pub trait AlertStore: Send + Sync {
     async fn append_alert(&self, alert: NewAlert) -> Result<StoredAlert, StoreError>;
     async fn get_alert(&self, id: Uuid) -> Result<Option<StoredAlert>, StoreError>;
     async fn list_alerts(&self, filter: &AlertFilter) -> Result<Vec<StoredAlert>, StoreError>;
+    /// Moves the retention cut forward to `before` (never back; `before`
+    /// must be at least [`MIN_RETENTION`] ago, else `Conflict`) and deletes
+    /// at most `max` alerts raised before the cut, oldest first, with one
+    /// `alerts-expired` audit record naming the count, in one transaction.
+    /// Returns how many were deleted (0 writes no record).
+    async fn expire_alerts(&self, before: OffsetDateTime, max: u32) -> Result<u64, StoreError>;
+}
+
+/// The audit record of one retention pass that deleted `count` alerts raised before `cut`.
+pub fn expiry_record(count: u64, cut: OffsetDateTime) -> crate::NewAuditRecord {
+    let cut = cut
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    crate::NewAuditRecord {
+        actor: "riposte:retention".into(),
+        source: "retention".into(),
+        remote_addr: None,
+        event: "alerts-expired".into(),
+        target: None,
+        job_id: None,
+        result: "success".into(),
+        details: serde_json::json!({ "count": count, "raised_before": cut }),
+    }
 }

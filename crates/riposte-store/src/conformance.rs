@@ -22,6 +22,8 @@ mod checkpoints;
 pub use checkpoints::checkpoints_follow_every_append_path;
 mod people;
 pub use people::tokens_belong_to_their_owner;
+mod retention;
+pub use retention::{OLD_ALERT_DAYS, retention_removes_only_alerts_before_the_cut};
 
 pub(crate) const LEASE: Duration = Duration::from_secs(30);
 

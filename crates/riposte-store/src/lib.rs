@@ -29,7 +29,9 @@ mod leader;
 mod people;
 mod tokens;
 
-pub use alerts::{AlertEntities, AlertFilter, AlertStore, NewAlert, StoredAlert};
+pub use alerts::{
+    AlertEntities, AlertFilter, AlertStore, MIN_RETENTION, NewAlert, StoredAlert, expiry_record,
+};
 pub use bulk::{
     BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk, bulk_awaiting_approval,
     bulk_pending_message, describe_bulk, name_children,

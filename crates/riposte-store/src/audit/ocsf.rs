@@ -61,7 +61,10 @@ fn classify(r: &AuditRecord) -> Class {
             };
             iam(3001, "Account Change", activity)
         }
-        "sign-in" | "sign-in-failed" => iam(3002, "Authentication", (1, "Logon")),
+        // sign-in-throttled: logons refused unchecked while an address or name was locked.
+        "sign-in" | "sign-in-failed" | "sign-in-throttled" => {
+            iam(3002, "Authentication", (1, "Logon"))
+        }
         "sign-out" => iam(3002, "Authentication", (2, "Logoff")),
         event => {
             // API Activity 1 Create, 3 Update, 4 Delete, by what the event did.
@@ -71,7 +74,10 @@ fn classify(r: &AuditRecord) -> Class {
                 (1, "Create".to_string())
             } else if event == "approved" || event == "rejected" || event.ends_with("-updated") {
                 (3, "Update".to_string())
-            } else if event.ends_with("-revoked") || event.ends_with("-deleted") {
+            } else if event.ends_with("-revoked")
+                || event.ends_with("-deleted")
+                || event.ends_with("-expired")
+            {
                 (4, "Delete".to_string())
             } else {
                 (99, event.to_string())
@@ -233,6 +239,22 @@ mod tests {
             prev_hash: GENESIS_HASH.into(),
             hash: "ab".repeat(32),
         }
+    }
+
+    #[test]
+    fn throttled_sign_ins_are_failed_logons_and_expired_alerts_deletions() {
+        let e = to_ocsf(&record(
+            "sign-in-throttled",
+            "failure",
+            json!({"count": 195}),
+        ));
+        assert_eq!(
+            (e["class_uid"].as_u64(), e["activity_id"].as_u64()),
+            (Some(3002), Some(1))
+        );
+        assert_eq!(e["status_id"], 2);
+        let e = to_ocsf(&record("alerts-expired", "success", json!({"count": 3})));
+        assert_eq!(e["activity_id"], 4);
     }
 
     #[test]
