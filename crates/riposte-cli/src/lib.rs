@@ -153,7 +153,8 @@ enum TokenCommand {
         /// A unique name, e.g. the system that will use it.
         #[arg(long)]
         name: String,
-        /// reader, responder or admin.
+        /// reader, responder, admin, or forwarder (may only post events; its scope
+        /// bounds what automation may do on the events it sends).
         #[arg(long)]
         role: Role,
         /// Limit a responder to these forests (repeatable).
@@ -504,6 +505,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                     source: "cli".into(),
                     idempotency_key: args.idempotency_key,
                     remote_addr: None,
+                    evidence_input: None,
                 })
                 .await?;
             let events = runner.store().events(completed.job.id).await?;

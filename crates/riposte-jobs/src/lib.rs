@@ -52,6 +52,9 @@ pub struct ActionRequest {
     pub idempotency_key: Option<String>,
     /// Where the request came from on the network, for the audit trail.
     pub remote_addr: Option<String>,
+    /// For automation: the input of the alert behind the request (`tail:corp`,
+    /// `api:token:fwd`); kept with the job so whoever fed the events cannot approve it.
+    pub evidence_input: Option<String>,
 }
 
 /// A finished job, and the new password for set-password (shown once).
@@ -507,6 +510,7 @@ impl Runner {
                         Target::Unreachable { .. } => None,
                     },
                     steps,
+                    evidence_input: request.evidence_input.clone(),
                 },
                 requested,
             )
@@ -654,6 +658,19 @@ impl Runner {
                 requested_by: &job.requested_by,
             },
         )?;
+        // Issue 14 (automation): an automatic job raised from events a credential
+        // fed cannot be approved by that same credential.
+        if safeguards::approver_fed_the_evidence(&approver.name, job.evidence_input.as_deref()) {
+            return Err(RunnerError::Refused(policy::Refusal {
+                principal: approver.name.clone(),
+                role: approver.role,
+                wanted: format!("approve {} on {}", job.action, job.target_ref),
+                missing: format!(
+                    "a second person who did not feed the events behind it ({} sent them)",
+                    job.evidence_input.as_deref().unwrap_or_default()
+                ),
+            }));
+        }
         let decided = self
             .store
             .decide_approval(id, &approver.name, approve, comment)

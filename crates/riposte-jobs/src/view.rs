@@ -221,6 +221,7 @@ pub fn job(job: &Job, events: &[JobEvent]) -> Value {
         "reason": job.reason,
         "requested_by": job.requested_by,
         "source": job.source,
+        "evidence_input": job.evidence_input,
         "state": job.state,
         "approval": job.approval,
         "approval_reason": job.approval_reason,

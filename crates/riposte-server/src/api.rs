@@ -214,6 +214,7 @@ pub(crate) async fn queue_action(
         source: request.source.into(),
         idempotency_key: request.idempotency_key,
         remote_addr: request.remote_addr,
+        evidence_input: None,
     };
     state
         .runner
