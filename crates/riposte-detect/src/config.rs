@@ -46,11 +46,16 @@ pub struct DetectConfig {
     /// Accounts (sAMAccountName, `DOMAIN\name` or SID) allowed to reset others' passwords.
     /// The built-in Administrator (RID 500), SYSTEM and machine accounts always are.
     pub admins: Vec<String>,
-    /// Domain controller names (`DC1`, `DC1$` or FQDN). Hosts that log KDC or directory-service
-    /// events in the input are learned as DCs too; any other machine account that replicates is
-    /// reported as DCSync (a compromised computer account is a real case), so list DCs whose
-    /// own logs are not in the input.
+    /// Domain controller names (`DC1`, `DC1$` or FQDN). With `learn_dcs_from_events`, hosts
+    /// that log KDC or directory-service events in the input are learned as DCs too; any other
+    /// machine account that replicates is reported as DCSync (a compromised computer account is
+    /// a real case), so list DCs whose own logs are not in the input. `riposte serve` adds each
+    /// forest's DCs as the directory lists them.
     pub domain_controllers: Vec<String>,
+    /// Learn DCs from the events themselves (offline hunting over a DC's own logs). A forged
+    /// event could then teach that any host is a DC and hide its DCSync, so the live pipeline
+    /// (`riposte serve`) always turns this off and takes DCs from the directory.
+    pub learn_dcs_from_events: bool,
     /// Non-DC accounts allowed to replicate (e.g. Entra Connect's `MSOL_...` account).
     pub replication_allowed: Vec<String>,
     /// Extra group names to treat as sensitive, beside the built-in privileged groups.
@@ -71,6 +76,7 @@ impl Default for DetectConfig {
             brute_force: BruteForceConfig::default(),
             admins: Vec::new(),
             domain_controllers: Vec::new(),
+            learn_dcs_from_events: true,
             replication_allowed: Vec::new(),
             sensitive_groups: Vec::new(),
             max_groups: 50_000,
