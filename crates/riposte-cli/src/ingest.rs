@@ -59,8 +59,7 @@ pub async fn run(
         }
         (ingest.stats().clone(), errors, whole_files_failed)
     });
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let input = format!("cli:{user}");
+    let input = riposte_server::ingest::Input::file(&crate::cli_principal());
     let mut by_technique: BTreeMap<String, u64> = BTreeMap::new();
     let stdout = std::io::stdout();
     while let Some(batch) = rx.recv().await {

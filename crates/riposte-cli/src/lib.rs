@@ -23,6 +23,7 @@ mod bulk;
 pub mod config;
 mod detect;
 mod ingest;
+mod live;
 mod output;
 mod readiness;
 pub mod store;
@@ -407,10 +408,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 .with_bulk_limits(config.bulk)
                 .with_queue_notifications(),
         );
-        let pipeline = Arc::new(riposte_server::ingest::Pipeline::new(
-            riposte_detect::Detector::new(config.detect.clone(), None),
-            alerts,
-        ));
+        let pipeline = Arc::new(live::pipeline(&config, runner.directory(), alerts).await);
         let options = riposte_server::ServeOptions {
             listen: config.listen,
             poll: std::time::Duration::from_secs(1),
@@ -439,7 +437,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 std::time::Duration::from_secs(60),
             ),
         };
-        respond_to_alerts(&config, &runner, &pipeline);
+        live::respond_to_alerts(&config, &runner, &pipeline)?;
         riposte_server::serve(options, runner, tokens, people, pipeline, shutdown_signal()).await?;
         return Ok(exit::OK);
     }
@@ -604,51 +602,10 @@ async fn audit(command: &AuditCommand, log: &dyn AuditLog, json: bool) -> anyhow
     }
 }
 
-/// Automatic response: every stored alert goes through the automation rules
-/// (unless `[automation] mode` is off); the service's worker runs what they queue.
-fn respond_to_alerts(
-    config: &Config,
-    runner: &Arc<Runner>,
-    pipeline: &Arc<riposte_server::ingest::Pipeline>,
-) {
-    use riposte_automation::{AlertFacts, Automation, Mode};
-    let automation = config.automation.clone();
-    if automation.mode == Mode::Off || automation.rules.is_empty() {
-        return;
-    }
-    let mut alerts = pipeline.subscribe();
-    let runner = runner.clone();
-    tokio::spawn(async move {
-        loop {
-            match alerts.recv().await {
-                Ok(stored) => {
-                    let facts = AlertFacts::from(&stored);
-                    for response in (Automation {
-                        config: &automation,
-                        runner: &runner,
-                    })
-                    .respond(&facts)
-                    .await
-                    {
-                        tracing::info!(alert = %stored.id, ?response, "automatic response");
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(
-                        missed,
-                        "automatic response fell behind the alerts; the missed ones are in the Alerts list"
-                    );
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    });
-}
-
 /// The CLI's operator, as the policy sees them: whoever runs riposte on the
 /// server with its configuration is trusted as an admin, but is still a
 /// person, so they cannot approve their own request.
-fn cli_principal() -> Principal {
+pub(crate) fn cli_principal() -> Principal {
     Principal {
         name: requester(),
         role: Role::Admin,

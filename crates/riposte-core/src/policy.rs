@@ -180,7 +180,7 @@ pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), R
         return match wanted {
             Permission::Ingest => Ok(()),
             other => refuse(
-                format!("{}", permission_words(other)),
+                permission_words(other),
                 "a role other than forwarder (forwarders may only send events)".into(),
             ),
         };

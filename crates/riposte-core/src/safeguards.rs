@@ -198,7 +198,10 @@ mod evidence_tests {
             "cli:alice@host",
             Some("file:cli:alice@host")
         ));
-        assert!(!approver_fed_the_evidence("user:bob", Some("api:token:fwd")));
+        assert!(!approver_fed_the_evidence(
+            "user:bob",
+            Some("api:token:fwd")
+        ));
         assert!(!approver_fed_the_evidence("token:fwd", Some("tail:corp")));
         assert!(!approver_fed_the_evidence("token:fwd", None));
     }

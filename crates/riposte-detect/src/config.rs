@@ -67,6 +67,10 @@ pub struct DetectConfig {
     pub max_events_per_alert: usize,
     /// Seconds during which the same rule and key do not alert again.
     pub suppress_secs: i64,
+    /// Live inputs only (`riposte serve`: the tailer, `POST /api/v1/events`): an event whose
+    /// time is further than this from now is refused as evidence (counted and logged, kept out
+    /// of detection), so a future- or past-dated event cannot move windows or suppression.
+    pub max_event_skew_secs: u64,
 }
 
 impl Default for DetectConfig {
@@ -82,6 +86,7 @@ impl Default for DetectConfig {
             max_groups: 50_000,
             max_events_per_alert: 50,
             suppress_secs: 60 * 60,
+            max_event_skew_secs: 5 * 60,
         }
     }
 }

@@ -59,7 +59,10 @@ fn the_account_that_logs_on_from_the_spraying_source_is_named_not_the_victims() 
     assert_eq!(spray.len(), 1, "{alerts:#?}");
     let mut named = compromised(&alerts);
     named.sort();
-    assert_eq!(named, vec!["CORP.EXAMPLE.TEST\\early", "CORP.EXAMPLE.TEST\\found"]);
+    assert_eq!(
+        named,
+        vec!["CORP.EXAMPLE.TEST\\early", "CORP.EXAMPLE.TEST\\found"]
+    );
     // The same account logging on again does not raise a second alert.
     assert!(compromised(&det.process(&right("found", "10.6.6.6", 20))).is_empty());
 }
@@ -80,7 +83,10 @@ fn a_success_after_a_brute_force_from_the_same_source_is_named() {
 fn without_failures_a_success_is_no_alert() {
     let mut det = Detector::builtin();
     for i in 0..20 {
-        assert!(det.process(&right(&format!("u{i}"), "10.2.2.2", i)).is_empty());
+        assert!(
+            det.process(&right(&format!("u{i}"), "10.2.2.2", i))
+                .is_empty()
+        );
     }
 }
 
