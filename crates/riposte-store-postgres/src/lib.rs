@@ -68,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "evidence_sources",
         include_str!("../migrations/0003_evidence_sources.sql"),
     ),
+    (
+        4,
+        "forwarder_role",
+        include_str!("../migrations/0004_forwarder_role.sql"),
+    ),
 ];
 
 /// The first key of every advisory lock riposte takes ("RIPO"), so its

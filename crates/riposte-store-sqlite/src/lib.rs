@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "evidence_sources",
         include_str!("../migrations/0010_evidence_sources.sql"),
     ),
+    (
+        11,
+        "forwarder_role",
+        include_str!("../migrations/0011_forwarder_role.sql"),
+    ),
 ];
 
 /// Every write transaction starts with `BEGIN IMMEDIATE`: a deferred one
