@@ -774,4 +774,82 @@ mod tests {
         assert_eq!(sent.alert.technique.as_deref(), Some("T1110.003"));
         assert_eq!(store.get_alert(sent.id).await.unwrap(), Some(sent));
     }
+
+    fn failure_at(user: &str, from: &str, at: time::OffsetDateTime) -> String {
+        let ts = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        format!(
+            "{{\"timestamp\": \"{ts}\", \"type\": \"Authentication\", \"Authentication\": {{\"version\": {{\"major\": 1, \"minor\": 2}}, \"eventId\": 4625, \"logonType\": 3, \"status\": \"NT_STATUS_WRONG_PASSWORD\", \"remoteAddress\": \"ipv4:{from}:5000\", \"clientAccount\": \"{user}@CORP.EXAMPLE.TEST\", \"becameAccount\": \"{user}\", \"becameDomain\": \"CORP\"}}}}\n"
+        )
+    }
+
+    fn batch(users: &[&str], from: &str, at: time::OffsetDateTime) -> String {
+        users.iter().map(|u| failure_at(u, from, at)).collect()
+    }
+
+    #[tokio::test]
+    async fn live_events_far_from_now_never_move_windows_and_inputs_never_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            riposte_store_sqlite::SqliteStore::open(&dir.path().join("l.sqlite"))
+                .await
+                .unwrap(),
+        );
+        let pipeline = Pipeline::per_input(Detector::builtin, store.clone())
+            .with_max_skew(Duration::from_secs(300));
+        let now = time::OffsetDateTime::now_utc();
+        let users = ["a1", "a2", "a3", "a4", "a5"];
+        let api = Input {
+            name: "api:token:fwd".into(),
+            fed_by: None,
+            live: true,
+        };
+        // A spray dated tomorrow would set the source's suppression a day ahead and hide
+        // today's real spray: it is refused as evidence instead.
+        let ahead = batch(&users, "10.5.5.5", now + Duration::from_secs(86_400));
+        let r = pipeline
+            .process_batch(ahead.as_bytes(), "b", &api)
+            .await
+            .unwrap();
+        assert_eq!((r.accepted, r.refused_as_evidence), (5, 5), "{r:?}");
+        assert!(r.alerts.is_empty(), "{r:?}");
+        let today = batch(&users, "10.5.5.5", now);
+        let r = pipeline
+            .process_batch(today.as_bytes(), "b", &api)
+            .await
+            .unwrap();
+        assert_eq!(r.alerts.len(), 1, "today's spray is seen: {r:?}");
+        assert_eq!(r.alerts[0].alert.input, "api:token:fwd");
+        assert_eq!(pipeline.refused_as_evidence(), 5);
+        // Three failures forged through the API and three in a DC's log never add up
+        // to an alert attributed to the DC log.
+        let forged = batch(&["b1", "b2", "b3"], "10.6.6.6", now);
+        let logged = batch(&["b4", "b5", "b6"], "10.6.6.6", now);
+        assert!(
+            pipeline
+                .process_batch(forged.as_bytes(), "b", &api)
+                .await
+                .unwrap()
+                .alerts
+                .is_empty()
+        );
+        let r = pipeline
+            .process_batch(logged.as_bytes(), "b", &Input::tail("corp"))
+            .await
+            .unwrap();
+        assert!(r.alerts.is_empty(), "{r:?}");
+        // Files are history: any time counts.
+        let old = batch(&users, "10.7.7.7", now - Duration::from_secs(86_400 * 30));
+        let file = Input {
+            name: "file:cli:alice@host".into(),
+            fed_by: None,
+            live: false,
+        };
+        let r = pipeline
+            .process_batch(old.as_bytes(), "f", &file)
+            .await
+            .unwrap();
+        assert_eq!((r.refused_as_evidence, r.alerts.len()), (0, 1), "{r:?}");
+    }
 }
