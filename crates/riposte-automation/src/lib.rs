@@ -364,7 +364,7 @@ impl Automation<'_> {
                 target: Some(reference.to_string()),
                 job_id: None,
                 result: "success".into(),
-                details: json!({ "action": rule.action, "alert": alert.rule_id, "technique": alert.technique, "would": request.reason }),
+                details: json!({ "action": rule.action, "alert": alert.key, "rule_id": alert.rule_id, "technique": alert.technique, "would": request.reason }),
             };
             if let Err(e) = self.runner.store().append(record).await {
                 warn!(error = %e, "a dry-run decision could not be written to the audit trail");
