@@ -168,3 +168,49 @@ fn forged_events_from_a_scoped_token_or_a_forwarder_disable_nobody() {
     let audit = common::riposte_config(&config, &["audit", "verify"]);
     assert_eq!(audit.code, 0, "{}", audit.stdout);
 }
+
+/// Whoever fed the events cannot approve the automatic job they caused: a token that a
+/// rule trusts posts a 4728 for a protected account, the job waits for a second person,
+/// and that token's approval is refused; another responder's is accepted.
+#[test]
+fn whoever_fed_the_evidence_cannot_approve_the_automatic_job() {
+    let lab = Lab::load();
+    let dir = tempfile::tempdir().unwrap();
+    let vip = lab.create_user("corp", "fevvip", 0);
+    let extra = format!(
+        "\n[safeguards]\nprotected = [{:?}]\n\n[automation]\nmode = \"enforce\"\n\n[[automation.rule]]\nname = \"group-disable\"\ntechnique = \"T1098\"\naction = \"disable\"\non = \"users\"\ninputs = [\"api:token:soar\"]\n",
+        vip.reference()
+    );
+    let config = config_without_tailing(&lab, dir.path(), &extra);
+    let server = serve(&config).expect("riposte serve starts");
+    let soar = server.token("soar", &["--role", "responder"]);
+    let colleague = server.token("colleague", &["--role", "responder"]);
+    let r = server.call(
+        &soar,
+        "POST",
+        "/api/v1/events",
+        Some(&(added_to_domain_admins(&vip) + "\n")),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let job = loop {
+        if let Some(j) = server
+            .jobs()
+            .into_iter()
+            .find(|j| j["approval"] == "pending")
+        {
+            break j;
+        }
+        assert!(std::time::Instant::now() < deadline, "no pending job");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    assert_eq!(job["evidence_input"], "api:token:soar", "{job:#}");
+    let id = job["job_id"].as_str().unwrap();
+    let path = format!("/api/v1/jobs/{id}/approve");
+    let own = server.call(&soar, "POST", &path, Some(r#"{"comment":"mine"}"#));
+    assert_eq!(own.status, 403, "{}", own.body);
+    assert!(own.body.contains("did not feed the events"), "{}", own.body);
+    assert_eq!(vip.uac() & ACCOUNTDISABLE, 0, "written before approval");
+    let other = server.call(&colleague, "POST", &path, Some(r#"{"comment":"ok"}"#));
+    assert_eq!(other.status, 200, "{}", other.body);
+}
