@@ -350,6 +350,7 @@ pub fn document() -> Value {
                     "target": { "type": "object" }, "state": { "type": "string" },
                     "outcome": { "oneOf": [{ "$ref": "#/components/schemas/Outcome" }, { "type": "null" }] },
                     "message": { "type": ["string", "null"] }, "reason": { "type": "string" }, "requested_by": { "type": "string" },
+                    "evidence_input": { "type": ["string", "null"], "description": "an automatic job: the input of the alert it answers (tail:<forest>, api:<principal>, file:<principal>); whoever fed it cannot approve" },
                     "evidence": { "type": ["object", "null"] }, "events": { "type": "array" } } },
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": {
                     "code": { "type": "string", "description": "stable; branch on this" },
