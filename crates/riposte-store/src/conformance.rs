@@ -953,6 +953,23 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
     assert_eq!(found.scope, scope);
     assert_eq!(found.principal().name, "token:conf-bot");
     assert!(store.token_by_hash("hash-2").await.unwrap().is_none());
+    // A forwarder token keeps its role and scope (the scope bounds what its events may cause).
+    store
+        .create_token(
+            "conf-fwd",
+            Role::Forwarder,
+            &scope,
+            "user:admin",
+            "hash-fwd",
+        )
+        .await
+        .unwrap();
+    let fwd = store
+        .token_by_hash("hash-fwd")
+        .await
+        .unwrap()
+        .expect("live forwarder token");
+    assert_eq!((fwd.role, fwd.scope), (Role::Forwarder, scope.clone()));
     let duplicate = store
         .create_token(
             "conf-bot",
@@ -977,7 +994,8 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
         )
         .await
         .unwrap();
-    assert_eq!(store.list_tokens().await.unwrap().len(), 2);
+    // conf-bot revoked, conf-bot again, conf-fwd.
+    assert_eq!(store.list_tokens().await.unwrap().len(), 3);
 }
 
 pub async fn a_job_awaiting_approval_is_never_claimed_until_approved(store: &dyn JobStore) {

@@ -34,7 +34,7 @@ fn a_forged_kdc_event_does_not_make_a_host_a_dc_and_the_directory_does() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_without_tailing(&lab, dir.path(), "");
     let server = serve(&config).expect("riposte serve starts");
-    let fwd = server.token("dc-fwd", &["--role", "forwarder"]);
+    let fwd = server.token("dc-fwd", &["--role", "responder"]);
     let evil = "ws-evil.corp.example.test";
     let body = event(
         4768,
