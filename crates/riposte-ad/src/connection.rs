@@ -252,6 +252,10 @@ impl Directory for AdDirectory {
         }
     }
 
+    async fn domain_controllers(&self, forest: &str) -> Result<Vec<String>, DirectoryError> {
+        self.forest(forest)?.domain_controllers().await
+    }
+
     async fn session(
         &self,
         forest: &str,
@@ -455,6 +459,49 @@ impl Forest {
                 .0
                 .into_iter()
                 .map(|e| account_from_entry(self.name(), &SearchEntry::construct(e)))
+                .collect()),
+            Ok(result) => Err(DirectoryError::Refused {
+                dc,
+                dn: self.settings.base_dn.clone(),
+                code: result.1.rc,
+                message: result.1.text,
+            }),
+            Err(e) => {
+                self.evict(&dc).await;
+                Err(DirectoryError::Unavailable {
+                    dc,
+                    message: describe_ldap_error(&e, &self.settings),
+                })
+            }
+        }
+    }
+
+    /// The sAMAccountNames of this forest's domain controllers (see
+    /// `Directory::domain_controllers`).
+    async fn domain_controllers(&self) -> Result<Vec<String>, DirectoryError> {
+        const DCS: &str = "(&(objectCategory=computer)(|(userAccountControl:1.2.840.113556.1.4.803:=8192)(primaryGroupID=516)))";
+        let (dc, bound) = self.connect_any(None).await?;
+        let mut ldap = bound.ldap.clone();
+        self.round_trip();
+        let found = ldap
+            .with_timeout(self.settings.operation_timeout)
+            .search(
+                &self.settings.base_dn,
+                Scope::Subtree,
+                DCS,
+                vec!["sAMAccountName"],
+            )
+            .await;
+        match found {
+            Ok(result) if result.1.rc == 0 => Ok(result
+                .0
+                .into_iter()
+                .filter_map(|e| {
+                    SearchEntry::construct(e)
+                        .attrs
+                        .remove("sAMAccountName")
+                        .and_then(|mut v| v.pop())
+                })
                 .collect()),
             Ok(result) => Err(DirectoryError::Refused {
                 dc,

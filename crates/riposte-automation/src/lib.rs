@@ -6,16 +6,28 @@
 //! into approvals), the job ledger and the audit trail. The source is
 //! `automation`, so the Action Center shows them as such, and they can be
 //! undone like any job.
+//!
+//! Evidence is judged before anything is done (`trust`): a rule acts only on alerts from
+//! the inputs it trusts (by default the forests' own DC logs, never the API), only within
+//! the scope of whoever sent the events, never twice on one identity within the cooldown;
+//! rules that would act on the accounts an attacker can make "attacked" (spray, brute
+//! force, enumeration) are refused at start unless they say `act_on_attacked = true`.
+//! Every refusal is an `automation-refused` record in the audit trail.
 #![forbid(unsafe_code)]
+
+pub mod trust;
+
+use std::time::Duration;
 
 use riposte_core::policy::{Principal, Role, Scope};
 use riposte_core::{Action, ActionOptions};
 use riposte_detect::Alert;
-use riposte_jobs::{ActionRequest, Runner, RunnerError};
+use riposte_jobs::{ActionRequest, Runner, RunnerError, Target};
 use riposte_store::NewAuditRecord;
 use serde::Deserialize;
 use serde_json::json;
 use tracing::{info, warn};
+use trust::Cooldown;
 use uuid_like::alert_key;
 
 /// What automation does when a rule matches.
@@ -57,10 +69,21 @@ pub struct Rule {
     /// Limit the rule to identities in these forests (empty: any).
     #[serde(default)]
     pub forests: Vec<String>,
+    /// Limit the rule to identities under these OUs (DNs; empty: any).
+    #[serde(default)]
+    pub ous: Vec<String>,
+    /// The inputs whose alerts the rule acts on: `tail:*` (default: the forests' own DC
+    /// logs), `tail:corp`, `api:*`, `api:token:siem`, `file:*`.
+    #[serde(default = "trust::default_inputs")]
+    pub inputs: Vec<String>,
+    /// Act on the attacked accounts of alerts anyone can cause (spray, brute force,
+    /// enumeration). Refused at start unless set; then the start prints the risk.
+    #[serde(default)]
+    pub act_on_attacked: bool,
 }
 
 /// `[automation]` in riposte.toml.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AutomationConfig {
     #[serde(default)]
@@ -70,6 +93,36 @@ pub struct AutomationConfig {
     /// Automatic actions allowed per window before each further one needs approval.
     #[serde(default)]
     pub circuit_breaker: riposte_core::safeguards::CircuitBreaker,
+    /// Automation does not act twice on the same identity within this many minutes.
+    #[serde(default = "default_cooldown_minutes")]
+    pub cooldown_minutes: u64,
+}
+
+fn default_cooldown_minutes() -> u64 {
+    60
+}
+
+impl Default for AutomationConfig {
+    fn default() -> Self {
+        AutomationConfig {
+            mode: Mode::default(),
+            rules: Vec::new(),
+            circuit_breaker: Default::default(),
+            cooldown_minutes: default_cooldown_minutes(),
+        }
+    }
+}
+
+impl AutomationConfig {
+    /// Checks the rules before automation starts (see [`trust::check_rules`]): `Ok` holds
+    /// the risks to print at start.
+    pub fn check(&self) -> Result<Vec<String>, trust::RuleRefused> {
+        trust::check_rules(&self.rules)
+    }
+
+    fn cooldown(&self) -> Duration {
+        Duration::from_secs(self.cooldown_minutes.saturating_mul(60))
+    }
 }
 
 /// What automation did about one entity of one alert.
@@ -94,6 +147,15 @@ pub enum Response {
         action: Action,
         why: String,
     },
+    /// The evidence does not allow acting (untrusted input, beyond the sender's scope,
+    /// cooldown): recorded in the audit trail as `automation-refused`.
+    Refused {
+        rule: String,
+        /// `None` when the whole alert was refused (an input the rule does not trust).
+        reference: Option<String>,
+        action: Action,
+        why: String,
+    },
 }
 
 /// What automation needs to know of an alert, whether fresh from the
@@ -108,6 +170,11 @@ pub struct AlertFacts {
     pub description: String,
     pub users: Vec<String>,
     pub actors: Vec<String>,
+    /// Where its events came from (`tail:corp`, `api:token:fwd`, `file:...`); empty when
+    /// unknown, which no rule trusts.
+    pub input: String,
+    /// Who sent the events (API, file), with the scope they had.
+    pub fed_by: Option<Principal>,
 }
 
 impl From<&Alert> for AlertFacts {
@@ -120,6 +187,8 @@ impl From<&Alert> for AlertFacts {
             description: alert.description.clone(),
             users: alert.entities.users.clone(),
             actors: alert.entities.actors.clone(),
+            input: String::new(),
+            fed_by: None,
         }
     }
 }
@@ -135,17 +204,22 @@ impl From<&riposte_store::StoredAlert> for AlertFacts {
             description: a.description.clone(),
             users: a.entities.users.clone(),
             actors: a.entities.actors.clone(),
+            input: a.input.clone(),
+            fed_by: a.fed_by.clone(),
         }
     }
 }
 
-/// Turns an entity as events name it (`CORP\bert`, `bert@CORP.EXAMPLE.TEST`,
-/// a SID) into a riposte reference.
-pub fn reference_for(entity: &str, forests: &[String]) -> String {
+/// Turns an entity as events name it (`CORP\bert`, `CORP.EXAMPLE.TEST\bert`,
+/// `bert@CORP.EXAMPLE.TEST`, a SID) into a riposte reference. `forests` are the
+/// configured forests' names and DNS domains.
+pub fn reference_for(entity: &str, forests: &[(String, String)]) -> String {
     let entity = entity.trim();
     if let Some((domain, name)) = entity.split_once('\\') {
-        return match forests.iter().find(|f| f.eq_ignore_ascii_case(domain)) {
-            Some(forest) => format!("{forest}:{name}"),
+        return match forests.iter().find(|(f, dns)| {
+            f.eq_ignore_ascii_case(domain) || (!dns.is_empty() && dns.eq_ignore_ascii_case(domain))
+        }) {
+            Some((forest, _)) => format!("{forest}:{name}"),
             None => name.to_string(),
         };
     }
@@ -156,6 +230,8 @@ pub fn reference_for(entity: &str, forests: &[String]) -> String {
 pub struct Automation<'a> {
     pub config: &'a AutomationConfig,
     pub runner: &'a Runner,
+    /// Who was acted on lately: kept for the service's life, shared by every alert.
+    pub cooldown: &'a Cooldown,
 }
 
 impl Automation<'_> {
@@ -165,7 +241,15 @@ impl Automation<'_> {
             return Vec::new();
         }
         let mut out = Vec::new();
-        let forests = self.runner.directory().forest_names();
+        let directory = self.runner.directory();
+        let forests: Vec<(String, String)> = directory
+            .forest_names()
+            .into_iter()
+            .map(|f| {
+                let dns = directory.forest_domain(&f).unwrap_or_default();
+                (f, dns)
+            })
+            .collect();
         for rule in &self.config.rules {
             let matches = rule
                 .technique
@@ -173,6 +257,23 @@ impl Automation<'_> {
                 .is_some_and(|t| alert.technique.as_deref() == Some(t))
                 || rule.rule_id.as_deref().is_some_and(|r| r == alert.rule_id);
             if !matches {
+                continue;
+            }
+            if !rule
+                .inputs
+                .iter()
+                .any(|p| trust::input_matches(p, &alert.input))
+            {
+                let why = format!(
+                    "the rule trusts alerts from {} only; this one came from {}",
+                    rule.inputs.join(", "),
+                    if alert.input.is_empty() {
+                        "an unknown input"
+                    } else {
+                        &alert.input
+                    }
+                );
+                out.push(self.refuse(rule, alert, None, why).await);
                 continue;
             }
             let entities = match rule.on {
@@ -199,7 +300,7 @@ impl Automation<'_> {
             role: Role::Responder,
             scope: Scope {
                 forests: rule.forests.clone(),
-                ous: Vec::new(),
+                ous: rule.ous.clone(),
                 actions: vec![rule.action],
             },
             // An automation is no person: it never approves.
@@ -224,6 +325,7 @@ impl Automation<'_> {
                 rule.name, alert.key, rule.action
             )),
             remote_addr: None,
+            evidence_input: Some(alert.input.clone()),
         };
         let target = match self.runner.resolve_target(reference).await {
             Ok(t) => t,
@@ -236,6 +338,26 @@ impl Automation<'_> {
         {
             return skipped(e.to_string());
         }
+        let Target::Identity(identity) = &target else {
+            return skipped("the directory could not be searched".into());
+        };
+        let (forest, dn) = identity.location();
+        if let Err(why) = trust::sender_allows(
+            &alert.input,
+            alert.fed_by.as_ref(),
+            rule.action,
+            &forest,
+            &dn,
+        ) {
+            return self.refuse(rule, alert, Some(reference), why).await;
+        }
+        let identity_key = format!("{forest}:{dn}");
+        if let Some(why) = self
+            .cooldown
+            .holds(&identity_key, &alert.key, self.config.cooldown())
+        {
+            return self.refuse(rule, alert, Some(reference), why).await;
+        }
         if self.config.mode == Mode::DryRun {
             let record = NewAuditRecord {
                 actor: principal.name.clone(),
@@ -245,7 +367,7 @@ impl Automation<'_> {
                 target: Some(reference.to_string()),
                 job_id: None,
                 result: "success".into(),
-                details: json!({ "action": rule.action, "alert": alert.rule_id, "technique": alert.technique, "would": request.reason }),
+                details: json!({ "action": rule.action, "alert": alert.key, "rule_id": alert.rule_id, "technique": alert.technique, "would": request.reason }),
             };
             if let Err(e) = self.runner.store().append(record).await {
                 warn!(error = %e, "a dry-run decision could not be written to the audit trail");
@@ -259,6 +381,8 @@ impl Automation<'_> {
         }
         match self.runner.enqueue(&request, &target).await {
             Ok(enqueued) => {
+                self.cooldown
+                    .record(&identity_key, &alert.key, self.config.cooldown());
                 info!(rule = %rule.name, %reference, action = %rule.action, job = %enqueued.job.id, "automatic action queued");
                 Response::Queued {
                     rule: rule.name.clone(),
@@ -270,6 +394,44 @@ impl Automation<'_> {
             }
             Err(RunnerError::NotApplicable(e)) => skipped(e.to_string()),
             Err(e) => skipped(e.to_string()),
+        }
+    }
+
+    /// Records why the evidence does not allow acting, and acts on nothing.
+    async fn refuse(
+        &self,
+        rule: &Rule,
+        alert: &AlertFacts,
+        reference: Option<&str>,
+        why: String,
+    ) -> Response {
+        let record = NewAuditRecord {
+            actor: format!("automation:{}", rule.name),
+            source: "automation".into(),
+            remote_addr: None,
+            event: "automation-refused".into(),
+            target: reference.map(str::to_string),
+            job_id: None,
+            result: "denied".into(),
+            details: json!({
+                "action": rule.action,
+                "alert": alert.key,
+                "rule_id": alert.rule_id,
+                "technique": alert.technique,
+                "input": alert.input,
+                "fed_by": alert.fed_by.as_ref().map(|p| &p.name),
+                "why": why,
+            }),
+        };
+        if let Err(e) = self.runner.store().append(record).await {
+            warn!(error = %e, "an automation refusal could not be written to the audit trail");
+        }
+        warn!(rule = %rule.name, alert = %alert.key, input = %alert.input, reference = ?reference, %why, "automation refused to act");
+        Response::Refused {
+            rule: rule.name.clone(),
+            reference: reference.map(str::to_string),
+            action: rule.action,
+            why,
         }
     }
 }
@@ -299,8 +461,15 @@ mod tests {
 
     #[test]
     fn entities_become_references() {
-        let forests = vec!["corp".to_string(), "fabrikam".to_string()];
+        let forests = vec![
+            ("corp".to_string(), "corp.example.test".to_string()),
+            ("fabrikam".to_string(), String::new()),
+        ];
         assert_eq!(reference_for("CORP\\bert", &forests), "corp:bert");
+        assert_eq!(
+            reference_for("CORP.EXAMPLE.TEST\\bert", &forests),
+            "corp:bert"
+        );
         assert_eq!(reference_for("OTHER\\bert", &forests), "bert");
         assert_eq!(
             reference_for("ernie@CORP.EXAMPLE.TEST", &forests),

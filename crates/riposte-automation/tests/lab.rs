@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use riposte_ad::AdDirectory;
-use riposte_automation::{Automation, AutomationConfig, Entity, Mode, Response, Rule};
+use riposte_automation::trust::Cooldown;
+use riposte_automation::{AlertFacts, Automation, AutomationConfig, Entity, Mode, Response, Rule};
 use riposte_core::Action;
 use riposte_core::safeguards::{CircuitBreaker, Protection};
 use riposte_detect::{Alert, Entities, Severity};
@@ -42,12 +43,24 @@ fn config(mode: Mode, max_actions: u32) -> AutomationConfig {
             action: Action::ForcePasswordReset,
             on: Entity::Users,
             forests: vec![],
+            ous: vec![],
+            inputs: vec!["tail:*".into()],
+            // These tests drive the machinery with spray alerts on purpose.
+            act_on_attacked: true,
         }],
         circuit_breaker: CircuitBreaker {
             max_actions,
             window_minutes: 10,
         },
+        cooldown_minutes: 60,
     }
+}
+
+/// The alert as the corp DC log's tailer raised it.
+fn from_corp_log(alert: &Alert) -> AlertFacts {
+    let mut facts = AlertFacts::from(alert);
+    facts.input = "tail:corp".into();
+    facts
 }
 
 async fn runner(
@@ -78,11 +91,13 @@ async fn a_spray_alert_forces_resets_and_never_touches_protected_accounts() {
         &format!("CORP\\{}", vip.name),
         "CORP\\nobody-at-all",
     ]);
+    let cooldown = Cooldown::default();
     let automation = Automation {
         config: &cfg,
         runner: &runner,
+        cooldown: &cooldown,
     };
-    let responses = automation.respond(&(&alert).into()).await;
+    let responses = automation.respond(&from_corp_log(&alert)).await;
     assert_eq!(responses.len(), 3, "{responses:?}");
     assert!(
         matches!(
@@ -125,7 +140,7 @@ async fn a_spray_alert_forces_resets_and_never_touches_protected_accounts() {
     assert_eq!(vip.kinit(), Login::Succeeded);
 
     // The same alert again acts on nobody twice.
-    let again = automation.respond(&(&alert).into()).await;
+    let again = automation.respond(&from_corp_log(&alert)).await;
     let first_job = match (&responses[0], &again[0]) {
         (Response::Queued { job: a, .. }, Response::Queued { job: b, .. }) => {
             (a.clone(), b.clone())
@@ -176,8 +191,9 @@ async fn automation_never_acts_on_the_action_account_or_break_glass() {
     let responses = Automation {
         config: &cfg,
         runner: &runner,
+        cooldown: &Cooldown::default(),
     }
-    .respond(&(&alert).into())
+    .respond(&from_corp_log(&alert))
     .await;
     assert_eq!(responses.len(), 3, "{responses:?}");
     for (response, why) in responses
@@ -218,8 +234,9 @@ async fn dry_run_records_what_would_be_done_and_acts_on_nothing() {
     let responses = Automation {
         config: &cfg,
         runner: &runner,
+        cooldown: &Cooldown::default(),
     }
-    .respond(&(&spray(&[&format!("CORP\\{}", victim.name)])).into())
+    .respond(&from_corp_log(&spray(&[&format!("CORP\\{}", victim.name)])))
     .await;
     assert!(
         matches!(&responses[0], Response::DryRun { .. }),
@@ -246,8 +263,12 @@ async fn the_circuit_breaker_turns_a_burst_into_approvals() {
     let responses = Automation {
         config: &cfg,
         runner: &runner,
+        cooldown: &Cooldown::default(),
     }
-    .respond(&(&spray(&[&format!("CORP\\{}", a.name), &format!("CORP\\{}", b.name)])).into())
+    .respond(&from_corp_log(&spray(&[
+        &format!("CORP\\{}", a.name),
+        &format!("CORP\\{}", b.name),
+    ])))
     .await;
     assert!(
         matches!(

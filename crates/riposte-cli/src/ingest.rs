@@ -26,6 +26,7 @@ pub async fn run(
     args: &IngestArgs,
     detect: riposte_detect::DetectConfig,
     alerts: Arc<dyn AlertStore>,
+    operator: &riposte_core::policy::Principal,
     json: bool,
 ) -> anyhow::Result<u8> {
     let pipeline = Pipeline::new(Detector::new(detect, None), alerts);
@@ -59,8 +60,7 @@ pub async fn run(
         }
         (ingest.stats().clone(), errors, whole_files_failed)
     });
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let input = format!("cli:{user}");
+    let input = riposte_server::ingest::Input::file(operator);
     let mut by_technique: BTreeMap<String, u64> = BTreeMap::new();
     let stdout = std::io::stdout();
     while let Some(batch) = rx.recv().await {

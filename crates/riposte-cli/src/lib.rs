@@ -25,6 +25,7 @@ pub mod config;
 mod credential;
 mod detect;
 mod ingest;
+mod live;
 mod output;
 mod people;
 mod readiness;
@@ -156,7 +157,8 @@ enum TokenCommand {
         /// A unique name, e.g. the system that will use it.
         #[arg(long)]
         name: String,
-        /// reader, responder or admin.
+        /// reader, responder, admin, or forwarder (may only post events; its scope
+        /// bounds what automation may do on the events it sends).
         #[arg(long)]
         role: Role,
         /// Limit a responder to these forests (repeatable).
@@ -350,8 +352,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let config = Config::load(cli.config.as_deref())?;
     if let Command::Ingest(args) = &cli.command {
         // Detection needs the alert store only, not the directory.
-        let store: Arc<dyn AlertStore> = open_ledger(&config).await?;
-        return ingest::run(args, config.detect.clone(), store, cli.json).await;
+        let store = open_ledger(&config).await?;
+        // Alerts from these files record who fed them: the CLI's operator.
+        let operator = credential::operator(cli.token_file.as_deref(), store.as_ref()).await?;
+        let alerts: Arc<dyn AlertStore> = store;
+        return ingest::run(args, config.detect.clone(), alerts, &operator, cli.json).await;
     }
     if let Command::Readiness(args) = &cli.command {
         // Reads the directory only: no ledger, no job recovery.
@@ -391,10 +396,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                 .with_bulk_limits(config.bulk)
                 .with_queue_notifications(),
         );
-        let pipeline = Arc::new(riposte_server::ingest::Pipeline::new(
-            riposte_detect::Detector::new(config.detect.clone(), None),
-            alerts,
-        ));
+        let pipeline = Arc::new(live::pipeline(&config, runner.directory(), alerts).await);
         let options = riposte_server::ServeOptions {
             listen: config.listen,
             poll: std::time::Duration::from_secs(1),
@@ -427,7 +429,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             limits: config.limits.clone(),
             alert_retention: config.alerts.clone(),
         };
-        respond_to_alerts(&config, &runner, &pipeline);
+        live::respond_to_alerts(&config, &runner, &pipeline)?;
         riposte_server::serve(options, runner, tokens, people, pipeline, shutdown_signal()).await?;
         if config.audit.signing_key.is_some() {
             // A clean shutdown signs the trail up to its last record.
@@ -502,6 +504,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
                         source: "cli".into(),
                         idempotency_key: args.idempotency_key,
                         remote_addr: None,
+                        evidence_input: None,
                     },
                 )
                 .await?;
@@ -545,47 +548,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Audit(_) => unreachable!("handled before the directory is set up"),
     }
-}
-
-/// Automatic response: every stored alert goes through the automation rules
-/// (unless `[automation] mode` is off); the service's worker runs what they queue.
-fn respond_to_alerts(
-    config: &Config,
-    runner: &Arc<Runner>,
-    pipeline: &Arc<riposte_server::ingest::Pipeline>,
-) {
-    use riposte_automation::{AlertFacts, Automation, Mode};
-    let automation = config.automation.clone();
-    if automation.mode == Mode::Off || automation.rules.is_empty() {
-        return;
-    }
-    let mut alerts = pipeline.subscribe();
-    let runner = runner.clone();
-    tokio::spawn(async move {
-        loop {
-            match alerts.recv().await {
-                Ok(stored) => {
-                    let facts = AlertFacts::from(&stored);
-                    for response in (Automation {
-                        config: &automation,
-                        runner: &runner,
-                    })
-                    .respond(&facts)
-                    .await
-                    {
-                        tracing::info!(alert = %stored.id, ?response, "automatic response");
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(
-                        missed,
-                        "automatic response fell behind the alerts; the missed ones are in the Alerts list"
-                    );
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    });
 }
 
 /// Managing people and tokens: the OS account holding the configuration,

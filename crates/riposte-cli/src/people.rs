@@ -154,7 +154,7 @@ pub(crate) async fn token(
     }
 }
 
-/// The scope flags apply to responders only.
+/// The scope flags apply to responders and forwarders only.
 fn scope_for(
     role: Role,
     forests: Vec<String>,
@@ -166,9 +166,11 @@ fn scope_for(
         ous,
         actions,
     };
-    if role != Role::Responder && !scope.is_unlimited() {
+    // A forwarder's scope bounds what automation may do on the events it sends.
+    if !matches!(role, Role::Responder | Role::Forwarder) && !scope.is_unlimited() {
         return Err(UsageError(
-            "--forest, --ou and --action limit a responder; other roles take none".into(),
+            "--forest, --ou and --action limit a responder or a forwarder; other roles take none"
+                .into(),
         )
         .into());
     }
@@ -192,6 +194,12 @@ pub(crate) async fn person(
             actions,
             password_stdin,
         } => {
+            if role == Role::Forwarder {
+                return Err(UsageError(
+                    "forwarder is a role for a log forwarder's token (riposte token create --role forwarder), not for a person".into(),
+                )
+                .into());
+            }
             let scope = scope_for(role, forests, ous, actions)?;
             if name.trim().is_empty()
                 || name.len() > 64

@@ -116,6 +116,15 @@ pub trait Directory: Send + Sync {
         )))
     }
 
+    /// The sAMAccountNames (`DC1$`) of `forest`'s domain controllers as the directory
+    /// lists them: computer objects with SERVER_TRUST_ACCOUNT (0x2000) in
+    /// userAccountControl or primaryGroupID 516. Detection takes who is a DC from
+    /// here, never from the events it is fed.
+    async fn domain_controllers(&self, forest: &str) -> Result<Vec<String>, DirectoryError> {
+        let _ = forest;
+        Ok(Vec::new())
+    }
+
     /// A session on one DC of `forest`: `preferred_dc` first if given, then
     /// the others in order (failover).
     async fn session(

@@ -17,6 +17,9 @@ pub enum Role {
     Responder,
     /// Everything, including people and tokens.
     Admin,
+    /// A log forwarder: may only post events (`POST /api/v1/events`), never read
+    /// identities, jobs, alerts or actions, never request or approve anything.
+    Forwarder,
 }
 
 impl Role {
@@ -25,6 +28,7 @@ impl Role {
             Role::Reader => "reader",
             Role::Responder => "responder",
             Role::Admin => "admin",
+            Role::Forwarder => "forwarder",
         }
     }
 }
@@ -36,7 +40,7 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?}; expected reader, responder or admin")]
+#[error("unknown role {0:?}; expected reader, responder, admin or forwarder")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -46,6 +50,7 @@ impl FromStr for Role {
             "reader" => Ok(Role::Reader),
             "responder" => Ok(Role::Responder),
             "admin" => Ok(Role::Admin),
+            "forwarder" => Ok(Role::Forwarder),
             other => Err(UnknownRole(other.to_string())),
         }
     }
@@ -111,7 +116,7 @@ pub enum Permission<'a> {
     Administer,
     /// Read detection alerts.
     ReadAlerts,
-    /// Push events into the detection pipeline (forwarders: responder or admin).
+    /// Push events into the detection pipeline (forwarders, responders, admins).
     Ingest,
     /// Read the readiness report (coverage, gaps, fixes).
     ReadReadiness,
@@ -142,6 +147,24 @@ pub struct Refusal {
     pub missing: String,
 }
 
+/// What a permission is, in words, for a refusal.
+fn permission_words(wanted: &Permission<'_>) -> String {
+    match wanted {
+        Permission::ReadIdentities => "read identities".into(),
+        Permission::ReadJobs => "read jobs".into(),
+        Permission::RequestAction { action, dn, .. } => format!("request {action} on {dn}"),
+        Permission::Approve { action, dn, .. } => format!("approve {action} on {dn}"),
+        Permission::Administer => "administer riposte".into(),
+        Permission::ReadAlerts => "read alerts".into(),
+        Permission::Ingest => "send events for detection".into(),
+        Permission::ReadReadiness => "read the readiness report".into(),
+        Permission::RefreshReadiness => "run a readiness assessment".into(),
+        Permission::RequestBulk { action } => format!("request {action} on many accounts"),
+        Permission::ControlBulk => "pause, resume or cancel a bulk operation".into(),
+        Permission::Respond => "request or decide actions".into(),
+    }
+}
+
 /// Decides whether `principal` may do `wanted`.
 pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), Refusal> {
     let refuse = |what: String, missing: String| {
@@ -152,6 +175,18 @@ pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), R
             missing,
         })
     };
+    // A forwarder feeds events and does nothing else: what a stolen forwarder
+    // credential gives is the right to send events, which automation trusts
+    // only as far as its rules say (`inputs`) and the forwarder's scope allows.
+    if principal.role == Role::Forwarder {
+        return match wanted {
+            Permission::Ingest => Ok(()),
+            other => refuse(
+                permission_words(other),
+                "a role other than forwarder (forwarders may only send events)".into(),
+            ),
+        };
+    }
     match wanted {
         Permission::ReadIdentities
         | Permission::ReadJobs
@@ -159,16 +194,16 @@ pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), R
         | Permission::ReadReadiness => Ok(()),
         Permission::RefreshReadiness => match principal.role {
             Role::Admin | Role::Responder => Ok(()),
-            Role::Reader => refuse(
+            Role::Reader | Role::Forwarder => refuse(
                 "run a readiness assessment".into(),
                 "the responder role (readers may only look at the last report)".into(),
             ),
         },
         Permission::Ingest => match principal.role {
-            Role::Admin | Role::Responder => Ok(()),
+            Role::Admin | Role::Responder | Role::Forwarder => Ok(()),
             Role::Reader => refuse(
                 "send events for detection".into(),
-                "the responder role (readers may only look)".into(),
+                "the forwarder or responder role (readers may only look)".into(),
             ),
         },
         Permission::RequestBulk { action } => match principal.role {
@@ -183,21 +218,21 @@ pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), R
                 format!("request {action} on many accounts"),
                 format!("the {action} action in the responder's scope"),
             ),
-            Role::Reader => refuse(
+            Role::Reader | Role::Forwarder => refuse(
                 format!("request {action} on many accounts"),
                 "the responder role (readers may only look)".into(),
             ),
         },
         Permission::Respond => match principal.role {
             Role::Admin | Role::Responder => Ok(()),
-            Role::Reader => refuse(
+            Role::Reader | Role::Forwarder => refuse(
                 "request or decide actions".into(),
                 "the responder role (readers may only look)".into(),
             ),
         },
         Permission::ControlBulk => match principal.role {
             Role::Admin | Role::Responder => Ok(()),
-            Role::Reader => refuse(
+            Role::Reader | Role::Forwarder => refuse(
                 "pause, resume or cancel a bulk operation".into(),
                 "the responder role (readers may only look)".into(),
             ),
@@ -216,7 +251,7 @@ pub fn authorize(principal: &Principal, wanted: &Permission<'_>) -> Result<(), R
                 "request"
             };
             let what = format!("{verb} {action} on {dn}");
-            if principal.role == Role::Reader {
+            if matches!(principal.role, Role::Reader | Role::Forwarder) {
                 return refuse(what, "the responder role (readers may only look)".into());
             }
             if let Permission::Approve {
@@ -359,6 +394,42 @@ mod tests {
         let refusal =
             authorize(&who(Role::Reader, Scope::default()), &Permission::Ingest).unwrap_err();
         assert!(refusal.missing.contains("responder"), "{refusal}");
+    }
+
+    #[test]
+    fn forwarders_only_send_events() {
+        let fwd = who(Role::Forwarder, Scope::default());
+        assert!(authorize(&fwd, &Permission::Ingest).is_ok());
+        let dn = ERNIE;
+        for wanted in [
+            Permission::ReadIdentities,
+            Permission::ReadJobs,
+            Permission::ReadAlerts,
+            Permission::ReadReadiness,
+            Permission::RefreshReadiness,
+            Permission::Administer,
+            Permission::Respond,
+            Permission::ControlBulk,
+            Permission::RequestBulk {
+                action: Action::Unlock,
+            },
+            Permission::RequestAction {
+                action: Action::Unlock,
+                forest: "corp",
+                dn,
+            },
+            Permission::Approve {
+                action: Action::Unlock,
+                forest: "corp",
+                dn,
+                requested_by: "automation:x",
+                requester_person: None,
+            },
+        ] {
+            let refusal = authorize(&fwd, &wanted).unwrap_err();
+            assert!(refusal.missing.contains("forwarder"), "{refusal}");
+        }
+        assert_eq!("forwarder".parse::<Role>(), Ok(Role::Forwarder));
     }
 
     #[test]

@@ -388,3 +388,42 @@ mod breaker_tests {
         assert!(b.reason(3).unwrap().contains("limit 3"));
     }
 }
+
+/// Whether `approver` (a principal's name, as the ledger names them) fed the events
+/// behind an automatic job: `evidence_input` is the input of the alert it answers
+/// (`api:<principal>` for `POST /api/v1/events`, `file:<principal>` for `riposte
+/// ingest`; a tailed DC log, `tail:<forest>`, is fed by nobody). Whoever fed the
+/// evidence cannot be the second person for the action it triggered: otherwise one
+/// credential could raise an alert and then approve what it asked for.
+pub fn approver_fed_the_evidence(approver: &str, evidence_input: Option<&str>) -> bool {
+    let Some(input) = evidence_input else {
+        return false;
+    };
+    let fed_by = input
+        .strip_prefix("api:")
+        .or_else(|| input.strip_prefix("file:"));
+    fed_by.is_some_and(|f| f.trim().eq_ignore_ascii_case(approver.trim()))
+}
+
+#[cfg(test)]
+mod evidence_tests {
+    use super::approver_fed_the_evidence;
+
+    #[test]
+    fn whoever_fed_the_events_cannot_approve_what_they_triggered() {
+        assert!(approver_fed_the_evidence(
+            "token:fwd",
+            Some("api:token:fwd")
+        ));
+        assert!(approver_fed_the_evidence(
+            "cli:alice@host",
+            Some("file:cli:alice@host")
+        ));
+        assert!(!approver_fed_the_evidence(
+            "user:bob",
+            Some("api:token:fwd")
+        ));
+        assert!(!approver_fed_the_evidence("token:fwd", Some("tail:corp")));
+        assert!(!approver_fed_the_evidence("token:fwd", None));
+    }
+}

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use riposte_events::{Account, IdentityEvent, UacFlag};
 
 use crate::alert::{Alert, Entities, EventRef, Severity};
+use crate::compromise::Compromise;
 use crate::config::DetectConfig;
 
 /// Rule ids, titles and ATT&CK techniques of the pack.
@@ -49,6 +50,8 @@ pub mod rules {
         "Account manipulation: password reset by an account that is not an admin",
         "T1098",
     );
+    /// The account that logged on successfully from a spraying or brute-forcing source.
+    pub const COMPROMISED_AFTER_SPRAY: (&str, &str, &str) = crate::compromise::RULE;
 }
 
 /// DS-Replication-Get-Changes, -Get-Changes-All, -Get-Changes-In-Filtered-Set.
@@ -195,6 +198,8 @@ pub struct BuiltinPack {
     learned_dcs: HashSet<String>,
     /// Last userAccountControl seen per object (Samba logs only the new value).
     uac_seen: HashMap<String, u32>,
+    /// Successes from spraying or brute-forcing sources.
+    compromise: Compromise,
     /// Latest event time seen: the clock for events that carry none.
     clock: i64,
 }
@@ -224,6 +229,10 @@ impl BuiltinPack {
             seen: HashMap::new(),
             learned_dcs: HashSet::new(),
             uac_seen: HashMap::new(),
+            compromise: Compromise::new(
+                cfg.spray.window_secs.max(cfg.brute_force.window_secs),
+                cfg.max_groups,
+            ),
             clock: 0,
             cfg,
         }
@@ -232,13 +241,31 @@ impl BuiltinPack {
     pub fn process(&mut self, ev: &IdentityEvent) -> Vec<Alert> {
         let now = unix(ev).unwrap_or(self.clock);
         self.clock = self.clock.max(now);
-        self.learn_dc(ev);
+        if self.cfg.learn_dcs_from_events {
+            self.learn_dc(ev);
+        }
         let mut out = Vec::new();
         match ev.event_id {
             4625 | 4771 | 4768 | 4776 => {
                 if ev.auth_failure() {
                     self.spray_rule(ev, now, &mut out);
                     self.brute_rule(ev, now, &mut out);
+                    // The sources of a new spray or brute force are attacking: their
+                    // successes (since the failures began) name compromised accounts.
+                    let attacks: Vec<(String, i64, String)> = out
+                        .iter()
+                        .flat_map(|a| {
+                            let since = a.first_seen.map_or(now, |t| t.unix_timestamp());
+                            let why = format!("the source of {}: {}", a.rule_id, a.description);
+                            a.entities
+                                .sources
+                                .iter()
+                                .map(move |s| (s.clone(), since, why.clone()))
+                        })
+                        .collect();
+                    for (source, since, why) in attacks {
+                        out.extend(self.compromise.attack_seen(&source, since, now, &why));
+                    }
                 } else if ev.event_id == 4768 {
                     self.asrep_rule(ev, now, &mut out);
                 }
@@ -252,6 +279,12 @@ impl BuiltinPack {
             4728 | 4732 | 4756 => self.group_rule(ev, &mut out),
             4724 => self.reset_rule(ev, now, &mut out),
             _ => {}
+        }
+        if !ev.failed() {
+            let failing = ev
+                .source()
+                .is_some_and(|s| self.spray.groups.contains_key(&s.to_ascii_lowercase()));
+            out.extend(self.compromise.process(ev, now, failing));
         }
         out
     }
@@ -457,7 +490,9 @@ impl BuiltinPack {
             return false;
         }
         let short = lower_short(name);
-        logged_by.is_some_and(|h| host_label(h) == short)
+        // Both heuristics trust what the event says; live detection turns them off
+        // (`learn_dcs_from_events`) and takes DCs from the directory.
+        (self.cfg.learn_dcs_from_events && logged_by.is_some_and(|h| host_label(h) == short))
             || self.learned_dcs.contains(&short)
             || self
                 .cfg

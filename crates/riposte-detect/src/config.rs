@@ -46,11 +46,16 @@ pub struct DetectConfig {
     /// Accounts (sAMAccountName, `DOMAIN\name` or SID) allowed to reset others' passwords.
     /// The built-in Administrator (RID 500), SYSTEM and machine accounts always are.
     pub admins: Vec<String>,
-    /// Domain controller names (`DC1`, `DC1$` or FQDN). Hosts that log KDC or directory-service
-    /// events in the input are learned as DCs too; any other machine account that replicates is
-    /// reported as DCSync (a compromised computer account is a real case), so list DCs whose
-    /// own logs are not in the input.
+    /// Domain controller names (`DC1`, `DC1$` or FQDN). With `learn_dcs_from_events`, hosts
+    /// that log KDC or directory-service events in the input are learned as DCs too; any other
+    /// machine account that replicates is reported as DCSync (a compromised computer account is
+    /// a real case), so list DCs whose own logs are not in the input. `riposte serve` adds each
+    /// forest's DCs as the directory lists them.
     pub domain_controllers: Vec<String>,
+    /// Learn DCs from the events themselves (offline hunting over a DC's own logs). A forged
+    /// event could then teach that any host is a DC and hide its DCSync, so the live pipeline
+    /// (`riposte serve`) always turns this off and takes DCs from the directory.
+    pub learn_dcs_from_events: bool,
     /// Non-DC accounts allowed to replicate (e.g. Entra Connect's `MSOL_...` account).
     pub replication_allowed: Vec<String>,
     /// Extra group names to treat as sensitive, beside the built-in privileged groups.
@@ -62,6 +67,10 @@ pub struct DetectConfig {
     pub max_events_per_alert: usize,
     /// Seconds during which the same rule and key do not alert again.
     pub suppress_secs: i64,
+    /// Live inputs only (`riposte serve`: the tailer, `POST /api/v1/events`): an event whose
+    /// time is further than this from now is refused as evidence (counted and logged, kept out
+    /// of detection), so a future- or past-dated event cannot move windows or suppression.
+    pub max_event_skew_secs: u64,
 }
 
 impl Default for DetectConfig {
@@ -71,11 +80,13 @@ impl Default for DetectConfig {
             brute_force: BruteForceConfig::default(),
             admins: Vec::new(),
             domain_controllers: Vec::new(),
+            learn_dcs_from_events: true,
             replication_allowed: Vec::new(),
             sensitive_groups: Vec::new(),
             max_groups: 50_000,
             max_events_per_alert: 50,
             suppress_secs: 60 * 60,
+            max_event_skew_secs: 5 * 60,
         }
     }
 }

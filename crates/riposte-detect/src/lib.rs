@@ -14,6 +14,7 @@
 
 mod alert;
 pub mod builtin;
+mod compromise;
 mod config;
 mod detector;
 pub mod sigma;

@@ -68,6 +68,22 @@ impl Runner {
                 requester_person: job.requester_person.as_deref(),
             },
         )?;
+        // An automatic job raised from events a credential fed cannot be approved
+        // by that same credential.
+        if riposte_core::safeguards::approver_fed_the_evidence(
+            &approver.name,
+            job.evidence_input.as_deref(),
+        ) {
+            return Err(RunnerError::Refused(policy::Refusal {
+                principal: approver.name.clone(),
+                role: approver.role,
+                wanted: format!("approve {} on {}", job.action, job.target_ref),
+                missing: format!(
+                    "a second person who did not feed the events behind it ({} sent them)",
+                    job.evidence_input.as_deref().unwrap_or_default()
+                ),
+            }));
+        }
         let decided = self
             .store
             .decide_approval(id, &approver.name, approve, comment)

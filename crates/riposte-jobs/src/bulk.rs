@@ -410,6 +410,7 @@ impl Runner {
                 idempotency_key: None,
                 approval_required: None,
                 steps,
+                evidence_input: None,
             };
             plan.children.push((job, account));
         }

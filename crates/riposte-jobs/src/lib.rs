@@ -57,6 +57,9 @@ pub struct ActionRequest {
     pub idempotency_key: Option<String>,
     /// Where the request came from on the network, for the audit trail.
     pub remote_addr: Option<String>,
+    /// For automation: the input of the alert behind the request (`tail:corp`,
+    /// `api:token:fwd`); kept with the job so whoever fed the events cannot approve it.
+    pub evidence_input: Option<String>,
 }
 
 /// A finished job, and the new password for set-password (shown once).
@@ -527,6 +530,7 @@ impl Runner {
                         Target::Unreachable { .. } => None,
                     },
                     steps,
+                    evidence_input: request.evidence_input.clone(),
                 },
                 requested,
             )

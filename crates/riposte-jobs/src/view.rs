@@ -222,6 +222,7 @@ pub fn job(job: &Job, events: &[JobEvent]) -> Value {
         "requested_by": job.requested_by,
         "requester_person": job.requester_person,
         "source": job.source,
+        "evidence_input": job.evidence_input,
         "state": job.state,
         "approval": job.approval,
         "approval_reason": job.approval_reason,

@@ -215,6 +215,7 @@ pub(crate) async fn queue_action(
         source: request.source.into(),
         idempotency_key: request.idempotency_key,
         remote_addr: request.remote_addr,
+        evidence_input: None,
     };
     state
         .runner
@@ -562,7 +563,9 @@ pub async fn ingest_events(
             ),
         )
     })?;
-    let input = format!("api:{}", caller.0.name);
+    // The alert records who sent the events, with the scope they had: automation acts
+    // on them only as far as its rules trust this input and within that scope.
+    let input = crate::ingest::Input::api(&caller.0);
     let report = state
         .pipeline
         .process_batch(&body, "request", &input)
@@ -574,6 +577,7 @@ pub async fn ingest_events(
             "ignored": report.ignored,
             "unparsed": report.unparsed.len(),
             "errors": report.unparsed.iter().take(100).collect::<Vec<_>>(),
+            "refused_as_evidence": report.refused_as_evidence,
             "alerts_raised": report.alerts.len(),
             "alerts": report.alerts.iter().map(|a| json!({
                 "id": a.id, "rule_id": a.alert.rule_id, "technique": a.alert.technique,

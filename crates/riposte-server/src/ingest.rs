@@ -12,13 +12,25 @@
 //! alerts; a subscriber that falls further behind gets `RecvError::Lagged(n)` and should catch
 //! up from the store (`AlertStore::list_alerts` with `since`). Nothing is sent when nobody
 //! subscribes, and the pipeline never waits for subscribers.
+//!
+//! # Evidence is kept apart by input
+//!
+//! Every batch names its [`Input`] (`tail:<forest>`, `api:<principal>`, `file:<principal>`),
+//! which each alert records with the sender's credential. With [`Pipeline::per_input`] each
+//! input has its own detector state, so events one sender forges never combine with a DC's
+//! own log into an alert attributed to the DC log. On live inputs (tailer, API), an event
+//! whose time is more than the allowed skew from now is refused as evidence: counted and
+//! logged, never moving a detector's windows or suppression forward.
 
+use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use riposte_core::policy::Principal;
 use riposte_detect::{Alert, Detector};
 use riposte_events::{IdentityEvent, Location, MAX_JSON_OBJECT, ParseError, parse_json_event};
 use riposte_store::{AlertEntities, AlertStore, NewAlert, StoreError, StoredAlert};
@@ -29,11 +41,100 @@ use tracing::{info, warn};
 /// How many stored alerts the hook keeps for slow subscribers.
 pub const ALERT_HOOK_CAPACITY: usize = 1024;
 
+/// Most distinct inputs given a detector of their own (DC logs, tokens, people); past it,
+/// the stalest input's state is dropped (it only forgets, never invents).
+const MAX_INPUTS: usize = 1024;
+
+/// The default allowed distance between a live event's time and now.
+pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// Where a batch of events came from and who sent it: alerts record it, automation trusts by it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    /// `tail:<forest>`, `api:<principal>` or `file:<principal>`.
+    pub name: String,
+    /// The credential that sent the events; `None` for a DC log riposte tails itself.
+    pub fed_by: Option<Principal>,
+    /// Events arrive as they happen (tailer, API), so their times must be near now.
+    pub live: bool,
+}
+
+impl Input {
+    /// A forest's DC audit log, tailed by riposte itself.
+    pub fn tail(forest: &str) -> Self {
+        Input {
+            name: format!("tail:{forest}"),
+            fed_by: None,
+            live: true,
+        }
+    }
+
+    /// A batch posted to `POST /api/v1/events` by `principal`.
+    pub fn api(principal: &Principal) -> Self {
+        Input {
+            name: format!("api:{}", principal.name),
+            fed_by: Some(principal.clone()),
+            live: true,
+        }
+    }
+
+    /// Files read by `riposte ingest`, run by `principal` (history: any time is fine).
+    pub fn file(principal: &Principal) -> Self {
+        Input {
+            name: format!("file:{}", principal.name),
+            fed_by: Some(principal.clone()),
+            live: false,
+        }
+    }
+}
+
+enum Detectors {
+    /// One state for every input (`riposte ingest`, tests).
+    Shared(Box<Detector>),
+    /// A state per input (`riposte serve`).
+    PerInput {
+        make: Box<dyn Fn() -> Detector + Send + Sync>,
+        by_input: HashMap<String, (u64, Detector)>,
+        uses: u64,
+    },
+}
+
+impl Detectors {
+    fn for_input(&mut self, input: &str) -> &mut Detector {
+        match self {
+            Detectors::Shared(d) => d,
+            Detectors::PerInput {
+                make,
+                by_input,
+                uses,
+            } => {
+                *uses += 1;
+                if !by_input.contains_key(input)
+                    && by_input.len() >= MAX_INPUTS
+                    && let Some(stalest) = by_input
+                        .iter()
+                        .min_by_key(|(_, (used, _))| *used)
+                        .map(|(k, _)| k.clone())
+                {
+                    by_input.remove(&stalest);
+                }
+                let entry = by_input
+                    .entry(input.to_string())
+                    .or_insert_with(|| (0, make()));
+                entry.0 = *uses;
+                &mut entry.1
+            }
+        }
+    }
+}
+
 /// Events in, stored alerts out. Shared by every source.
 pub struct Pipeline {
-    detector: Mutex<Detector>,
+    detectors: Mutex<Detectors>,
     alerts: Arc<dyn AlertStore>,
     hook: broadcast::Sender<StoredAlert>,
+    max_skew: Duration,
+    refused_as_evidence: AtomicU64,
 }
 
 /// What one batch did.
@@ -45,6 +146,8 @@ pub struct BatchReport {
     pub ignored: u64,
     /// Records that could not be read, with where they were.
     pub unparsed: Vec<Unparsed>,
+    /// Events whose time was too far from now (live inputs): kept out of detection.
+    pub refused_as_evidence: u64,
     /// Alerts raised and stored.
     pub alerts: Vec<StoredAlert>,
 }
@@ -64,7 +167,7 @@ impl From<ParseError> for Unparsed {
     }
 }
 
-fn to_new_alert(a: Alert, input: &str) -> NewAlert {
+fn to_new_alert(a: Alert, input: &Input) -> NewAlert {
     let severity = serde_json::to_value(a.severity)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
@@ -86,18 +189,59 @@ fn to_new_alert(a: Alert, input: &str) -> NewAlert {
         last_seen: a.last_seen,
         event_count: a.event_count,
         events: serde_json::to_value(&a.events).unwrap_or(serde_json::Value::Null),
-        input: input.to_string(),
+        input: input.name.clone(),
+        fed_by: input.fed_by.clone(),
     }
 }
 
 impl Pipeline {
+    /// One detector state for every input.
     pub fn new(detector: Detector, alerts: Arc<dyn AlertStore>) -> Self {
+        Self::with_detectors(Detectors::Shared(Box::new(detector)), alerts)
+    }
+
+    /// A detector state of its own per input, made by `make` (see the module docs).
+    pub fn per_input(
+        make: impl Fn() -> Detector + Send + Sync + 'static,
+        alerts: Arc<dyn AlertStore>,
+    ) -> Self {
+        Self::with_detectors(
+            Detectors::PerInput {
+                make: Box::new(make),
+                by_input: HashMap::new(),
+                uses: 0,
+            },
+            alerts,
+        )
+    }
+
+    fn with_detectors(detectors: Detectors, alerts: Arc<dyn AlertStore>) -> Self {
         let (hook, _) = broadcast::channel(ALERT_HOOK_CAPACITY);
         Pipeline {
-            detector: Mutex::new(detector),
+            detectors: Mutex::new(detectors),
             alerts,
             hook,
+            max_skew: DEFAULT_MAX_SKEW,
+            refused_as_evidence: AtomicU64::new(0),
         }
+    }
+
+    /// How far a live event's time may be from now and still count as evidence.
+    pub fn with_max_skew(mut self, max_skew: Duration) -> Self {
+        self.max_skew = max_skew;
+        self
+    }
+
+    /// Live events refused as evidence so far (their time too far from now).
+    pub fn refused_as_evidence(&self) -> u64 {
+        self.refused_as_evidence.load(Ordering::Relaxed)
+    }
+
+    /// Whether a live event's time is within the allowed skew of now (an event without a
+    /// time counts at the detector's clock, which only such in-skew events move).
+    fn in_time(&self, ev: &IdentityEvent, now: time::OffsetDateTime) -> bool {
+        ev.time
+            .is_none_or(|t| (t - now).unsigned_abs() <= self.max_skew)
     }
 
     /// The alert hook: every stored alert, in order (see the module docs).
@@ -109,17 +253,48 @@ impl Pipeline {
         &self.alerts
     }
 
-    /// Runs events through the detector, stores each alert and publishes it on the hook.
-    /// `input` names where the events came from (`tail:corp`, `api:token:fwd`, `cli`).
+    /// Runs events through the input's detector, stores each alert (with its input) and
+    /// publishes it on the hook. On a live input, events too far from now are refused as
+    /// evidence (see [`Pipeline::process_counted`]).
     pub async fn process(
         &self,
         events: &[IdentityEvent],
-        input: &str,
+        input: &Input,
     ) -> Result<Vec<StoredAlert>, StoreError> {
+        Ok(self.process_counted(events, input).await?.0)
+    }
+
+    /// [`Pipeline::process`], also returning how many events were refused as evidence.
+    pub async fn process_counted(
+        &self,
+        events: &[IdentityEvent],
+        input: &Input,
+    ) -> Result<(Vec<StoredAlert>, u64), StoreError> {
+        let now = time::OffsetDateTime::now_utc();
+        let mut refused = 0u64;
         let raised: Vec<Alert> = {
-            let mut detector = self.detector.lock().unwrap_or_else(|p| p.into_inner());
-            events.iter().flat_map(|ev| detector.process(ev)).collect()
+            let mut detectors = self.detectors.lock().unwrap_or_else(|p| p.into_inner());
+            let detector = detectors.for_input(&input.name);
+            let mut raised = Vec::new();
+            for ev in events {
+                if input.live && !self.in_time(ev, now) {
+                    refused += 1;
+                    continue;
+                }
+                raised.extend(detector.process(ev));
+            }
+            raised
         };
+        if refused > 0 {
+            self.refused_as_evidence
+                .fetch_add(refused, Ordering::Relaxed);
+            warn!(
+                input = %input.name,
+                refused,
+                max_skew_secs = self.max_skew.as_secs(),
+                "events dated too far from now were refused as evidence (kept out of detection)"
+            );
+        }
         let mut stored = Vec::with_capacity(raised.len());
         for a in raised {
             let s = self.alerts.append_alert(to_new_alert(a, input)).await?;
@@ -127,7 +302,7 @@ impl Pipeline {
             let _ = self.hook.send(s.clone());
             stored.push(s);
         }
-        Ok(stored)
+        Ok((stored, refused))
     }
 
     /// Parses a forwarder's batch (NDJSON, or a JSON array of event objects or Samba log
@@ -137,7 +312,7 @@ impl Pipeline {
         &self,
         body: &[u8],
         origin: &str,
-        input: &str,
+        input: &Input,
     ) -> Result<BatchReport, StoreError> {
         let mut report = BatchReport::default();
         let mut events = Vec::new();
@@ -192,7 +367,7 @@ impl Pipeline {
             }
         }
         report.accepted = events.len() as u64;
-        report.alerts = self.process(&events, input).await?;
+        (report.alerts, report.refused_as_evidence) = self.process_counted(&events, input).await?;
         Ok(report)
     }
 }
@@ -365,7 +540,7 @@ pub async fn tail(
     poll: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let input = format!("tail:{}", source.name);
+    let input = Input::tail(&source.name);
     let origin = source.path.display().to_string();
     let mut state = TailState::new(source.path.clone());
     let saved = source.offset_file.as_deref().and_then(read_position);
@@ -558,6 +733,14 @@ mod tests {
         );
     }
 
+    fn test_input() -> Input {
+        Input {
+            name: "test".into(),
+            fed_by: None,
+            live: false,
+        }
+    }
+
     #[tokio::test]
     async fn stored_alerts_reach_the_hook_and_state_spans_batches() {
         let dir = tempfile::tempdir().unwrap();
@@ -577,12 +760,12 @@ mod tests {
         let first: String = ["a1", "a2", "a3"].iter().map(|u| line(u)).collect();
         let second: String = ["a4", "a5", "a6"].iter().map(|u| line(u)).collect();
         let r1 = pipeline
-            .process_batch(first.as_bytes(), "b1", "test")
+            .process_batch(first.as_bytes(), "b1", &test_input())
             .await
             .unwrap();
         assert_eq!((r1.accepted, r1.alerts.len()), (3, 0));
         let r2 = pipeline
-            .process_batch(second.as_bytes(), "b2", "test")
+            .process_batch(second.as_bytes(), "b2", &test_input())
             .await
             .unwrap();
         assert_eq!(r2.alerts.len(), 1, "{r2:?}");
@@ -590,5 +773,83 @@ mod tests {
         assert_eq!(sent.id, r2.alerts[0].id);
         assert_eq!(sent.alert.technique.as_deref(), Some("T1110.003"));
         assert_eq!(store.get_alert(sent.id).await.unwrap(), Some(sent));
+    }
+
+    fn failure_at(user: &str, from: &str, at: time::OffsetDateTime) -> String {
+        let ts = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        format!(
+            "{{\"timestamp\": \"{ts}\", \"type\": \"Authentication\", \"Authentication\": {{\"version\": {{\"major\": 1, \"minor\": 2}}, \"eventId\": 4625, \"logonType\": 3, \"status\": \"NT_STATUS_WRONG_PASSWORD\", \"remoteAddress\": \"ipv4:{from}:5000\", \"clientAccount\": \"{user}@CORP.EXAMPLE.TEST\", \"becameAccount\": \"{user}\", \"becameDomain\": \"CORP\"}}}}\n"
+        )
+    }
+
+    fn batch(users: &[&str], from: &str, at: time::OffsetDateTime) -> String {
+        users.iter().map(|u| failure_at(u, from, at)).collect()
+    }
+
+    #[tokio::test]
+    async fn live_events_far_from_now_never_move_windows_and_inputs_never_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            riposte_store_sqlite::SqliteStore::open(&dir.path().join("l.sqlite"))
+                .await
+                .unwrap(),
+        );
+        let pipeline = Pipeline::per_input(Detector::builtin, store.clone())
+            .with_max_skew(Duration::from_secs(300));
+        let now = time::OffsetDateTime::now_utc();
+        let users = ["a1", "a2", "a3", "a4", "a5"];
+        let api = Input {
+            name: "api:token:fwd".into(),
+            fed_by: None,
+            live: true,
+        };
+        // A spray dated tomorrow would set the source's suppression a day ahead and hide
+        // today's real spray: it is refused as evidence instead.
+        let ahead = batch(&users, "10.5.5.5", now + Duration::from_secs(86_400));
+        let r = pipeline
+            .process_batch(ahead.as_bytes(), "b", &api)
+            .await
+            .unwrap();
+        assert_eq!((r.accepted, r.refused_as_evidence), (5, 5), "{r:?}");
+        assert!(r.alerts.is_empty(), "{r:?}");
+        let today = batch(&users, "10.5.5.5", now);
+        let r = pipeline
+            .process_batch(today.as_bytes(), "b", &api)
+            .await
+            .unwrap();
+        assert_eq!(r.alerts.len(), 1, "today's spray is seen: {r:?}");
+        assert_eq!(r.alerts[0].alert.input, "api:token:fwd");
+        assert_eq!(pipeline.refused_as_evidence(), 5);
+        // Three failures forged through the API and three in a DC's log never add up
+        // to an alert attributed to the DC log.
+        let forged = batch(&["b1", "b2", "b3"], "10.6.6.6", now);
+        let logged = batch(&["b4", "b5", "b6"], "10.6.6.6", now);
+        assert!(
+            pipeline
+                .process_batch(forged.as_bytes(), "b", &api)
+                .await
+                .unwrap()
+                .alerts
+                .is_empty()
+        );
+        let r = pipeline
+            .process_batch(logged.as_bytes(), "b", &Input::tail("corp"))
+            .await
+            .unwrap();
+        assert!(r.alerts.is_empty(), "{r:?}");
+        // Files are history: any time counts.
+        let old = batch(&users, "10.7.7.7", now - Duration::from_secs(86_400 * 30));
+        let file = Input {
+            name: "file:cli:alice@host".into(),
+            fed_by: None,
+            live: false,
+        };
+        let r = pipeline
+            .process_batch(old.as_bytes(), "f", &file)
+            .await
+            .unwrap();
+        assert_eq!((r.refused_as_evidence, r.alerts.len()), (0, 1), "{r:?}");
     }
 }

@@ -198,6 +198,7 @@ pub fn document() -> Value {
                         "application/json": { "schema": { "description": "an array of Windows event objects or Samba audit lines, or one event; the body is read like NDJSON otherwise, and whatever is not an event is counted as unparsed, with its location (202, never refused)" } } } },
                 "responses": { "202": json_response("counts: accepted, ignored, unparsed (with errors[].location), alerts_raised, alerts", json!({ "type": "object", "properties": {
                         "accepted": { "type": "integer" }, "ignored": { "type": "integer" }, "unparsed": { "type": "integer" },
+                        "refused_as_evidence": { "type": "integer", "description": "events dated further from now than the allowed skew: kept out of detection" },
                         "errors": { "type": "array", "items": { "type": "object", "properties": { "location": { "type": "object" }, "message": { "type": "string" } } } },
                         "alerts_raised": { "type": "integer" }, "alerts": { "type": "array" } } })),
                     "413": error_response("body too large") } })) },
@@ -356,13 +357,15 @@ pub fn document() -> Value {
                     "entities": { "type": "object", "properties": { "users": { "type": "array" }, "actors": { "type": "array" }, "sources": { "type": "array" }, "dcs": { "type": "array" }, "services": { "type": "array" } } },
                     "first_seen": { "type": ["string", "null"] }, "last_seen": { "type": ["string", "null"] }, "event_count": { "type": "integer" },
                     "events": { "type": "array", "description": "references: origin (file, record or line), event_id, time, user, source" },
-                    "input": { "type": "string", "description": "tail:<forest>, api:<caller> or cli" } } },
+                    "input": { "type": "string", "description": "tail:<forest> (a DC log riposte tails), api:<principal> (POST /api/v1/events) or file:<principal> (riposte ingest)" },
+                    "fed_by": { "type": ["object", "null"], "description": "the credential that sent the events: name, role, scope (null for a tailed DC log)" } } },
                 "Decision": { "type": "object", "additionalProperties": false, "properties": { "comment": { "type": "string" } } },
                 "Job": { "type": "object", "properties": {
                     "job_id": { "type": "string", "format": "uuid" }, "action": { "$ref": "#/components/schemas/Action" },
                     "target": { "type": "object" }, "state": { "type": "string" },
                     "outcome": { "oneOf": [{ "$ref": "#/components/schemas/Outcome" }, { "type": "null" }] },
                     "message": { "type": ["string", "null"] }, "reason": { "type": "string" }, "requested_by": { "type": "string" }, "requester_person": { "type": ["string", "null"] },
+                    "evidence_input": { "type": ["string", "null"], "description": "an automatic job: the input of the alert it answers (tail:<forest>, api:<principal>, file:<principal>); whoever fed it cannot approve" },
                     "evidence": { "type": ["object", "null"] }, "events": { "type": "array" } } },
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": {
                     "code": { "type": "string", "description": "stable; branch on this" },

@@ -82,6 +82,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "alert_retention",
         include_str!("../migrations/0005_alert_retention.sql"),
     ),
+    (
+        6,
+        "evidence_sources",
+        include_str!("../migrations/0006_evidence_sources.sql"),
+    ),
+    (
+        7,
+        "forwarder_role",
+        include_str!("../migrations/0007_forwarder_role.sql"),
+    ),
 ];
 
 /// The first key of every advisory lock riposte takes ("RIPO"), so its
@@ -472,8 +482,8 @@ impl PostgresStore {
     ) -> Result<bool, StoreError> {
         let inserted: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO jobs (id, created_at, updated_at, requested_by, source, reason, action, options, target_ref, \
-             forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason, steps, bulk_id, requester_person) \
-             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $14, $15, $16, $17) \
+             forest, target_dn, target_sid, state, idempotency_key, approval, approval_reason, steps, bulk_id, requester_person, evidence_input) \
+             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $14, $15, $16, $17, $18) \
              ON CONFLICT (requested_by, idempotency_key) DO NOTHING RETURNING id",
         )
         .bind(id)
@@ -493,6 +503,7 @@ impl PostgresStore {
         .bind(encode(&job.steps)?)
         .bind(bulk)
         .bind(&job.requester_person)
+        .bind(&job.evidence_input)
         .fetch_optional(&mut **tx)
         .await
         .map_err(|e| self.error(e))?;
@@ -616,6 +627,7 @@ fn job_from_row(row: &PgRow) -> Result<Job, StoreError> {
         bulk_id: row
             .try_get::<Option<Uuid>, _>("bulk_id")
             .map_err(|e| corrupt("bulk_id", &e))?,
+        evidence_input: get_opt("evidence_input")?,
     })
 }
 
@@ -1355,6 +1367,10 @@ fn alert_from_row(row: &PgRow) -> Result<StoredAlert, StoreError> {
                 .map_err(|e| corrupt(&e))?
                 .0,
             input: text("input")?,
+            fed_by: row
+                .try_get::<Option<Json<riposte_core::policy::Principal>>, _>("fed_by")
+                .map_err(|e| corrupt(&e))?
+                .map(|j| j.0),
         },
     })
 }
@@ -1377,8 +1393,8 @@ impl AlertStore for PostgresStore {
             .join("\n");
         sqlx::query(
             "INSERT INTO alerts (id, raised_at, rule_id, title, technique, severity, description, entities, users, \
-             first_seen, last_seen, event_count, events, input) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             first_seen, last_seen, event_count, events, input, fed_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(id)
         .bind(raised_at)
@@ -1394,6 +1410,7 @@ impl AlertStore for PostgresStore {
         .bind(i64::try_from(alert.event_count).unwrap_or(i64::MAX))
         .bind(Json(&alert.events))
         .bind(&alert.input)
+        .bind(alert.fed_by.as_ref().map(Json))
         .execute(&self.pool)
         .await
         .map_err(|e| self.error(e))?;

@@ -75,6 +75,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "alert_retention",
         include_str!("../migrations/0012_alert_retention.sql"),
     ),
+    (
+        13,
+        "evidence_sources",
+        include_str!("../migrations/0013_evidence_sources.sql"),
+    ),
+    (
+        14,
+        "forwarder_role",
+        include_str!("../migrations/0014_forwarder_role.sql"),
+    ),
 ];
 
 /// Every write transaction starts with `BEGIN IMMEDIATE`: a deferred one
@@ -219,8 +229,8 @@ impl SqliteStore {
             serde_json::to_string(&job.options).map_err(|e| StoreError::Backend(e.to_string()))?;
         sqlx::query(
             "INSERT INTO jobs (id, created_at, updated_at, requested_by, requester_person, source, reason, action, options, target_ref, \
-             forest, target_dn, target_sid, state, caller_idempotency_key, approval, approval_reason, steps, bulk_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+             forest, target_dn, target_sid, state, caller_idempotency_key, approval, approval_reason, steps, bulk_id, evidence_input) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(at)
@@ -240,6 +250,7 @@ impl SqliteStore {
         .bind(&job.approval_required)
         .bind(serde_json::to_string(&job.steps).map_err(|e| StoreError::Backend(e.to_string()))?)
         .bind(bulk.map(|b| b.to_string()))
+        .bind(&job.evidence_input)
         .execute(&mut **tx)
         .await
         .map_err(|e| self.error(e))?;
@@ -540,6 +551,7 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
             .map(|id| Uuid::parse_str(&id))
             .transpose()
             .map_err(|e| corrupt("bulk_id", &e))?,
+        evidence_input: get_opt("evidence_input")?,
     })
 }
 
@@ -1314,6 +1326,12 @@ fn alert_from_row(row: &SqliteRow) -> Result<StoredAlert, StoreError> {
             .map_err(|e| corrupt(&e))?,
             events: serde_json::from_str(&text("events")?).map_err(|e| corrupt(&e))?,
             input: text("input")?,
+            fed_by: row
+                .try_get::<Option<String>, _>("fed_by")
+                .map_err(|e| corrupt(&e))?
+                .map(|t| serde_json::from_str(&t))
+                .transpose()
+                .map_err(|e| corrupt(&e))?,
         },
     })
 }
@@ -1338,7 +1356,7 @@ impl AlertStore for SqliteStore {
             .collect::<Vec<_>>()
             .join("\n");
         sqlx::query(
-            "INSERT INTO alerts (id, raised_at, rule_id, title, technique, severity, description, entities, users, first_seen, last_seen, event_count, events, input) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO alerts (id, raised_at, rule_id, title, technique, severity, description, entities, users, first_seen, last_seen, event_count, events, input, fed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(raised_at)
@@ -1354,6 +1372,14 @@ impl AlertStore for SqliteStore {
         .bind(i64::try_from(alert.event_count).unwrap_or(i64::MAX))
         .bind(events)
         .bind(&alert.input)
+        .bind(
+            alert
+                .fed_by
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::Backend(e.to_string()))?,
+        )
         .execute(&self.pool)
         .await
         .map_err(|e| self.error(e))?;

@@ -209,6 +209,7 @@ async fn retention_removes_only_old_alerts_and_nothing_else_can_delete_one() {
             event_count: 1,
             events: serde_json::json!([]),
             input: "test".into(),
+            fed_by: None,
         })
         .await
         .unwrap();

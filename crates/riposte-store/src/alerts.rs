@@ -43,8 +43,14 @@ pub struct NewAlert {
     /// References to the events behind the alert (file/record/line, event id, time, user,
     /// source), as the detector gives them.
     pub events: serde_json::Value,
-    /// Where the events came from: `tail:<forest>`, `api:<caller>`, `cli:<user>`.
+    /// Where the events came from: `tail:<forest>` (a DC log riposte tails itself),
+    /// `api:<caller>` (`POST /api/v1/events`), `file:<user>` (`riposte ingest`).
     pub input: String,
+    /// The credential that posted the events (its name, role and scope when they were
+    /// sent); `None` for a DC log tailed by riposte itself. Automation never acts beyond
+    /// this scope on the alert's behalf.
+    #[serde(default)]
+    pub fed_by: Option<riposte_core::policy::Principal>,
 }
 
 /// A stored alert.

@@ -85,6 +85,7 @@ pub fn new_job(target: &str, action: Action) -> NewJob {
             dn: format!("CN={target},OU=Staff,DC=corp,DC=example,DC=test"),
             action,
         }],
+        evidence_input: None,
     }
 }
 
@@ -128,7 +129,20 @@ async fn records_of(store: &dyn Ledger, id: Uuid) -> Vec<crate::AuditRecord> {
 /// job, sits on the chain, and a replayed idempotency key appends nothing;
 /// concurrent requests each get exactly one record and the chain holds.
 pub async fn a_job_and_its_request_record_are_written_together(store: &dyn Ledger) {
-    let job = create(store, new_job("conf-with-record", Action::Disable)).await;
+    let mut fed = new_job("conf-with-record", Action::Disable);
+    fed.evidence_input = Some("api:token:conf-fwd".into());
+    let job = create(store, fed).await;
+    assert_eq!(
+        store
+            .get(job.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .evidence_input
+            .as_deref(),
+        Some("api:token:conf-fwd"),
+        "who fed an automatic job's evidence is kept with it"
+    );
     let records = records_of(store, job.id).await;
     assert_eq!(records.len(), 1, "one request record per job: {records:?}");
     let record = &records[0];
@@ -1001,6 +1015,24 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
     assert_eq!(found.scope, scope);
     assert_eq!(found.principal().name, "token:conf-bot");
     assert!(store.token_by_hash("hash-2").await.unwrap().is_none());
+    // A forwarder token keeps its role and scope (the scope bounds what its events may cause).
+    store
+        .create_token(
+            "conf-fwd",
+            Role::Forwarder,
+            &scope,
+            None,
+            "user:admin",
+            "hash-fwd",
+        )
+        .await
+        .unwrap();
+    let fwd = store
+        .token_by_hash("hash-fwd")
+        .await
+        .unwrap()
+        .expect("live forwarder token");
+    assert_eq!((fwd.role, fwd.scope), (Role::Forwarder, scope.clone()));
     let duplicate = store
         .create_token(
             "conf-bot",
@@ -1027,7 +1059,8 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
         )
         .await
         .unwrap();
-    assert_eq!(store.list_tokens().await.unwrap().len(), 2);
+    // conf-bot revoked, conf-bot again, conf-fwd.
+    assert_eq!(store.list_tokens().await.unwrap().len(), 3);
 }
 
 pub async fn a_job_awaiting_approval_is_never_claimed_until_approved(store: &dyn JobStore) {
@@ -1396,7 +1429,18 @@ fn new_alert(technique: &str, user: &str) -> crate::NewAlert {
         last_seen: Some(OffsetDateTime::from_unix_timestamp(1_700_000_060).unwrap()),
         event_count: 6,
         events: json!([{"origin": {"file": "samba.log", "line": 7}, "event_id": 4625}]),
-        input: "test".into(),
+        input: "api:token:conf-fwd".into(),
+        // Who sent the events, with the scope they had: read back as written.
+        fed_by: Some(riposte_core::policy::Principal {
+            name: "token:conf-fwd".into(),
+            role: riposte_core::policy::Role::Forwarder,
+            scope: riposte_core::policy::Scope {
+                forests: vec!["fabrikam".into()],
+                ous: vec![],
+                actions: vec![Action::Unlock],
+            },
+            person: None,
+        }),
     }
 }
 

@@ -108,6 +108,9 @@ pub struct NewJob {
     pub approval_required: Option<String>,
     /// What the job will do in each directory.
     pub steps: Vec<riposte_core::containment::Step>,
+    /// For an automatic job: the input of the alert it answers (`tail:corp`,
+    /// `api:token:fwd`), so that whoever fed the events cannot approve it.
+    pub evidence_input: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +188,9 @@ pub struct Job {
     pub steps: Vec<riposte_core::containment::Step>,
     /// The bulk operation this job is a child of.
     pub bulk_id: Option<Uuid>,
+    /// For an automatic job: the input of the alert it answers (see `NewJob`).
+    #[serde(default)]
+    pub evidence_input: Option<String>,
 }
 
 impl Job {

@@ -73,6 +73,23 @@ pub enum Login {
     Other(String),
 }
 
+/// An OU a test created under OU=Staff; deleted when dropped.
+pub struct TestOu {
+    pub forest: LabForest,
+    pub dn: String,
+    lab: Lab,
+}
+
+impl Drop for TestOu {
+    fn drop(&mut self) {
+        let mut cmd = self.lab.ldap_tool("ldapdelete", &self.forest);
+        cmd.arg(&self.dn)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let _ = cmd.status();
+    }
+}
+
 /// A user a test created in OU=Staff; deleted when dropped.
 pub struct TestUser {
     pub forest: LabForest,
@@ -254,11 +271,45 @@ impl Lab {
     /// Creates an enabled user in OU=Staff with a random password and
     /// `extra_uac` bits (e.g. 0x10000 for "password never expires").
     pub fn create_user(&self, forest_name: &str, prefix: &str, extra_uac: u32) -> TestUser {
+        let ou = self.forest(forest_name).staff_ou.clone();
+        self.create_user_in(forest_name, &ou, prefix, extra_uac)
+    }
+
+    /// Creates an OU of this test's own under OU=Staff (deleted when dropped, after the
+    /// users in it: declare it before them), so that what a test lets riposte do can be
+    /// scoped to it and never reach another test's accounts in the shared lab.
+    pub fn create_ou(&self, forest_name: &str, prefix: &str) -> TestOu {
+        let forest = self.forest(forest_name).clone();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dn = format!(
+            "OU={prefix}{}{n},{}",
+            std::process::id() % 100_000,
+            forest.staff_ou
+        );
+        self.modify(
+            &forest,
+            &format!("dn: {dn}\nchangetype: add\nobjectClass: organizationalUnit\n"),
+        );
+        TestOu {
+            forest,
+            dn,
+            lab: self.clone(),
+        }
+    }
+
+    /// Like `create_user`, in the OU `ou` (a DN).
+    pub fn create_user_in(
+        &self,
+        forest_name: &str,
+        ou: &str,
+        prefix: &str,
+        extra_uac: u32,
+    ) -> TestUser {
         let forest = self.forest(forest_name).clone();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("{prefix}{}{n}", std::process::id() % 100_000);
         assert!(name.len() <= 20, "sAMAccountName {name} is too long");
-        let dn = format!("CN={name},{}", forest.staff_ou);
+        let dn = format!("CN={name},{ou}");
         let password = format!("Rt-{}-{n}x!Q9", std::process::id());
         let ldif = format!(
             "dn: {dn}\nchangetype: add\nobjectClass: user\nsAMAccountName: {name}\nuserPrincipalName: {name}@{}\n\

@@ -63,6 +63,8 @@ fn every_dev_recording_gives_its_technique_as_json_lines() {
             ("bruteforce-4625.evtx", "T1110.001"),
             ("dcsync-4662.evtx", "T1003.006"),
             ("kerberoast-rc4-4769.evtx", "T1558.003"),
+            // The recording has a TGT issued to `normal` from the spraying source.
+            ("kerberos-password-spray-4771.evtx", "T1078"),
             ("kerberos-password-spray-4771.evtx", "T1110.003"),
             ("password-never-expires-set-4738.evtx", "T1098"),
         ]

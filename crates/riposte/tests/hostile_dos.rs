@@ -624,6 +624,7 @@ async fn retention_removes_only_old_alerts() {
         event_count: 1,
         events: json!([]),
         input: "test".into(),
+        fed_by: None,
     };
     let fresh = store.append_alert(alert("fresh")).await.unwrap();
     let recent = store.append_alert(alert("recent")).await.unwrap();

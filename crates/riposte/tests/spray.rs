@@ -3,7 +3,8 @@
 //! passwords over many accounts) produces Samba audit events; `riposte serve`
 //! tails them, detects the spray and, per its automation rule, forces a
 //! password reset on the sprayed accounts; a protected account waits for
-//! approval instead.
+//! approval instead. Acting on sprayed (attacked) accounts must be asked for
+//! explicitly (`act_on_attacked = true`); see hostile_spray.rs for the default.
 
 mod common;
 
@@ -25,7 +26,7 @@ fn a_real_spray_is_detected_and_the_sprayed_accounts_are_contained() {
     let vip = lab.create_user("corp", "sprvip", 0);
     let dir = tempfile::tempdir().unwrap();
     let extra = format!(
-        "\n[safeguards]\nprotected = [{:?}]\n\n[automation]\nmode = \"enforce\"\n\n[[automation.rule]]\nname = \"spray-reset\"\ntechnique = \"T1110.003\"\naction = \"force-password-reset\"\non = \"users\"\n",
+        "\n[safeguards]\nprotected = [{:?}]\n\n[automation]\nmode = \"enforce\"\n\n[[automation.rule]]\nname = \"spray-reset\"\ntechnique = \"T1110.003\"\naction = \"force-password-reset\"\non = \"users\"\nact_on_attacked = true\n",
         vip.reference()
     );
     let config = lab.private_config(dir.path(), |t| t + &extra);
