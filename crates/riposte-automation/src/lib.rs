@@ -317,7 +317,10 @@ impl Automation<'_> {
                 alert.description
             ),
             requested_by: principal.name.clone(),
-            requester_person: None,
+            // The person whose credential fed the evidence stands behind this request:
+            // the one second-person rule then keeps them from approving it with any
+            // credential of theirs (the evidence input check covers service tokens).
+            requester_person: alert.fed_by.as_ref().and_then(|p| p.person.clone()),
             source: "automation".into(),
             // The same alert never acts twice on the same identity.
             idempotency_key: Some(format!(

@@ -7,9 +7,8 @@
 //! - `POST /{tenant}/oauth2/v2.0/token` (client credentials; tokens expire)
 //! - `GET /v1.0/users` (`$filter` eq on userPrincipalName, mail,
 //!   onPremisesSecurityIdentifier; `$select`; paging with `@odata.nextLink`)
-//! - `GET|PATCH /v1.0/users/{id or UPN}`, `POST /v1.0/users/{id}/revokeSignInSessions`
-//! - `POST /v1.0/identityProtection/riskyUsers/confirmCompromised`,
-//!   `GET /v1.0/identityProtection/riskyUsers/{id}`
+//! - `GET|PATCH /v1.0/users/{id or UPN}`, `POST /v1.0/users/{id}/revokeSignInSessions`,
+//!   `POST .../riskyUsers/confirmCompromised`, `GET .../riskyUsers/{id}` (identityProtection)
 //! - `POST /v1.0/$batch` (at most 20 requests; each may be throttled on its own)
 //!
 //! Synced (hybrid) users refuse writes to accountEnabled and passwordProfile
@@ -19,7 +18,6 @@
 //! (`/_double/storm`, see [`Storm`]); `/_double/stats` counts what the double
 //! received, what it injected, and the writes it applied per user.
 #![forbid(unsafe_code)]
-
 mod storm;
 
 use std::collections::HashMap;
@@ -106,9 +104,7 @@ pub struct Faults {
     /// The same for this many reads of one user (`GET /v1.0/users/{id}`).
     pub lose_read_answers: u32,
     pub lost_answer_ms: u64,
-    /// Send `@odata.nextLink` as an absolute link with this prefix (e.g.
-    /// `https://graph.microsoft.com.evil.net`) instead of a relative one: a
-    /// Graph answer, rewritten on the way, that points somewhere else.
+    /// An absolute `@odata.nextLink` with this prefix (e.g. `https://graph.microsoft.com.evil.net`).
     pub next_link_prefix: Option<String>,
 }
 

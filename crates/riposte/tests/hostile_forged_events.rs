@@ -170,21 +170,23 @@ fn forged_events_from_a_scoped_token_or_a_forwarder_disable_nobody() {
 }
 
 /// Whoever fed the events cannot approve the automatic job they caused: a token that a
-/// rule trusts posts a 4728 for a protected account, the job waits for a second person,
-/// and that token's approval is refused; another responder's is accepted.
+/// rule trusts posts a 4728, the circuit breaker (no automatic action without a person)
+/// makes the job wait for a second person, and that token's approval is refused; another
+/// responder's is accepted. (A protected account would not do: automation refuses those
+/// outright.)
 #[test]
 fn whoever_fed_the_evidence_cannot_approve_the_automatic_job() {
     let lab = Lab::load();
     let dir = tempfile::tempdir().unwrap();
     let vip = lab.create_user("corp", "fevvip", 0);
-    let extra = format!(
-        "\n[safeguards]\nprotected = [{:?}]\n\n[automation]\nmode = \"enforce\"\n\n[[automation.rule]]\nname = \"group-disable\"\ntechnique = \"T1098\"\naction = \"disable\"\non = \"users\"\ninputs = [\"api:token:soar\"]\n",
-        vip.reference()
-    );
-    let config = config_without_tailing(&lab, dir.path(), &extra);
+    let extra = "\n[automation]\nmode = \"enforce\"\ncircuit_breaker = { max_actions = 0, window_minutes = 10 }\n\n[[automation.rule]]\nname = \"group-disable\"\ntechnique = \"T1098\"\naction = \"disable\"\non = \"users\"\ninputs = [\"api:token:soar\"]\n";
+    let config = config_without_tailing(&lab, dir.path(), extra);
     let server = serve(&config).expect("riposte serve starts");
-    let soar = server.token("soar", &["--role", "responder"]);
-    let colleague = server.token("colleague", &["--role", "responder"]);
+    // Tokens of two different people: approval is a person's, never a service token's.
+    server.person("sam", "responder");
+    server.person("cora", "responder");
+    let soar = server.token("soar", &["--role", "responder", "--owner", "sam"]);
+    let colleague = server.token("colleague", &["--role", "responder", "--owner", "cora"]);
     let r = server.call(
         &soar,
         "POST",
@@ -209,7 +211,21 @@ fn whoever_fed_the_evidence_cannot_approve_the_automatic_job() {
     let path = format!("/api/v1/jobs/{id}/approve");
     let own = server.call(&soar, "POST", &path, Some(r#"{"comment":"mine"}"#));
     assert_eq!(own.status, 403, "{}", own.body);
-    assert!(own.body.contains("did not feed the events"), "{}", own.body);
+    // Whichever refusal speaks first, it names the feeder as the requester's side.
+    assert!(
+        own.body.contains("did not feed the events") || own.body.contains("second person"),
+        "{}",
+        own.body
+    );
+    // The same person through another credential of theirs is refused too.
+    let sam_laptop = server.token("sam-laptop", &["--role", "responder", "--owner", "sam"]);
+    let same_person = server.call(
+        &sam_laptop,
+        "POST",
+        &path,
+        Some(r#"{"comment":"also mine"}"#),
+    );
+    assert_eq!(same_person.status, 403, "{}", same_person.body);
     assert_eq!(vip.uac() & ACCOUNTDISABLE, 0, "written before approval");
     let other = server.call(&colleague, "POST", &path, Some(r#"{"comment":"ok"}"#));
     assert_eq!(other.status, 200, "{}", other.body);

@@ -84,6 +84,42 @@ pub fn config_without_tailing(lab: &riposte_testlab::Lab, dir: &Path, extra: &st
 }
 
 impl Server {
+    /// A person (`riposte person add`), so that tokens can belong to them (`--owner`).
+    #[allow(dead_code)] // not every hostile test file needs people
+    pub fn person(&self, name: &str, role: &str) {
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .args([
+                "person",
+                "add",
+                "--name",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+            ])
+            .env_remove("RIPOSTE_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("riposte person add");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"Hostile-Test-Passw0rd\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "person add {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn token(&self, name: &str, args: &[&str]) -> String {
         let mut all = vec!["--json", "token", "create", "--name", name];
         all.extend_from_slice(args);
