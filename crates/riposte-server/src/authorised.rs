@@ -7,8 +7,9 @@
 //! A refusal is answered the front end's way: JSON 403 naming the missing right, or the
 //! portal's error page saying the same. Nothing here decides a permission.
 //!
-//! The permission is checked before the handler reads its request (path, query, body), as
-//! `Permission::Respond` asks: whoever lacks it is refused the same way whatever they send.
+//! The permission is checked before the handler reads its request (path, query, body: the
+//! extractor comes before them in every signature), as `Permission::Respond` asks: whoever
+//! lacks it is refused the same way whatever they send.
 //! Permissions that depend on what the request names (an action on one account, an
 //! approval) are checked afterwards, where that is known (`Runner::check_request`, the
 //! portal's confirm page).
