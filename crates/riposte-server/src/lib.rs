@@ -13,6 +13,7 @@
 
 mod api;
 mod auth;
+mod authorised;
 mod bulk;
 mod error;
 mod http;
@@ -38,7 +39,6 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use riposte_core::policy::Permission;
 use riposte_jobs::Runner;
 use riposte_store::{JobFilter, LeaderLock, PeopleStore, TokenStore};
 use serde_json::json;
@@ -259,9 +259,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics_text(
     State(state): State<AppState>,
-    caller: auth::Caller,
+    _caller: authorised::Authorised<authorised::permit::ReadJobs>,
 ) -> Result<Response, ApiError> {
-    caller.may(&Permission::ReadJobs)?;
     let body = state.metrics.render(state.runner.directory().round_trips());
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }
