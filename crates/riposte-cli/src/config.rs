@@ -28,7 +28,7 @@ struct ConfigFile {
     safeguards: SafeguardsFile,
     /// Automatic response to alerts (off unless configured).
     #[serde(default)]
-    automation: riposte_automation::AutomationConfig,
+    automation: riposte_response::automation::AutomationConfig,
     /// Samba JSON audit logs that `riposte serve` tails into the detection pipeline.
     #[serde(default, rename = "ingest")]
     ingest: Vec<IngestFile>,
@@ -206,7 +206,7 @@ pub struct Config {
     /// Break-glass accounts from `[safeguards] break_glass`.
     pub break_glass: Vec<String>,
     pub tenants: Vec<riposte_entra::TenantSettings>,
-    pub automation: riposte_automation::AutomationConfig,
+    pub automation: riposte_response::automation::AutomationConfig,
     /// `[[ingest]]`: (forest, Samba audit log) pairs to tail.
     pub ingest: Vec<(String, PathBuf)>,
     /// `[detect]`: the built-in pack's settings.

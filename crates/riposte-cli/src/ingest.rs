@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::Args;
 use riposte_detect::Detector;
 use riposte_events::Ingest;
-use riposte_server::ingest::Pipeline;
+use riposte_response::Pipeline;
 use riposte_store::AlertStore;
 
 #[derive(Args, Debug)]
@@ -60,7 +60,7 @@ pub async fn run(
         }
         (ingest.stats().clone(), errors, whole_files_failed)
     });
-    let input = riposte_server::ingest::Input::file(operator);
+    let input = riposte_response::Input::file(operator);
     let mut by_technique: BTreeMap<String, u64> = BTreeMap::new();
     let stdout = std::io::stdout();
     while let Some(batch) = rx.recv().await {

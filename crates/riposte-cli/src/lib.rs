@@ -403,7 +403,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             tail: config
                 .ingest
                 .iter()
-                .map(|(forest, path)| riposte_server::ingest::TailSource {
+                .map(|(forest, path)| riposte_response::TailSource {
                     name: forest.clone(),
                     path: path.clone(),
                     offset_file: Some(

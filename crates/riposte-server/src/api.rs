@@ -557,7 +557,7 @@ pub async fn ingest_events(
     })?;
     // The alert records who sent the events, with the scope they had: automation acts
     // on them only as far as its rules trust this input and within that scope.
-    let input = crate::ingest::Input::api(&caller.0);
+    let input = riposte_response::Input::api(&caller.0);
     let report = state
         .pipeline
         .process_batch(&body, "request", &input)

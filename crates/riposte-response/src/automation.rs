@@ -13,7 +13,6 @@
 //! rules that would act on the accounts an attacker can make "attacked" (spray, brute
 //! force, enumeration) are refused at start unless they say `act_on_attacked = true`.
 //! Every refusal is an `automation-refused` record in the audit trail.
-#![forbid(unsafe_code)]
 
 pub mod trust;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use riposte_core::Action;
 use riposte_core::policy::{self, Permission, Principal, Role};
 
-use crate::{Entity, Rule};
+use super::{Entity, Rule};
 
 /// What a rule trusts when it says nothing: the forests' own DC logs, tailed by riposte.
 pub fn default_inputs() -> Vec<String> {

@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use riposte_ad::AdDirectory;
-use riposte_automation::trust::Cooldown;
-use riposte_automation::{AlertFacts, Automation, AutomationConfig, Entity, Mode, Response, Rule};
 use riposte_core::Action;
 use riposte_core::safeguards::{CircuitBreaker, Protection};
 use riposte_detect::{Alert, Entities, Severity};
 use riposte_jobs::Runner;
+use riposte_response::automation::trust::Cooldown;
+use riposte_response::automation::{
+    AlertFacts, Automation, AutomationConfig, Entity, Mode, Response, Rule,
+};
 use riposte_store::{AuditLog, JobStore};
 use riposte_store_sqlite::SqliteStore;
 use riposte_testlab::{Lab, Login};
