@@ -27,6 +27,8 @@ pub async fn the_first_audit_record_links_to_genesis(store: &dyn AuditLog) {
 }
 
 pub async fn audit_records_read_back_as_appended(store: &dyn AuditLog) {
+    // A record before, so the one read back links to a record, not genesis.
+    store.append(audit_record("conf-before", 0)).await.unwrap();
     let head = store.audit_head().await.unwrap();
     let (after, prev) = head.unwrap_or((0, GENESIS_HASH.to_string()));
     let request = NewAuditRecord {
@@ -77,6 +79,8 @@ pub async fn audit_records_read_back_as_appended(store: &dyn AuditLog) {
 }
 
 pub async fn audit_records_chain_and_page(store: &dyn AuditLog) {
+    // A record before, for paging after `start` to leave out.
+    store.append(audit_record("conf-before", 0)).await.unwrap();
     let start = store.audit_head().await.unwrap().map_or(0, |(seq, _)| seq);
     let mut appended = Vec::new();
     for n in 0..5 {

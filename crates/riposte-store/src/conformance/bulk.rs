@@ -29,6 +29,8 @@ async fn bulk_records(store: &dyn Ledger, bulk: Uuid) -> Vec<crate::AuditRecord>
 /// A bulk and its children are stored in one go, children keep their link,
 /// counts come from the children, and the job list filters by bulk.
 pub async fn bulk_children_are_created_together_and_counted(store: &dyn Ledger) {
+    // A job outside the bulk, for the filter by bulk to leave out.
+    create(store, new_job("conf-bulk-count-outside", Action::Disable)).await;
     let children: Vec<NewJob> = (0..3)
         .map(|i| new_job(&format!("conf-bulk-count-{i}"), Action::Disable))
         .collect();

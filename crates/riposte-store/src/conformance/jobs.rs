@@ -209,6 +209,9 @@ pub async fn a_job_that_never_started_can_finish(store: &dyn JobStore) {
 }
 
 pub async fn list_filters_and_pages(store: &dyn JobStore) {
+    // A job of another target, for the filters to leave out (each check has
+    // a store of its own, where nothing else would be).
+    create(store, new_job("conf-not-listed", Action::Disable)).await;
     let mut ids = Vec::new();
     for (i, action) in [Action::Disable, Action::Enable, Action::Disable]
         .into_iter()
@@ -321,6 +324,10 @@ pub async fn take_over_is_exclusive(store: &dyn JobStore) {
 }
 
 pub async fn short_ids_find_jobs(store: &dyn JobStore) {
+    // Another job, a few milliseconds older (a v7 id starts with its
+    // millisecond), for the prefix to leave out.
+    create(store, new_job("conf-prefix-other", Action::Disable)).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
     let job = create(store, new_job("conf-prefix", Action::Disable)).await;
     let text = job.id.simple().to_string();
     let found = store.find_by_prefix(&text[..12]).await.unwrap();
