@@ -72,7 +72,7 @@ pub use tokens::{tokens_are_found_by_hash_until_revoked, tokens_belong_to_their_
 
 /// One `#[tokio::test]` per conformance check, each on a fresh store:
 ///
-/// ```ignore
+/// ```text
 /// riposte_store::conformance_tests! {
 ///     open: open,               // async fn(label: &'static str) -> (G, S): a fresh, empty store
 ///     open_second: open_second, // async fn(&G) -> S: a second node on the same ledger as `open`'s
