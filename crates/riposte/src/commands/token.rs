@@ -1,13 +1,46 @@
-//! Who may call riposte: people (portal sign-in, passwords as argon2id) and
-//! API tokens (each a person's, or a service's that never approves), and the
-//! audit records of every change to them.
+//! `riposte token`: API tokens (each a person's, or a service's that never
+//! approves), shown once and stored hashed, and the audit record of every
+//! change to them.
 
 use anyhow::Context;
-use riposte_core::policy::{Principal, Role, Scope};
+use clap::Subcommand;
+use riposte_core::policy::{Principal, Role};
 use riposte_core::{Action, secret_token};
-use riposte_store::{AuditLog, PeopleStore, Store};
+use riposte_store::{AuditLog, Store};
 
-use crate::{PersonCommand, TokenCommand, UsageError, exit};
+use crate::admin::{Admin, scope_for};
+use crate::exit::{self, UsageError};
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token and print its secret once.
+    Create {
+        /// A unique name, e.g. the system that will use it.
+        #[arg(long)]
+        name: String,
+        /// reader, responder, admin, or forwarder (may only post events; its scope
+        /// bounds what automation may do on the events it sends).
+        #[arg(long)]
+        role: Role,
+        /// Limit a responder to these forests (repeatable).
+        #[arg(long = "forest")]
+        forests: Vec<String>,
+        /// Limit a responder to accounts under these OUs (DNs, repeatable).
+        #[arg(long = "ou")]
+        ous: Vec<String>,
+        /// Limit a responder to these actions (repeatable).
+        #[arg(long = "action")]
+        actions: Vec<Action>,
+        /// The person (`riposte person add`) the token belongs to: it acts, and may
+        /// approve, as them. Without it, a service token, which can never approve.
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Every token, live and revoked (never their secrets).
+    List,
+    /// Revoke a token by id: it stops working at once.
+    Revoke { id: String },
+}
 
 /// Records a change to who may call riposte in the audit trail.
 async fn audit_admin(
@@ -33,12 +66,13 @@ async fn audit_admin(
     Ok(())
 }
 
-pub(crate) async fn token(
+pub async fn run(
     cmd: TokenCommand,
     tokens: &dyn Store,
-    operator: &Principal,
+    admin: &Admin,
     json_output: bool,
 ) -> anyhow::Result<u8> {
+    let operator = admin.principal();
     match cmd {
         TokenCommand::Create {
             name,
@@ -151,140 +185,6 @@ pub(crate) async fn token(
                 .into())
             }
         }
-    }
-}
-
-/// The scope flags apply to responders and forwarders only.
-fn scope_for(
-    role: Role,
-    forests: Vec<String>,
-    ous: Vec<String>,
-    actions: Vec<Action>,
-) -> anyhow::Result<Scope> {
-    let scope = Scope {
-        forests,
-        ous,
-        actions,
-    };
-    // A forwarder's scope bounds what automation may do on the events it sends.
-    if !matches!(role, Role::Responder | Role::Forwarder) && !scope.is_unlimited() {
-        return Err(UsageError(
-            "--forest, --ou and --action limit a responder or a forwarder; other roles take none"
-                .into(),
-        )
-        .into());
-    }
-    Ok(scope)
-}
-
-pub(crate) async fn person(
-    cmd: PersonCommand,
-    people: &dyn PeopleStore,
-    operator: &Principal,
-    json_output: bool,
-) -> anyhow::Result<u8> {
-    use riposte_core::person_password;
-    use secrecy::{ExposeSecret, SecretString};
-    match cmd {
-        PersonCommand::Add {
-            name,
-            role,
-            forests,
-            ous,
-            actions,
-            password_stdin,
-        } => {
-            if role == Role::Forwarder {
-                return Err(UsageError(
-                    "forwarder is a role for a log forwarder's token (riposte token create --role forwarder), not for a person".into(),
-                )
-                .into());
-            }
-            let scope = scope_for(role, forests, ous, actions)?;
-            if name.trim().is_empty()
-                || name.len() > 64
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c))
-            {
-                return Err(UsageError(
-                    "--name must be 1 to 64 letters, digits, '.', '_', '@' or '-'".into(),
-                )
-                .into());
-            }
-            let (password, generated) = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .read_line(&mut line)
-                    .context("reading the password from standard input")?;
-                let line = line.trim_end_matches(['\r', '\n']).to_string();
-                (SecretString::from(line), false)
-            } else {
-                (
-                    riposte_core::password::generate(&name).context("generating a password")?,
-                    true,
-                )
-            };
-            let hash = person_password::hash(&password).map_err(|e| match e {
-                person_password::PersonPasswordError::TooShort => {
-                    anyhow::Error::from(UsageError(e.to_string()))
-                }
-                other => other.into(),
-            })?;
-            let person = people
-                .create_person(&name, role, &scope, &hash, &operator.name)
-                .await?;
-            // The password is printed once, only when riposte made it up; it is stored nowhere.
-            let shown = generated.then(|| password.expose_secret().to_string());
-            if json_output {
-                println!(
-                    "{}",
-                    serde_json::json!({ "id": person.id, "name": person.name, "role": person.role, "scope": person.scope, "password": shown })
-                );
-            } else {
-                println!(
-                    "person {} ({}, id {}) may sign in to the portal",
-                    person.name, person.role, person.id
-                );
-                if let Some(p) = shown {
-                    println!("  password: {p}");
-                    println!("Shown once: riposte keeps only its argon2id hash.");
-                }
-            }
-            Ok(exit::OK)
-        }
-        PersonCommand::List => {
-            let all = people.list_people().await?;
-            if json_output {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "people": all }))?
-                );
-            } else {
-                for p in all {
-                    let state = if p.disabled { "disabled" } else { "active" };
-                    println!(
-                        "{:<20} {:<9} {state:<8} created by {}",
-                        p.name, p.role, p.created_by
-                    );
-                }
-            }
-            Ok(exit::OK)
-        }
-        PersonCommand::Disable { name } => set_disabled(people, &name, true).await,
-        PersonCommand::Enable { name } => set_disabled(people, &name, false).await,
-    }
-}
-
-async fn set_disabled(people: &dyn PeopleStore, name: &str, disabled: bool) -> anyhow::Result<u8> {
-    if people.set_person_disabled(name, disabled).await? {
-        println!("{} {name}", if disabled { "disabled" } else { "enabled" });
-        Ok(exit::OK)
-    } else {
-        Err(UsageError(format!(
-            "nobody is named {name:?}; `riposte person list` shows them"
-        ))
-        .into())
     }
 }
 
