@@ -398,7 +398,7 @@ pub trait Ledger: JobStore + AuditLog + BulkStore {}
 impl<T: JobStore + AuditLog + BulkStore> Ledger for T {}
 
 /// Everything a backend keeps: what `riposte` opens at start-up (see
-/// riposte-cli's `open_store`), so nothing else needs to know the backend.
+/// the app's `store::open_store`), so nothing else needs to know the backend.
 /// An `Arc<dyn Store>` converts to any of its parts by trait upcasting.
 pub trait Store: Ledger + TokenStore + PeopleStore + AlertStore + LeaderLock {}
 

@@ -71,7 +71,7 @@ async fn runner(
     breaker: CircuitBreaker,
 ) -> (Runner, Arc<SqliteStore>) {
     let lab = Lab::load();
-    let config = riposte_cli::config::Config::load(Some(&lab.config)).unwrap();
+    let config = riposte::config::Config::load(Some(&lab.config)).unwrap();
     let store = Arc::new(SqliteStore::open(&dir.join("ledger.sqlite")).await.unwrap());
     let directory = Arc::new(AdDirectory::new(config.forests).unwrap());
     let runner = Runner::new(store.clone(), directory)
@@ -162,7 +162,7 @@ async fn automation_never_acts_on_the_action_account_or_break_glass() {
     let dir = tempfile::tempdir().unwrap();
     let stand_in = lab.create_user("corp", "actn", 0);
     let glass = lab.create_user("corp", "glass", 0);
-    let config = riposte_cli::config::Config::load(Some(&lab.config)).unwrap();
+    let config = riposte::config::Config::load(Some(&lab.config)).unwrap();
     let store = Arc::new(
         SqliteStore::open(&dir.path().join("ledger.sqlite"))
             .await

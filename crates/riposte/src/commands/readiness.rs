@@ -1,18 +1,16 @@
 //! `riposte readiness`: which actions will work on whom, before the incident.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use riposte_ad::AdDirectory;
 use riposte_core::readiness::{
     self, ActionCoverage, Fix, ForestReadiness, GapReason, ReadinessReport, ReadinessSource,
     TenantReadiness,
 };
 
-use crate::config::{self, Config};
-use crate::{UsageError, exit};
+use crate::exit::{self, UsageError};
 
 #[derive(clap::Args, Debug)]
 pub struct ReadinessArgs {
@@ -28,33 +26,18 @@ pub struct ReadinessArgs {
     quiet: bool,
 }
 
-/// The sources of a configuration: its forests, then its tenants.
-pub fn sources(config: &Config) -> anyhow::Result<Vec<Arc<dyn ReadinessSource>>> {
-    let mut sources: Vec<Arc<dyn ReadinessSource>> = Vec::new();
-    if !config.forests.is_empty() {
-        sources.push(Arc::new(AdDirectory::new(config.forests.clone()).map_err(
-            |e| config::ConfigError::Invalid {
-                path: config.path.clone(),
-                message: e.to_string(),
-            },
-        )?));
-    }
-    if !config.tenants.is_empty() {
-        sources.push(Arc::new(
-            riposte_entra::EntraDirectory::new(config.tenants.clone())
-                .context("setting up the Entra ID tenants")?,
-        ));
-    }
-    Ok(sources)
-}
-
-pub async fn run(args: &ReadinessArgs, config: &Config, json: bool) -> anyhow::Result<u8> {
+/// Assesses `sources` (the configured forests, then tenants) and prints the report.
+pub async fn run(
+    args: &ReadinessArgs,
+    config_path: &Path,
+    sources: &[Arc<dyn ReadinessSource>],
+    json: bool,
+) -> anyhow::Result<u8> {
     let csv = args.csv.as_deref().map(parse_group).transpose()?;
-    let sources = sources(config)?;
     if sources.is_empty() {
         return Err(UsageError(format!(
             "{} configures no [[forest]] and no [[tenant]]: there is nothing to assess",
-            config.path.display()
+            config_path.display()
         ))
         .into());
     }

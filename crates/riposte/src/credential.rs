@@ -14,7 +14,7 @@ use riposte_core::secret_token;
 use riposte_store::TokenStore;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::UsageError;
+use crate::exit::UsageError;
 
 /// The environment variable holding the CLI's token.
 pub const TOKEN_ENV: &str = "RIPOSTE_TOKEN";

@@ -14,7 +14,9 @@ use riposte_core::{Action, ActionOptions, Outcome};
 use riposte_jobs::{BulkPlan, BulkRequest, BulkRun, Runner, Selector, view};
 use riposte_store::{AlertStore, BulkOperation, BulkState};
 
-use crate::{UsageError, exit};
+use crate::credential;
+use crate::exit::{self, UsageError};
+use crate::reader::Reader;
 
 #[derive(Subcommand, Debug)]
 pub enum BulkCommand {
@@ -184,42 +186,9 @@ pub async fn run(
                 with_mfa: false,
             },
         ),
-        BulkCommand::List { limit } => {
-            let all = runner.store().list_bulks(None, limit, 0).await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "bulk": all.iter().map(|b| view::bulk(b, None)).collect::<Vec<_>>() })
-                );
-            } else {
-                for b in &all {
-                    println!("{}", summary_line(b));
-                }
-            }
-            return Ok(exit::OK);
-        }
+        BulkCommand::List { limit } => return list(Reader::new(runner), limit, json).await,
         BulkCommand::Show { id, jobs } => {
-            let bulk = runner.find_bulk(&id).await?;
-            let children = if jobs {
-                Some(runner.store().bulk_jobs(bulk.id).await?)
-            } else {
-                None
-            };
-            if json {
-                println!("{}", view::bulk(&bulk, children.as_deref()));
-            } else {
-                print_bulk(&bulk);
-                for j in children.iter().flatten() {
-                    println!(
-                        "  {}  {:<30} {:<9} {}",
-                        j.id,
-                        j.target_ref,
-                        j.outcome.map(|o| o.as_str()).unwrap_or(j.state.as_str()),
-                        j.message.as_deref().unwrap_or("")
-                    );
-                }
-            }
-            return Ok(exit::OK);
+            return show_one(Reader::new(runner), &id, jobs, json).await;
         }
         BulkCommand::Pause { id } => {
             let bulk = runner.find_bulk(&id).await?;
@@ -234,7 +203,7 @@ pub async fn run(
             return Ok(exit::OK);
         }
         BulkCommand::Approve { id, comment, quiet } => {
-            crate::credential::require_person(principal, "approving a bulk operation")?;
+            credential::require_person(principal, "approving a bulk operation")?;
             let bulk = runner.find_bulk(&id).await?;
             let bulk = runner
                 .decide_bulk(principal, bulk.id, true, &comment, "cli")
@@ -242,7 +211,7 @@ pub async fn run(
             return drive(runner, principal, &bulk, quiet || json, json).await;
         }
         BulkCommand::Reject { id, comment } => {
-            crate::credential::require_person(principal, "rejecting a bulk operation")?;
+            credential::require_person(principal, "rejecting a bulk operation")?;
             let bulk = runner.find_bulk(&id).await?;
             let bulk = runner
                 .decide_bulk(principal, bulk.id, false, &comment, "cli")
@@ -312,6 +281,45 @@ pub async fn run(
         return Ok(exit::PENDING_APPROVAL);
     }
     drive(runner, principal, &bulk, args.quiet || json, json).await
+}
+
+async fn list(reader: Reader<'_>, limit: u32, json: bool) -> anyhow::Result<u8> {
+    let all = reader.bulks(limit).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "bulk": all.iter().map(|b| view::bulk(b, None)).collect::<Vec<_>>() })
+        );
+    } else {
+        for b in &all {
+            println!("{}", summary_line(b));
+        }
+    }
+    Ok(exit::OK)
+}
+
+async fn show_one(reader: Reader<'_>, id: &str, jobs: bool, json: bool) -> anyhow::Result<u8> {
+    let bulk = reader.find_bulk(id).await?;
+    let children = if jobs {
+        Some(reader.bulk_jobs(bulk.id).await?)
+    } else {
+        None
+    };
+    if json {
+        println!("{}", view::bulk(&bulk, children.as_deref()));
+    } else {
+        print_bulk(&bulk);
+        for j in children.iter().flatten() {
+            println!(
+                "  {}  {:<30} {:<9} {}",
+                j.id,
+                j.target_ref,
+                j.outcome.map(|o| o.as_str()).unwrap_or(j.state.as_str()),
+                j.message.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(exit::OK)
 }
 
 fn print_left_out(plan: &BulkPlan) {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use riposte_cli::config::Config;
+use riposte::config::Config;
 
 /// Every file of `fuzz/seeds/<target>/` and `fuzz/regressions/<target>/` (the minimised inputs that
 /// once crashed a fuzz target; see RELIABILITY.md), with its path for messages.

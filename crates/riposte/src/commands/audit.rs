@@ -1,11 +1,10 @@
 //! `riposte audit`: verify the trail (its hash chain and, with the public
-//! key, its signed checkpoints), export it, and make the checkpoint key.
-//! Also where the signing key is loaded for the ledger, with the checks
-//! that keep it out of reach of whoever can write the ledger.
+//! key, its signed checkpoints), export it, sign a checkpoint, and make the
+//! checkpoint key. The signing key is loaded for the ledger by
+//! `crate::signing_key`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
@@ -13,12 +12,13 @@ use riposte_store::audit::checkpoint::{self, CheckpointKeys, generate_key};
 use riposte_store::{
     AuditLog, AuditSigner, CheckpointReport, to_millis, to_ocsf, verify_chain, verify_checkpoints,
 };
+use rustls::pki_types::SubjectPublicKeyInfoDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{PrivatePkcs8KeyDer, SubjectPublicKeyInfoDer};
 use serde_json::json;
 
-use crate::config::{Config, Database};
-use crate::{UsageError, exit, parse_since};
+use crate::config::AuditSettings;
+use crate::exit::{self, UsageError};
+use crate::since::parse_since;
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
@@ -62,43 +62,17 @@ pub enum ExportFormat {
     Raw,
 }
 
-/// Runs an audit command; only `keygen` works without a config file.
-pub async fn run(
-    command: &AuditCommand,
-    config_path: Option<&Path>,
-    json: bool,
-) -> anyhow::Result<u8> {
-    if let AuditCommand::Keygen { out, public_out } = command {
-        return keygen(out, public_out.as_deref(), json);
-    }
-    let config = Config::load(config_path)?;
-    // Reading the trail needs no signing key: an auditor holds only the
-    // public key. Nothing here appends.
-    let log = crate::store::open_store(&config.database, None).await?;
-    match command {
-        AuditCommand::Verify { public_keys } => {
-            verify(log.as_ref(), &config, public_keys, json).await
-        }
-        AuditCommand::Export { since, format } => {
-            export(log.as_ref(), since.as_deref(), *format).await
-        }
-        AuditCommand::Checkpoint => certify(&config, json).await,
-        AuditCommand::Keygen { .. } => unreachable!("handled above"),
-    }
+/// Why `riposte audit checkpoint` cannot sign: no key is configured.
+pub fn no_signing_key() -> UsageError {
+    UsageError(
+        "no [audit] signing_key in the config: make one with `riposte audit keygen --out FILE` and set it".into(),
+    )
 }
 
 /// `riposte audit checkpoint`: an operator's signature over the ledger as it
 /// is, refused while the unkeyed chain is broken.
-async fn certify(config: &Config, json: bool) -> anyhow::Result<u8> {
-    let Some(signer) = load_signer(config)? else {
-        return Err(UsageError(
-            "no [audit] signing_key in the config: make one with `riposte audit keygen --out FILE` and set it".into(),
-        )
-        .into());
-    };
-    let key_id = signer.key_id().to_string();
-    let store = crate::store::open_store(&config.database, Some(signer)).await?;
-    let chain = verify_chain(store.as_ref())
+pub async fn checkpoint(store: &dyn AuditLog, key_id: &str, json: bool) -> anyhow::Result<u8> {
+    let chain = verify_chain(store)
         .await
         .context("reading the audit trail")?;
     if let Some(b) = &chain.first_break {
@@ -128,7 +102,7 @@ async fn certify(config: &Config, json: bool) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn keygen(out: &Path, public_out: Option<&Path>, json: bool) -> anyhow::Result<u8> {
+pub fn keygen(out: &Path, public_out: Option<&Path>, json: bool) -> anyhow::Result<u8> {
     let public_path = public_out.map_or_else(
         || {
             let mut p = out.as_os_str().to_owned();
@@ -205,72 +179,6 @@ fn pem(label: &str, der: &[u8]) -> String {
     text
 }
 
-/// The checkpoint signer `[audit] signing_key` names, or None when none is
-/// configured. Refuses a key the ledger's writers could also reach: one
-/// inside the data directory or the SQLite ledger's directory, or one that
-/// group or others may read.
-pub fn load_signer(config: &Config) -> anyhow::Result<Option<Arc<AuditSigner>>> {
-    let Some(path) = &config.audit.signing_key else {
-        return Ok(None);
-    };
-    let invalid = |message: String| crate::config::ConfigError::Invalid {
-        path: config.path.clone(),
-        message,
-    };
-    let real = std::fs::canonicalize(path).map_err(|e| {
-        invalid(format!(
-            "[audit] signing_key = {}: cannot be read ({e}); make one with `riposte audit keygen --out FILE`",
-            path.display()
-        ))
-    })?;
-    let mut ledger_dirs = vec![config.data_dir.clone()];
-    if let Database::Sqlite(file) = &config.database
-        && let Some(dir) = file.parent()
-    {
-        ledger_dirs.push(dir.to_path_buf());
-    }
-    for dir in ledger_dirs {
-        // A data directory not made yet is compared as an absolute path.
-        let dir = std::fs::canonicalize(&dir)
-            .or_else(|_| std::path::absolute(&dir))
-            .unwrap_or(dir);
-        if real.starts_with(&dir) {
-            return Err(invalid(format!(
-                "[audit] signing_key = {} lies inside {}, beside the ledger it protects: whoever can rewrite the ledger could read the key and re-sign it. Move the key outside the data directory (e.g. /etc/riposte/audit.key, owned by the user riposte runs as, mode 600)",
-                path.display(),
-                dir.display()
-            ))
-            .into());
-        }
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&real)
-            .with_context(|| format!("reading {}", path.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(invalid(format!(
-                "[audit] signing_key = {} may be read by group or others (mode {:o}): anyone who can read it can sign a rewritten ledger. Run `chmod 600 {}`",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            ))
-            .into());
-        }
-    }
-    let der = PrivatePkcs8KeyDer::from_pem_file(&real).map_err(|e| {
-        invalid(format!(
-            "[audit] signing_key = {}: not a PKCS#8 PEM private key ({e}); make one with `riposte audit keygen --out FILE`",
-            path.display()
-        ))
-    })?;
-    let signer = AuditSigner::from_pkcs8(der.secret_pkcs8_der(), config.audit.checkpoint_every)
-        .map_err(|e| invalid(format!("[audit] signing_key = {}: {e}", path.display())))?;
-    Ok(Some(Arc::new(signer)))
-}
-
 fn read_public_keys(paths: &[PathBuf]) -> anyhow::Result<CheckpointKeys> {
     let ders = paths
         .iter()
@@ -289,14 +197,14 @@ fn read_public_keys(paths: &[PathBuf]) -> anyhow::Result<CheckpointKeys> {
         .map_err(|e| UsageError(format!("--public-key: {e}")).into())
 }
 
-async fn verify(
+pub async fn verify(
     log: &dyn AuditLog,
-    config: &Config,
+    settings: &AuditSettings,
     public_keys: &[PathBuf],
     json: bool,
 ) -> anyhow::Result<u8> {
     let keys = if public_keys.is_empty() {
-        if config.audit.signing_key.is_some() {
+        if settings.signing_key.is_some() {
             eprintln!(
                 "riposte: checkpoints not checked: without --public-key a rewritten and re-chained ledger still verifies"
             );
@@ -308,7 +216,7 @@ async fn verify(
     let chain = verify_chain(log).await.context("reading the audit trail")?;
     let checkpoints = match &keys {
         Some(keys) => Some(
-            verify_checkpoints(log, keys, config.audit.checkpoint_every)
+            verify_checkpoints(log, keys, settings.checkpoint_every)
                 .await
                 .context("reading the audit trail")?,
         ),
@@ -332,7 +240,7 @@ async fn verify(
     } else {
         crate::output::audit_report(&chain, false);
         if let Some(c) = &checkpoints {
-            print_checkpoints(c, config.audit.checkpoint_every);
+            print_checkpoints(c, settings.checkpoint_every);
         }
     }
     Ok(if holds { exit::OK } else { exit::FAILED })
@@ -372,7 +280,7 @@ fn describe_last(seq: i64) -> String {
     }
 }
 
-async fn export(
+pub async fn export(
     log: &dyn AuditLog,
     since: Option<&str>,
     format: ExportFormat,
