@@ -164,23 +164,10 @@ impl EntraTenant {
             Ok(Some(after)) => {
                 let v = outcome::classify_cloud_after(action, before, &after);
                 report.after = Some(after);
-                if v.outcome == Outcome::Verified {
-                    Verdict::new(
-                        Outcome::Verified,
-                        format!(
-                            "{} (Graph's answer to the write was lost: {error}; the read-back shows it in force)",
-                            v.message
-                        ),
-                    )
-                } else {
-                    Verdict::new(
-                        Outcome::Failed,
-                        format!(
-                            "{error}; the read-back shows it is not in force: {}",
-                            v.message
-                        ),
-                    )
-                }
+                outcome::settle_lost_answer(
+                    v,
+                    &format!("Graph's answer to the write was lost: {error}"),
+                )
             }
             Ok(None) => Verdict::new(
                 Outcome::Failed,

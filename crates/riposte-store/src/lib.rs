@@ -194,6 +194,11 @@ pub struct Job {
 }
 
 impl Job {
+    /// Whether this job changed something (`riposte_core::outcome::changed_something`).
+    pub fn changed_something(&self) -> bool {
+        riposte_core::outcome::changed_something(self.outcome, self.evidence.as_ref())
+    }
+
     /// Waiting for a second person: queued, but no worker may claim it.
     pub fn awaiting_approval(&self) -> bool {
         self.state == JobState::Queued && self.approval == Some(Approval::Pending)

@@ -7,8 +7,8 @@ use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use riposte_core::Action;
 use riposte_core::policy::{self, Permission, Principal};
-use riposte_core::{Action, Outcome};
 use riposte_store::{Job, JobState};
 use serde::Deserialize;
 
@@ -85,7 +85,7 @@ pub(super) fn may_decide(principal: &Principal, job: &Job) -> Result<(), String>
 /// changed something and has one, when this person may request it.
 pub(super) fn undo_href(principal: &Principal, job: &Job) -> Option<(String, Action)> {
     let undo = job.action.undo()?;
-    if job.outcome != Some(Outcome::Verified) {
+    if !job.changed_something() {
         return None;
     }
     let (forest, dn) = (job.forest.as_deref()?, job.target_dn.as_deref()?);
