@@ -281,12 +281,11 @@ impl Runner {
     /// in the job ledger and may carry a password shown only once, so a
     /// failure here is logged, not returned.
     pub(crate) async fn audit_outcome(&self, job: &Job, recovered_from: Option<&str>) {
-        let Some(outcome) = job.outcome else {
+        let (Some(outcome), Some(record)) =
+            (job.outcome, finished_outcome_record(job, recovered_from))
+        else {
             return;
         };
-        let dc = job.evidence.as_ref().and_then(|e| e.dc.clone());
-        let record =
-            action_outcome_record(job, outcome, job.message.as_deref(), dc, recovered_from);
         if let Err(e) = self.store.append(record).await {
             error!(job = %job.id, outcome = %outcome, error = %e, "the outcome could not be written to the audit trail");
         }
@@ -445,6 +444,20 @@ pub(crate) fn outcome_record(
     )
 }
 
+/// The `action-outcome` audit record of a job already finished (by the
+/// store itself, such as a rejected approval); `None` while it has no outcome.
+fn finished_outcome_record(job: &Job, recovered_from: Option<&str>) -> Option<NewAuditRecord> {
+    let outcome = job.outcome?;
+    let dc = job.evidence.as_ref().and_then(|e| e.dc.clone());
+    Some(action_outcome_record(
+        job,
+        outcome,
+        job.message.as_deref(),
+        dc,
+        recovered_from,
+    ))
+}
+
 /// The one shape of an `action-outcome` record: `dc` is where the outcome
 /// was read back, else the DC the job last used.
 fn action_outcome_record(
@@ -475,5 +488,152 @@ fn action_outcome_record(
         job_id: Some(job.id),
         result: outcome.as_str().into(),
         details,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use riposte_core::Action;
+    use riposte_store::JobState;
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    fn ad_step() -> Step {
+        Step::Ad {
+            forest: "corp".into(),
+            dn: "CN=Ernie,OU=Staff,DC=corp,DC=example".into(),
+            action: Action::Disable,
+        }
+    }
+
+    fn record(step: Step, outcome: Outcome) -> StepRecord {
+        StepRecord {
+            step,
+            outcome,
+            message: format!("{outcome} here"),
+            details: json!(null),
+        }
+    }
+
+    fn report(outcome: Outcome, dc: &str) -> executor::Report {
+        executor::Report {
+            outcome,
+            message: "read back from the DC".into(),
+            evidence: Evidence {
+                dc: Some(dc.into()),
+                ..Evidence::default()
+            },
+            new_password: None,
+        }
+    }
+
+    /// A disable of corp:ernie, finished `verified` with its read-back on dc1.
+    fn finished_job() -> Job {
+        let now = OffsetDateTime::now_utc();
+        Job {
+            id: Uuid::new_v4(),
+            created_at: now,
+            updated_at: now,
+            requested_by: "alice".into(),
+            requester_person: Some("alice".into()),
+            source: "cli".into(),
+            reason: "phished".into(),
+            action: Action::Disable,
+            options: Default::default(),
+            target_ref: "corp:ernie".into(),
+            forest: Some("corp".into()),
+            target_dn: Some("CN=Ernie,OU=Staff,DC=corp,DC=example".into()),
+            target_sid: None,
+            state: JobState::Finished,
+            phase: None,
+            dc: Some("dc0".into()),
+            owner: None,
+            lease_expires_at: None,
+            write_sent: true,
+            outcome: Some(Outcome::Verified),
+            message: Some("disabled, read back".into()),
+            evidence: Some(Evidence {
+                dc: Some("dc1".into()),
+                ..Evidence::default()
+            }),
+            finished_at: Some(now),
+            idempotency_key: None,
+            approval: None,
+            approval_reason: None,
+            decided_by: None,
+            steps: vec![ad_step()],
+            bulk_id: None,
+            evidence_input: None,
+        }
+    }
+
+    #[test]
+    fn one_ad_step_gives_the_job_its_report() {
+        let result = job_result(
+            vec![record(ad_step(), Outcome::Verified)],
+            Some(report(Outcome::Verified, "dc1")),
+        );
+        assert_eq!(result.outcome, Outcome::Verified);
+        assert_eq!(result.message, "read back from the DC");
+        assert_eq!(result.evidence.dc.as_deref(), Some("dc1"));
+        assert!(result.evidence.steps.is_empty());
+    }
+
+    #[test]
+    fn a_job_is_as_weak_as_its_weakest_step() {
+        let cloud = Step::Cloud {
+            tenant: "contoso".into(),
+            id: "1".into(),
+            upn: "ernie@contoso.example".into(),
+            action: CloudAction::RevokeSessions,
+        };
+        let result = job_result(
+            vec![
+                record(ad_step(), Outcome::Verified),
+                record(cloud, Outcome::Failed),
+            ],
+            Some(report(Outcome::Verified, "dc1")),
+        );
+        assert_eq!(result.outcome, Outcome::Failed);
+        assert!(
+            result.message.starts_with("2 step(s), the weakest failed"),
+            "{}",
+            result.message
+        );
+        assert_eq!(result.evidence.steps.len(), 2);
+        // The AD step's read-back stays the job's evidence.
+        assert_eq!(result.evidence.dc.as_deref(), Some("dc1"));
+        let nothing = job_result(Vec::new(), None);
+        assert_eq!(nothing.outcome, Outcome::Failed);
+    }
+
+    #[test]
+    fn a_job_finished_by_the_store_is_audited_as_one_finished_here() {
+        let job = finished_job();
+        let evidence = job.evidence.clone().unwrap();
+        let finish = Finish {
+            outcome: Outcome::Verified,
+            message: job.message.as_deref().unwrap(),
+            evidence: &evidence,
+        };
+        for recovered_from in [None, Some("host:1:1")] {
+            assert_eq!(
+                finished_outcome_record(&job, recovered_from),
+                Some(outcome_record(&job, &finish, recovered_from))
+            );
+        }
+        let by_requester = outcome_record(&job, &finish, None);
+        assert_eq!(by_requester.actor, "alice");
+        assert_eq!(by_requester.details["dc"], "dc1");
+        let by_recovery = outcome_record(&job, &finish, Some("host:1:1"));
+        assert_eq!(
+            (by_recovery.actor.as_str(), by_recovery.source.as_str()),
+            ("system", "system")
+        );
+        assert_eq!(by_recovery.details["recovered_from"], "host:1:1");
+        let mut running = job;
+        running.outcome = None;
+        assert_eq!(finished_outcome_record(&running, None), None);
     }
 }
