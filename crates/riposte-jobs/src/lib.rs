@@ -10,7 +10,8 @@
 //! - `resolve`: a reference to the one identity it names (forests, tenants);
 //! - `intake`: checks, safeguards, the policy, and the job with its request record;
 //! - `approval`: a second person's decision; automation's refusal of protected identities;
-//! - `execute`: claim, run each step, read back, finish with the outcome record;
+//! - `execute`: claim, run each step, read back, finish with the outcome record
+//!   (`execute::lease`: the lease heartbeat, each phase recorded before its step);
 //! - `recover`: take over jobs whose worker is gone, resume jobs left unrecorded;
 //! - [`bulk`] and `bulk_control`: one request on many accounts, through the same phases;
 //! - `find` and [`view`]: jobs by id or prefix, and their one JSON shape.

@@ -7,22 +7,23 @@
 //! with its `action-outcome` record in one transaction. A job the ledger
 //! cannot record is left to recovery (crate::recover), never failed.
 
-use std::sync::Arc;
+mod lease;
+
 use std::time::Duration;
 
-use async_trait::async_trait;
 use riposte_core::Outcome;
 use riposte_core::cloud::CloudAction;
 use riposte_core::containment::Step;
 use riposte_core::evidence::{Evidence, StepRecord};
 use riposte_core::executor::{self, Phase, ProgressSink};
-use riposte_store::{Finish, Job, JobStore, Ledger, NewAuditRecord, Progress, StoreError};
+use riposte_store::{Finish, Job, NewAuditRecord, StoreError};
 use secrecy::SecretString;
 use serde_json::json;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 use uuid::Uuid;
 
 use crate::{Runner, RunnerError, SYSTEM};
+use lease::{LeaseHeartbeat, LedgerSink};
 
 /// A finished job, and the new password for set-password (shown once).
 #[derive(Debug)]
@@ -114,13 +115,12 @@ impl Runner {
             }],
             _ => job.steps.clone(),
         };
-        let sink = LedgerSink {
-            store: self.store.as_ref(),
-            job: job.id,
-            owner: self.worker.as_str(),
-            lease: self.lease,
-            unwritable: std::sync::Mutex::new(None),
-        };
+        let sink = LedgerSink::new(
+            self.store.as_ref(),
+            job.id,
+            self.worker.as_str(),
+            self.lease,
+        );
         // Renews the lease while a step takes long (a slow DC, a failpoint);
         // stops when this function returns, however it returns.
         let _heartbeat = LeaseHeartbeat::start(
@@ -343,85 +343,6 @@ fn job_result(records: Vec<StepRecord>, ad_report: Option<executor::Report>) -> 
                 evidence,
                 new_password: password,
             }
-        }
-    }
-}
-
-/// Renews a running job's lease every third of it until dropped. When the
-/// lease is lost (another worker took the job over), it stops renewing; the
-/// executor then finds out at its next recorded phase, before any write.
-struct LeaseHeartbeat(tokio::task::JoinHandle<()>);
-
-impl LeaseHeartbeat {
-    fn start(store: Arc<dyn Ledger>, job: Uuid, owner: String, lease: Duration) -> Self {
-        let every = (lease / 3).max(Duration::from_millis(100));
-        LeaseHeartbeat(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                match store.renew_lease(job, &owner, lease).await {
-                    Ok(()) => {}
-                    Err(e @ (StoreError::LeaseLost { .. } | StoreError::WrongState { .. })) => {
-                        warn!(job = %job, error = %e, "lease no longer held; renewal stops");
-                        break;
-                    }
-                    Err(e) => {
-                        warn!(job = %job, error = %e, "could not renew the lease; trying again")
-                    }
-                }
-            }
-        }))
-    }
-}
-
-impl Drop for LeaseHeartbeat {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Records each executor phase in the ledger before the step is taken.
-struct LedgerSink<'a> {
-    store: &'a dyn JobStore,
-    job: Uuid,
-    owner: &'a str,
-    lease: Duration,
-    /// The ledger refused a phase because it cannot be written.
-    unwritable: std::sync::Mutex<Option<StoreError>>,
-}
-
-impl LedgerSink<'_> {
-    fn take_unwritable(&self) -> Option<StoreError> {
-        self.unwritable
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-    }
-}
-
-#[async_trait]
-impl ProgressSink for LedgerSink<'_> {
-    async fn progress(&self, phase: Phase, dc: &str, message: &str) -> Result<(), String> {
-        let progress = Progress {
-            phase: phase.as_str(),
-            dc,
-            write_sent: phase.write_may_have_been_sent(),
-            message,
-        };
-        match self
-            .store
-            .record_progress(self.job, self.owner, progress, self.lease)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e @ StoreError::Unwritable { .. }) => {
-                let message = e.to_string();
-                *self
-                    .unwritable
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
-                Err(message)
-            }
-            Err(e) => Err(e.to_string()),
         }
     }
 }
