@@ -20,11 +20,9 @@ impl Runner {
         request: &ActionRequest,
         identity: &Identity,
     ) -> Result<(), RunnerError> {
-        let why = match &identity.ad {
-            Some(a) => self.protection.reason(a),
-            None => self.protection.cloud_reason(&identity.reference()),
+        let Some(why) = self.identity_protection(identity) else {
+            return Ok(());
         };
-        let Some(why) = why else { return Ok(()) };
         let record = NewAuditRecord {
             actor: request.requested_by.clone(),
             source: request.source.clone(),
@@ -104,8 +102,8 @@ impl Runner {
         if !approve {
             self.audit_outcome(&decided, None).await;
         }
-        if approve && let Some(notify) = &self.queued {
-            notify.notify_one();
+        if approve {
+            self.wake_workers();
         }
         Ok(decided)
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use riposte_core::account::AccountState;
-use riposte_core::containment::{self, Identity, Step};
+use riposte_core::containment::{Identity, Step};
 use riposte_core::directory::{AccountSet, AccountSetError, MAX_SET};
 use riposte_core::policy::{self, Permission, Principal};
 use riposte_core::safeguards;
@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use tracing::{error, info};
 use uuid::Uuid;
 
+use crate::intake::{planned_steps, require_reason};
 use crate::{Runner, RunnerError, Target};
 
 /// How many child jobs run at once, per forest (its DC: a forest's jobs go to
@@ -209,17 +210,14 @@ impl Runner {
         let Err(refusal) = policy::authorize(principal, wanted) else {
             return Ok(());
         };
-        let record = NewAuditRecord {
-            actor: principal.name.clone(),
-            source: source.to_string(),
+        self.audit_refusal(
+            principal,
+            source,
             remote_addr,
-            event: "request-refused".into(),
-            target: Some(what.to_string()),
-            job_id: None,
-            result: "denied".into(),
-            details: json!({ "bulk": true, "role": principal.role, "missing_right": refusal.missing }),
-        };
-        self.store.append(record).await?;
+            what,
+            json!({ "bulk": true, "role": principal.role, "missing_right": refusal.missing }),
+        )
+        .await?;
         Err(refusal.into())
     }
 
@@ -230,9 +228,7 @@ impl Runner {
         principal: &Principal,
         request: &BulkRequest,
     ) -> Result<BulkPlan, RunnerError> {
-        if request.reason.trim().is_empty() {
-            return Err(RunnerError::MissingReason);
-        }
+        require_reason(&request.reason)?;
         if request.action == Action::SetPassword {
             return Err(RunnerError::BadSelector(
                 "set-password is not offered in bulk: each new password must be shown to someone; use `user set-password` per account".into(),
@@ -332,11 +328,7 @@ impl Runner {
             if !seen.insert(key) {
                 continue;
             }
-            let protected = match &identity.ad {
-                Some(a) => self.protection.reason(a),
-                None => self.protection.cloud_reason(&reference),
-            };
-            if let Some(why) = protected {
+            if let Some(why) = self.identity_protection(&identity) {
                 plan.protected.push(Skipped {
                     reference,
                     kind: "protected",
@@ -361,7 +353,7 @@ impl Runner {
                 });
                 continue;
             }
-            let mut steps = match containment::plan(&identity, request.action) {
+            let steps = match planned_steps(&identity, request.action) {
                 Ok(steps) => steps,
                 Err(why) => {
                     plan.skipped.push(Skipped {
@@ -372,12 +364,6 @@ impl Runner {
                     continue;
                 }
             };
-            if let Some(error) = &identity.cloud_error {
-                steps.push(Step::Unresolved {
-                    what: "Entra ID accounts linked to this AD account".into(),
-                    error: error.clone(),
-                });
-            }
             let ad: Option<&AccountState> = identity.ad.as_ref();
             let account = PlannedAccount {
                 reference: reference.clone(),
@@ -526,36 +512,8 @@ impl Runner {
             .await?;
         riposte_core::failpoint::hit("after-create-bulk").await;
         info!(bulk = %bulk.id, count = bulk.counts.total, action = %bulk.action, "bulk operation recorded");
-        if let Some(notify) = &self.queued {
-            notify.notify_one();
-        }
+        self.wake_workers();
         Ok((bulk, plan))
-    }
-
-    /// A bulk operation by full id or unique prefix.
-    pub async fn find_bulk(&self, id_or_prefix: &str) -> Result<BulkOperation, RunnerError> {
-        if let Ok(id) = Uuid::parse_str(id_or_prefix) {
-            return self
-                .store
-                .get_bulk(id)
-                .await?
-                .ok_or(RunnerError::NoSuchBulk(id_or_prefix.to_string()));
-        }
-        let prefix = id_or_prefix.to_ascii_lowercase();
-        let found: Vec<BulkOperation> = self
-            .store
-            .list_bulks(None, 1000, 0)
-            .await?
-            .into_iter()
-            .filter(|b| prefix.len() >= 4 && b.id.to_string().starts_with(&prefix))
-            .collect();
-        match found.len() {
-            1 => Ok(found.into_iter().next().expect("one")),
-            0 => Err(RunnerError::NoSuchBulk(id_or_prefix.to_string())),
-            _ => Err(RunnerError::BulkConflict(format!(
-                "{id_or_prefix:?} is the start of several bulk ids; give more of it"
-            ))),
-        }
     }
 
     /// Runs the queued children of a running bulk here until none is left or

@@ -5,11 +5,9 @@
 //! responder scoped to one forest cannot stop, restart or approve another
 //! forest's response.
 
-use riposte_core::Outcome;
-use riposte_core::evidence::Evidence;
 use riposte_core::policy::{self, BulkControl, Principal};
 use riposte_core::safeguards;
-use riposte_store::{BulkOperation, BulkState, Finish, JobState, NewAuditRecord, StoreError};
+use riposte_store::{BulkOperation, BulkState, JobState, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -63,18 +61,14 @@ impl Runner {
         source: &str,
         missing: &str,
     ) -> Result<(), RunnerError> {
-        let record = NewAuditRecord {
-            actor: principal.name.clone(),
-            source: source.to_string(),
-            remote_addr: None,
-            event: "request-refused".into(),
-            target: Some(format!("bulk:{id}")),
-            job_id: None,
-            result: "denied".into(),
-            details: json!({ "bulk": true, "control": verb, "role": principal.role, "missing_right": missing }),
-        };
-        self.store.append(record).await?;
-        Ok(())
+        self.audit_refusal(
+            principal,
+            source,
+            None,
+            &format!("bulk:{id}"),
+            json!({ "bulk": true, "control": verb, "role": principal.role, "missing_right": missing }),
+        )
+        .await
     }
 
     async fn load_bulk(&self, id: Uuid) -> Result<BulkOperation, RunnerError> {
@@ -120,9 +114,7 @@ impl Runner {
                 "bulk-resumed",
             )
             .await?;
-        if let Some(notify) = &self.queued {
-            notify.notify_one();
-        }
+        self.wake_workers();
         Ok(bulk)
     }
 
@@ -203,9 +195,7 @@ impl Runner {
                 other => other.into(),
             })?;
         if approve {
-            if let Some(notify) = &self.queued {
-                notify.notify_one();
-            }
+            self.wake_workers();
             return Ok(decided);
         }
         let message = format!(
@@ -222,18 +212,7 @@ impl Runner {
             if job.state != JobState::Queued {
                 continue;
             }
-            let evidence = Evidence::default();
-            let finish = Finish {
-                outcome: Outcome::Failed,
-                message,
-                evidence: &evidence,
-            };
-            let record = crate::outcome_record(&job, &finish, None);
-            match self
-                .store
-                .finish_recorded(job.id, None, finish, record)
-                .await
-            {
+            match self.finish_unrun(&job, message).await {
                 Ok(_) => {}
                 // Claimed just before the cancel: it finishes normally.
                 Err(StoreError::WrongState { .. }) => {}
