@@ -235,6 +235,13 @@ fn enumerations_come_from_the_types() {
     );
     assert_eq!(names("Outcome"), json!(Outcome::ALL.map(|o| o.as_str())));
     assert_eq!(names("JobSource"), json!(crate::api::JOB_SOURCES));
+    for path in ["/api/v1/jobs", "/api/v1/alerts", "/api/v1/bulk"] {
+        let limit = doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == "limit"))
+            .map(|p| p["schema"]["maximum"].clone());
+        assert_eq!(limit, Some(json!(crate::api::MAX_PAGE)), "{path}: limit");
+    }
     let references = &doc["components"]["schemas"]["ReferenceList"];
     assert_eq!(
         references["maxItems"],
