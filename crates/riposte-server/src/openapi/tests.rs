@@ -241,6 +241,13 @@ fn enumerations_come_from_the_types() {
             .and_then(|all| all.iter().find(|p| p["name"] == "limit"))
             .map(|p| p["schema"]["maximum"].clone());
         assert_eq!(limit, Some(json!(crate::api::MAX_PAGE)), "{path}: limit");
+        // A u32 offset past int32's range is a page, not an error: its format must say so
+        // (found by schemathesis' negative_data_rejection when utoipa wrote int32).
+        let offset = doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == "offset"))
+            .map(|p| p["schema"]["format"].clone());
+        assert_eq!(offset, Some(json!("uint32")), "{path}: offset");
     }
     let references = &doc["components"]["schemas"]["ReferenceList"];
     assert_eq!(
