@@ -141,6 +141,7 @@ pub fn document() -> Value {
         let mut document =
             serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
         absent_not_null(&mut document);
+        unsigned_formats(&mut document);
         document
     });
     DOCUMENT.clone()
@@ -183,6 +184,24 @@ fn absent_not_null(document: &mut Value) {
         for schema in content.values_mut().filter_map(|c| c.get_mut("schema")) {
             *schema = without_null(schema.take());
         }
+    }
+}
+
+/// utoipa's `non_strict_integers` formats come out kebab-cased (`u-int32`); they
+/// are spelled `uint32` and `uint64` wherever they are known. Without them a u32
+/// would be `int32`, whose bound a client would hold against offsets it may send.
+fn unsigned_formats(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            if let Some(Value::String(format)) = object.get_mut("format")
+                && let Some(bits) = format.strip_prefix("u-int")
+            {
+                *format = format!("uint{bits}");
+            }
+            object.values_mut().for_each(unsigned_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(unsigned_formats),
+        _ => {}
     }
 }
 
