@@ -134,9 +134,11 @@ pub struct ActionBody {
     #[schema(min_length = 1)]
     reason: String,
     #[serde(default)]
+    #[schema(default = false)]
     clear_blocking_flags: bool,
     /// Entra ID forced reset: also require MFA.
     #[serde(default)]
+    #[schema(default = false)]
     with_mfa: bool,
 }
 

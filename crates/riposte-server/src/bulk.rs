@@ -53,10 +53,13 @@ pub struct BulkBody {
     #[schema(min_length = 1)]
     reason: String,
     #[serde(default)]
+    #[schema(default = false)]
     dry_run: bool,
     #[serde(default)]
+    #[schema(default = false)]
     clear_blocking_flags: bool,
     #[serde(default)]
+    #[schema(default = false)]
     with_mfa: bool,
 }
 

@@ -170,3 +170,58 @@ impl ToSchema for JobSourceName {
         Cow::Borrowed("JobSource")
     }
 }
+
+/// How a bulk operation named its accounts: `riposte_jobs::Selector::kind` of each
+/// selector (an exhaustive match: a new one stops the build here), and `undo`.
+pub(crate) struct SelectorKindName;
+
+fn selector_kinds() -> Vec<&'static str> {
+    use riposte_jobs::Selector;
+    let all = [
+        Selector::References(Vec::new()),
+        Selector::Ou(String::new()),
+        Selector::Group(String::new()),
+        Selector::Alert {
+            id: uuid::Uuid::nil(),
+            users: Vec::new(),
+        },
+    ];
+    for s in &all {
+        match s {
+            Selector::References(_)
+            | Selector::Ou(_)
+            | Selector::Group(_)
+            | Selector::Alert { .. } => {}
+        }
+    }
+    let mut kinds: Vec<&'static str> = all.iter().map(Selector::kind).collect();
+    // An undo names the accounts its original changed (riposte-jobs' undo_bulk).
+    kinds.push("undo");
+    kinds
+}
+
+impl PartialSchema for SelectorKindName {
+    fn schema() -> RefOr<Schema> {
+        names("how a bulk operation named its accounts", &selector_kinds())
+    }
+}
+
+impl ToSchema for SelectorKindName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("SelectorKind")
+    }
+}
+
+/// A value that is always `true` (a dry run's answer says it is one).
+pub(crate) struct AlwaysTrue;
+
+impl PartialSchema for AlwaysTrue {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Boolean)
+            .enum_values(Some([true]))
+            .into()
+    }
+}
+
+impl ToSchema for AlwaysTrue {}

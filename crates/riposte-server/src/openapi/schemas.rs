@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::names::{
-    ActionName, ApprovalName, BulkStateName, GapReasonName, JobStateName, OutcomeName, SeverityName,
+    ActionName, AlwaysTrue, ApprovalName, BulkStateName, GapReasonName, JobStateName, OutcomeName,
+    SelectorKindName, SeverityName,
 };
 
 /// Every refusal and failure: a stable code to branch on and a sentence for people.
@@ -364,7 +365,7 @@ pub(crate) struct GapAccount {
 /// A dry run's plan: nothing was changed.
 #[derive(ToSchema)]
 pub(crate) struct DryRun {
-    /// always true
+    #[schema(value_type = AlwaysTrue, inline)]
     dry_run: bool,
     plan: BulkPlan,
 }
@@ -399,9 +400,18 @@ pub(crate) struct PlannedAccount {
 #[derive(ToSchema)]
 pub(crate) struct LeftOut {
     reference: String,
-    /// protected, out-of-scope, not-applicable or unresolved
-    kind: String,
+    kind: LeftOutKind,
     reason: String,
+}
+
+/// Why an account was left out (the kinds `riposte-jobs` plans with).
+#[derive(ToSchema)]
+#[schema(rename_all = "kebab-case")]
+pub(crate) enum LeftOutKind {
+    Protected,
+    OutOfScope,
+    NotApplicable,
+    Unresolved,
 }
 
 /// A bulk operation (`riposte_jobs::view::bulk`): state, counts from its children,
@@ -437,17 +447,27 @@ pub(crate) struct Bulk {
     counts: BulkCounts,
     #[schema(minimum = 0, maximum = 1)]
     progress: f64,
-    /// protected, skipped and unresolved accounts, as the plan listed them
-    #[schema(value_type = Object)]
-    left_out: Value,
+    left_out: BulkLeftOut,
     links: BulkLinks,
     /// with ?jobs=true: each child in short
-    jobs: Option<Vec<BulkChild>>,
+    #[schema(required = false)]
+    jobs: Vec<BulkChild>,
+}
+
+/// The accounts the plan left out, as it listed them.
+#[derive(ToSchema)]
+pub(crate) struct BulkLeftOut {
+    #[schema(value_type = Vec<Value>, required = false)]
+    protected: Vec<Value>,
+    #[schema(value_type = Vec<Value>, required = false)]
+    skipped: Vec<Value>,
+    #[schema(value_type = Vec<Value>, required = false)]
+    unresolved: Vec<Value>,
 }
 
 #[derive(ToSchema)]
 pub(crate) struct BulkSelector {
-    /// references, ou, group, alert or undo
+    #[schema(value_type = SelectorKindName)]
     kind: String,
     value: String,
 }
