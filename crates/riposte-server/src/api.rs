@@ -43,14 +43,23 @@ pub(crate) fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    /// text in the account's names
+    #[param(min_length = 1, max_length = 256)]
     q: String,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
 /// GET /api/v1/identities?q=TEXT: accounts whose names contain TEXT, in every forest.
+#[utoipa::path(get, path = "/api/v1/identities", summary = "Search every forest",
+    params(SearchQuery), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "matches", body = crate::openapi::IdentitySearch),
+        (status = 400, description = "malformed query", body = crate::openapi::ErrorBody)))]
 pub async fn search_identities(
     State(state): State<AppState>,
     _caller: Authorised<permit::ReadIdentities>,
@@ -92,6 +101,16 @@ pub async fn search_identities(
 }
 
 /// GET /api/v1/identities/{reference}: one account's current state, read now.
+#[utoipa::path(get, path = "/api/v1/identities/{reference}",
+    summary = "One account's state now, and the actions the caller may request",
+    params(("reference" = String, Path, max_length = 1024,
+        description = "corp:bert, bert@corp.example.test, a DN, a SID or an objectGUID")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the account", body = Object),
+        (status = 400, description = "invalid reference or unknown forest", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such identity", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the reference matches several accounts; details.candidates lists them", body = crate::openapi::ErrorBody)))]
 pub async fn get_identity(
     State(state): State<AppState>,
     caller: Authorised<permit::ReadIdentities>,
@@ -102,21 +121,39 @@ pub async fn get_identity(
     Ok(Json(view::identity(&identity, Some(&permitted))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ActionRequest)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
     /// corp:bert, a UPN, a DN, a SID or an objectGUID.
+    #[schema(min_length = 1, max_length = 1024)]
     target: String,
+    #[schema(value_type = crate::openapi::ActionName)]
     action: Action,
+    #[schema(min_length = 1)]
     reason: String,
     #[serde(default)]
+    #[schema(default = false)]
     clear_blocking_flags: bool,
     /// Entra ID forced reset: also require MFA.
     #[serde(default)]
+    #[schema(default = false)]
     with_mfa: bool,
 }
 
 /// POST /api/v1/actions: queue an action; 202 with the job id.
+#[utoipa::path(post, path = "/api/v1/actions", summary = "Request an action; it runs as a job",
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+        description = "a second request with the same key, from the same caller, returns the first job")),
+    request_body = ActionBody,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 202, description = "queued (or, for an idempotency key this caller sent before, its earlier job: keys are per caller)",
+            body = crate::openapi::Queued, headers(("Location" = String, description = "the job"))),
+        (status = 400, description = "malformed request, invalid reference, unknown forest or missing reason", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such identity", body = crate::openapi::ErrorBody),
+        (status = 409, description = "ambiguous reference", body = crate::openapi::ErrorBody),
+        (status = 503, description = "the job ledger cannot be written", body = crate::openapi::ErrorBody)))]
 pub async fn request_action(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -245,6 +282,12 @@ pub(crate) fn parse_job_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 /// GET /api/v1/jobs/{id}: one job with its evidence and timeline.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", summary = "One job with evidence and timeline",
+    params(("id" = Uuid, Path, description = "the job's id")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the job", body = crate::openapi::Job),
+        (status = 400, description = "malformed id", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such job", body = crate::openapi::ErrorBody)))]
 pub async fn get_job(
     State(state): State<AppState>,
     _caller: Authorised<permit::ReadJobs>,
@@ -261,21 +304,36 @@ pub async fn get_job(
     Ok(Json(view::job(&job, &events)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// reference, DN or SID (substring)
+    #[param(max_length = 1024)]
     target: Option<String>,
+    #[param(value_type = Option<crate::openapi::ActionName>)]
     action: Option<Action>,
+    #[param(value_type = Option<crate::openapi::OutcomeName>)]
     outcome: Option<Outcome>,
+    /// who asked, e.g. token:soar or user:alice
     requester: Option<String>,
+    /// where the request came from
+    #[param(value_type = Option<crate::openapi::JobSourceName>)]
     source: Option<String>,
+    #[param(value_type = Option<crate::openapi::JobStateName>)]
     state: Option<JobState>,
     /// RFC 3339.
+    #[param(format = DateTime)]
     since: Option<String>,
+    /// created before (RFC 3339)
+    #[param(format = DateTime)]
     until: Option<String>,
     /// Only the children of this bulk operation.
     bulk: Option<Uuid>,
+    /// page size (default 50)
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+    /// page start
     offset: Option<u32>,
 }
 
@@ -337,6 +395,11 @@ fn list_query(query: ListParams) -> Result<ListQuery, ApiError> {
 }
 
 /// GET /api/v1/jobs: jobs, newest first, filtered and paged.
+#[utoipa::path(get, path = "/api/v1/jobs", summary = "The Action Center: jobs, newest first",
+    params(ListQuery), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "a page of jobs", body = crate::openapi::JobPage),
+        (status = 400, description = "malformed query", body = crate::openapi::ErrorBody)))]
 pub async fn list_jobs(
     State(state): State<AppState>,
     _caller: Authorised<permit::ReadJobs>,
@@ -351,6 +414,11 @@ pub async fn list_jobs(
 }
 
 /// GET /api/v1/jobs/export.csv: the same list as CSV.
+#[utoipa::path(get, path = "/api/v1/jobs/export.csv", summary = "The same list as CSV",
+    params(ListQuery), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "CSV", body = String, content_type = "text/csv"),
+        (status = 400, description = "malformed query", body = crate::openapi::ErrorBody)))]
 pub async fn export_jobs_csv(
     State(state): State<AppState>,
     _caller: Authorised<permit::ReadJobs>,
@@ -401,6 +469,15 @@ pub async fn export_jobs_csv(
 /// ending after the job's final outcome, or with an `idle` event after
 /// `[limits] event_stream_idle_seconds` without one. A caller holds at most
 /// `[limits] event_streams_per_caller` streams at once (429 beyond).
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events",
+    summary = "Server-sent events for every state change, until the outcome, or an `idle` event after [limits] event_stream_idle_seconds without one",
+    params(("id" = Uuid, Path, description = "the job's id")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "text/event-stream", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "malformed id", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such job", body = crate::openapi::ErrorBody),
+        (status = 429, description = "the caller already holds [limits] event_streams_per_caller streams (too_many_streams, with Retry-After)", body = crate::openapi::ErrorBody,
+            headers(("Retry-After" = u32, description = "seconds")))))]
 pub async fn job_events(
     State(state): State<AppState>,
     caller: Authorised<permit::ReadJobs>,
@@ -476,7 +553,8 @@ pub async fn job_events(
         .into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = Decision)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     #[serde(default)]
@@ -508,6 +586,13 @@ async fn decide(
 }
 
 /// POST /api/v1/jobs/{id}/approve: a second person lets a protected job run.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/approve", summary = "A second person approves a protected job",
+    params(("id" = Uuid, Path, description = "the job's id")), request_body = DecisionBody, security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the job", body = crate::openapi::Job),
+        (status = 400, description = "malformed", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such job", body = crate::openapi::ErrorBody),
+        (status = 409, description = "not awaiting approval", body = crate::openapi::ErrorBody)))]
 pub async fn approve_job(
     State(state): State<AppState>,
     caller: Authorised<permit::Respond>,
@@ -518,6 +603,13 @@ pub async fn approve_job(
 }
 
 /// POST /api/v1/jobs/{id}/reject: a second person refuses it; it ends denied.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/reject", summary = "A second person rejects a protected job; it ends denied",
+    params(("id" = Uuid, Path, description = "the job's id")), request_body = DecisionBody, security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the job", body = crate::openapi::Job),
+        (status = 400, description = "malformed", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such job", body = crate::openapi::ErrorBody),
+        (status = 409, description = "not awaiting approval", body = crate::openapi::ErrorBody)))]
 pub async fn reject_job(
     State(state): State<AppState>,
     caller: Authorised<permit::Respond>,
@@ -528,6 +620,9 @@ pub async fn reject_job(
 }
 
 /// GET /api/v1/whoami: the caller as riposte sees them.
+#[utoipa::path(get, path = "/api/v1/whoami", summary = "The caller as riposte sees them",
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "principal", body = crate::openapi::Whoami)))]
 pub async fn whoami(caller: Caller) -> Json<Value> {
     Json(
         json!({ "principal": caller.0.name, "role": caller.0.role, "scope": caller.0.scope, "person": caller.0.person }),
@@ -539,6 +634,15 @@ pub const MAX_EVENTS_BODY: usize = 4 << 20;
 
 /// POST /api/v1/events: a forwarder's batch (NDJSON, or a JSON array of Windows event
 /// objects or Samba audit lines) through the detection pipeline. 202 with counts.
+#[utoipa::path(post, path = "/api/v1/events",
+    summary = "A forwarder's batch of events through the detection pipeline (needs the Ingest permission: responder or admin)",
+    request_body(
+        description = "at most 4 MiB; an empty batch is accepted (a forwarder's heartbeat) and counts nothing. NDJSON: one Windows event JSON object or Samba audit line per line. JSON: an array of Windows event objects or Samba audit lines, or one event; the body is read like NDJSON otherwise, and whatever is not an event is counted as unparsed, with its location (202, never refused)",
+        content((Option<String> = "application/x-ndjson"), (Option<serde_json::Value> = "application/json"))),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 202, description = "counts: accepted, ignored, unparsed (with errors[].location), alerts_raised, alerts", body = crate::openapi::IngestReport),
+        (status = 413, description = "body too large", body = crate::openapi::ErrorBody)))]
 pub async fn ingest_events(
     State(state): State<AppState>,
     caller: Authorised<permit::Ingest>,
@@ -580,17 +684,28 @@ pub async fn ingest_events(
         .into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AlertQuery {
+    /// ATT&CK technique, e.g. T1110.003
     technique: Option<String>,
+    /// a user entity (substring)
     user: Option<String>,
+    /// raised at or after (RFC 3339)
+    #[param(format = DateTime)]
     since: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     offset: Option<u32>,
 }
 
 /// GET /api/v1/alerts[?technique&user&since&limit&offset]: newest first.
+#[utoipa::path(get, path = "/api/v1/alerts", summary = "Detection alerts, newest first",
+    params(AlertQuery), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "a page of alerts", body = crate::openapi::AlertPage),
+        (status = 400, description = "malformed query", body = crate::openapi::ErrorBody)))]
 pub async fn list_alerts(
     State(state): State<AppState>,
     _caller: Authorised<permit::ReadAlerts>,
@@ -619,6 +734,12 @@ pub async fn list_alerts(
 }
 
 /// GET /api/v1/alerts/{id}: one alert with its events' references.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", summary = "One alert with its events' references",
+    params(("id" = Uuid, Path, description = "the alert's id")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the alert", body = crate::openapi::Alert),
+        (status = 400, description = "malformed id", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such alert", body = crate::openapi::ErrorBody)))]
 pub async fn get_alert(
     State(state): State<AppState>,
     _caller: Authorised<permit::ReadAlerts>,

@@ -25,7 +25,7 @@ use crate::AppState;
 use crate::authorised::{Authorised, permit};
 use crate::error::ApiError;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(
     tag = "kind",
     content = "value",
@@ -33,23 +33,33 @@ use crate::error::ApiError;
     deny_unknown_fields
 )]
 pub enum SelectorBody {
+    #[schema(value_type = crate::openapi::ReferenceList)]
     References(Vec<String>),
+    /// an OU DN inside a configured forest; users in its subtree
     Ou(String),
+    /// forest:sAMAccountName or the group's DN; its direct user members
     Group(String),
+    /// a stored alert; its user entities
     Alert(Uuid),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = BulkRequest)]
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
+    #[schema(value_type = crate::openapi::ActionName)]
     action: Action,
     selector: SelectorBody,
+    #[schema(min_length = 1)]
     reason: String,
     #[serde(default)]
+    #[schema(default = false)]
     dry_run: bool,
     #[serde(default)]
+    #[schema(default = false)]
     clear_blocking_flags: bool,
     #[serde(default)]
+    #[schema(default = false)]
     with_mfa: bool,
 }
 
@@ -79,6 +89,16 @@ pub(crate) fn plan_json(plan: &BulkPlan) -> Value {
 }
 
 /// POST /api/v1/bulk: one action on many accounts; `dry_run` shows what would happen.
+#[utoipa::path(post, path = "/api/v1/bulk",
+    summary = "Mass containment: one action on many accounts (a list, an OU, a group's members, an alert's users). Needs RequestBulk (responder or admin) and RequestAction on each account; protected and out-of-scope accounts are skipped and listed. With dry_run: the count, the accounts, the protected ones and the unresolvable references; nothing is changed",
+    request_body = BulkBody, security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "dry run: the plan", body = crate::openapi::DryRun),
+        (status = 202, description = "recorded; the service runs the children (Location: the bulk)", body = crate::openapi::Bulk,
+            headers(("Location" = String, description = "the bulk operation"))),
+        (status = 400, description = "malformed request, bad selector (OU outside every forest, hostile DN, unknown group, empty list) or missing reason; nothing recorded", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such alert", body = crate::openapi::ErrorBody),
+        (status = 503, description = "the directory could not list the accounts; nothing recorded", body = crate::openapi::ErrorBody)))]
 pub async fn create_bulk(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -163,7 +183,8 @@ pub(crate) async fn load(state: &AppState, id: Uuid) -> Result<BulkOperation, Ap
         .ok_or_else(|| ApiError::not_found("bulk_not_found", format!("no bulk operation {id}")))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ShowQuery {
     /// Include every child job in short.
@@ -172,6 +193,13 @@ pub struct ShowQuery {
 }
 
 /// GET /api/v1/bulk/{id}[?jobs=true]: state, counts, what was left out.
+#[utoipa::path(get, path = "/api/v1/bulk/{id}",
+    summary = "One bulk operation: state, counts (from its child jobs), progress, what was left out",
+    params(("id" = Uuid, Path, description = "the bulk operation's id"), ShowQuery), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the bulk operation", body = crate::openapi::Bulk),
+        (status = 400, description = "malformed id", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such bulk operation", body = crate::openapi::ErrorBody)))]
 pub async fn get_bulk(
     State(state): State<AppState>,
     _caller: Authorised<permit::ReadJobs>,
@@ -189,15 +217,23 @@ pub async fn get_bulk(
     Ok(Json(view::bulk(&bulk, jobs.as_deref())))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    #[param(value_type = Option<crate::openapi::BulkStateName>)]
     state: Option<BulkState>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     offset: Option<u32>,
 }
 
 /// GET /api/v1/bulk: bulk operations, newest first.
+#[utoipa::path(get, path = "/api/v1/bulk", summary = "Bulk operations, newest first",
+    params(ListQuery), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "a page", body = crate::openapi::BulkPage),
+        (status = 400, description = "malformed query", body = crate::openapi::ErrorBody)))]
 pub async fn list_bulks(
     State(state): State<AppState>,
     _caller: Authorised<permit::ReadJobs>,
@@ -267,6 +303,14 @@ async fn control_route(
 }
 
 /// POST /api/v1/bulk/{id}/pause: no new child starts; running ones finish.
+#[utoipa::path(post, path = "/api/v1/bulk/{id}/pause",
+    summary = "Pause: no new child starts; running ones finish (ControlBulk: responder or admin)",
+    params(("id" = Uuid, Path, description = "the bulk operation's id")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the bulk operation", body = crate::openapi::Bulk),
+        (status = 400, description = "malformed id", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such bulk operation", body = crate::openapi::ErrorBody),
+        (status = 409, description = "not running", body = crate::openapi::ErrorBody)))]
 pub async fn pause_bulk(
     State(state): State<AppState>,
     caller: Authorised<permit::ControlBulk>,
@@ -276,6 +320,14 @@ pub async fn pause_bulk(
 }
 
 /// POST /api/v1/bulk/{id}/resume.
+#[utoipa::path(post, path = "/api/v1/bulk/{id}/resume",
+    summary = "Resume a paused bulk operation",
+    params(("id" = Uuid, Path, description = "the bulk operation's id")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the bulk operation", body = crate::openapi::Bulk),
+        (status = 400, description = "malformed id", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such bulk operation", body = crate::openapi::ErrorBody),
+        (status = 409, description = "not paused", body = crate::openapi::ErrorBody)))]
 pub async fn resume_bulk(
     State(state): State<AppState>,
     caller: Authorised<permit::ControlBulk>,
@@ -285,6 +337,14 @@ pub async fn resume_bulk(
 }
 
 /// POST /api/v1/bulk/{id}/cancel: queued children end failed, "cancelled before it started".
+#[utoipa::path(post, path = "/api/v1/bulk/{id}/cancel",
+    summary = "Cancel: queued children end failed (\"cancelled before it started\"), running ones finish normally",
+    params(("id" = Uuid, Path, description = "the bulk operation's id")), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the bulk operation", body = crate::openapi::Bulk),
+        (status = 400, description = "malformed id", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such bulk operation", body = crate::openapi::ErrorBody),
+        (status = 409, description = "already cancelled or finished", body = crate::openapi::ErrorBody)))]
 pub async fn cancel_bulk(
     State(state): State<AppState>,
     caller: Authorised<permit::ControlBulk>,
@@ -293,7 +353,8 @@ pub async fn cancel_bulk(
     control_route(state, caller, id, Control::Cancel).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = BulkDecision)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     #[serde(default)]
@@ -319,6 +380,15 @@ fn decision_body(
 
 /// POST /api/v1/bulk/{id}/approve: a second person (not its requester, with
 /// every child in their scope) lets a bulk waiting for approval run.
+#[utoipa::path(post, path = "/api/v1/bulk/{id}/approve",
+    summary = "Approve a bulk operation waiting for a second person (more accounts than [bulk] approval_above): a person other than its requester, with every child in their scope; it then runs",
+    params(("id" = Uuid, Path, description = "the bulk operation's id")), request_body = Option<DecisionBody>, security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the bulk operation", body = crate::openapi::Bulk),
+        (status = 400, description = "malformed", body = crate::openapi::ErrorBody),
+        (status = 403, description = "not a second person, or a child outside the caller's scope", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such bulk operation", body = crate::openapi::ErrorBody),
+        (status = 409, description = "not waiting for an approval", body = crate::openapi::ErrorBody)))]
 pub async fn approve_bulk(
     State(state): State<AppState>,
     caller: Authorised<permit::ControlBulk>,
@@ -330,6 +400,15 @@ pub async fn approve_bulk(
 }
 
 /// POST /api/v1/bulk/{id}/reject: ends a bulk waiting for approval; nothing is written.
+#[utoipa::path(post, path = "/api/v1/bulk/{id}/reject",
+    summary = "Reject a bulk operation waiting for a second person: it ends cancelled, nothing written",
+    params(("id" = Uuid, Path, description = "the bulk operation's id")), request_body = Option<DecisionBody>, security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the bulk operation", body = crate::openapi::Bulk),
+        (status = 400, description = "malformed", body = crate::openapi::ErrorBody),
+        (status = 403, description = "not a second person, or a child outside the caller's scope", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such bulk operation", body = crate::openapi::ErrorBody),
+        (status = 409, description = "not waiting for an approval", body = crate::openapi::ErrorBody)))]
 pub async fn reject_bulk(
     State(state): State<AppState>,
     caller: Authorised<permit::ControlBulk>,
@@ -340,14 +419,25 @@ pub async fn reject_bulk(
     control_route(state, caller, id, Control::Reject(body.comment.trim())).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = BulkUndo)]
 #[serde(deny_unknown_fields)]
 pub struct UndoBody {
+    #[schema(min_length = 1)]
     reason: String,
 }
 
 /// POST /api/v1/bulk/{id}/undo: a new bulk with the reverse action on exactly
 /// the accounts this one changed (verified), never those already in the state.
+#[utoipa::path(post, path = "/api/v1/bulk/{id}/undo",
+    summary = "Undo a finished or cancelled disable/enable bulk: a new bulk with the reverse action on exactly the accounts it changed (verified), not those already in the state",
+    params(("id" = Uuid, Path, description = "the bulk operation's id")), request_body = UndoBody, security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 202, description = "the undo bulk operation", body = crate::openapi::Bulk,
+            headers(("Location" = String, description = "the undo bulk operation"))),
+        (status = 400, description = "malformed", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such bulk operation", body = crate::openapi::ErrorBody),
+        (status = 409, description = "still running, not undoable, or nothing to undo", body = crate::openapi::ErrorBody)))]
 pub async fn undo_bulk(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,

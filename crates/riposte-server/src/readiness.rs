@@ -154,6 +154,12 @@ async fn latest_or_404(state: &AppState) -> Result<Arc<ReadinessReport>, ApiErro
 }
 
 /// GET /api/v1/readiness: the last report (groups cut to their first accounts).
+#[utoipa::path(get, path = "/api/v1/readiness",
+    summary = "The last readiness report: per forest and tenant, connection, rights per OU, coverage per action with gap groups (first accounts of each), and the fixes",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the report", body = crate::openapi::Readiness),
+        (status = 404, description = "no report yet (the first assessment runs at start-up)", body = crate::openapi::ErrorBody)))]
 pub async fn get_report(
     State(state): State<AppState>,
     _caller: Authorised<permit::ReadReadiness>,
@@ -163,6 +169,10 @@ pub async fn get_report(
 }
 
 /// POST /api/v1/readiness/refresh: assess now and return the new report.
+#[utoipa::path(post, path = "/api/v1/readiness/refresh",
+    summary = "Assess readiness now (responder or admin); returns the new report",
+    security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "the new report", body = crate::openapi::Readiness)))]
 pub async fn refresh(
     State(state): State<AppState>,
     _caller: Authorised<permit::RefreshReadiness>,
@@ -171,13 +181,21 @@ pub async fn refresh(
     Ok(Json(summary(&report)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GroupQuery {
     /// Forest or tenant name.
     pub scope: String,
+    /// disable, enable, force-password-reset, unlock, set-password, revoke-sessions, confirm-compromised
     pub action: String,
+    /// the gap group
+    #[param(value_type = crate::openapi::GapReasonName)]
     pub reason: String,
+    /// from 1
+    #[param(minimum = 1)]
     pub page: Option<usize>,
+    /// default 100
+    #[param(minimum = 1, maximum = 1000)]
     pub per_page: Option<usize>,
 }
 
@@ -210,6 +228,13 @@ fn parse_group_query(
 }
 
 /// GET /api/v1/readiness/accounts: one gap group's accounts, a page at a time.
+#[utoipa::path(get, path = "/api/v1/readiness/accounts",
+    summary = "The accounts of one gap group, a page at a time",
+    params(GroupQuery), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "a page of accounts", body = crate::openapi::GapAccounts),
+        (status = 400, description = "malformed query or unknown reason", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no report yet", body = crate::openapi::ErrorBody)))]
 pub async fn group_accounts(
     State(state): State<AppState>,
     _caller: Authorised<permit::ReadReadiness>,
@@ -260,6 +285,17 @@ pub async fn group_accounts(
 }
 
 /// GET /api/v1/readiness/accounts.csv: one gap group, whole, as CSV.
+#[utoipa::path(get, path = "/api/v1/readiness/accounts.csv",
+    summary = "One gap group, whole, as CSV",
+    params(
+        ("scope" = String, Query, description = "forest or tenant name"),
+        ("action" = String, Query, description = "disable, enable, force-password-reset, unlock, set-password, revoke-sessions, confirm-compromised"),
+        ("reason" = crate::openapi::GapReasonName, Query, description = "the gap group")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "CSV: account, sam_account_name, reason, detail", body = String, content_type = "text/csv"),
+        (status = 400, description = "malformed query or unknown reason", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no report yet", body = crate::openapi::ErrorBody)))]
 pub async fn group_csv(
     State(state): State<AppState>,
     _caller: Authorised<permit::ReadReadiness>,
