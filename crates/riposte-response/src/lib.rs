@@ -24,4 +24,6 @@ pub mod tailer;
 pub use detectors::live_pipeline;
 pub use pipeline::{ALERT_HOOK_CAPACITY, BatchReport, DEFAULT_MAX_SKEW, Input, Pipeline, Unparsed};
 pub use respond::respond_to_alerts;
+/// How serious an alert is: what the HTTP layer describes, without knowing the detectors.
+pub use riposte_detect::Severity;
 pub use tailer::{TailSource, start_tailers, tail};

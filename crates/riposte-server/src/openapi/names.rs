@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use riposte_core::readiness::GapReason;
 use riposte_core::{Action, Outcome};
-use riposte_detect::Severity;
+use riposte_response::Severity;
 use riposte_store::{Approval, BulkState, JobState};
 use serde::Serialize;
 use utoipa::openapi::RefOr;

@@ -109,6 +109,9 @@ pub(crate) struct Job {
     target: JobTarget,
     #[schema(value_type = Option<OutcomeName>, required)]
     outcome: Option<String>,
+    /// whether the job changed something in a directory: its outcome, or one of its steps',
+    /// is verified (what undo reverses)
+    changed_something: bool,
     #[schema(required)]
     message: Option<String>,
     reason: String,
