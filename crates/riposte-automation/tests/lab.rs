@@ -11,7 +11,7 @@ use riposte_core::safeguards::{CircuitBreaker, Protection};
 use riposte_detect::{Alert, Entities, Severity};
 use riposte_jobs::Runner;
 use riposte_store::{AuditLog, JobStore};
-use riposte_store_sqlite::SqliteStore;
+use riposte_store_sql::SqliteStore;
 use riposte_testlab::{Lab, Login};
 
 fn spray(users: &[&str]) -> Alert {

@@ -1,28 +1,47 @@
 //! The shared job-store conformance suite, on a real SQLite file.
 
-use riposte_store_sqlite::SqliteStore;
+use riposte_store_sql::SqliteStore;
+use tempfile::TempDir;
+
+/// A fresh, empty ledger in a directory of its own (the guard).
+pub async fn open(_label: &'static str) -> (TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_second(&dir).await;
+    (dir, store)
+}
+
+/// Another node on the ledger `open` made: the same file, opened again.
+pub async fn open_second(dir: &TempDir) -> SqliteStore {
+    SqliteStore::open(&dir.path().join("ledger.sqlite"))
+        .await
+        .unwrap()
+}
+
+/// Removes the directory `open` made.
+pub async fn close(dir: TempDir) {
+    dir.close().unwrap();
+}
 
 #[tokio::test]
 async fn sqlite_store_passes_the_conformance_suite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("ledger.sqlite"))
-        .await
-        .unwrap();
+    let (dir, store) = open("suite").await;
     riposte_store::conformance::run_all(&store).await;
     riposte_store::conformance::tokens_are_found_by_hash_until_revoked(&store).await;
     riposte_store::conformance::tokens_belong_to_their_owner(&store).await;
     riposte_store::conformance::people_sessions_live_until_expiry_revocation_or_disabling(&store)
         .await;
     riposte_store::conformance::alerts_append_filter_and_page(&store).await;
+    drop(store);
+    close(dir).await;
 }
 
 #[tokio::test]
 async fn two_nodes_on_one_sqlite_file_pass_the_multi_node_checks() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.sqlite");
-    let a = SqliteStore::open(&path).await.unwrap();
-    let b = SqliteStore::open(&path).await.unwrap();
+    let (dir, a) = open("multi").await;
+    let b = open_second(&dir).await;
     riposte_store::conformance::run_multi_node(&a, &b).await;
+    drop((a, b));
+    close(dir).await;
 }
 
 #[tokio::test]

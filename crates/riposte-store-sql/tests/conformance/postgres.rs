@@ -1,10 +1,11 @@
 //! The shared store conformance suite on a real PostgreSQL server, each test
-//! in its own fresh database (see `riposte_store_postgres::testing`).
+//! in its own fresh database (see `riposte_store_sql::testing`).
 
-use riposte_store_postgres::PostgresStore;
-use riposte_store_postgres::testing::TestDatabase;
+use riposte_store_sql::PostgresStore;
+use riposte_store_sql::testing::TestDatabase;
 
-async fn fresh(label: &str) -> (TestDatabase, PostgresStore) {
+/// A fresh, empty ledger in a database of its own (the guard).
+pub async fn open(label: &'static str) -> (TestDatabase, PostgresStore) {
     let db = TestDatabase::create(label).await;
     let store = PostgresStore::connect(&db.url)
         .await
@@ -12,9 +13,21 @@ async fn fresh(label: &str) -> (TestDatabase, PostgresStore) {
     (db, store)
 }
 
+/// Another node on the ledger `open` made: the same database.
+pub async fn open_second(db: &TestDatabase) -> PostgresStore {
+    PostgresStore::connect(&db.url)
+        .await
+        .unwrap_or_else(|e| panic!("opening {} again: {e}", db.name))
+}
+
+/// Drops the database `open` made.
+pub async fn close(db: TestDatabase) {
+    db.remove().await;
+}
+
 #[tokio::test]
 async fn postgres_store_passes_the_conformance_suite() {
-    let (db, store) = fresh("suite").await;
+    let (db, store) = open("suite").await;
     riposte_store::conformance::run_all(&store).await;
     riposte_store::conformance::tokens_are_found_by_hash_until_revoked(&store).await;
     riposte_store::conformance::tokens_belong_to_their_owner(&store).await;
@@ -22,16 +35,16 @@ async fn postgres_store_passes_the_conformance_suite() {
         .await;
     riposte_store::conformance::alerts_append_filter_and_page(&store).await;
     drop(store);
-    db.remove().await;
+    close(db).await;
 }
 
 #[tokio::test]
 async fn two_nodes_on_one_database_pass_the_multi_node_checks() {
-    let (db, a) = fresh("multi").await;
-    let b = PostgresStore::connect(&db.url).await.unwrap();
+    let (db, a) = open("multi").await;
+    let b = open_second(&db).await;
     riposte_store::conformance::run_multi_node(&a, &b).await;
     drop((a, b));
-    db.remove().await;
+    close(db).await;
 }
 
 #[tokio::test]
@@ -60,7 +73,7 @@ async fn nodes_starting_together_apply_the_migrations_once() {
 #[tokio::test]
 async fn records_cannot_be_changed_or_deleted_behind_the_store() {
     use sqlx::Connection;
-    let (db, store) = fresh("triggers").await;
+    let (db, store) = open("triggers").await;
     riposte_store::conformance::the_first_audit_record_links_to_genesis(&store).await;
     riposte_store::conformance::alerts_append_filter_and_page(&store).await;
     riposte_store::conformance::a_finished_job_never_changes(&store).await;
@@ -116,7 +129,7 @@ async fn an_unreachable_server_is_named_without_the_password() {
 #[tokio::test]
 async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
     use sqlx::Connection;
-    let (db, store) = fresh("record").await;
+    let (db, store) = open("record").await;
     riposte_store::conformance::create_and_read_back(&store).await;
     // The ledger refuses that one target's audit records, as a full disk
     // would refuse the second insert of the transaction.
@@ -166,7 +179,7 @@ async fn a_remote_server_without_verified_tls_is_refused_before_any_connection()
 async fn checkpoints_are_signed_in_every_append_path() {
     use riposte_store::audit::checkpoint::{AuditSigner, CheckpointKeys, generate_key};
     let (private, public) = generate_key().unwrap();
-    let (db, store) = fresh("checkpoints").await;
+    let (db, store) = open("checkpoints").await;
     let store = store.with_audit_signer(std::sync::Arc::new(
         AuditSigner::from_pkcs8(&private, 3).unwrap(),
     ));
@@ -179,7 +192,7 @@ async fn checkpoints_are_signed_in_every_append_path() {
 #[tokio::test]
 async fn retention_removes_only_old_alerts_and_nothing_else_can_delete_one() {
     use sqlx::Connection;
-    let (db, store) = fresh("retention").await;
+    let (db, store) = open("retention").await;
     let mut raw = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let raised = (time::OffsetDateTime::now_utc()
         - time::Duration::days(riposte_store::conformance::OLD_ALERT_DAYS))
