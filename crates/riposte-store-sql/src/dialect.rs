@@ -60,9 +60,23 @@ pub trait Dialect: Send + Sync + Sized + 'static {
         query: &Query,
     ) -> Result<Vec<Self::Row>, sqlx::Error>;
 
-    /// A driver error as the store reports it (Unwritable when the ledger
-    /// cannot be written; never a password).
-    fn error(&self, e: sqlx::Error) -> StoreError;
+    /// Whether `e` says the ledger cannot be written (read-only, full).
+    fn unwritable(&self, e: &sqlx::Error) -> bool;
+    /// `message` with what must never be shown (a password) removed.
+    fn scrub(&self, message: String) -> String {
+        message
+    }
+    /// A driver error as the store reports it: Unwritable when the ledger
+    /// cannot be written, else Backend; naming the ledger, never a password.
+    fn error(&self, e: sqlx::Error) -> StoreError {
+        let message = self.scrub(e.to_string());
+        let location = self.location().to_string();
+        if self.unwritable(&e) {
+            StoreError::Unwritable { location, message }
+        } else {
+            StoreError::Backend(format!("{location}: {message}"))
+        }
+    }
     /// What errors name: the file, or the server without the password.
     fn location(&self) -> &str;
     /// [`riposte_store::JobStore::check_writable`].

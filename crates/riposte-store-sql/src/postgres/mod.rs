@@ -207,22 +207,16 @@ impl Dialect for PostgresDialect {
         }
     }
 
-    fn error(&self, e: sqlx::Error) -> StoreError {
-        let mut message = e.to_string();
-        if let Some(p) = &self.password {
-            message = message.replace(p.as_str(), "***");
-        }
-        let code = e
-            .as_database_error()
-            .and_then(|d| d.code())
-            .map(|c| c.to_string())
-            .unwrap_or_default();
-        // 25006 read-only transaction (a standby), 53100 out of disk.
-        if code == "25006" || code == "53100" {
-            let location = self.location.clone();
-            StoreError::Unwritable { location, message }
-        } else {
-            StoreError::Backend(format!("{}: {message}", self.location))
+    /// 25006 read-only transaction (a standby), 53100 out of disk.
+    fn unwritable(&self, e: &sqlx::Error) -> bool {
+        let code = e.as_database_error().and_then(|d| d.code());
+        matches!(code.as_deref(), Some("25006" | "53100"))
+    }
+
+    fn scrub(&self, message: String) -> String {
+        match &self.password {
+            Some(p) => message.replace(p.as_str(), "***"),
+            None => message,
         }
     }
 

@@ -157,16 +157,15 @@ impl Dialect for SqliteDialect {
         }
     }
 
-    fn error(&self, e: sqlx::Error) -> StoreError {
-        let message = e.to_string();
+    /// SQLite says so only in words; a refused write is remembered for
+    /// [`Dialect::check_writable`].
+    fn unwritable(&self, e: &sqlx::Error) -> bool {
         let words = ["readonly", "read-only", "disk is full", "disk i/o"];
-        if says_unwritable(&message, &words) {
+        let unwritable = says_unwritable(&e.to_string(), &words);
+        if unwritable {
             self.refused.store(true, Ordering::Relaxed);
-            let location = self.location.clone();
-            StoreError::Unwritable { location, message }
-        } else {
-            StoreError::Backend(format!("{}: {message}", self.location))
         }
+        unwritable
     }
 
     fn location(&self) -> &str {
