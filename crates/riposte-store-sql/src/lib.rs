@@ -35,6 +35,7 @@ mod bulk_approval;
 pub mod dialect;
 mod jobs;
 mod leader;
+mod migrations;
 mod people;
 #[cfg(feature = "postgres")]
 pub mod postgres;

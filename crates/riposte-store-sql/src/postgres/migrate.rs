@@ -2,11 +2,16 @@
 //! lock, so nodes starting together apply them once. Append only: a
 //! released migration never changes.
 
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres};
 
-use crate::now;
+use crate::migrations::{Migration, apply_once};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+const BOOKKEEPING: [&str; 2] = [
+    "SELECT version FROM schema_migrations WHERE version = $1",
+    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+];
+
+const MIGRATIONS: &[Migration] = &[
     (
         1,
         "schema",
@@ -56,24 +61,8 @@ pub(super) async fn migrate(pool: &PgPool, class: i32, key: i32) -> Result<(), s
     )
     .execute(&mut *tx)
     .await?;
-    for (version, name, sql) in MIGRATIONS {
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if applied.is_some() {
-            continue;
-        }
-        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(version)
-        .bind(name)
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
+    for migration in MIGRATIONS {
+        apply_once::<Postgres>(&mut tx, migration, BOOKKEEPING).await?;
     }
     tx.commit().await
 }

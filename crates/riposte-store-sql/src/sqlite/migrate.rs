@@ -1,11 +1,16 @@
 //! SQLite's migrations, in order, each in its own write transaction.
 //! Append only: a released migration never changes.
 
-use riposte_store::to_millis;
-use sqlx::{Connection, SqliteConnection};
-use time::OffsetDateTime;
+use sqlx::{Connection, Sqlite, SqliteConnection};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+use crate::migrations::{Migration, apply_once};
+
+const BOOKKEEPING: [&str; 2] = [
+    "SELECT version FROM schema_migrations WHERE version = ?",
+    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+];
+
+const MIGRATIONS: &[Migration] = &[
     (
         1,
         "jobs",
@@ -85,23 +90,11 @@ pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<(), sqlx::Err
     )
     .execute(&mut *conn)
     .await?;
-    for (version, name, sql) in MIGRATIONS {
+    for migration in MIGRATIONS {
+        // Under the write lock: a node opening the file at the same moment
+        // waits, then finds the migration applied.
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if applied.is_some() {
-            continue;
-        }
-        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
-            .bind(version)
-            .bind(name)
-            .bind(to_millis(OffsetDateTime::now_utc()))
-            .execute(&mut *tx)
-            .await?;
+        apply_once::<Sqlite>(&mut tx, migration, BOOKKEEPING).await?;
         tx.commit().await?;
     }
     Ok(())
