@@ -101,7 +101,7 @@ impl Value {
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Value, StoreError> {
         serde_json::to_value(value)
             .map(|v| Value::Json(Some(v)))
-            .map_err(|e| StoreError::Backend(format!("cannot encode a record as JSON: {e}")))
+            .map_err(crate::encode_error)
     }
 }
 

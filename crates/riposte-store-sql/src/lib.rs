@@ -105,9 +105,8 @@ impl<D: Dialect> SqlStore<D> {
 
     /// Runs `query` on the pool; the count of rows it changed.
     async fn exec(&self, query: Query) -> Result<u64, StoreError> {
-        let on = On::Pool;
         self.dialect
-            .execute(on, &query)
+            .execute(On::Pool, &query)
             .await
             .map_err(|e| self.error(e))
     }
@@ -122,9 +121,8 @@ impl<D: Dialect> SqlStore<D> {
 
     /// The rows `query` returns, read on the pool.
     async fn rows(&self, query: Query) -> Result<Vec<D::Row>, StoreError> {
-        let on = On::Pool;
         self.dialect
-            .fetch(on, &query)
+            .fetch(On::Pool, &query)
             .await
             .map_err(|e| self.error(e))
     }
