@@ -356,6 +356,41 @@ pub fn classify_cloud_after(
     }
 }
 
+/// Whether a job changed something in a directory: its outcome, or one of its
+/// steps' (a containment job's AD and cloud steps), is `verified`. `already`
+/// wrote nothing. The one rule behind undo: the portal offers it, the API
+/// shows it (`changed_something`) and a bulk undo reverses only such jobs.
+pub fn changed_something(
+    outcome: Option<Outcome>,
+    evidence: Option<&crate::evidence::Evidence>,
+) -> bool {
+    outcome == Some(Outcome::Verified)
+        || evidence.is_some_and(|e| e.steps.iter().any(|s| s.outcome == Outcome::Verified))
+}
+
+/// The outcome of a write whose answer was lost (`lost` says how), from the
+/// state read back afterwards (`after`, classified like any read-back): in
+/// force is `verified`, anything else `failed`, never assumed either way.
+pub fn settle_lost_answer(after: Verdict, lost: &str) -> Verdict {
+    if after.outcome == Outcome::Verified {
+        Verdict::new(
+            Outcome::Verified,
+            format!(
+                "{} ({lost}; the read-back shows it in force)",
+                after.message
+            ),
+        )
+    } else {
+        Verdict::new(
+            Outcome::Failed,
+            format!(
+                "{lost}; the read-back shows it is not in force: {}",
+                after.message
+            ),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,5 +481,44 @@ mod tests {
             assert_eq!(o.as_str().parse::<Outcome>().unwrap(), o);
         }
         assert!(Outcome::Failed.weakness() > Outcome::Verified.weakness());
+    }
+
+    #[test]
+    fn a_job_changed_something_when_it_or_one_of_its_steps_is_verified() {
+        use crate::containment::Step;
+        use crate::evidence::{Evidence, StepRecord};
+        let step = |outcome| StepRecord {
+            step: Step::Ad {
+                forest: "corp".into(),
+                dn: "CN=x,DC=corp".into(),
+                action: Action::Disable,
+            },
+            outcome,
+            message: String::new(),
+            details: serde_json::Value::Null,
+        };
+        let with_steps = |steps| Evidence {
+            steps,
+            ..Evidence::default()
+        };
+        assert!(changed_something(Some(Outcome::Verified), None));
+        assert!(!changed_something(Some(Outcome::Already), None));
+        assert!(!changed_something(None, None));
+        let partly = with_steps(vec![step(Outcome::Verified), step(Outcome::Failed)]);
+        assert!(changed_something(Some(Outcome::Failed), Some(&partly)));
+        let nothing = with_steps(vec![step(Outcome::Already), step(Outcome::Failed)]);
+        assert!(!changed_something(Some(Outcome::Failed), Some(&nothing)));
+    }
+
+    #[test]
+    fn a_lost_answer_is_settled_by_the_read_back_only() {
+        let in_force = Verdict::new(Outcome::Verified, "disabled");
+        let settled = settle_lost_answer(in_force, "the answer was lost: timed out");
+        assert_eq!(settled.outcome, Outcome::Verified);
+        assert!(settled.message.contains("timed out"), "{}", settled.message);
+        for after in [Outcome::Already, Outcome::Ineffective, Outcome::Failed] {
+            let settled = settle_lost_answer(Verdict::new(after, "x"), "lost");
+            assert_eq!(settled.outcome, Outcome::Failed, "{after:?}");
+        }
     }
 }

@@ -3,14 +3,14 @@
 //! whether riposte's Graph actions would be accepted. The classification is
 //! `riposte_core::readiness`.
 
-use reqwest::Method;
 use riposte_core::cloud::CloudAction;
 use riposte_core::readiness::{
     CloudUserFacts, CoverageBuilder, ReadinessProgress, ReadinessSource, TenantReadiness,
 };
 use serde_json::Value;
 
-use crate::{EntraDirectory, EntraError, EntraTenant, MAX_PAGES};
+use crate::graph::{EntraError, MAX_PAGES};
+use crate::{EntraDirectory, EntraTenant};
 
 const READINESS_SELECT: &str = "id,userPrincipalName,userType,onPremisesSyncEnabled";
 
@@ -28,8 +28,8 @@ impl ReadinessSource for EntraDirectory {
 impl EntraTenant {
     pub async fn readiness(&self, progress: &ReadinessProgress) -> TenantReadiness {
         let mut report = TenantReadiness {
-            name: self.settings.name.clone(),
-            tenant_id: self.settings.tenant_id.clone(),
+            name: self.graph.name().to_string(),
+            tenant_id: self.graph.settings().tenant_id.clone(),
             app_permissions: Vec::new(),
             directory_roles: Vec::new(),
             users_scanned: 0,
@@ -37,7 +37,7 @@ impl EntraTenant {
             fixes: Vec::new(),
             error: None,
         };
-        let token = match self.access_token().await {
+        let token = match self.graph.access_token().await {
             Ok(t) => t,
             Err(e) => {
                 report.error = Some(format!("no Graph token: {e}"));
@@ -75,7 +75,7 @@ impl EntraTenant {
         let actions: Vec<&str> = CloudAction::ALL.iter().map(|a| a.as_str()).collect();
         report.users_scanned = builder.users();
         report.coverage = builder.coverage(&actions);
-        report.fixes = builder.cloud_fixes(&self.settings.name, &report.app_permissions);
+        report.fixes = builder.cloud_fixes(self.graph.name(), &report.app_permissions);
         report
     }
 
@@ -85,31 +85,35 @@ impl EntraTenant {
         builder: &mut CoverageBuilder,
         progress: &ReadinessProgress,
     ) -> Result<(), EntraError> {
-        let mut link = format!("/users?$select={READINESS_SELECT}&$top=999");
-        for _ in 0..MAX_PAGES * 100 {
-            let answer = self.send(Method::GET, &link, None).await?;
-            let page = answer.body["value"]
-                .as_array()
-                .ok_or_else(|| self.malformed("a user list without value"))?;
-            for v in page {
-                let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-                builder.add_cloud_user(
-                    &CloudUserFacts {
-                        id: text("id"),
-                        user_principal_name: text("userPrincipalName"),
-                        guest: text("userType").eq_ignore_ascii_case("guest"),
-                        synced: v["onPremisesSyncEnabled"].as_bool().unwrap_or(false),
-                    },
-                    roles,
-                );
-            }
-            progress(&self.settings.name, builder.users());
-            match answer.body["@odata.nextLink"].as_str() {
-                Some(next) => link = next.to_string(),
-                None => return Ok(()),
-            }
+        let first = format!("/users?$select={READINESS_SELECT}&$top=999");
+        let ended = self
+            .graph
+            .for_each_page(first, MAX_PAGES * 100, |answer| {
+                let page = answer["value"]
+                    .as_array()
+                    .ok_or_else(|| self.graph.malformed("a user list without value"))?;
+                for v in page {
+                    let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+                    builder.add_cloud_user(
+                        &CloudUserFacts {
+                            id: text("id"),
+                            user_principal_name: text("userPrincipalName"),
+                            guest: text("userType").eq_ignore_ascii_case("guest"),
+                            synced: v["onPremisesSyncEnabled"].as_bool().unwrap_or(false),
+                        },
+                        roles,
+                    );
+                }
+                progress(self.graph.name(), builder.users());
+                Ok(())
+            })
+            .await?;
+        if ended {
+            return Ok(());
         }
-        Err(self.malformed("the user listing never ended (too many pages)"))
+        Err(self
+            .graph
+            .malformed("the user listing never ended (too many pages)"))
     }
 }
 

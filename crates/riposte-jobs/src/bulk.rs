@@ -173,17 +173,6 @@ pub struct BulkRun {
     pub weakest: Option<Outcome>,
 }
 
-/// The ids of jobs of a bulk that changed their account (what undo reverses):
-/// the job's outcome, or one of its steps', is `verified`. `already` means
-/// nothing was written, so undo leaves those accounts as they were.
-fn changed_something(job: &Job) -> bool {
-    job.outcome == Some(Outcome::Verified)
-        || job
-            .evidence
-            .as_ref()
-            .is_some_and(|e| e.steps.iter().any(|s| s.outcome == Outcome::Verified))
-}
-
 /// The reference by which an undo names a job's account again: its SID
 /// (stable across renames and moves), else its DN, else the reference given.
 fn reference_of(job: &Job) -> String {
@@ -734,7 +723,7 @@ impl Runner {
             .bulk_jobs(id)
             .await?
             .iter()
-            .filter(|j| changed_something(j))
+            .filter(|j| j.changed_something())
             .map(reference_of)
             .collect();
         let request = BulkRequest {

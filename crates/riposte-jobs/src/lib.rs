@@ -154,7 +154,7 @@ enum Resolved {
     },
 }
 
-/// The source of automatic requests (riposte-automation).
+/// The source of automatic requests (riposte-response::automation).
 const AUTOMATION: &str = "automation";
 
 /// The actor and source of outcomes that recovery brings about.

@@ -217,6 +217,8 @@ pub fn job(job: &Job, events: &[JobEvent]) -> Value {
             "sid": job.target_sid,
         },
         "outcome": job.outcome,
+        // The one rule behind undo (riposte_core::outcome::changed_something).
+        "changed_something": job.changed_something(),
         "message": job.message,
         "reason": job.reason,
         "requested_by": job.requested_by,

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
-use riposte_core::policy::{Permission, Principal};
+use riposte_core::policy::Principal;
 use riposte_core::{Action, ActionOptions, Outcome};
 use riposte_jobs::{ActionRequest, Enqueued, view};
 use riposte_store::{Job, JobFilter, JobState};
@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Caller;
+use crate::authorised::{Authorised, permit};
 use crate::error::ApiError;
 
 pub(crate) const MAX_PAGE: u32 = 500;
@@ -52,10 +53,9 @@ pub struct SearchQuery {
 /// GET /api/v1/identities?q=TEXT: accounts whose names contain TEXT, in every forest.
 pub async fn search_identities(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorised<permit::ReadIdentities>,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.may(&Permission::ReadIdentities)?;
     let Query(query) = query
         .map_err(|e| ApiError::bad_request("malformed_query", format!("{e}; expected ?q=TEXT")))?;
     let text = query.q.trim();
@@ -94,10 +94,9 @@ pub async fn search_identities(
 /// GET /api/v1/identities/{reference}: one account's current state, read now.
 pub async fn get_identity(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorised<permit::ReadIdentities>,
     Path(reference): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.may(&Permission::ReadIdentities)?;
     let identity = state.runner.find_identity(&reference).await?;
     let permitted = view::permitted_actions(&caller.0, &identity);
     Ok(Json(view::identity(&identity, Some(&permitted))))
@@ -121,11 +120,10 @@ pub struct ActionBody {
 pub async fn request_action(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    caller: Caller,
+    caller: Authorised<permit::Respond>,
     headers: HeaderMap,
     body: Result<Json<ActionBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.may(&Permission::Respond)?;
     let Json(body) = body.map_err(|e| {
         ApiError::bad_request(
             "malformed_request",
@@ -249,10 +247,9 @@ pub(crate) fn parse_job_id(id: &str) -> Result<Uuid, ApiError> {
 /// GET /api/v1/jobs/{id}: one job with its evidence and timeline.
 pub async fn get_job(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorised<permit::ReadJobs>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.may(&Permission::ReadJobs)?;
     let id = parse_job_id(&id)?;
     let job = state
         .runner
@@ -342,10 +339,9 @@ fn list_query(query: ListParams) -> Result<ListQuery, ApiError> {
 /// GET /api/v1/jobs: jobs, newest first, filtered and paged.
 pub async fn list_jobs(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorised<permit::ReadJobs>,
     query: ListParams,
 ) -> Result<Json<Value>, ApiError> {
-    caller.may(&Permission::ReadJobs)?;
     let (jobs, limit, offset) = list(&state, list_query(query)?).await?;
     let next = (jobs.len() as u32 == limit).then(|| offset + limit);
     Ok(Json(json!({
@@ -357,10 +353,9 @@ pub async fn list_jobs(
 /// GET /api/v1/jobs/export.csv: the same list as CSV.
 pub async fn export_jobs_csv(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorised<permit::ReadJobs>,
     query: ListParams,
 ) -> Result<Response, ApiError> {
-    caller.may(&Permission::ReadJobs)?;
     let (jobs, _, _) = list(&state, list_query(query)?).await?;
     let mut out = String::from(
         "job_id,created_at,requested_by,source,action,target,forest,dn,state,outcome,message,reason\n",
@@ -408,10 +403,9 @@ pub async fn export_jobs_csv(
 /// `[limits] event_streams_per_caller` streams at once (429 beyond).
 pub async fn job_events(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorised<permit::ReadJobs>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.may(&Permission::ReadJobs)?;
     let id = parse_job_id(&id)?;
     if state.runner.store().get(id).await?.is_none() {
         return Err(ApiError::not_found("job_not_found", format!("no job {id}")));
@@ -491,12 +485,11 @@ pub struct DecisionBody {
 
 async fn decide(
     state: AppState,
-    caller: Caller,
+    caller: Authorised<permit::Respond>,
     id: String,
     approve: bool,
     body: Result<Json<DecisionBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.may(&Permission::Respond)?;
     let Json(body) = body.map_err(|e| {
         ApiError::bad_request(
             "malformed_request",
@@ -517,7 +510,7 @@ async fn decide(
 /// POST /api/v1/jobs/{id}/approve: a second person lets a protected job run.
 pub async fn approve_job(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorised<permit::Respond>,
     Path(id): Path<String>,
     body: Result<Json<DecisionBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -527,7 +520,7 @@ pub async fn approve_job(
 /// POST /api/v1/jobs/{id}/reject: a second person refuses it; it ends denied.
 pub async fn reject_job(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorised<permit::Respond>,
     Path(id): Path<String>,
     body: Result<Json<DecisionBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -548,10 +541,9 @@ pub const MAX_EVENTS_BODY: usize = 4 << 20;
 /// objects or Samba audit lines) through the detection pipeline. 202 with counts.
 pub async fn ingest_events(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorised<permit::Ingest>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    caller.may(&Permission::Ingest)?;
     let body = body.map_err(|e| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -565,7 +557,7 @@ pub async fn ingest_events(
     })?;
     // The alert records who sent the events, with the scope they had: automation acts
     // on them only as far as its rules trust this input and within that scope.
-    let input = crate::ingest::Input::api(&caller.0);
+    let input = riposte_response::Input::api(&caller.0);
     let report = state
         .pipeline
         .process_batch(&body, "request", &input)
@@ -601,10 +593,9 @@ pub struct AlertQuery {
 /// GET /api/v1/alerts[?technique&user&since&limit&offset]: newest first.
 pub async fn list_alerts(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorised<permit::ReadAlerts>,
     query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.may(&Permission::ReadAlerts)?;
     let Query(q) = query.map_err(|e| {
         ApiError::bad_request(
             "malformed_query",
@@ -630,10 +621,9 @@ pub async fn list_alerts(
 /// GET /api/v1/alerts/{id}: one alert with its events' references.
 pub async fn get_alert(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorised<permit::ReadAlerts>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.may(&Permission::ReadAlerts)?;
     let id = Uuid::parse_str(&id).map_err(|_| {
         ApiError::bad_request("malformed_alert_id", format!("{id:?} is not an alert id"))
     })?;

@@ -1,12 +1,14 @@
 //! Who is calling: API tokens (`Authorization: Bearer rpt_...`) or a
 //! person's portal session (the `riposte_session` cookie). Every data route
-//! takes a [`Caller`]; without one the request never reaches a handler.
+//! takes a [`Caller`] (the API) or a [`SignedIn`] (the portal), mostly through
+//! [`crate::authorised::Authorised`], which also asks the policy; without one the
+//! request never reaches a handler.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use riposte_core::policy::{self, Permission, Principal};
+use riposte_core::policy::Principal;
 use riposte_core::secret_token;
 use riposte_store::Session;
 use time::OffsetDateTime;
@@ -22,15 +24,9 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a session lives; sign-out ends it sooner.
 pub const SESSION_HOURS: i64 = 8;
 
-/// An authenticated caller.
+/// An authenticated caller of the API. A handler that needs a permission takes
+/// [`crate::authorised::Authorised`] instead, which holds one of these.
 pub struct Caller(pub Principal);
-
-impl Caller {
-    /// Checks a permission through the one policy module; a refusal names the missing right.
-    pub fn may(&self, wanted: &Permission<'_>) -> Result<(), ApiError> {
-        policy::authorize(&self.0, wanted).map_err(|refusal| crate::error::forbidden(&refusal))
-    }
-}
 
 /// The value of cookie `name`, if the request carries it.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -12,7 +12,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use riposte_core::policy::{Permission, Principal};
+use riposte_core::policy::Principal;
 use riposte_core::{Action, ActionOptions};
 use riposte_jobs::{BulkPlan, BulkRequest, Runner, RunnerError, Selector, view};
 use riposte_store::{BulkOperation, BulkState};
@@ -22,7 +22,7 @@ use tracing::{error, info};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::authorised::{Authorised, permit};
 use crate::error::ApiError;
 
 #[derive(Deserialize)]
@@ -82,10 +82,9 @@ pub(crate) fn plan_json(plan: &BulkPlan) -> Value {
 pub async fn create_bulk(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    caller: Caller,
+    caller: Authorised<permit::Respond>,
     body: Result<Json<BulkBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.may(&Permission::Respond)?;
     let Json(body) = body.map_err(|e| {
         ApiError::bad_request(
             "malformed_request",
@@ -175,11 +174,10 @@ pub struct ShowQuery {
 /// GET /api/v1/bulk/{id}[?jobs=true]: state, counts, what was left out.
 pub async fn get_bulk(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorised<permit::ReadJobs>,
     Path(id): Path<String>,
     query: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.may(&Permission::ReadJobs)?;
     let Query(query) =
         query.map_err(|e| ApiError::bad_request("malformed_query", e.body_text()))?;
     let bulk = load(&state, parse_bulk_id(&id)?).await?;
@@ -202,10 +200,9 @@ pub struct ListQuery {
 /// GET /api/v1/bulk: bulk operations, newest first.
 pub async fn list_bulks(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorised<permit::ReadJobs>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.may(&Permission::ReadJobs)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request("malformed_query", e.body_text()))?;
     let limit = crate::api::page_limit(q.limit, 50, crate::api::MAX_PAGE)?;
     let offset = q.offset.unwrap_or(0);
@@ -259,11 +256,10 @@ pub(crate) async fn control(
 
 async fn control_route(
     state: AppState,
-    caller: Caller,
+    caller: Authorised<permit::ControlBulk>,
     id: String,
     what: Control<'_>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.may(&Permission::ControlBulk)?;
     let id = parse_bulk_id(&id)?;
     load(&state, id).await?;
     let bulk = control(&state, &caller.0, id, what, "api").await?;
@@ -273,7 +269,7 @@ async fn control_route(
 /// POST /api/v1/bulk/{id}/pause: no new child starts; running ones finish.
 pub async fn pause_bulk(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorised<permit::ControlBulk>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     control_route(state, caller, id, Control::Pause).await
@@ -282,7 +278,7 @@ pub async fn pause_bulk(
 /// POST /api/v1/bulk/{id}/resume.
 pub async fn resume_bulk(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorised<permit::ControlBulk>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     control_route(state, caller, id, Control::Resume).await
@@ -291,7 +287,7 @@ pub async fn resume_bulk(
 /// POST /api/v1/bulk/{id}/cancel: queued children end failed, "cancelled before it started".
 pub async fn cancel_bulk(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorised<permit::ControlBulk>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     control_route(state, caller, id, Control::Cancel).await
@@ -325,7 +321,7 @@ fn decision_body(
 /// every child in their scope) lets a bulk waiting for approval run.
 pub async fn approve_bulk(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorised<permit::ControlBulk>,
     Path(id): Path<String>,
     body: Result<Json<DecisionBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -336,7 +332,7 @@ pub async fn approve_bulk(
 /// POST /api/v1/bulk/{id}/reject: ends a bulk waiting for approval; nothing is written.
 pub async fn reject_bulk(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorised<permit::ControlBulk>,
     Path(id): Path<String>,
     body: Result<Json<DecisionBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -355,11 +351,10 @@ pub struct UndoBody {
 pub async fn undo_bulk(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    caller: Caller,
+    caller: Authorised<permit::Respond>,
     Path(id): Path<String>,
     body: Result<Json<UndoBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.may(&Permission::Respond)?;
     let Json(body) = body.map_err(|e| {
         ApiError::bad_request(
             "malformed_request",

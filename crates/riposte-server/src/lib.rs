@@ -13,10 +13,10 @@
 
 mod api;
 mod auth;
+mod authorised;
 mod bulk;
 mod error;
 mod http;
-pub mod ingest;
 pub mod limits;
 mod metrics;
 mod openapi;
@@ -38,8 +38,8 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use riposte_core::policy::Permission;
 use riposte_jobs::Runner;
+use riposte_response::{Pipeline, TailSource};
 use riposte_store::{JobFilter, LeaderLock, PeopleStore, TokenStore};
 use serde_json::json;
 use tokio::sync::watch;
@@ -56,7 +56,7 @@ pub struct AppState {
     tokens: Arc<dyn TokenStore>,
     people: Arc<dyn PeopleStore>,
     metrics: Arc<Metrics>,
-    pipeline: Arc<ingest::Pipeline>,
+    pipeline: Arc<Pipeline>,
     readiness: Arc<readiness::ReadinessService>,
     limits: Arc<Limits>,
     sign_in: Arc<sign_in_guard::SignInGuard>,
@@ -87,7 +87,7 @@ pub struct ServeOptions {
     /// How often the worker looks for jobs queued by other processes.
     pub poll: Duration,
     /// Samba JSON audit logs to tail into the detection pipeline.
-    pub tail: Vec<ingest::TailSource>,
+    pub tail: Vec<TailSource>,
     /// The readiness assessment, run at start-up and then periodically.
     pub readiness: Arc<readiness::ReadinessService>,
     /// Who runs the periodic work that must run on one node at a time: the
@@ -259,9 +259,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics_text(
     State(state): State<AppState>,
-    caller: auth::Caller,
+    _caller: authorised::Authorised<authorised::permit::ReadJobs>,
 ) -> Result<Response, ApiError> {
-    caller.may(&Permission::ReadJobs)?;
     let body = state.metrics.render(state.runner.directory().round_trips());
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }
@@ -303,7 +302,7 @@ pub async fn serve(
     runner: Arc<Runner>,
     tokens: Arc<dyn TokenStore>,
     people: Arc<dyn PeopleStore>,
-    pipeline: Arc<ingest::Pipeline>,
+    pipeline: Arc<Pipeline>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     tls::check_listen(options.listen, options.tls.is_some(), options.insecure_http)?;
@@ -425,8 +424,8 @@ async fn pause(stop: &mut watch::Receiver<bool>, every: Duration) -> bool {
 /// others try again every `every`.
 async fn lead_tailing(
     leader: Arc<dyn LeaderLock>,
-    sources: Vec<ingest::TailSource>,
-    pipeline: Arc<ingest::Pipeline>,
+    sources: Vec<TailSource>,
+    pipeline: Arc<Pipeline>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -438,7 +437,7 @@ async fn lead_tailing(
             Ok(Some(mut lead)) => {
                 info!("this node leads tailing of the Samba audit logs");
                 let (tail_stop, tail_rx) = watch::channel(false);
-                let tailers = ingest::start_tailers(&sources, &pipeline, &tail_rx);
+                let tailers = riposte_response::start_tailers(&sources, &pipeline, &tail_rx);
                 let stopping = loop {
                     if pause(&mut stop, every).await {
                         break true;

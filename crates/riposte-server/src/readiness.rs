@@ -10,14 +10,13 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use riposte_core::policy::Permission;
 use riposte_core::readiness::{self, GapReason, ReadinessReport, ReadinessSource};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, RwLock, watch};
 use tracing::{info, warn};
 
-use crate::auth::Caller;
+use crate::authorised::{Authorised, permit};
 use crate::{ApiError, AppState};
 
 /// Accounts per group in the report itself; the rest are paged.
@@ -157,9 +156,8 @@ async fn latest_or_404(state: &AppState) -> Result<Arc<ReadinessReport>, ApiErro
 /// GET /api/v1/readiness: the last report (groups cut to their first accounts).
 pub async fn get_report(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorised<permit::ReadReadiness>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.may(&Permission::ReadReadiness)?;
     let report = latest_or_404(&state).await?;
     Ok(Json(summary(&report)))
 }
@@ -167,9 +165,8 @@ pub async fn get_report(
 /// POST /api/v1/readiness/refresh: assess now and return the new report.
 pub async fn refresh(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorised<permit::RefreshReadiness>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.may(&Permission::RefreshReadiness)?;
     let report = state.readiness.refresh().await;
     Ok(Json(summary(&report)))
 }
@@ -215,10 +212,9 @@ fn parse_group_query(
 /// GET /api/v1/readiness/accounts: one gap group's accounts, a page at a time.
 pub async fn group_accounts(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorised<permit::ReadReadiness>,
     query: Result<Query<GroupQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.may(&Permission::ReadReadiness)?;
     let q = parse_group_query(query)?;
     let report = latest_or_404(&state).await?;
     let group = group_of(&report, &q)?;
@@ -266,10 +262,9 @@ pub async fn group_accounts(
 /// GET /api/v1/readiness/accounts.csv: one gap group, whole, as CSV.
 pub async fn group_csv(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorised<permit::ReadReadiness>,
     query: Result<Query<GroupQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    caller.may(&Permission::ReadReadiness)?;
     let q = parse_group_query(query)?;
     let report = latest_or_404(&state).await?;
     let body = match group_of(&report, &q)? {

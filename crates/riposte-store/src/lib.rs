@@ -194,6 +194,11 @@ pub struct Job {
 }
 
 impl Job {
+    /// Whether this job changed something (`riposte_core::outcome::changed_something`).
+    pub fn changed_something(&self) -> bool {
+        riposte_core::outcome::changed_something(self.outcome, self.evidence.as_ref())
+    }
+
     /// Waiting for a second person: queued, but no worker may claim it.
     pub fn awaiting_approval(&self) -> bool {
         self.state == JobState::Queued && self.approval == Some(Approval::Pending)
@@ -398,7 +403,7 @@ pub trait Ledger: JobStore + AuditLog + BulkStore {}
 impl<T: JobStore + AuditLog + BulkStore> Ledger for T {}
 
 /// Everything a backend keeps: what `riposte` opens at start-up (see
-/// riposte-cli's `open_store`), so nothing else needs to know the backend.
+/// the app's `store::open_store`), so nothing else needs to know the backend.
 /// An `Arc<dyn Store>` converts to any of its parts by trait upcasting.
 pub trait Store: Ledger + TokenStore + PeopleStore + AlertStore + LeaderLock {}
 

@@ -1,8 +1,12 @@
-//! The `riposte` binary: one TLS crypto provider for the whole process, then
-//! the command line.
+//! The `riposte` binary: one TLS crypto provider for the whole process, the
+//! arguments, then the command (`riposte::app::run`).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
+
+use clap::Parser;
+use riposte::Cli;
+use riposte::exit;
 
 fn main() -> ExitCode {
     // ldap3 (and later sqlx and reqwest) use rustls; with more than one
@@ -14,5 +18,17 @@ fn main() -> ExitCode {
     {
         eprintln!("riposte: a TLS crypto provider was already installed");
     }
-    riposte_cli::run()
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are "errors" printed on stdout, exit 0.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    riposte::app::run(cli)
 }

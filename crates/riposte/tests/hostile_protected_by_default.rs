@@ -2,7 +2,7 @@
 //! account (each forest's bind account) and break-glass accounts are
 //! protected by default: by hand they wait for a second person (exit 5),
 //! and a bulk leaves them out with the reason, writing nothing to them.
-//! (Automation refusing them: riposte-automation's tests/lab.rs.)
+//! (Automation refusing them: tests/automation_lab.rs.)
 
 mod support;
 

@@ -1,11 +1,11 @@
-//! The shared store conformance suite on a real PostgreSQL server, each test
-//! in its own fresh database (see `riposte_store_sql::testing`).
+//! The shared store conformance suite on a real PostgreSQL server: one test
+//! per check (`riposte_store::conformance_tests!`), each in its own fresh
+//! database (see `riposte_store_sql::testing`).
 
 use riposte_store_sql::PostgresStore;
 use riposte_store_sql::testing::TestDatabase;
 
-/// A fresh, empty ledger in a database of its own (the guard).
-pub async fn open(label: &'static str) -> (TestDatabase, PostgresStore) {
+async fn fresh(label: &str) -> (TestDatabase, PostgresStore) {
     let db = TestDatabase::create(label).await;
     let store = PostgresStore::connect(&db.url)
         .await
@@ -13,38 +13,28 @@ pub async fn open(label: &'static str) -> (TestDatabase, PostgresStore) {
     (db, store)
 }
 
-/// Another node on the ledger `open` made: the same database.
-pub async fn open_second(db: &TestDatabase) -> PostgresStore {
+/// A fresh database for one check, named after it (`TestDatabase::create`
+/// keeps the first 30 characters of the label, then the process id and a
+/// counter, well inside PostgreSQL's 63-byte names).
+async fn open(label: &'static str) -> (TestDatabase, PostgresStore) {
+    fresh(label).await
+}
+
+/// A second node: its own pool on the same database.
+async fn open_second(db: &TestDatabase) -> PostgresStore {
     PostgresStore::connect(&db.url)
         .await
         .unwrap_or_else(|e| panic!("opening {} again: {e}", db.name))
 }
 
-/// Drops the database `open` made.
-pub async fn close(db: TestDatabase) {
+async fn close(db: TestDatabase) {
     db.remove().await;
 }
 
-#[tokio::test]
-async fn postgres_store_passes_the_conformance_suite() {
-    let (db, store) = open("suite").await;
-    riposte_store::conformance::run_all(&store).await;
-    riposte_store::conformance::tokens_are_found_by_hash_until_revoked(&store).await;
-    riposte_store::conformance::tokens_belong_to_their_owner(&store).await;
-    riposte_store::conformance::people_sessions_live_until_expiry_revocation_or_disabling(&store)
-        .await;
-    riposte_store::conformance::alerts_append_filter_and_page(&store).await;
-    drop(store);
-    close(db).await;
-}
-
-#[tokio::test]
-async fn two_nodes_on_one_database_pass_the_multi_node_checks() {
-    let (db, a) = open("multi").await;
-    let b = open_second(&db).await;
-    riposte_store::conformance::run_multi_node(&a, &b).await;
-    drop((a, b));
-    close(db).await;
+riposte_store::conformance_tests! {
+    open: open,
+    open_second: open_second,
+    close: close,
 }
 
 #[tokio::test]
@@ -73,7 +63,7 @@ async fn nodes_starting_together_apply_the_migrations_once() {
 #[tokio::test]
 async fn records_cannot_be_changed_or_deleted_behind_the_store() {
     use sqlx::Connection;
-    let (db, store) = open("triggers").await;
+    let (db, store) = fresh("triggers").await;
     riposte_store::conformance::the_first_audit_record_links_to_genesis(&store).await;
     riposte_store::conformance::alerts_append_filter_and_page(&store).await;
     riposte_store::conformance::a_finished_job_never_changes(&store).await;
@@ -126,13 +116,13 @@ async fn an_unreachable_server_is_named_without_the_password() {
     assert!(err.contains("postgres://"), "{err}");
 }
 
-#[tokio::test]
-async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
+/// A fresh database (with one job) that refuses the audit records of
+/// `REFUSED_RECORD_TARGET`, as a full disk would refuse the second insert of
+/// the transaction.
+async fn refusing_store(label: &str) -> (TestDatabase, PostgresStore) {
     use sqlx::Connection;
-    let (db, store) = open("record").await;
+    let (db, store) = fresh(label).await;
     riposte_store::conformance::create_and_read_back(&store).await;
-    // The ledger refuses that one target's audit records, as a full disk
-    // would refuse the second insert of the transaction.
     let mut raw = sqlx::PgConnection::connect(&db.url).await.unwrap();
     assert_eq!(
         riposte_store::conformance::REFUSED_RECORD_TARGET,
@@ -148,8 +138,28 @@ async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
     .await
     .unwrap();
     drop(raw);
+    (db, store)
+}
+
+#[tokio::test]
+async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
+    let (db, store) = refusing_store("record").await;
     riposte_store::conformance::a_job_is_not_stored_when_its_request_record_is_not(&store).await;
+    drop(store);
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn a_job_is_not_finished_when_its_outcome_record_cannot_be() {
+    let (db, store) = refusing_store("outcome_record").await;
     riposte_store::conformance::a_job_is_not_finished_when_its_outcome_record_is_not(&store).await;
+    drop(store);
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn a_bulk_keeps_its_state_when_its_record_cannot_be() {
+    let (db, store) = refusing_store("bulk_record").await;
     riposte_store::conformance::a_bulk_keeps_its_state_when_its_record_is_not(&store).await;
     drop(store);
     db.remove().await;
@@ -179,7 +189,7 @@ async fn a_remote_server_without_verified_tls_is_refused_before_any_connection()
 async fn checkpoints_are_signed_in_every_append_path() {
     use riposte_store::audit::checkpoint::{AuditSigner, CheckpointKeys, generate_key};
     let (private, public) = generate_key().unwrap();
-    let (db, store) = open("checkpoints").await;
+    let (db, store) = fresh("checkpoints").await;
     let store = store.with_audit_signer(std::sync::Arc::new(
         AuditSigner::from_pkcs8(&private, 3).unwrap(),
     ));
@@ -192,7 +202,7 @@ async fn checkpoints_are_signed_in_every_append_path() {
 #[tokio::test]
 async fn retention_removes_only_old_alerts_and_nothing_else_can_delete_one() {
     use sqlx::Connection;
-    let (db, store) = open("retention").await;
+    let (db, store) = fresh("retention").await;
     let mut raw = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let raised = (time::OffsetDateTime::now_utc()
         - time::Duration::days(riposte_store::conformance::OLD_ALERT_DAYS))

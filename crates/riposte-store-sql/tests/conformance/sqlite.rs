@@ -1,47 +1,33 @@
-//! The shared job-store conformance suite, on a real SQLite file.
+//! The shared job-store conformance suite, on a real SQLite file: one test
+//! per check (`riposte_store::conformance_tests!`), each on its own file.
 
 use riposte_store_sql::SqliteStore;
-use tempfile::TempDir;
 
-/// A fresh, empty ledger in a directory of its own (the guard).
-pub async fn open(_label: &'static str) -> (TempDir, SqliteStore) {
+/// A fresh ledger file in its own directory (the label is not needed: the
+/// directory is new).
+async fn open(_label: &'static str) -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
-    let store = open_second(&dir).await;
+    let store = SqliteStore::open(&dir.path().join("ledger.sqlite"))
+        .await
+        .unwrap();
     (dir, store)
 }
 
-/// Another node on the ledger `open` made: the same file, opened again.
-pub async fn open_second(dir: &TempDir) -> SqliteStore {
+/// A second node on the same file.
+async fn open_second(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open(&dir.path().join("ledger.sqlite"))
         .await
         .unwrap()
 }
 
-/// Removes the directory `open` made.
-pub async fn close(dir: TempDir) {
+async fn close(dir: tempfile::TempDir) {
     dir.close().unwrap();
 }
 
-#[tokio::test]
-async fn sqlite_store_passes_the_conformance_suite() {
-    let (dir, store) = open("suite").await;
-    riposte_store::conformance::run_all(&store).await;
-    riposte_store::conformance::tokens_are_found_by_hash_until_revoked(&store).await;
-    riposte_store::conformance::tokens_belong_to_their_owner(&store).await;
-    riposte_store::conformance::people_sessions_live_until_expiry_revocation_or_disabling(&store)
-        .await;
-    riposte_store::conformance::alerts_append_filter_and_page(&store).await;
-    drop(store);
-    close(dir).await;
-}
-
-#[tokio::test]
-async fn two_nodes_on_one_sqlite_file_pass_the_multi_node_checks() {
-    let (dir, a) = open("multi").await;
-    let b = open_second(&dir).await;
-    riposte_store::conformance::run_multi_node(&a, &b).await;
-    drop((a, b));
-    close(dir).await;
+riposte_store::conformance_tests! {
+    open: open,
+    open_second: open_second,
+    close: close,
 }
 
 #[tokio::test]
@@ -88,14 +74,14 @@ async fn alerts_cannot_be_changed_or_deleted() {
     );
 }
 
-#[tokio::test]
-async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
+/// A ledger (with one job) that refuses the audit records of
+/// `REFUSED_RECORD_TARGET`, as a full disk would refuse the second insert of
+/// the transaction.
+async fn refusing_store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.sqlite");
     let store = SqliteStore::open(&path).await.unwrap();
     riposte_store::conformance::create_and_read_back(&store).await;
-    // The ledger refuses that one target's audit records, as a full disk
-    // would refuse the second insert of the transaction.
     let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
         "sqlite://{}",
         path.display()
@@ -114,8 +100,24 @@ async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
     .await
     .unwrap();
     drop(conn);
+    (dir, store)
+}
+
+#[tokio::test]
+async fn a_job_is_not_stored_when_its_request_record_cannot_be() {
+    let (_dir, store) = refusing_store().await;
     riposte_store::conformance::a_job_is_not_stored_when_its_request_record_is_not(&store).await;
+}
+
+#[tokio::test]
+async fn a_job_is_not_finished_when_its_outcome_record_cannot_be() {
+    let (_dir, store) = refusing_store().await;
     riposte_store::conformance::a_job_is_not_finished_when_its_outcome_record_is_not(&store).await;
+}
+
+#[tokio::test]
+async fn a_bulk_keeps_its_state_when_its_record_cannot_be() {
+    let (_dir, store) = refusing_store().await;
     riposte_store::conformance::a_bulk_keeps_its_state_when_its_record_is_not(&store).await;
 }
 

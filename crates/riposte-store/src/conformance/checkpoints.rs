@@ -5,7 +5,7 @@
 use riposte_core::evidence::Evidence;
 use riposte_core::{Action, Outcome};
 
-use super::{LEASE, audit_record, create, new_job, outcome_record};
+use super::support::{LEASE, audit_record, create, new_job, outcome_record};
 use crate::audit::checkpoint::{CHECKPOINT_EVENT, CheckpointKeys, checkpoint_now};
 use crate::{Finish, Ledger, verify_chain, verify_checkpoints};
 

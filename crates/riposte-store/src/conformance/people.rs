@@ -1,45 +1,140 @@
-//! Conformance: one identity per person (token owners, the person behind a
-//! request) and bulk operations that wait for a second person.
+//! People: one identity per person. Their sessions live until expiry,
+//! revocation or disabling; the person behind a request stays with its job
+//! or bulk (so no credential of theirs approves it).
 
-use riposte_core::policy::{Role, Scope};
-use riposte_core::{Action, Outcome};
-use serde_json::json;
+use riposte_core::Action;
+use time::OffsetDateTime;
 
-use super::{LEASE, bulk_record, new_bulk, new_job};
-use crate::{Approval, BulkState, Ledger, NewAuditRecord, StoreError, TokenStore};
+use super::support::*;
+use crate::{BulkState, Ledger, StoreError};
 
-/// A token names the person it belongs to; a service token names nobody.
-pub async fn tokens_belong_to_their_owner(store: &dyn TokenStore) {
-    let owned = store
-        .create_token(
-            "conf-alice-laptop",
+/// People and their sessions: names are unique, a session is found by the
+/// hash of its secret until it expires, is revoked, or its person is disabled.
+pub async fn people_sessions_live_until_expiry_revocation_or_disabling(
+    store: &dyn crate::PeopleStore,
+) {
+    use riposte_core::policy::{Role, Scope};
+    let scope = Scope {
+        forests: vec!["corp".into()],
+        ous: vec![],
+        actions: vec![Action::Disable, Action::Enable],
+    };
+    let alice = store
+        .create_person(
+            "conf-alice",
             Role::Responder,
-            &Scope::default(),
-            Some("alice"),
-            "user:admin",
-            "hash-owned",
+            &scope,
+            "$argon2id$x",
+            "cli:root",
         )
         .await
         .unwrap();
-    assert_eq!(owned.owner.as_deref(), Some("alice"));
-    let found = store
-        .token_by_hash("hash-owned")
+    assert_eq!(alice.principal().name, "user:conf-alice");
+    let read = store
+        .person_by_name("conf-alice")
         .await
         .unwrap()
-        .expect("live token");
-    assert_eq!(found.principal().person.as_deref(), Some("alice"));
-    let service = store
-        .create_token(
-            "conf-soar",
-            Role::Responder,
+        .expect("stored person");
+    assert_eq!(read, alice);
+    assert_eq!(read.scope, scope);
+    assert_eq!(read.password_hash, "$argon2id$x");
+    assert!(!read.disabled);
+    assert!(store.person_by_name("conf-nobody").await.unwrap().is_none());
+    let duplicate = store
+        .create_person(
+            "conf-alice",
+            Role::Reader,
             &Scope::default(),
-            None,
-            "user:admin",
-            "hash-service",
+            "h",
+            "cli:root",
         )
+        .await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+
+    let now = OffsetDateTime::now_utc();
+    let hours = time::Duration::hours(8);
+    let session = store
+        .create_session(alice.id, "session-hash-1", "csrf-1", now + hours)
         .await
         .unwrap();
-    assert_eq!(service.principal().person, None);
+    assert_eq!(session.person.id, alice.id);
+    assert_eq!(session.csrf_token, "csrf-1");
+    let found = store
+        .session_by_hash("session-hash-1", now)
+        .await
+        .unwrap()
+        .expect("live session");
+    assert_eq!(found.id, session.id);
+    assert_eq!(found.person.name, "conf-alice");
+    assert!(
+        store
+            .session_by_hash("session-hash-2", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Expired: not found after its expiry.
+    assert!(
+        store
+            .session_by_hash("session-hash-1", now + hours + time::Duration::minutes(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A disabled person's sessions stop at once, and come back only if re-enabled.
+    assert!(store.set_person_disabled("conf-alice", true).await.unwrap());
+    assert!(
+        store
+            .session_by_hash("session-hash-1", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .person_by_name("conf-alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    assert!(
+        store
+            .set_person_disabled("conf-alice", false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .session_by_hash("session-hash-1", now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        !store
+            .set_person_disabled("conf-nobody", true)
+            .await
+            .unwrap()
+    );
+    // Sign-out: revoked once, never found again.
+    assert!(store.revoke_session("session-hash-1").await.unwrap());
+    assert!(!store.revoke_session("session-hash-1").await.unwrap());
+    assert!(
+        store
+            .session_by_hash("session-hash-1", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .list_people()
+            .await
+            .unwrap()
+            .iter()
+            .any(|p| p.name == "conf-alice")
+    );
 }
 
 /// Jobs and bulk operations read back the person behind their request.
@@ -65,127 +160,4 @@ pub async fn jobs_and_bulks_keep_the_person_behind_their_request(store: &dyn Led
         .set_bulk_state(bulk.id, &[BulkState::Running], BulkState::Cancelled)
         .await
         .unwrap();
-}
-
-fn decision(event: &str) -> NewAuditRecord {
-    NewAuditRecord {
-        actor: "user:bob".into(),
-        source: "cli".into(),
-        remote_addr: None,
-        event: event.into(),
-        target: None,
-        job_id: None,
-        result: "success".into(),
-        details: json!({}),
-    }
-}
-
-/// A bulk stored with an approval requirement is paused and pending: none
-/// of its children is claimed and it cannot be resumed; only a decision
-/// starts it (approved: running) or ends it (rejected: cancelled), with the
-/// decision's record in the same transaction.
-pub async fn a_bulk_awaiting_approval_never_runs_until_a_second_person_decides(store: &dyn Ledger) {
-    for approve in [true, false] {
-        let mut bulk = new_bulk("ou");
-        bulk.approval_required = Some("30 accounts, above approval_above = 25".into());
-        let children = (0..2)
-            .map(|i| {
-                new_job(
-                    &format!("conf-bulk-approval-{approve}-{i}"),
-                    Action::Disable,
-                )
-            })
-            .collect();
-        let bulk = store
-            .create_bulk(bulk, children, bulk_record("conf-bulk-approval"))
-            .await
-            .unwrap();
-        assert_eq!(
-            (bulk.state, bulk.approval),
-            (BulkState::Paused, Some(Approval::Pending))
-        );
-        assert!(crate::bulk_awaiting_approval(&bulk));
-        let jobs = store.bulk_jobs(bulk.id).await.unwrap();
-        assert!(!store.claim(jobs[0].id, "w1", LEASE).await.unwrap());
-        assert!(
-            store
-                .claim_next_in_bulk(bulk.id, None, "w1", LEASE)
-                .await
-                .unwrap()
-                .is_none()
-        );
-        // Resuming is not approving.
-        let resumed = store
-            .set_bulk_state(bulk.id, &[BulkState::Paused], BulkState::Running)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&resumed, StoreError::Conflict(m) if m.contains("approval")),
-            "{resumed}"
-        );
-        let event = if approve {
-            "bulk-approved"
-        } else {
-            "bulk-rejected"
-        };
-        let decided = store
-            .decide_bulk_approval(bulk.id, "user:bob", approve, decision(event))
-            .await
-            .unwrap();
-        assert_eq!(decided.decided_by.as_deref(), Some("user:bob"));
-        if approve {
-            assert_eq!(
-                (decided.state, decided.approval),
-                (BulkState::Running, Some(Approval::Approved))
-            );
-            let claimed = store
-                .claim_next_in_bulk(bulk.id, None, "w1", LEASE)
-                .await
-                .unwrap()
-                .expect("claimable once approved");
-            store
-                .finish(
-                    claimed.id,
-                    Some("w1"),
-                    crate::Finish {
-                        outcome: Outcome::Failed,
-                        message: "conformance",
-                        evidence: &Default::default(),
-                    },
-                )
-                .await
-                .unwrap();
-        } else {
-            assert_eq!(
-                (decided.state, decided.approval),
-                (BulkState::Cancelled, Some(Approval::Rejected))
-            );
-            assert!(!store.claim(jobs[1].id, "w1", LEASE).await.unwrap());
-        }
-        // Decided once.
-        assert!(matches!(
-            store
-                .decide_bulk_approval(bulk.id, "user:carol", true, decision("bulk-approved"))
-                .await,
-            Err(StoreError::Conflict(_))
-        ));
-        let mut after = 0;
-        let mut recorded = Vec::new();
-        loop {
-            let page = store.audit_records(after, 500).await.unwrap();
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            recorded.extend(
-                page.into_iter()
-                    .filter(|r| r.event == event && r.details["bulk_id"] == json!(bulk.id)),
-            );
-        }
-        assert_eq!(recorded.len(), 1, "one {event} record");
-        if approve {
-            store
-                .set_bulk_state(bulk.id, &[BulkState::Running], BulkState::Cancelled)
-                .await
-                .unwrap();
-        }
-    }
 }

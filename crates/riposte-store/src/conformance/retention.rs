@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::new_alert;
+use super::alerts::new_alert;
 use crate::StoreError;
 
 /// Alert retention. `old` are alerts the backend's test stored directly as

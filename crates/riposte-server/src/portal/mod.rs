@@ -1,0 +1,143 @@
+//! The web portal: server-rendered pages (askama) for people who sign in, one
+//! module per page; this one holds the routes and what every page shares.
+//!
+//! Every page is built from the same pieces as the API: accounts through
+//! `Runner::find_account`, rights through `riposte-core::policy` (a page names
+//! the permission it needs in its signature: [`crate::authorised::Authorised`]),
+//! what an action would do through `riposte-core::outcome`, jobs through
+//! `api::queue_action` and `Runner::decide`. Nothing here decides a
+//! permission or an outcome. Assets are compiled in; no page loads anything
+//! from elsewhere (the Content-Security-Policy says so to the browser).
+
+mod action_center;
+mod alerts;
+mod assets;
+mod bulk;
+mod confirm;
+mod csrf;
+mod errors;
+mod identity;
+mod job;
+mod readiness;
+mod search;
+mod sign_in;
+
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use riposte_core::Action;
+use time::OffsetDateTime;
+
+use crate::AppState;
+use crate::auth::SignedIn;
+use crate::error::ApiError;
+
+pub use errors::PortalError;
+
+/// Every page's routes; each page module owns its own.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(sign_in::routes())
+        .merge(assets::routes())
+        .merge(search::routes())
+        .merge(identity::routes())
+        .merge(confirm::routes())
+        .merge(job::routes())
+        .merge(action_center::routes())
+        .merge(alerts::routes())
+        .merge(readiness::routes())
+        .merge(bulk::routes())
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters: for
+/// references (DNs, UPNs) in paths and filter values in query strings.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Headers every page carries: nothing from elsewhere, no framing, no caching
+/// of account state.
+fn html(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(body) => html(status, body),
+        Err(e) => PortalError::from(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "render_failed",
+            format!("the page could not be rendered: {e}"),
+        ))
+        .into_response(),
+    }
+}
+
+/// Who is signed in, as every page's header shows them.
+pub struct Me {
+    pub name: String,
+    pub role: String,
+    pub csrf: String,
+}
+
+impl Me {
+    fn of(signed: &SignedIn) -> Me {
+        Me {
+            name: signed.principal.name.clone(),
+            role: signed.principal.role.to_string(),
+            csrf: signed.session.csrf_token.clone(),
+        }
+    }
+}
+
+/// What a page calls an action (buttons, headings).
+fn label(action: Action) -> &'static str {
+    match action {
+        Action::Disable => "Disable",
+        Action::Enable => "Enable",
+        Action::ForcePasswordReset => "Force password reset",
+        Action::Unlock => "Unlock",
+        Action::SetPassword => "Set new password",
+        Action::RevokeSessions => "Revoke sessions",
+        Action::ConfirmCompromised => "Confirm compromised",
+    }
+}
+
+fn confirm_href(reference: &str, action: Action) -> String {
+    format!(
+        "/ui/identities/{}/confirm?action={}",
+        encode(reference),
+        action.as_str()
+    )
+}
+
+/// A time as every page shows it.
+fn when(t: OffsetDateTime) -> String {
+    riposte_core::time::rfc3339(t)
+}

@@ -1,0 +1,154 @@
+//! `riposte person`: the people who sign in to the web portal (passwords
+//! stored as argon2id hashes; a generated one is shown once).
+
+use anyhow::Context;
+use clap::Subcommand;
+use riposte_core::Action;
+use riposte_core::policy::Role;
+use riposte_store::PeopleStore;
+
+use crate::admin::{Admin, scope_for};
+use crate::exit::{self, UsageError};
+
+#[derive(Subcommand, Debug)]
+pub enum PersonCommand {
+    /// Add a person; without --password-stdin a strong password is generated and printed once.
+    Add {
+        /// A unique sign-in name; the ledger names them user:<name>.
+        #[arg(long)]
+        name: String,
+        /// reader, responder or admin.
+        #[arg(long)]
+        role: Role,
+        /// Limit a responder to these forests (repeatable).
+        #[arg(long = "forest")]
+        forests: Vec<String>,
+        /// Limit a responder to accounts under these OUs (DNs, repeatable).
+        #[arg(long = "ou")]
+        ous: Vec<String>,
+        /// Limit a responder to these actions (repeatable).
+        #[arg(long = "action")]
+        actions: Vec<Action>,
+        /// Read the password from the first line of standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Everyone who may sign in (never their passwords).
+    List,
+    /// Stop a person signing in; their sessions end at once.
+    Disable { name: String },
+    /// Let a disabled person sign in again.
+    Enable { name: String },
+}
+
+pub async fn run(
+    cmd: PersonCommand,
+    people: &dyn PeopleStore,
+    admin: &Admin,
+    json_output: bool,
+) -> anyhow::Result<u8> {
+    let operator = admin.principal();
+    use riposte_core::person_password;
+    use secrecy::{ExposeSecret, SecretString};
+    match cmd {
+        PersonCommand::Add {
+            name,
+            role,
+            forests,
+            ous,
+            actions,
+            password_stdin,
+        } => {
+            if role == Role::Forwarder {
+                return Err(UsageError(
+                    "forwarder is a role for a log forwarder's token (riposte token create --role forwarder), not for a person".into(),
+                )
+                .into());
+            }
+            let scope = scope_for(role, forests, ous, actions)?;
+            if name.trim().is_empty()
+                || name.len() > 64
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c))
+            {
+                return Err(UsageError(
+                    "--name must be 1 to 64 letters, digits, '.', '_', '@' or '-'".into(),
+                )
+                .into());
+            }
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                let line = line.trim_end_matches(['\r', '\n']).to_string();
+                (SecretString::from(line), false)
+            } else {
+                (
+                    riposte_core::password::generate(&name).context("generating a password")?,
+                    true,
+                )
+            };
+            let hash = person_password::hash(&password).map_err(|e| match e {
+                person_password::PersonPasswordError::TooShort => {
+                    anyhow::Error::from(UsageError(e.to_string()))
+                }
+                other => other.into(),
+            })?;
+            let person = people
+                .create_person(&name, role, &scope, &hash, &operator.name)
+                .await?;
+            // The password is printed once, only when riposte made it up; it is stored nowhere.
+            let shown = generated.then(|| password.expose_secret().to_string());
+            if json_output {
+                println!(
+                    "{}",
+                    serde_json::json!({ "id": person.id, "name": person.name, "role": person.role, "scope": person.scope, "password": shown })
+                );
+            } else {
+                println!(
+                    "person {} ({}, id {}) may sign in to the portal",
+                    person.name, person.role, person.id
+                );
+                if let Some(p) = shown {
+                    println!("  password: {p}");
+                    println!("Shown once: riposte keeps only its argon2id hash.");
+                }
+            }
+            Ok(exit::OK)
+        }
+        PersonCommand::List => {
+            let all = people.list_people().await?;
+            if json_output {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "people": all }))?
+                );
+            } else {
+                for p in all {
+                    let state = if p.disabled { "disabled" } else { "active" };
+                    println!(
+                        "{:<20} {:<9} {state:<8} created by {}",
+                        p.name, p.role, p.created_by
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        PersonCommand::Disable { name } => set_disabled(people, &name, true).await,
+        PersonCommand::Enable { name } => set_disabled(people, &name, false).await,
+    }
+}
+
+async fn set_disabled(people: &dyn PeopleStore, name: &str, disabled: bool) -> anyhow::Result<u8> {
+    if people.set_person_disabled(name, disabled).await? {
+        println!("{} {name}", if disabled { "disabled" } else { "enabled" });
+        Ok(exit::OK)
+    } else {
+        Err(UsageError(format!(
+            "nobody is named {name:?}; `riposte person list` shows them"
+        ))
+        .into())
+    }
+}
