@@ -348,7 +348,7 @@ mod tests {
     async fn stored_alerts_reach_the_hook_and_state_spans_batches() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
-            riposte_store_sqlite::SqliteStore::open(&dir.path().join("l.sqlite"))
+            riposte_store_sql::SqliteStore::open(&dir.path().join("l.sqlite"))
                 .await
                 .unwrap(),
         );
@@ -395,7 +395,7 @@ mod tests {
     async fn live_events_far_from_now_never_move_windows_and_inputs_never_mix() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
-            riposte_store_sqlite::SqliteStore::open(&dir.path().join("l.sqlite"))
+            riposte_store_sql::SqliteStore::open(&dir.path().join("l.sqlite"))
                 .await
                 .unwrap(),
         );

@@ -1,7 +1,7 @@
 //! The job ledger: every action is a job, and the jobs table is the ledger.
 //!
-//! [`JobStore`] is the one storage trait; each backend is its own crate
-//! (riposte-store-sqlite, ...) and passes [`conformance`]. A job moves
+//! [`JobStore`] is the one storage trait; each backend (one crate,
+//! riposte-store-sql: SQLite, PostgreSQL) passes [`conformance`]. A job moves
 //! queued -> running -> finished exactly once; a finished job never changes
 //! again, and each state change is also kept as a [`JobEvent`].
 //!

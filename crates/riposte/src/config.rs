@@ -149,7 +149,7 @@ impl std::fmt::Debug for Database {
         match self {
             Database::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
             Database::Postgres(url) => {
-                write!(f, "Postgres({})", riposte_store_postgres::redact_url(url))
+                write!(f, "Postgres({})", riposte_store_sql::redact_url(url))
             }
         }
     }
@@ -160,7 +160,7 @@ impl Database {
     pub fn describe(&self) -> String {
         match self {
             Database::Sqlite(path) => format!("sqlite://{}", path.display()),
-            Database::Postgres(url) => riposte_store_postgres::redact_url(url),
+            Database::Postgres(url) => riposte_store_sql::redact_url(url),
         }
     }
 

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use riposte_store::{AuditSigner, Store, StoreError};
-use riposte_store_postgres::PostgresStore;
-use riposte_store_sqlite::SqliteStore;
+use riposte_store_sql::{PostgresStore, SqliteStore};
 
 use crate::config::Database;
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use common::{riposte_config, start_paused};
 use riposte_store::{AuditLog, NewAuditRecord};
-use riposte_store_sqlite::SqliteStore;
+use riposte_store_sql::SqliteStore;
 use riposte_testlab::Lab;
 use serde_json::{Value, json};
 use sqlx::Connection;

@@ -12,9 +12,9 @@ use std::process::{Command, Stdio};
 
 use common::{BIN, Run, riposte_config, run};
 use riposte_store::{AuditLog, AuditRecord, GENESIS_HASH, record_hash, to_millis};
-use riposte_store_postgres::PostgresStore;
-use riposte_store_postgres::testing::TestDatabase;
-use riposte_store_sqlite::SqliteStore;
+use riposte_store_sql::PostgresStore;
+use riposte_store_sql::SqliteStore;
+use riposte_store_sql::testing::TestDatabase;
 use serde_json::Value;
 use sqlx::Connection;
 

@@ -13,7 +13,7 @@ use riposte_response::automation::{
     AlertFacts, Automation, AutomationConfig, Entity, Mode, Response, Rule,
 };
 use riposte_store::{AuditLog, JobStore};
-use riposte_store_sqlite::SqliteStore;
+use riposte_store_sql::SqliteStore;
 use riposte_testlab::{Lab, Login};
 
 fn spray(users: &[&str]) -> Alert {

@@ -37,9 +37,9 @@ use std::time::{Duration, Instant};
 
 use common::{BIN, riposte_config};
 use riposte_store::{AuditRecord, BulkState, JobFilter, JobState, JobStore, Store};
-use riposte_store_postgres::PostgresStore;
-use riposte_store_postgres::testing::TestDatabase;
-use riposte_store_sqlite::SqliteStore;
+use riposte_store_sql::PostgresStore;
+use riposte_store_sql::SqliteStore;
+use riposte_store_sql::testing::TestDatabase;
 use riposte_testlab::{Lab, TestUser};
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -614,9 +614,7 @@ async fn retention_removes_only_old_alerts() {
     // The ledger, with one alert raised five days ago (only raw SQL can age
     // one) and one raised now, before the server starts.
     let ledger = dir.path().join("data").join("riposte.sqlite");
-    let store = riposte_store_sqlite::SqliteStore::open(&ledger)
-        .await
-        .unwrap();
+    let store = riposte_store_sql::SqliteStore::open(&ledger).await.unwrap();
     let alert = |title: &str| riposte_store::NewAlert {
         rule_id: "dos-test".into(),
         title: title.into(),

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::{BIN, metadata_version, riposte_config, version_step_of_one_disable};
 use riposte_store::{AuditLog, BulkState, BulkStore, JobState, JobStore, verify_chain};
-use riposte_store_postgres::PostgresStore;
-use riposte_store_postgres::testing::TestDatabase;
+use riposte_store_sql::PostgresStore;
+use riposte_store_sql::testing::TestDatabase;
 use riposte_testlab::Lab;
 use riposte_testlab::http::request;
 use serde_json::json;

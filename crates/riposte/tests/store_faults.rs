@@ -313,7 +313,7 @@ enum Fault {
 fn postgres_read_only(rt: &tokio::runtime::Runtime, name: &str, on: bool) {
     use sqlx::Connection;
     rt.block_on(async {
-        let server = riposte_store_postgres::testing::server_url();
+        let server = riposte_store_sql::testing::server_url();
         let mut admin = sqlx::PgConnection::connect(&server)
             .await
             .expect("the test PostgreSQL server");
@@ -358,11 +358,8 @@ fn fault_run(fault: Fault) {
         Fault::ReadOnly => Some(Mounted::ext4(&image, &data)),
         Fault::PostgresReadOnly => None,
     };
-    let db = (fault == Fault::PostgresReadOnly).then(|| {
-        rt.block_on(riposte_store_postgres::testing::TestDatabase::create(
-            "store_ro",
-        ))
-    });
+    let db = (fault == Fault::PostgresReadOnly)
+        .then(|| rt.block_on(riposte_store_sql::testing::TestDatabase::create("store_ro")));
     let config = match &db {
         Some(db) => {
             let url = db.url.clone();

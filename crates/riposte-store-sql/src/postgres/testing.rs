@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use crate::redact_url;
+use super::redact_url;
 
 const HINT: &str = "start the test server with `scripts/postgres up` (as root), or set RIPOSTE_TEST_POSTGRES_URL to a postgres:// URL whose role may create databases";
 

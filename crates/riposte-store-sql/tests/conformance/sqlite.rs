@@ -1,7 +1,7 @@
 //! The shared job-store conformance suite, on a real SQLite file: one test
 //! per check (`riposte_store::conformance_tests!`), each on its own file.
 
-use riposte_store_sqlite::SqliteStore;
+use riposte_store_sql::SqliteStore;
 
 /// A fresh ledger file in its own directory (the label is not needed: the
 /// directory is new).

@@ -1,9 +1,9 @@
 //! The shared store conformance suite on a real PostgreSQL server: one test
 //! per check (`riposte_store::conformance_tests!`), each in its own fresh
-//! database (see `riposte_store_postgres::testing`).
+//! database (see `riposte_store_sql::testing`).
 
-use riposte_store_postgres::PostgresStore;
-use riposte_store_postgres::testing::TestDatabase;
+use riposte_store_sql::PostgresStore;
+use riposte_store_sql::testing::TestDatabase;
 
 async fn fresh(label: &str) -> (TestDatabase, PostgresStore) {
     let db = TestDatabase::create(label).await;

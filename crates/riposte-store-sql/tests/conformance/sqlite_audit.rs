@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use riposte_store::{AuditLog, BreakKind, ChainReport, NewAuditRecord, verify_chain};
-use riposte_store_sqlite::SqliteStore;
+use riposte_store_sql::SqliteStore;
 use serde_json::json;
 use sqlx::{Connection, SqliteConnection};
 
