@@ -1,20 +1,26 @@
 //! The REST API against the real lab: every endpoint, each role, 401/403,
 //! idempotency, live events, CSV, metrics, graceful shutdown.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-use crate::harness::{BIN, riposte_config};
+use crate::harness::{Serve, riposte_config};
 use riposte_testlab::http::{Response, request};
 use riposte_testlab::{Lab, Login};
 use serde_json::{Value, json};
 
-/// A `riposte serve` on a free port with its own ledger; stopped on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    config: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+/// A `riposte serve` on a free port with its own ledger (the harness's), and the API calls of
+/// these tests.
+struct Server(Serve);
+
+impl std::ops::Deref for Server {
+    type Target = Serve;
+    fn deref(&self) -> &Serve {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Serve {
+        &mut self.0
+    }
 }
 
 impl Server {
@@ -24,51 +30,11 @@ impl Server {
 
     /// `extra` is appended to the config (e.g. a [safeguards] table).
     fn start_with(lab: &Lab, failpoints: Option<&str>, extra: &str) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let config = lab.private_config(dir.path(), |t| t + extra);
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .env("RIPOSTE_LISTEN", "127.0.0.1:0")
-            .stdout(Stdio::piped());
-        if let Some(f) = failpoints {
-            cmd.env("RIPOSTE_FAILPOINTS", f);
-        } else {
-            cmd.env_remove("RIPOSTE_FAILPOINTS");
-        }
-        let mut child = cmd.spawn().expect("riposte serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .expect("the listening line")
-            .to_string();
-        assert!(
-            addr.starts_with("127.0.0.1:"),
-            "unexpected first line: {line:?}"
-        );
-        Server {
-            child,
-            addr,
-            config,
-            _dir: dir,
-        }
+        Server(Serve::start(lab, failpoints, extra))
     }
 
-    fn token(&self, name: &str, role: &str, scope: &[&str]) -> String {
-        let mut args = vec!["--json", "token", "create", "--name", name, "--role", role];
-        args.extend_from_slice(scope);
-        let out = riposte_config(&self.config, &args);
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        out.json()["token"].as_str().unwrap().to_string()
-    }
-
-    fn person(&self, name: &str, role: &str) {
+    /// A person with no portal password (`riposte person add` without one).
+    fn person_without_password(&self, name: &str, role: &str) {
         let out = riposte_config(
             &self.config,
             &["person", "add", "--name", name, "--role", role],
@@ -109,13 +75,6 @@ impl Server {
             .find_map(|l| l.strip_prefix("data: "))
             .expect("data");
         serde_json::from_str::<Value>(data).unwrap()["job"].clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -572,13 +531,8 @@ fn stopping_the_service_lets_the_running_job_finish() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
     let mut server = server;
-    let exit = server.child.wait().unwrap();
+    let exit = server.terminate();
     assert!(exit.success(), "riposte serve exited with {exit}");
     let shown = riposte_config(&server.config, &["--json", "actions", "show", &job_id]).json();
     assert_eq!(shown["state"], "finished");
@@ -602,8 +556,8 @@ fn a_protected_identity_waits_for_a_second_person() {
     );
     let server = Server::start_with(&lab, None, &extra);
     // A second person is another person: each token belongs to one.
-    server.person("alice", "responder");
-    server.person("bob", "responder");
+    server.person_without_password("alice", "responder");
+    server.person_without_password("bob", "responder");
     let alice = server.token("alice", "responder", &["--owner", "alice"]);
     let bob = server.token("bob", "responder", &["--owner", "bob"]);
     let reader = server.token("reader", "reader", &[]);
@@ -791,28 +745,11 @@ fn a_caller_that_hangs_up_leaves_no_job_without_its_request_record() {
         ],
     );
     let token = created.json()["token"].as_str().unwrap().to_string();
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .env("RIPOSTE_LISTEN", "127.0.0.1:0")
-        .env("RIPOSTE_FAILPOINTS", "after-create-job=sleep:10000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("riposte serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let mut server = Serve::on_config(&config)
+        .failpoints(Some("after-create-job=sleep:10000"))
+        .stderr_lines()
+        .start();
+    let addr = server.addr.clone();
     let user = lab.create_user("corp", "hang", 0);
     let body = action(&user.reference(), "disable").to_string();
     let mut stream = TcpStream::connect(&addr).unwrap();
@@ -825,13 +762,13 @@ fn a_caller_that_hangs_up_leaves_no_job_without_its_request_record() {
     .unwrap();
     // Hang up while the handler sleeps just after the job was recorded.
     loop {
-        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        match server
+            .stderr_lines()
+            .recv_timeout(std::time::Duration::from_secs(60))
+        {
             Ok(l) if l.contains("failpoint after-create-job") => break,
             Ok(_) => continue,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the request never reached after-create-job");
-            }
+            Err(_) => panic!("the request never reached after-create-job"),
         }
     }
     // The job and its request record were written in one transaction: the
@@ -891,8 +828,7 @@ fn a_caller_that_hangs_up_leaves_no_job_without_its_request_record() {
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    server.kill();
     assert_eq!(
         events
             .iter()

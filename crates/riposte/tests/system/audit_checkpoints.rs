@@ -6,9 +6,9 @@
 //! the first checkpoint that no longer matches. Through the binary.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::harness::{BIN, Run, riposte_config, run};
+use crate::harness::{BIN, Run, Serve, riposte_config, run};
 use riposte_store::{AuditLog, AuditRecord, GENESIS_HASH, record_hash, to_millis};
 use riposte_store_postgres::PostgresStore;
 use riposte_store_postgres::testing::TestDatabase;
@@ -526,29 +526,13 @@ fn a_clean_shutdown_of_serve_signs_the_last_record() {
         &["token", "create", "--name", "before", "--role", "reader"],
     );
     assert_eq!(made.code, 0, "{}", made.stderr);
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .env("RIPOSTE_LISTEN", "127.0.0.1:0")
-        .env_remove("RIPOSTE_FAILPOINTS")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("riposte serve starts");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert!(line.contains("listening on http://127.0.0.1:"), "{line}");
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let status = child.wait().unwrap();
+    let mut serve = Serve::on_config(&config).stderr_null().start();
+    assert!(
+        serve.first_line.contains("listening on http://127.0.0.1:"),
+        "{}",
+        serve.first_line
+    );
+    let status = serve.terminate();
     assert!(status.success(), "{status}");
     let raw = lines(&riposte_config(&config, &["audit", "export", "--format", "raw"]).stdout);
     let last = raw.last().expect("records");

@@ -5,11 +5,10 @@
 //! Each test makes its own OU under OU=Staff (where riposte-action is
 //! delegated) and deletes it afterwards.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{BIN, riposte_config, start_paused};
+use crate::harness::{Serve, riposte_config, start_paused};
 use riposte_testlab::http::request;
 use riposte_testlab::{Lab, LabForest, Login, base64};
 use serde_json::{Value, json};
@@ -377,47 +376,24 @@ fn hostile_selectors_are_refused_and_nothing_is_recorded() {
     );
 }
 
-/// `riposte serve` on a free port with its own ledger; stopped on drop.
-struct Server {
-    child: std::process::Child,
-    addr: String,
-    config: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+/// `riposte serve` on a free port with its own ledger (the harness's), and the API calls of
+/// these tests.
+struct Server(Serve);
+
+impl std::ops::Deref for Server {
+    type Target = Serve;
+    fn deref(&self) -> &Serve {
+        &self.0
+    }
 }
 
 impl Server {
     fn start(lab: &Lab) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let config = lab.private_config(dir.path(), |t| t);
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .env("RIPOSTE_LISTEN", "127.0.0.1:0")
-            .env_remove("RIPOSTE_FAILPOINTS")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("riposte serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().rsplit("http://").next().unwrap().to_string();
-        Server {
-            child,
-            addr,
-            config,
-            _dir: dir,
-        }
+        Server(Serve::on_lab(lab, "").start())
     }
 
     fn token(&self, name: &str, role: &str) -> String {
-        let out = riposte_config(
-            &self.config,
-            &["--json", "token", "create", "--name", name, "--role", role],
-        );
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        out.json()["token"].as_str().unwrap().to_string()
+        self.0.token(name, role, &[])
     }
 
     fn call(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -426,13 +402,6 @@ impl Server {
         let r = request(&self.addr, method, path, &headers, body.as_deref());
         let json = serde_json::from_str(&r.body).unwrap_or(Value::Null);
         (r.status, json)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

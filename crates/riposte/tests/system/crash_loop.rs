@@ -25,15 +25,15 @@
 //! (`scripts/lab up`) and, for PostgreSQL, `scripts/postgres up`; fails,
 //! never skips, without them.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::harness::{BIN, riposte_config};
+use crate::harness::{Serve, riposte_config};
 use riposte_store::{AuditRecord, BulkState, JobFilter, JobState, JobStore, Store};
 use riposte_store_postgres::PostgresStore;
 use riposte_store_postgres::testing::TestDatabase;
@@ -68,101 +68,55 @@ impl Rng {
     }
 }
 
-/// One `riposte serve`; the last failpoint it announced is kept. Killed on drop.
+/// One `riposte serve` (the harness's, its stderr kept); the failpoints it announced since the
+/// last reset are read from that stderr. Killed on drop.
 struct Node {
-    child: Child,
-    addr: String,
-    last_failpoint: Arc<Mutex<Option<String>>>,
-    log: Arc<Mutex<Vec<String>>>,
+    serve: Serve,
+    /// The stderr lines before this one belong to earlier trials.
+    since: Cell<usize>,
 }
 
 impl Node {
     fn start(config: &Path) -> Node {
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .env("RIPOSTE_LISTEN", "127.0.0.1:0")
-            .env("RIPOSTE_FAILPOINTS", FAILPOINTS)
+        let serve = Serve::on_config(config)
+            .failpoints(Some(FAILPOINTS))
             .env("RIPOSTE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("riposte serve starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let last_failpoint = Arc::new(Mutex::new(None));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        {
-            let (last, log) = (last_failpoint.clone(), log.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some(rest) = line.split("failpoint ").nth(1)
-                        && let Some((name, _)) = rest.split_once(':')
-                    {
-                        *last.lock().unwrap() = Some(name.to_string());
-                    }
-                    let mut log = log.lock().unwrap();
-                    if log.len() >= 200 {
-                        log.remove(0);
-                    }
-                    log.push(line);
-                }
-            });
+            .stderr_lines()
+            .start();
+        Node {
+            serve,
+            since: Cell::new(0),
         }
-        // The first line says where it listens; a thread bounds the wait.
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep reading so the node never blocks on a full pipe.
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-        });
-        let mut node = Node {
-            child,
-            addr: String::new(),
-            last_failpoint,
-            log,
-        };
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .unwrap_or_default();
-        let addr = line.trim().rsplit("http://").next().unwrap_or_default();
-        assert!(
-            addr.starts_with("127.0.0.1:"),
-            "riposte serve did not start (first line {line:?}); its log:\n{}",
-            node.log.lock().unwrap().join("\n")
-        );
-        node.addr = addr.to_string();
-        node
+    }
+
+    fn addr(&self) -> &str {
+        &self.serve.addr
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.serve.child.id()
     }
 
     /// Forgets the failpoints of earlier trials.
     fn reset_failpoint(&self) {
-        *self.last_failpoint.lock().unwrap() = None;
+        self.since.set(self.serve.stderr_len());
     }
 
     fn last_failpoint(&self) -> Option<String> {
-        self.last_failpoint.lock().unwrap().clone()
+        self.serve
+            .stderr_since(self.since.get())
+            .iter()
+            .rev()
+            .find_map(|line| {
+                let rest = line.split("failpoint ").nth(1)?;
+                let (name, _) = rest.split_once(':')?;
+                Some(name.to_string())
+            })
     }
 
     /// SIGKILL (what `Child::kill` sends on Unix), and reaped.
     fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.serve.kill();
     }
 }
 
@@ -416,7 +370,7 @@ fn crash_loop(backend: Backend) {
             "reason": format!("crash loop trial {trial}"),
         })
         .to_string();
-        let addr = nodes[asked].as_ref().unwrap().addr.clone();
+        let addr = nodes[asked].as_ref().unwrap().addr().to_string();
         let token_for_request = token.clone();
         let requested =
             std::thread::spawn(move || post(&addr, "/api/v1/bulk", &token_for_request, &body));

@@ -9,11 +9,9 @@
 //! is left running; the audit chain is intact.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{BIN, riposte_config};
+use crate::harness::{Serve, riposte_config};
 use riposte_graph_double::{Double, Shared, Stats, Storm, User};
 use riposte_testlab::Lab;
 use riposte_testlab::http::request;
@@ -70,11 +68,14 @@ fn start_double(lab: &Lab) -> (String, Shared) {
     (rx.recv().unwrap(), state)
 }
 
-struct Server {
-    child: std::process::Child,
-    addr: String,
-    config: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+/// The harness's `riposte serve`, with the API calls of these tests.
+struct Server(Serve);
+
+impl std::ops::Deref for Server {
+    type Target = Serve;
+    fn deref(&self) -> &Serve {
+        &self.0
+    }
 }
 
 impl Server {
@@ -89,19 +90,7 @@ impl Server {
     }
 
     fn token(&self, name: &str, role: &str) -> String {
-        let out = riposte_config(
-            &self.config,
-            &["--json", "token", "create", "--name", name, "--role", role],
-        );
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        out.json()["token"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.token(name, role, &[])
     }
 }
 
@@ -109,15 +98,11 @@ impl Drop for Server {
 /// waits of at most 2 s, a 1 s timeout, 16 children at once per tenant (and
 /// 16 lookups at once while planning: `per_dc` bounds those too).
 fn start_server(lab: &Lab, double: &str) -> Server {
-    start_server_with(lab, double, None).0
+    start_server_with(lab, double, None)
 }
 
-/// The same, with a failpoint; also returns the server's stderr, line by line.
-fn start_server_with(
-    lab: &Lab,
-    double: &str,
-    failpoint: Option<&str>,
-) -> (Server, std::sync::mpsc::Receiver<String>) {
+/// The same, with a failpoint; its stderr is kept line by line.
+fn start_server_with(lab: &Lab, double: &str, failpoint: Option<&str>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let double = double.to_string();
     let config = lab.private_config(dir.path(), move |t| {
@@ -133,41 +118,13 @@ fn start_server_with(
     });
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.contains("max_attempts = 6"), "{text}");
-    let mut command = Command::new(BIN);
-    command
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .env("RIPOSTE_LISTEN", "127.0.0.1:0")
+    let serve = Serve::on_config(&config)
         .env("RIPOSTE_LOG", "error")
-        .env_remove("RIPOSTE_FAILPOINTS")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(f) = failpoint {
-        command.env("RIPOSTE_FAILPOINTS", f);
-    }
-    let mut child = command.spawn().expect("riposte serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (
-        Server {
-            child,
-            addr,
-            config,
-            _dir: dir,
-        },
-        rx,
-    )
+        .failpoints(failpoint)
+        .stderr_lines()
+        .keep_dir(dir)
+        .start();
+    Server(serve)
 }
 
 fn figures(s: &Stats) -> String {
@@ -427,7 +384,7 @@ fn a_caller_that_hangs_up_while_a_bulk_is_recorded_leaves_no_child_without_its_r
     use std::io::Write;
     let lab = crate::harness::lab();
     let (double, state) = start_double(&lab);
-    let (server, stderr) = start_server_with(&lab, &double, Some("after-create-bulk=sleep:3000"));
+    let server = start_server_with(&lab, &double, Some("after-create-bulk=sleep:3000"));
     let responder = server.token("hangup-responder", "responder");
     let reader = server.token("hangup-reader", "reader");
     let body = json!({ "action": "revoke-sessions", "reason": "test: caller hangs up",
@@ -444,7 +401,7 @@ fn a_caller_that_hangs_up_while_a_bulk_is_recorded_leaves_no_child_without_its_r
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        match stderr.recv_timeout(left) {
+        match server.stderr_lines().recv_timeout(left) {
             Ok(line) if line.contains("failpoint after-create-bulk") => break,
             Ok(_) => continue,
             Err(_) => panic!("riposte serve never reached the failpoint after-create-bulk"),

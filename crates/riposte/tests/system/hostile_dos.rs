@@ -8,11 +8,10 @@
 //! so one test can be several client addresses.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::BIN;
+use crate::harness::Serve;
 use riposte_testlab::Lab;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,18 +21,16 @@ const PASSWORD: &str = "dos-test-password-1";
 /// How long any one read may wait before the test calls it hung.
 const GUARD: Duration = Duration::from_secs(60);
 
+/// The harness's `riposte serve` (stderr kept) and the directory of its config and ledger.
 struct Server {
-    child: Child,
-    addr: String,
-    config: PathBuf,
-    stderr: mpsc::Receiver<String>,
+    serve: Serve,
     dir: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Server {
+    type Target = Serve;
+    fn deref(&self) -> &Serve {
+        &self.serve
     }
 }
 
@@ -46,70 +43,20 @@ impl Server {
     }
 
     fn start_at(dir: tempfile::TempDir, config: PathBuf, failpoints: Option<&str>) -> Server {
-        use std::io::BufRead;
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .env("RIPOSTE_LISTEN", "127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        match failpoints {
-            Some(f) => cmd.env("RIPOSTE_FAILPOINTS", f),
-            None => cmd.env_remove("RIPOSTE_FAILPOINTS"),
-        };
-        let mut child = cmd.spawn().expect("riposte serve starts");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().rsplit("http://").next().unwrap().to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "{line:?}");
-        let (tx, stderr) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Server {
-            child,
-            addr,
-            config,
-            stderr,
-            dir,
-        }
+        let serve = Serve::on_config(&config)
+            .failpoints(failpoints)
+            .stderr_lines()
+            .start();
+        Server { serve, dir }
     }
 
-    fn cli(&self, args: &[&str]) -> crate::harness::Run {
-        crate::harness::riposte_config(&self.config, args)
-    }
-
+    /// A person whose portal password is [`PASSWORD`].
     fn person(&self, name: &str, role: &str) {
-        use std::io::Write;
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(&self.config)
-            .args(["person", "add", "--name", name, "--role", role])
-            .arg("--password-stdin")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.serve.person_with_password(name, role, PASSWORD);
     }
 
     fn token(&self, name: &str, role: &str) -> String {
-        let out = self.cli(&["--json", "token", "create", "--name", name, "--role", role]);
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        out.json()["token"].as_str().unwrap().to_string()
+        self.serve.token(name, role, &[])
     }
 
     /// Signs `name` in with `password` from the client address `from`.
@@ -137,11 +84,9 @@ impl Server {
 
     /// The audit trail's records of `event`, as exported.
     fn audit(&self, event: &str) -> Vec<Value> {
-        let out = self.cli(&["audit", "export", "--format", "raw"]);
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        out.stdout
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        self.serve
+            .audit()
+            .into_iter()
             .filter(|r| r["event"] == event)
             .collect()
     }
@@ -170,12 +115,7 @@ impl Server {
     /// Stops the server as a service manager would (SIGTERM), so it writes
     /// what it owes the audit trail.
     fn stop(&mut self) {
-        let stopped = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(stopped.success());
-        let status = self.child.wait().unwrap();
+        let status = self.serve.terminate();
         assert!(status.success(), "riposte serve ended with {status}");
     }
 }
@@ -491,7 +431,7 @@ async fn a_sign_in_beyond_the_hashing_bound_is_told_to_come_back() {
     let deadline = std::time::Instant::now() + GUARD;
     loop {
         let line = server
-            .stderr
+            .stderr_lines()
             .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
             .expect("the first sign-in reaches the password check");
         if line.contains("failpoint sign-in-hashing") {

@@ -2,95 +2,40 @@
 //! lab's real record shape), follows it across rotation, stores the alerts it raises and
 //! lists them; forwarders push batches to `POST /api/v1/events`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::harness::{BIN, SPRAYED, riposte_config, spray};
+use crate::harness::{SPRAYED, Serve, spray};
 use riposte_testlab::Lab;
 use riposte_testlab::http::{Response, request};
 use serde_json::Value;
 
-struct Server {
-    child: Child,
-    addr: String,
-    config: PathBuf,
-    _dir: tempfile::TempDir,
-}
+/// The harness's `riposte serve` on the lab config without its own `[[ingest]]` tables, with
+/// the API calls of these tests.
+struct Server(Serve);
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Server {
+    type Target = Serve;
+    fn deref(&self) -> &Serve {
+        &self.0
     }
 }
 
-fn spawn(config: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .env("RIPOSTE_LISTEN", "127.0.0.1:0")
-        .env_remove("RIPOSTE_FAILPOINTS")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("riposte serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
-    assert!(addr.starts_with("127.0.0.1:"), "{line:?}");
-    (child, addr)
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Serve {
+        &mut self.0
+    }
 }
 
 /// The lab config without its own `[[ingest]]` tables, plus `extra`.
 fn start(lab: &Lab, extra: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let config = lab.private_config(dir.path(), |t| {
-        let mut out = String::new();
-        let mut skipping = false;
-        for line in t.lines() {
-            if line.trim() == "[[ingest]]" {
-                skipping = true;
-            } else if line.trim().starts_with('[') || line.trim().is_empty() {
-                skipping = false;
-            }
-            if !skipping {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-        out + extra
-    });
-    let (child, addr) = spawn(&config);
-    Server {
-        child,
-        addr,
-        config,
-        _dir: dir,
-    }
+    Server(Serve::on_lab_without_tailing(lab, extra).start())
 }
 
 impl Server {
-    /// Stops riposte, runs `meanwhile`, and starts it again on the same config and ledger.
-    fn restart(&mut self, meanwhile: impl FnOnce()) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        meanwhile();
-        let (child, addr) = spawn(&self.config);
-        self.child = child;
-        self.addr = addr;
-    }
-
     fn token(&self, name: &str, role: &str) -> String {
-        let out = riposte_config(
-            &self.config,
-            &["--json", "token", "create", "--name", name, "--role", role],
-        );
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        out.json()["token"].as_str().unwrap().to_string()
+        self.0.token(name, role, &[])
     }
 
     fn get(&self, token: &str, path: &str) -> Response {

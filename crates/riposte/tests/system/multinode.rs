@@ -6,12 +6,9 @@
 //! Needs the Samba lab (`scripts/lab up`) and the test PostgreSQL
 //! (`scripts/postgres up`); fails, never skips, without them.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::harness::{BIN, metadata_version, riposte_config, version_step_of_one_disable};
+use crate::harness::{Serve, metadata_version, riposte_config, version_step_of_one_disable};
 use riposte_store::{AuditLog, BulkState, BulkStore, JobState, JobStore, verify_chain};
 use riposte_store_postgres::PostgresStore;
 use riposte_store_postgres::testing::TestDatabase;
@@ -22,48 +19,25 @@ use uuid::Uuid;
 const USERS: usize = 30;
 const NODES: usize = 3;
 
-/// One `riposte serve`; its stderr lines arrive on `lines`. Killed on drop.
-struct Node {
-    child: Child,
-    addr: String,
-    lines: mpsc::Receiver<String>,
+/// One `riposte serve` (the harness's, its stderr kept). Killed on drop.
+struct Node(Serve);
+
+impl std::ops::Deref for Node {
+    type Target = Serve;
+    fn deref(&self) -> &Serve {
+        &self.0
+    }
 }
 
 impl Node {
     fn start(config: &std::path::Path, failpoints: &str) -> Node {
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .env("RIPOSTE_LISTEN", "127.0.0.1:0")
-            .env("RIPOSTE_FAILPOINTS", failpoints)
-            .env("RIPOSTE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("riposte serve starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .expect("the listening line")
-            .to_string();
-        assert!(
-            addr.starts_with("127.0.0.1:"),
-            "unexpected first line: {line:?}"
-        );
-        Node { child, addr, lines }
+        Node(
+            Serve::on_config(config)
+                .failpoints(Some(failpoints))
+                .env("RIPOSTE_LOG", "warn")
+                .stderr_lines()
+                .start(),
+        )
     }
 
     /// Waits until this node has paused at `failpoint` for the `nth` time.
@@ -73,19 +47,12 @@ impl Node {
         let mut seen = 0;
         while seen < nth {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
+            match self.stderr_lines().recv_timeout(left) {
                 Ok(line) if line.contains(&marker) => seen += 1,
                 Ok(_) => {}
                 Err(_) => panic!("node {} reached {failpoint} only {seen} times", self.addr),
             }
         }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

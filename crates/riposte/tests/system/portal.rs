@@ -2,26 +2,20 @@
 //! sign-in, CSRF, what a reader is offered, sign-out. The browser flows
 //! are in tests/e2e (Playwright on Chromium).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::BIN;
+use crate::harness::Serve;
 use riposte_testlab::Lab;
 
-struct Server {
-    child: Child,
-    addr: String,
-    config: PathBuf,
-    _dir: tempfile::TempDir,
-}
+/// The harness's `riposte serve` on the lab, with the portal calls of these tests.
+struct Server(Serve);
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Server {
+    type Target = Serve;
+    fn deref(&self) -> &Serve {
+        &self.0
     }
 }
 
@@ -32,55 +26,12 @@ impl Server {
 
     /// `extra` is appended to the config (e.g. a [safeguards] table).
     fn start_with(lab: &Lab, extra: &str) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let config = lab.private_config(dir.path(), |t| t + extra);
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .env("RIPOSTE_LISTEN", "127.0.0.1:0")
-            .env_remove("RIPOSTE_FAILPOINTS")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("riposte serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().rsplit("http://").next().unwrap().to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "{line:?}");
-        Server {
-            child,
-            addr,
-            config,
-            _dir: dir,
-        }
+        Server(Serve::on_lab(lab, extra).start())
     }
 
     /// `riposte person add` with the password on stdin.
     fn person(&self, name: &str, role: &str, password: &str) {
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(&self.config)
-            .args(["person", "add", "--name", name, "--role", role])
-            .arg("--password-stdin")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let printed = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            !printed.contains(password),
-            "a password from stdin is never printed"
-        );
+        self.0.person_with_password(name, role, password);
     }
 
     fn send(&self, method: &str, path: &str, cookies: &[&str], form: Option<&str>) -> Reply {

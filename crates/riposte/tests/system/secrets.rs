@@ -5,12 +5,12 @@
 //! searched for every secret, as text, UTF-16LE, base64 at every alignment and JSON-escaped.
 //! The search is first proven on control files that do hold secrets.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::harness::BIN;
+use crate::harness::{BIN, Serve};
 use riposte_testlab::base64;
 use riposte_testlab::http::{Response, request};
 use serde_json::{Value, json};
@@ -191,65 +191,34 @@ struct Output {
     path: PathBuf,
 }
 
-/// `riposte serve` with debug logging into files; stopped with SIGTERM.
-struct Server {
-    child: Child,
-    addr: String,
+/// The harness's `riposte serve` with debug logging into the session's files; stopped with
+/// SIGTERM.
+struct Server(Serve);
+
+impl std::ops::Deref for Server {
+    type Target = Serve;
+    fn deref(&self) -> &Serve {
+        &self.0
+    }
 }
 
 impl Server {
     fn start(session: &mut Session, config: &Path) -> Server {
         let (out, err) = session.files("serve");
-        let mut server = Server {
-            addr: String::new(),
-            child: Command::new(BIN)
-                .arg("--config")
-                .arg(config)
-                .arg("serve")
-                .env("RIPOSTE_LISTEN", "127.0.0.1:0")
+        Server(
+            Serve::on_config(config)
                 .env("RIPOSTE_LOG", "debug")
-                .env_remove("RIPOSTE_FAILPOINTS")
-                .stdout(std::fs::File::create(&out).unwrap())
-                .stderr(std::fs::File::create(&err).unwrap())
-                .spawn()
-                .expect("riposte serve starts"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let text = std::fs::read_to_string(&out).unwrap_or_default();
-            if let Some(line) = BufReader::new(text.as_bytes())
-                .lines()
-                .map_while(Result::ok)
-                .find(|l| l.contains("listening on http://"))
-            {
-                server.addr = line.rsplit("http://").next().unwrap().trim().to_string();
-                return server;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "riposte serve did not start: {}",
-                std::fs::read_to_string(&err).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+                .output_files(&out, &err)
+                .start(),
+        )
     }
 
     fn call(&self, method: &str, path: &str, headers: &[String], body: Option<&str>) -> Response {
-        request(&self.addr, method, path, headers, body)
+        request(&self.0.addr, method, path, headers, body)
     }
 
     fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.terminate();
     }
 }
 

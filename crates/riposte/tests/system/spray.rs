@@ -6,11 +6,9 @@
 //! approval instead. Acting on sprayed (attacked) accounts must be asked for
 //! explicitly (`act_on_attacked = true`); see hostile_spray.rs for the default.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{BIN, riposte_config};
+use crate::harness::{Serve, riposte_config};
 use riposte_testlab::Login;
 use serde_json::Value;
 
@@ -35,20 +33,13 @@ fn a_real_spray_is_detected_and_the_sprayed_accounts_are_contained() {
         "the lab config tails the audit logs"
     );
 
-    let mut server = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .env("RIPOSTE_LISTEN", "127.0.0.1:0")
-        .env_remove("RIPOSTE_FAILPOINTS")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert!(first.contains("listening"), "{first}");
+    // Killed when dropped, whatever happens below.
+    let server = Serve::on_config(&config).start();
+    assert!(
+        server.first_line.contains("listening"),
+        "{}",
+        server.first_line
+    );
     // The tailer starts at the end of the log: give it a moment to open it.
     std::thread::sleep(Duration::from_secs(2));
 
@@ -58,17 +49,6 @@ fn a_real_spray_is_detected_and_the_sprayed_accounts_are_contained() {
         assert!(!matches!(login, Login::Succeeded));
     }
 
-    // Stop the service whatever happens below.
-    struct Stop(std::process::Child);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.0.id().to_string()])
-                .status();
-            let _ = self.0.wait();
-        }
-    }
-    let _server = Stop(server);
     // Wait (bounded) for the automatic jobs to reach their states.
     let deadline = Instant::now() + Duration::from_secs(90);
     let jobs = loop {

@@ -8,14 +8,12 @@
 //! holds the ledger open for writing) and unmounts it on drop. It needs root; when mounting fails
 //! it fails, saying why.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{BIN, metadata_version, riposte_config, version_step_of_one_disable};
+use crate::harness::{Serve, metadata_version, riposte_config, version_step_of_one_disable};
 use riposte_testlab::TestUser;
 use riposte_testlab::http::{Response, request};
 use serde_json::{Value, json};
@@ -167,100 +165,32 @@ fn fill(dir: &Path) -> u64 {
     written
 }
 
-/// `riposte serve` with its stderr kept line by line.
-struct Serve {
-    child: Child,
-    addr: String,
-    lines: Arc<Mutex<Vec<String>>>,
-    rx: Receiver<String>,
+/// The harness's `riposte serve`, its stderr kept line by line.
+struct Server(Serve);
+
+impl std::ops::Deref for Server {
+    type Target = Serve;
+    fn deref(&self) -> &Serve {
+        &self.0
+    }
 }
 
-impl Serve {
-    fn start(config: &Path, failpoints: Option<&str>) -> Serve {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(config)
-            .arg("serve")
-            .env("RIPOSTE_LISTEN", "127.0.0.1:0")
-            // The sweep then runs every second.
-            .env("RIPOSTE_JOB_LEASE_SECS", "3")
-            .env("RIPOSTE_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        match failpoints {
-            Some(f) => cmd.env("RIPOSTE_FAILPOINTS", f),
-            None => cmd.env_remove("RIPOSTE_FAILPOINTS"),
-        };
-        let mut child = cmd.spawn().expect("riposte serve starts");
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = channel();
-        let kept = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                kept.lock().unwrap().push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().rsplit("http://").next().unwrap().to_string();
-        assert!(
-            addr.starts_with("127.0.0.1:"),
-            "riposte serve did not start: {line:?}\n{}",
-            lines.lock().unwrap().join("\n")
-        );
-        Serve {
-            child,
-            addr,
-            lines,
-            rx,
-        }
-    }
-
-    /// Waits for a stderr line containing `marker`.
-    fn wait_for_line(&self, marker: &str, within: Duration) {
-        let deadline = Instant::now() + within;
-        if self
-            .lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains(marker))
-        {
-            return;
-        }
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(line) if line.contains(marker) => return,
-                Ok(_) => continue,
-                Err(_) => panic!(
-                    "riposte serve never logged {marker:?}; its stderr:\n{}",
-                    self.lines.lock().unwrap().join("\n")
-                ),
-            }
-        }
-    }
-
-    fn count(&self, marker: &str) -> usize {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(marker))
-            .count()
-    }
-
-    fn stderr(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
+impl Server {
+    fn start(config: &Path, failpoints: Option<&str>) -> Server {
+        Server(
+            Serve::on_config(config)
+                // The sweep then runs every second.
+                .env("RIPOSTE_JOB_LEASE_SECS", "3")
+                .env("RIPOSTE_LOG", "info")
+                .failpoints(failpoints)
+                .stderr_lines()
+                .start(),
+        )
     }
 
     fn assert_alive(&mut self) {
         assert!(
-            self.child.try_wait().unwrap().is_none(),
+            self.0.child.try_wait().unwrap().is_none(),
             "riposte serve ended during the fault:\n{}",
             self.stderr()
         );
@@ -282,15 +212,7 @@ impl Serve {
     }
 
     fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.kill();
     }
 }
 
@@ -410,7 +332,7 @@ fn fault_run(fault: Fault) {
         .map(|u| metadata_version(&lab, &u.reference(), "userAccountControl"))
         .collect();
 
-    let mut serve = Serve::start(
+    let mut serve = Server::start(
         &config,
         Some(&format!("before-write=sleep:{BEFORE_WRITE_MS}")),
     );
@@ -528,7 +450,7 @@ fn fault_run(fault: Fault) {
             mounted.take().unwrap().unmount();
             let _ = Command::new("e2fsck").arg("-fy").arg(&image).output();
             mounted = Some(Mounted::ext4_again(&image, &data));
-            serve = Serve::start(&config, None);
+            serve = Server::start(&config, None);
         }
         Fault::PostgresReadOnly => postgres_read_only(&rt, &db.as_ref().unwrap().name, false),
     }

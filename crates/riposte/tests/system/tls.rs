@@ -2,13 +2,12 @@
 //! loopback unless the operator accepts the risk. No traffic leaves
 //! loopback: 0.0.0.0 is only bound (or refused), never connected to.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-use crate::harness::{BIN, riposte_config};
+use crate::harness::{Serve, riposte_config};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
@@ -29,45 +28,28 @@ fn write_config(dir: &Path, server: &str) -> PathBuf {
     path
 }
 
-fn serve(config: &Path, listen: &str) -> Child {
-    Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .env("RIPOSTE_LISTEN", listen)
-        .env_remove("RIPOSTE_FAILPOINTS")
+/// The harness's `riposte serve` listening on `listen`, its stderr kept.
+fn serve(config: &Path, listen: &str) -> Serve {
+    Serve::on_config(config)
+        .listen(listen)
         .env_remove("RIPOSTE_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("riposte serve starts")
+        .stderr_lines()
+        .start()
 }
 
 /// The address after `scheme://` in serve's first line.
-fn listening(child: &mut Child, scheme: &str) -> String {
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+fn listening(serve: &Serve, scheme: &str) -> String {
+    let line = &serve.first_line;
     let marker = format!("listening on {scheme}://");
     assert!(line.contains(&marker), "unexpected first line: {line:?}");
     line.trim().rsplit(&marker).next().unwrap().to_string()
 }
 
-fn stop(mut child: Child) -> String {
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "{stderr}");
+/// SIGTERM; it ends cleanly. Its stderr.
+fn stop(mut serve: Serve) -> String {
+    let status = serve.terminate();
+    let stderr = serve.stderr();
+    assert!(status.success(), "{stderr}");
     stderr
 }
 
@@ -101,8 +83,8 @@ fn https(addr: &str, ca: &Path, request: &str) -> Result<String, std::io::Error>
 fn serve_answers_over_https_to_a_client_that_trusts_its_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"");
-    let mut child = serve(&config, "127.0.0.1:0");
-    let addr = listening(&mut child, "https");
+    let child = serve(&config, "127.0.0.1:0");
+    let addr = listening(&child, "https");
     let ca = dir.path().join("cert.pem");
 
     let health = https(
@@ -191,8 +173,8 @@ fn plain_http_beyond_loopback_is_refused_unless_insecure_http_is_set() {
     );
 
     let insecure = write_config(dir.path(), "insecure_http = true");
-    let mut child = serve(&insecure, "0.0.0.0:0");
-    let addr = listening(&mut child, "http");
+    let child = serve(&insecure, "0.0.0.0:0");
+    let addr = listening(&child, "http");
     assert!(addr.starts_with("0.0.0.0:"), "{addr}");
     let stderr = stop(child);
     assert!(
@@ -212,16 +194,9 @@ fn tls_cert_without_tls_key_is_a_config_error() {
         dir.path(),
         "tls_cert = \"cert.pem\"\ntls_key = \"missing.pem\"",
     );
-    let mut child = serve(&config, "127.0.0.1:0");
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(!status.success());
+    // serve refuses to start: it ends on its own.
+    let (code, stderr) = riposte_config_with_listen(&config, "127.0.0.1:0");
+    assert!(code != 0);
     assert!(
         stderr.contains("tls_key") && stderr.contains("missing.pem"),
         "{stderr}"
@@ -230,16 +205,6 @@ fn tls_cert_without_tls_key_is_a_config_error() {
 
 /// `serve` with RIPOSTE_LISTEN set, expected to end at once: (exit code, stderr).
 fn riposte_config_with_listen(config: &Path, listen: &str) -> (i32, String) {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .env("RIPOSTE_LISTEN", listen)
-        .env_remove("RIPOSTE_FAILPOINTS")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = Serve::on_config(config).listen(listen).run_to_end();
+    (out.code, out.stderr)
 }

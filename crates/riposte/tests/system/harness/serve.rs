@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use riposte_testlab::Lab;
 
-use super::cli::BIN;
+use super::cli::{BIN, Run, run};
 use super::lab::config_without_tailing;
 
 /// How long `serve` may take to say where it listens.
@@ -166,6 +166,11 @@ impl Options {
         }
     }
 
+    /// Runs a `serve` that is expected to refuse to start, to its end.
+    pub fn run_to_end(self) -> Run {
+        run(command(&self.launch))
+    }
+
     /// Starts `serve`, or returns what it said (its stderr) when it refused to start.
     pub fn try_start(self) -> Result<Serve, String> {
         let Options { mut launch, dir } = self;
@@ -198,8 +203,8 @@ impl Started {
     }
 }
 
-/// Spawns `serve` and reads its first line; `Err` with its stderr when it does not listen.
-fn spawn(launch: &Launch) -> Result<Started, String> {
+/// `riposte --config CONFIG serve` with the launch's environment.
+fn command(launch: &Launch) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.arg("--config").arg(&launch.config).arg("serve");
     for (key, value) in &launch.env {
@@ -208,6 +213,12 @@ fn spawn(launch: &Launch) -> Result<Started, String> {
             None => cmd.env_remove(key),
         };
     }
+    cmd
+}
+
+/// Spawns `serve` and reads its first line; `Err` with its stderr when it does not listen.
+fn spawn(launch: &Launch) -> Result<Started, String> {
+    let mut cmd = command(launch);
     match &launch.stderr {
         Stderr::Inherit => cmd.stdout(Stdio::piped()),
         Stderr::Null => cmd.stdout(Stdio::piped()).stderr(Stdio::null()),
