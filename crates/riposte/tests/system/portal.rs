@@ -2,11 +2,7 @@
 //! sign-in, CSRF, what a reader is offered, sign-out. The browser flows
 //! are in tests/e2e (Playwright on Chromium).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
-use crate::harness::Serve;
+use crate::harness::{Portal, Serve};
 use riposte_testlab::Lab;
 
 /// The harness's `riposte serve` on the lab, with the portal calls of these tests.
@@ -34,54 +30,9 @@ impl Server {
         self.0.person_with_password(name, role, password);
     }
 
-    fn send(&self, method: &str, path: &str, cookies: &[&str], form: Option<&str>) -> Reply {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        if !cookies.is_empty() {
-            head.push_str(&format!("Cookie: {}\r\n", cookies.join("; ")));
-        }
-        if let Some(body) = form {
-            head.push_str(&format!(
-                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).unwrap();
-        if let Some(body) = form {
-            stream.write_all(body.as_bytes()).unwrap();
-        }
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .unwrap()
-            .split(' ')
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        Reply {
-            status,
-            headers: lines
-                .filter_map(|l| l.split_once(':'))
-                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-                .collect(),
-            body: body.to_string(),
-        }
-    }
-
     /// The sign-in form's CSRF cookie and token.
     fn sign_in_token(&self) -> (String, String) {
-        let form = self.send("GET", "/ui/sign-in", &[], None);
+        let form = self.portal("GET", "/ui/sign-in", &[], None);
         assert_eq!(form.status, 200);
         let cookie = form
             .cookie("riposte_sign_in")
@@ -92,7 +43,7 @@ impl Server {
 
     fn sign_in(&self, name: &str, password: &str) -> Reply {
         let (cookie, token) = self.sign_in_token();
-        self.send(
+        self.portal(
             "POST",
             "/ui/sign-in",
             &[&cookie],
@@ -108,7 +59,7 @@ impl Server {
         assert_eq!(reply.status, 303, "{}", reply.body);
         let secret = reply.cookie("riposte_session").expect("a session cookie");
         let cookie = format!("riposte_session={secret}");
-        let search = self.send("GET", "/ui/search", &[&cookie], None);
+        let search = self.portal("GET", "/ui/search", &[&cookie], None);
         assert_eq!(search.status, 200);
         let csrf = search
             .body
@@ -121,33 +72,8 @@ impl Server {
     }
 }
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn set_cookie(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k == "set-cookie")
-            .map(|(_, v)| v.as_str())
-            .find(|v| v.starts_with(&format!("{name}=")))
-    }
-    fn cookie(&self, name: &str) -> Option<String> {
-        let header = self.set_cookie(name)?;
-        let value = header.split(';').next()?.split_once('=')?.1;
-        (!value.is_empty()).then(|| value.to_string())
-    }
-    fn location(&self) -> &str {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == "location")
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
-    }
-}
+/// A portal response (the harness's).
+type Reply = Portal;
 
 const PASSWORD: &str = "portal-test-password-1";
 
@@ -174,7 +100,7 @@ fn sign_in_needs_the_right_password_and_sets_a_strict_session_cookie() {
     }
     // The session works for the API as well, as user:<name>.
     let secret = right.cookie("riposte_session").unwrap();
-    let whoami = server.send(
+    let whoami = server.portal(
         "GET",
         "/api/v1/whoami",
         &[&format!("riposte_session={secret}")],
@@ -212,7 +138,7 @@ fn sign_in_needs_the_right_password_and_sets_a_strict_session_cookie() {
         }
     }
     // Nothing without a session: pages send the browser to sign in.
-    let anonymous = server.send("GET", "/ui/search?q=ernie", &[], None);
+    let anonymous = server.portal("GET", "/ui/search?q=ernie", &[], None);
     assert_eq!(anonymous.status, 303);
     assert!(anonymous.location().starts_with("/ui/sign-in"));
     // Every sign-in, refused or not, is in the audit trail, with where it came from; no password is.
@@ -282,7 +208,7 @@ fn posts_without_the_csrf_token_are_refused() {
     server.person("alice", "responder", PASSWORD);
 
     // Sign-in without the pre-session token (cookie and field) is refused.
-    let no_token = server.send(
+    let no_token = server.portal(
         "POST",
         "/ui/sign-in",
         &[],
@@ -291,7 +217,7 @@ fn posts_without_the_csrf_token_are_refused() {
     assert_eq!(no_token.status, 403);
     assert!(no_token.set_cookie("riposte_session").is_none());
     let (signin_cookie, _) = server.sign_in_token();
-    let forged = server.send(
+    let forged = server.portal(
         "POST",
         "/ui/sign-in",
         &[&signin_cookie],
@@ -303,10 +229,10 @@ fn posts_without_the_csrf_token_are_refused() {
 
     let (session, csrf) = server.session("alice", PASSWORD);
     let disable = "action=disable&reason=csrf+test";
-    let refused = server.send("POST", &confirm_path, &[&session], Some(disable));
+    let refused = server.portal("POST", &confirm_path, &[&session], Some(disable));
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(refused.body.contains("CSRF"), "{}", refused.body);
-    let wrong = server.send(
+    let wrong = server.portal(
         "POST",
         &confirm_path,
         &[&session],
@@ -314,11 +240,11 @@ fn posts_without_the_csrf_token_are_refused() {
     );
     assert_eq!(wrong.status, 403);
     // Neither created a job.
-    let jobs = server.send("GET", "/api/v1/jobs", &[&session], None);
+    let jobs = server.portal("GET", "/api/v1/jobs", &[&session], None);
     assert_eq!(jobs.status, 200);
     assert!(jobs.body.contains("\"jobs\":[]"), "{}", jobs.body);
     // The API refuses a cookie-authenticated change without the header, too.
-    let api = server.send(
+    let api = server.portal(
         "POST",
         "/api/v1/jobs/01a21926-855c-753d-a360-75d831e6da64/approve",
         &[&session],
@@ -327,15 +253,15 @@ fn posts_without_the_csrf_token_are_refused() {
     assert_eq!(api.status, 403, "{}", api.body);
     assert!(api.body.contains("csrf_token_required"));
     // Sign-out without the token leaves the session alive.
-    let out = server.send("POST", "/ui/sign-out", &[&session], Some("csrf="));
+    let out = server.portal("POST", "/ui/sign-out", &[&session], Some("csrf="));
     assert_eq!(out.status, 403);
     assert_eq!(
-        server.send("GET", "/ui/search", &[&session], None).status,
+        server.portal("GET", "/ui/search", &[&session], None).status,
         200
     );
     // With the token, the confirm form reaches the policy and the runner:
     // an empty reason is asked for again, nothing recorded.
-    let no_reason = server.send(
+    let no_reason = server.portal(
         "POST",
         &confirm_path,
         &[&session],
@@ -353,13 +279,13 @@ fn a_reader_sees_the_identity_but_no_action() {
     server.person("alice", "responder", PASSWORD);
 
     let (reader, _) = server.session("rita", PASSWORD);
-    let page = server.send("GET", "/ui/identities/corp%3Aernie", &[&reader], None);
+    let page = server.portal("GET", "/ui/identities/corp%3Aernie", &[&reader], None);
     assert_eq!(page.status, 200);
     assert!(page.body.contains("CN=ernie,OU=Staff"), "{}", page.body);
     assert!(!page.body.contains("/confirm?action="), "{}", page.body);
     assert!(page.body.contains("may look at this identity but not act"));
     // Going to the confirmation page directly is refused, naming the missing right.
-    let confirm = server.send(
+    let confirm = server.portal(
         "GET",
         "/ui/identities/corp%3Aernie/confirm?action=disable",
         &[&reader],
@@ -371,14 +297,14 @@ fn a_reader_sees_the_identity_but_no_action() {
 
     // The same page offers a responder the actions the policy permits.
     let (responder, _) = server.session("alice", PASSWORD);
-    let page = server.send("GET", "/ui/identities/corp%3Aernie", &[&responder], None);
+    let page = server.portal("GET", "/ui/identities/corp%3Aernie", &[&responder], None);
     assert!(
         page.body
             .contains("/ui/identities/corp%3Aernie/confirm?action=disable")
     );
 
     // An unknown identity is a clear 404 page.
-    let missing = server.send("GET", "/ui/identities/corp%3Anobody-here", &[&reader], None);
+    let missing = server.portal("GET", "/ui/identities/corp%3Anobody-here", &[&reader], None);
     assert_eq!(missing.status, 404);
     assert!(
         missing.body.contains("No such identity"),
@@ -395,12 +321,12 @@ fn sign_out_revokes_the_session() {
     let (session, csrf) = server.session("alice", PASSWORD);
     assert_eq!(
         server
-            .send("GET", "/api/v1/whoami", &[&session], None)
+            .portal("GET", "/api/v1/whoami", &[&session], None)
             .status,
         200
     );
 
-    let out = server.send(
+    let out = server.portal(
         "POST",
         "/ui/sign-out",
         &[&session],
@@ -413,12 +339,12 @@ fn sign_out_revokes_the_session() {
             .is_some_and(|c| c.contains("Max-Age=0"))
     );
     // The old cookie, replayed, no longer works anywhere: the store revoked it.
-    let page = server.send("GET", "/ui/search", &[&session], None);
+    let page = server.portal("GET", "/ui/search", &[&session], None);
     assert_eq!(page.status, 303);
     assert!(page.location().starts_with("/ui/sign-in"));
     assert_eq!(
         server
-            .send("GET", "/api/v1/whoami", &[&session], None)
+            .portal("GET", "/api/v1/whoami", &[&session], None)
             .status,
         401
     );
@@ -449,7 +375,7 @@ fn a_protected_identity_waits_for_someone_else_to_approve_in_the_portal() {
     let target = user.reference().replace(':', "%3A");
 
     // The confirmation page says a second person will be needed, before anything happens.
-    let confirm = server.send(
+    let confirm = server.portal(
         "GET",
         &format!("/ui/identities/{target}/confirm?action=disable"),
         &[&alice],
@@ -461,7 +387,7 @@ fn a_protected_identity_waits_for_someone_else_to_approve_in_the_portal() {
         "{}",
         confirm.body
     );
-    let requested = server.send(
+    let requested = server.portal(
         "POST",
         &format!("/ui/identities/{target}/confirm"),
         &[&alice],
@@ -472,18 +398,18 @@ fn a_protected_identity_waits_for_someone_else_to_approve_in_the_portal() {
     let id = job_id(&requested);
 
     // The requester sees the job waiting, with no approve form for herself.
-    let mine = server.send("GET", &format!("/ui/jobs/{id}"), &[&alice], None);
+    let mine = server.portal("GET", &format!("/ui/jobs/{id}"), &[&alice], None);
     assert!(
         mine.body.contains("Waiting for a second person"),
         "{}",
         mine.body
     );
     assert!(!mine.body.contains(&format!("/ui/jobs/{id}/approve")));
-    let center = server.send("GET", "/ui/actions", &[&alice], None);
+    let center = server.portal("GET", "/ui/actions", &[&alice], None);
     assert!(center.body.contains("pending approval"));
     assert!(!center.body.contains(&format!("/ui/jobs/{id}/approve")));
     // Her own approval is refused by the policy even if posted by hand.
-    let own = server.send(
+    let own = server.portal(
         "POST",
         &format!("/ui/jobs/{id}/approve"),
         &[&alice],
@@ -494,9 +420,9 @@ fn a_protected_identity_waits_for_someone_else_to_approve_in_the_portal() {
     assert_eq!(user.uac() & 0x2, 0, "nothing written before approval");
 
     // Someone else sees the form in the Action Center and approves.
-    let center = server.send("GET", "/ui/actions", &[&bob], None);
+    let center = server.portal("GET", "/ui/actions", &[&bob], None);
     assert!(center.body.contains(&format!("/ui/jobs/{id}/approve")));
-    let approved = server.send(
+    let approved = server.portal(
         "POST",
         &format!("/ui/jobs/{id}/approve"),
         &[&bob],
@@ -504,9 +430,9 @@ fn a_protected_identity_waits_for_someone_else_to_approve_in_the_portal() {
     );
     assert_eq!(approved.status, 303, "{}", approved.body);
     // The event stream ends with the job's outcome.
-    let events = server.send("GET", &format!("/api/v1/jobs/{id}/events"), &[&bob], None);
+    let events = server.portal("GET", &format!("/api/v1/jobs/{id}/events"), &[&bob], None);
     assert!(events.body.contains("event: finished"), "{}", events.body);
-    let job = server.send("GET", &format!("/api/v1/jobs/{id}"), &[&bob], None);
+    let job = server.portal("GET", &format!("/api/v1/jobs/{id}"), &[&bob], None);
     assert!(
         job.body.contains("\"outcome\":\"verified\""),
         "{}",
@@ -534,7 +460,7 @@ fn riposte_ingest_stores_alerts_that_the_alerts_page_lists() {
     assert!(out.stderr.contains("7 event(s)"), "{}", out.stderr);
     assert!(out.stderr.contains("1 alert(s) stored"), "{}", out.stderr);
     let (session, _) = server.session("alice", PASSWORD);
-    let page = server.send("GET", "/ui/alerts", &[&session], None);
+    let page = server.portal("GET", "/ui/alerts", &[&session], None);
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(
         page.body.contains("href=\"/ui/alerts\""),
@@ -542,12 +468,12 @@ fn riposte_ingest_stores_alerts_that_the_alerts_page_lists() {
     );
     assert!(page.body.contains("T1110.003"), "{}", page.body);
     assert!(page.body.contains("10.88.0.1"), "{}", page.body);
-    let filtered = server.send("GET", "/ui/alerts?technique=T1558.003", &[&session], None);
+    let filtered = server.portal("GET", "/ui/alerts?technique=T1558.003", &[&session], None);
     assert!(
         filtered.body.contains("No alert matches."),
         "{}",
         filtered.body
     );
-    let anonymous = server.send("GET", "/ui/alerts", &[], None);
+    let anonymous = server.portal("GET", "/ui/alerts", &[], None);
     assert_ne!(anonymous.status, 200);
 }

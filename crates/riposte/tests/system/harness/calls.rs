@@ -201,14 +201,28 @@ pub struct Portal {
 }
 
 impl Portal {
-    /// A cookie's value from Set-Cookie, unless it is being cleared.
-    pub fn cookie(&self, name: &str) -> Option<String> {
+    /// The whole Set-Cookie header of cookie `name`.
+    pub fn set_cookie(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .filter(|(k, _)| k == "set-cookie")
-            .find_map(|(_, v)| v.strip_prefix(&format!("{name}=")))
-            .and_then(|v| v.split(';').next())
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
+            .map(|(_, v)| v.as_str())
+            .find(|v| v.starts_with(&format!("{name}=")))
+    }
+
+    /// A cookie's value from Set-Cookie, unless it is being cleared.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let header = self.set_cookie(name)?;
+        let value = header.split(';').next()?.split_once('=')?.1;
+        (!value.is_empty()).then(|| value.to_string())
+    }
+
+    /// The Location header, or "".
+    pub fn location(&self) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == "location")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
     }
 }
