@@ -6,8 +6,8 @@
 //! started again afterwards, whatever happens.
 //!
 //! dc2 goes away, not dc1, so that the lab's first DC (which every other test
-//! and the lab's own tools use) is never taken down. In its own test binary:
-//! cargo runs test binaries one at a time, so no other test sees dc2 stopped.
+//! and the lab's own tools use) is never taken down. It holds the lab alone
+//! (`harness::lab_alone`), so no other test of this binary sees dc2 stopped.
 //!
 //! Needs the Samba lab with CORP's second DC (`scripts/lab up`).
 
@@ -42,6 +42,7 @@ fn show_bulk(config: &std::path::Path, id: &str) -> Value {
 
 #[test]
 fn a_dc_stopped_mid_bulk_moves_the_work_to_the_other_dc_and_leaves_nothing_running() {
+    // Alone: it stops dc2 (see above).
     let lab = crate::harness::lab_alone();
     let dc1 = lab.dc("corp", "corp");
     let dc2 = lab.dc("corp", "corp2");

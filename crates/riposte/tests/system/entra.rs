@@ -35,6 +35,7 @@ fn reset_double(lab: &Lab) {
 
 #[test]
 fn each_kind_of_identity_is_contained_the_right_way() {
+    // Alone: it resets the lab's Graph double and rewrites the seeded bert.
     let lab = crate::harness::lab_alone();
     reset_double(&lab);
     let corp = lab.forest("corp").clone();

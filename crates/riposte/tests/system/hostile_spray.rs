@@ -20,6 +20,7 @@ const ACCOUNTDISABLE: u32 = 0x2;
 
 #[test]
 fn a_real_spray_leaves_its_victims_enabled_and_contains_the_account_whose_password_was_right() {
+    // Alone: its spray at the KDC would feed other tests that tail the DC logs.
     let lab = crate::harness::lab_alone();
     let corp = lab.forest("corp").clone();
     let ou = lab.create_ou("corp", "hspray");

@@ -165,6 +165,7 @@ fn forced_reset_on_an_ordinary_user_expires_the_password() {
 /// account whose password never expires, and nothing changes.
 #[test]
 fn forced_reset_on_bert_is_ineffective_until_the_flag_is_cleared() {
+    // Alone: it rewrites the seeded bert, whom other tests read.
     let lab = crate::harness::lab_alone();
     let corp = lab.forest("corp").clone();
     let bert_dn = format!("CN=bert,{}", corp.staff_ou);

@@ -14,6 +14,8 @@ use serde_json::Value;
 
 #[test]
 fn a_real_spray_is_detected_and_the_sprayed_accounts_are_contained() {
+    // Alone: its spray at the KDC, and its automation acting on every sprayed account, would
+    // reach other tests' users.
     let lab = crate::harness::lab_alone();
     let corp = lab.forest("corp").clone();
     // Five accounts fail from one source: the spray rule's threshold. The
