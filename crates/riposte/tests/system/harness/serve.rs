@@ -237,8 +237,11 @@ fn spawn(launch: &Launch) -> Result<Started, String> {
     if !listening {
         let _ = child.kill();
         let _ = child.wait();
-        let said = match (&log, &launch.stderr) {
-            (Some(log), _) => log.finish(),
+        let said = match (log, &launch.stderr) {
+            (Some(mut log), _) => {
+                log.join();
+                log.finish()
+            }
             (None, Stderr::Files { stderr, .. }) => {
                 std::fs::read_to_string(stderr).unwrap_or_default()
             }
