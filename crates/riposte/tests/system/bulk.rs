@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::{Serve, riposte_config, start_paused};
-use riposte_testlab::http::request;
 use riposte_testlab::{Lab, LabForest, Login, base64};
 use serde_json::{Value, json};
 
@@ -397,11 +396,7 @@ impl Server {
     }
 
     fn call(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let headers = vec![format!("Authorization: Bearer {token}")];
-        let body = body.map(|b| b.to_string());
-        let r = request(&self.addr, method, path, &headers, body.as_deref());
-        let json = serde_json::from_str(&r.body).unwrap_or(Value::Null);
-        (r.status, json)
+        self.0.api_json(token, method, path, body)
     }
 }
 

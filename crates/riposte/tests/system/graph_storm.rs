@@ -80,13 +80,7 @@ impl std::ops::Deref for Server {
 
 impl Server {
     fn call(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let headers = vec![format!("Authorization: Bearer {token}")];
-        let body = body.map(|b| b.to_string());
-        let r = request(&self.addr, method, path, &headers, body.as_deref());
-        (
-            r.status,
-            serde_json::from_str(&r.body).unwrap_or(Value::Null),
-        )
+        self.0.api_json(token, method, path, body)
     }
 
     fn token(&self, name: &str, role: &str) -> String {

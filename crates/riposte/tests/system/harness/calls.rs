@@ -84,6 +84,23 @@ impl Serve {
         )
     }
 
+    /// An API request with a bearer token and a JSON body: the status and the JSON answer
+    /// (`Null` when the answer is not JSON).
+    pub fn api_json(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let body = body.map(|b| b.to_string());
+        let r = self.api(token, method, path, body.as_deref());
+        (
+            r.status,
+            serde_json::from_str(&r.body).unwrap_or(Value::Null),
+        )
+    }
+
     /// A portal request with cookies and an optional form body.
     pub fn portal(&self, method: &str, path: &str, cookies: &[&str], form: Option<&str>) -> Portal {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
