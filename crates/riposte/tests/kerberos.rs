@@ -2,11 +2,12 @@
 //! Built only with `--features gssapi`; .ci/run runs it in its own target dir.
 #![cfg(feature = "gssapi")]
 
-mod common;
+#[path = "system/harness/mod.rs"]
+mod harness;
 
 use std::process::Command;
 
-use common::{BIN, run};
+use harness::{BIN, run};
 use riposte_testlab::{Lab, Login};
 
 #[test]
