@@ -4,23 +4,6 @@
 
 use riposte_ad::filter::{equals, escape, escape_bytes};
 
-/// Every file of `fuzz/seeds/ldap_filter/` and `fuzz/regressions/ldap_filter/`, with its path.
-fn fuzz_inputs() -> Vec<(String, Vec<u8>)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-    let mut out = Vec::new();
-    for dir in ["seeds", "regressions"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir).join("ldap_filter")) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Undoes `\XX`; `None` if a backslash is not followed by two hex digits.
 fn unescape(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
@@ -41,7 +24,7 @@ fn unescape(s: &str) -> Option<Vec<u8>> {
 
 #[test]
 fn ldap_filter_inputs_escape_into_one_clause() {
-    let inputs = fuzz_inputs();
+    let inputs = riposte_testlab::fuzz::inputs("ldap_filter");
     assert!(inputs.len() >= 6, "the seeds are missing");
     for (name, data) in inputs {
         let value = String::from_utf8_lossy(&data);

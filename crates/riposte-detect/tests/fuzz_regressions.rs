@@ -6,27 +6,9 @@ use std::path::Path;
 use riposte_detect::SigmaRules;
 use riposte_events::{Location, parse_json_event};
 
-/// Every file of `fuzz/seeds/<target>/` and `fuzz/regressions/<target>/` (the minimised inputs that
-/// once crashed a fuzz target; see RELIABILITY.md), with its path for messages.
-fn fuzz_inputs(target: &str) -> Vec<(String, Vec<u8>)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-    let mut out = Vec::new();
-    for dir in ["seeds", "regressions"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn sigma_rule_inputs_load_or_fail_cleanly() {
-    let inputs = fuzz_inputs("sigma_rule");
+    let inputs = riposte_testlab::fuzz::inputs("sigma_rule");
     assert!(inputs.len() >= 3, "the seeds are missing");
     let ev = parse_json_event(
         br#"{"EventID": 4625, "Computer": "dc1", "TargetUserName": "ann", "TimeCreated": "2026-01-01T00:00:00Z"}"#,

@@ -4,24 +4,6 @@
 
 use riposte_events::{Ingest, Location, parse_json_event};
 
-/// Every file of `fuzz/seeds/<target>/` and `fuzz/regressions/<target>/` (the minimised inputs that
-/// once crashed a fuzz target; see RELIABILITY.md), with its path for messages.
-fn fuzz_inputs(target: &str) -> Vec<(String, Vec<u8>)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-    let mut out = Vec::new();
-    for dir in ["seeds", "regressions"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
-        }
-    }
-    out.sort();
-    out
-}
-
 fn read_all(name: &str, bytes: &[u8]) -> (u64, u64) {
     let mut ingest = Ingest::from_bytes(name, bytes.to_vec());
     for item in ingest.by_ref() {
@@ -37,14 +19,14 @@ fn read_all(name: &str, bytes: &[u8]) -> (u64, u64) {
 #[test]
 fn evtx_regressions_are_errors_not_panics() {
     // The evtx target's seeds are the shared datasets, not in the repository: only regressions.
-    for (name, bytes) in fuzz_inputs("evtx") {
+    for (name, bytes) in riposte_testlab::fuzz::inputs("evtx") {
         read_all(&name, &bytes);
     }
 }
 
 #[test]
 fn samba_audit_inputs_read_to_the_end() {
-    let inputs = fuzz_inputs("samba_audit");
+    let inputs = riposte_testlab::fuzz::inputs("samba_audit");
     assert!(inputs.len() >= 4, "the seeds are missing");
     let mut events = 0;
     for (name, bytes) in &inputs {
@@ -55,7 +37,7 @@ fn samba_audit_inputs_read_to_the_end() {
 
 #[test]
 fn event_json_inputs_parse_or_fail_cleanly() {
-    let inputs = fuzz_inputs("event_json");
+    let inputs = riposte_testlab::fuzz::inputs("event_json");
     assert!(inputs.len() >= 6, "the seeds are missing");
     for (name, bytes) in inputs {
         let origin = Location {

@@ -8,6 +8,7 @@
 
 pub mod argv_stub;
 pub mod fault_proxy;
+pub mod fuzz;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -302,7 +302,12 @@ fn an_idempotency_key_belongs_to_its_caller() {
     assert_ne!(real_id, squat_id);
     let finished = server.follow(&soar, &real_id);
     assert_eq!(finished["outcome"], "verified", "{finished}");
+    // The one rule behind undo, as the API shows it.
+    assert_eq!(finished["changed_something"], true, "{finished}");
     assert_eq!(finished["requested_by"], "token:soar");
+    let squatted = server.follow(&mallory, &squat_id);
+    assert_eq!(squatted["outcome"], "already", "{squatted}");
+    assert_eq!(squatted["changed_something"], false, "{squatted}");
     assert!(matches!(victim.kinit(), Login::Revoked(_)));
 
     // Each caller's retry replays its own job.
