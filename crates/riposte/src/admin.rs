@@ -24,13 +24,27 @@ impl Admin {
     }
 }
 
-/// The scope flags apply to responders and forwarders only.
-pub fn scope_for(
-    role: Role,
+/// The scope flags of `token create` and `person add`.
+#[derive(clap::Args, Debug)]
+pub struct ScopeArgs {
+    /// Limit a responder to these forests (repeatable).
+    #[arg(long = "forest")]
     forests: Vec<String>,
+    /// Limit a responder to accounts under these OUs (DNs, repeatable).
+    #[arg(long = "ou")]
     ous: Vec<String>,
+    /// Limit a responder to these actions (repeatable).
+    #[arg(long = "action")]
     actions: Vec<Action>,
-) -> anyhow::Result<Scope> {
+}
+
+/// The scope flags apply to responders and forwarders only.
+pub fn scope_for(role: Role, args: ScopeArgs) -> anyhow::Result<Scope> {
+    let ScopeArgs {
+        forests,
+        ous,
+        actions,
+    } = args;
     let scope = Scope {
         forests,
         ous,

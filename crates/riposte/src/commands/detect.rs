@@ -100,7 +100,7 @@ pub fn run(args: &DetectArgs, json: bool) -> Result<u8, DetectError> {
     let mut detector = Detector::new(settings, sigma);
     let mut ingest = Ingest::new(args.files.iter().cloned());
     let mut errors = Vec::new();
-    let mut whole_files_failed = 0;
+    let mut whole_files_failed = 0u64;
     let mut by_technique: BTreeMap<String, u64> = BTreeMap::new();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -128,27 +128,11 @@ pub fn run(args: &DetectArgs, json: bool) -> Result<u8, DetectError> {
         }
     }
     let _ = out.flush();
-    let st = ingest.stats();
-    eprintln!(
-        "riposte detect: {} file(s), {} record(s), {} event(s), {} unreadable, {} ignored (not identity events)",
-        st.files, st.records, st.events, st.errors, st.ignored
-    );
-    for e in &errors {
-        eprintln!("  unreadable: {e}");
+    Ok(super::files_read::FilesRead {
+        stats: ingest.stats(),
+        errors: &errors,
+        whole_files_failed,
+        by_technique: &by_technique,
     }
-    if st.errors as usize > errors.len() {
-        eprintln!("  ... and {} more", st.errors as usize - errors.len());
-    }
-    let total: u64 = by_technique.values().sum();
-    eprintln!("riposte detect: {total} alert(s)");
-    for (t, n) in &by_technique {
-        eprintln!("  {t}: {n}");
-    }
-    Ok(
-        if whole_files_failed > 0 && whole_files_failed as u64 == st.files {
-            crate::exit::FAILED
-        } else {
-            crate::exit::OK
-        },
-    )
+    .report("detect", "alert(s)"))
 }

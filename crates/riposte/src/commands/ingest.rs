@@ -86,27 +86,12 @@ pub async fn run(
             }
         }
     }
-    let (st, errors, whole_files_failed) = reader.await?;
-    eprintln!(
-        "riposte ingest: {} file(s), {} record(s), {} event(s), {} unreadable, {} ignored (not identity events)",
-        st.files, st.records, st.events, st.errors, st.ignored
-    );
-    for e in &errors {
-        eprintln!("  unreadable: {e}");
+    let (stats, errors, whole_files_failed) = reader.await?;
+    Ok(super::files_read::FilesRead {
+        stats: &stats,
+        errors: &errors,
+        whole_files_failed,
+        by_technique: &by_technique,
     }
-    if st.errors as usize > errors.len() {
-        eprintln!("  ... and {} more", st.errors as usize - errors.len());
-    }
-    let total: u64 = by_technique.values().sum();
-    eprintln!("riposte ingest: {total} alert(s) stored");
-    for (t, n) in &by_technique {
-        eprintln!("  {t}: {n}");
-    }
-    Ok(
-        if whole_files_failed > 0 && whole_files_failed == st.files {
-            crate::exit::FAILED
-        } else {
-            crate::exit::OK
-        },
-    )
+    .report("ingest", "alert(s) stored"))
 }

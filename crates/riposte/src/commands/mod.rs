@@ -10,6 +10,7 @@ pub mod actions;
 pub mod audit;
 pub mod bulk;
 pub mod detect;
+mod files_read;
 pub mod ingest;
 pub mod person;
 pub mod readiness;

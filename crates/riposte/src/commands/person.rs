@@ -3,11 +3,10 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use riposte_core::Action;
 use riposte_core::policy::Role;
 use riposte_store::PeopleStore;
 
-use crate::admin::{Admin, scope_for};
+use crate::admin::{Admin, ScopeArgs, scope_for};
 use crate::exit::{self, UsageError};
 
 #[derive(Subcommand, Debug)]
@@ -20,15 +19,8 @@ pub enum PersonCommand {
         /// reader, responder or admin.
         #[arg(long)]
         role: Role,
-        /// Limit a responder to these forests (repeatable).
-        #[arg(long = "forest")]
-        forests: Vec<String>,
-        /// Limit a responder to accounts under these OUs (DNs, repeatable).
-        #[arg(long = "ou")]
-        ous: Vec<String>,
-        /// Limit a responder to these actions (repeatable).
-        #[arg(long = "action")]
-        actions: Vec<Action>,
+        #[command(flatten)]
+        scope: ScopeArgs,
         /// Read the password from the first line of standard input instead of generating one.
         #[arg(long)]
         password_stdin: bool,
@@ -54,9 +46,7 @@ pub async fn run(
         PersonCommand::Add {
             name,
             role,
-            forests,
-            ous,
-            actions,
+            scope,
             password_stdin,
         } => {
             if role == Role::Forwarder {
@@ -65,7 +55,7 @@ pub async fn run(
                 )
                 .into());
             }
-            let scope = scope_for(role, forests, ous, actions)?;
+            let scope = scope_for(role, scope)?;
             if name.trim().is_empty()
                 || name.len() > 64
                 || !name

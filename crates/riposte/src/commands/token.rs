@@ -5,10 +5,10 @@
 use anyhow::Context;
 use clap::Subcommand;
 use riposte_core::policy::{Principal, Role};
-use riposte_core::{Action, secret_token};
+use riposte_core::secret_token;
 use riposte_store::{AuditLog, Store};
 
-use crate::admin::{Admin, scope_for};
+use crate::admin::{Admin, ScopeArgs, scope_for};
 use crate::exit::{self, UsageError};
 
 #[derive(Subcommand, Debug)]
@@ -22,15 +22,8 @@ pub enum TokenCommand {
         /// bounds what automation may do on the events it sends).
         #[arg(long)]
         role: Role,
-        /// Limit a responder to these forests (repeatable).
-        #[arg(long = "forest")]
-        forests: Vec<String>,
-        /// Limit a responder to accounts under these OUs (DNs, repeatable).
-        #[arg(long = "ou")]
-        ous: Vec<String>,
-        /// Limit a responder to these actions (repeatable).
-        #[arg(long = "action")]
-        actions: Vec<Action>,
+        #[command(flatten)]
+        scope: ScopeArgs,
         /// The person (`riposte person add`) the token belongs to: it acts, and may
         /// approve, as them. Without it, a service token, which can never approve.
         #[arg(long)]
@@ -77,12 +70,10 @@ pub async fn run(
         TokenCommand::Create {
             name,
             role,
-            forests,
-            ous,
-            actions,
+            scope,
             owner,
         } => {
-            let scope = scope_for(role, forests, ous, actions)?;
+            let scope = scope_for(role, scope)?;
             if let Some(owner) = &owner {
                 match tokens.person_by_name(owner).await? {
                     Some(p) if !p.disabled => {}
