@@ -14,23 +14,15 @@ const HYBRID_SID: &str = "S-1-5-21-1-2-3-1105";
 
 fn user(id: &str, upn: &str, kind: &str) -> User {
     User {
-        id: id.into(),
-        user_principal_name: upn.into(),
         mail: Some(upn.replace("@", ".mail@")),
-        display_name: upn.split('@').next().unwrap().into(),
         user_type: if kind == "guest" {
             "Guest".into()
         } else {
             "Member".into()
         },
-        account_enabled: true,
         on_premises_sync_enabled: (kind == "hybrid").then_some(true),
         on_premises_security_identifier: (kind == "hybrid").then(|| HYBRID_SID.to_string()),
-        on_premises_immutable_id: None,
-        sign_in_sessions_valid_from_date_time: "2026-01-01T00:00:00Z".into(),
-        force_change_password_next_sign_in: false,
-        force_change_password_next_sign_in_with_mfa: false,
-        risk_state: "none".into(),
+        ..User::member(id, upn, upn.split('@').next().unwrap())
     }
 }
 

@@ -19,20 +19,12 @@ const MAX_ATTEMPTS: u32 = 6;
 
 fn users(n: usize) -> Vec<User> {
     (0..n)
-        .map(|i| User {
-            id: format!("00000000-0000-0000-0000-0000000a{i:04}"),
-            user_principal_name: format!("storm{i}@contoso.example"),
-            mail: None,
-            display_name: format!("Storm {i}"),
-            user_type: "Member".into(),
-            account_enabled: true,
-            on_premises_sync_enabled: None,
-            on_premises_security_identifier: None,
-            on_premises_immutable_id: None,
-            sign_in_sessions_valid_from_date_time: "2026-01-01T00:00:00Z".into(),
-            force_change_password_next_sign_in: false,
-            force_change_password_next_sign_in_with_mfa: false,
-            risk_state: "none".into(),
+        .map(|i| {
+            User::member(
+                format!("00000000-0000-0000-0000-0000000a{i:04}"),
+                format!("storm{i}@contoso.example"),
+                format!("Storm {i}"),
+            )
         })
         .collect()
 }

@@ -19,6 +19,7 @@
 //! received, what it injected, and the writes it applied per user.
 #![forbid(unsafe_code)]
 mod storm;
+mod user;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,51 +36,10 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 pub use storm::{Stats, Storm, StormFault};
+pub use user::User;
 
 pub const LABEL_HEADER: &str = "x-riposte-test-double";
 pub const SYNCED_REFUSAL: &str = "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.";
-
-/// A user as the double keeps it (Graph property names on the wire).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct User {
-    pub id: String,
-    pub user_principal_name: String,
-    #[serde(default)]
-    pub mail: Option<String>,
-    pub display_name: String,
-    #[serde(default = "member")]
-    pub user_type: String,
-    #[serde(default = "yes")]
-    pub account_enabled: bool,
-    #[serde(default)]
-    pub on_premises_sync_enabled: Option<bool>,
-    #[serde(default)]
-    pub on_premises_security_identifier: Option<String>,
-    #[serde(default)]
-    pub on_premises_immutable_id: Option<String>,
-    #[serde(default = "epoch")]
-    pub sign_in_sessions_valid_from_date_time: String,
-    #[serde(default)]
-    pub force_change_password_next_sign_in: bool,
-    #[serde(default)]
-    pub force_change_password_next_sign_in_with_mfa: bool,
-    #[serde(default = "no_risk")]
-    pub risk_state: String,
-}
-
-fn member() -> String {
-    "Member".into()
-}
-fn yes() -> bool {
-    true
-}
-fn epoch() -> String {
-    "2026-01-01T00:00:00Z".into()
-}
-fn no_risk() -> String {
-    "none".into()
-}
 
 /// Faults to inject, counted down per request.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

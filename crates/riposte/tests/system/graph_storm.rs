@@ -22,20 +22,12 @@ const LOST_ANSWERS: u32 = 3;
 
 fn users() -> Vec<User> {
     (0..USERS)
-        .map(|i| User {
-            id: format!("00000000-0000-0000-0000-00000005{i:04}"),
-            user_principal_name: format!("gale{i}@contoso.example"),
-            mail: None,
-            display_name: format!("Gale {i}"),
-            user_type: "Member".into(),
-            account_enabled: true,
-            on_premises_sync_enabled: None,
-            on_premises_security_identifier: None,
-            on_premises_immutable_id: None,
-            sign_in_sessions_valid_from_date_time: "2026-01-01T00:00:00Z".into(),
-            force_change_password_next_sign_in: false,
-            force_change_password_next_sign_in_with_mfa: false,
-            risk_state: "none".into(),
+        .map(|i| {
+            User::member(
+                format!("00000000-0000-0000-0000-00000005{i:04}"),
+                format!("gale{i}@contoso.example"),
+                format!("Gale {i}"),
+            )
         })
         .collect()
 }
