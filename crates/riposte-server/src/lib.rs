@@ -21,6 +21,7 @@ mod openapi;
 mod portal;
 pub mod readiness;
 pub mod retention;
+pub mod second_factor;
 mod sign_in_guard;
 mod streams;
 mod tls;
