@@ -14,6 +14,8 @@ pub const MIN_LENGTH: usize = 12;
 pub enum PersonPasswordError {
     #[error("a password must have at least {MIN_LENGTH} characters")]
     TooShort,
+    #[error("a password must not be the person's name")]
+    IsTheName,
     #[error("the password could not be hashed: {0}")]
     Hash(String),
 }
@@ -29,6 +31,16 @@ pub fn hash(password: &SecretString) -> Result<String, PersonPasswordError> {
         .map(|h| h.to_string())
         // The error names the failure (RNG, parameters), never the password.
         .map_err(|e| PersonPasswordError::Hash(e.to_string()))
+}
+
+/// The hash of a password `name` chose or was given (person add, password
+/// change, admin reset): at least [`MIN_LENGTH`] characters and not the name
+/// itself, in any case.
+pub fn hash_for(name: &str, password: &SecretString) -> Result<String, PersonPasswordError> {
+    if password.expose_secret().trim().to_lowercase() == name.trim().to_lowercase() {
+        return Err(PersonPasswordError::IsTheName);
+    }
+    hash(password)
 }
 
 /// Whether `password` matches the stored hash; an unreadable hash matches nothing.
@@ -73,5 +85,19 @@ mod tests {
             Err(PersonPasswordError::TooShort)
         ));
         assert!(!verify("", decoy_hash()));
+    }
+
+    #[test]
+    fn a_person_s_password_is_not_their_name() {
+        assert!(matches!(
+            hash_for("margaret.hamilton", &SecretString::from("Margaret.Hamilton")),
+            Err(PersonPasswordError::IsTheName)
+        ));
+        assert!(matches!(
+            hash_for("ada", &SecretString::from("short")),
+            Err(PersonPasswordError::TooShort)
+        ));
+        let stored = hash_for("ada", &SecretString::from("ada-lovelace-1815")).unwrap();
+        assert!(verify("ada-lovelace-1815", &stored));
     }
 }

@@ -122,6 +122,9 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// Where a person whose password an admin reset is sent, whatever they asked for.
+pub const MUST_CHANGE_PAGE: &str = "/ui/account/password";
+
 /// A person signed in to the portal. Pages take this; without a live
 /// session the browser is sent to the sign-in page and back afterwards.
 pub struct SignedIn {
@@ -137,6 +140,14 @@ impl FromRequestParts<AppState> for SignedIn {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         match session(&parts.headers, state).await {
+            // An admin reset their password: nothing but choosing a new one (or
+            // leaving) until they have.
+            Ok(Some(session))
+                if session.person.must_change_password
+                    && !matches!(parts.uri.path(), MUST_CHANGE_PAGE | "/ui/sign-out") =>
+            {
+                Err(Redirect::to(MUST_CHANGE_PAGE).into_response())
+            }
             Ok(Some(session)) => Ok(SignedIn {
                 principal: session.person.principal(),
                 session,

@@ -13,6 +13,7 @@ mod api;
 mod auth;
 mod authorised;
 mod bulk;
+pub mod credential_reset;
 mod error;
 mod http;
 pub mod limits;

@@ -141,35 +141,39 @@ impl SignInGuard {
     /// Before any password check: refused while the address or the name is
     /// locked; otherwise a hashing slot, if one is free.
     fn admit(&self, addr: IpAddr, name: &str) -> Result<OwnedSemaphorePermit, Refusal> {
-        let now = Instant::now();
-        let addr = address_key(addr);
-        let key = name_key(name);
-        {
-            let mut t = self.lock();
-            let window = self.window;
-            if let Some(w) = t.addresses.get_mut(&addr)
-                && now.duration_since(w.started) < window
-                && w.failures >= self.per_address
-            {
-                w.refused += 1;
-                return Err(Refusal::Throttled {
-                    retry_after: seconds_left(w.started, window, now),
-                });
-            }
-            if let Some(w) = t.names.get_mut(&key)
-                && now.duration_since(w.started) < window
-                && w.failures >= self.per_name
-            {
-                w.refused += 1;
-                return Err(Refusal::Throttled {
-                    retry_after: seconds_left(w.started, window, now),
-                });
-            }
-        }
+        self.not_locked(addr, name)?;
         self.hashing
             .clone()
             .try_acquire_owned()
             .map_err(|_| Refusal::Busy { retry_after: 1 })
+    }
+
+    /// Refused while the address or the name is locked.
+    fn not_locked(&self, addr: IpAddr, name: &str) -> Result<(), Refusal> {
+        let now = Instant::now();
+        let addr = address_key(addr);
+        let key = name_key(name);
+        let mut t = self.lock();
+        let window = self.window;
+        if let Some(w) = t.addresses.get_mut(&addr)
+            && now.duration_since(w.started) < window
+            && w.failures >= self.per_address
+        {
+            w.refused += 1;
+            return Err(Refusal::Throttled {
+                retry_after: seconds_left(w.started, window, now),
+            });
+        }
+        if let Some(w) = t.names.get_mut(&key)
+            && now.duration_since(w.started) < window
+            && w.failures >= self.per_name
+        {
+            w.refused += 1;
+            return Err(Refusal::Throttled {
+                retry_after: seconds_left(w.started, window, now),
+            });
+        }
+        Ok(())
     }
 
     /// Counts a failed check; the audit record to write now, if this is the
@@ -362,7 +366,12 @@ impl SignInGuard {
         .unwrap_or(false);
         match person {
             Some(p) if matches && !p.disabled => {
-                guard.succeeded(name);
+                // With a second factor the sign-in has not succeeded yet: the
+                // name's failures (wrong codes among them) count on until the
+                // code is right (`second_factor_checked`).
+                if !p.totp_enabled {
+                    guard.succeeded(name);
+                }
                 Ok(p)
             }
             other => {
@@ -378,6 +387,32 @@ impl SignInGuard {
                 Err(Refusal::Wrong)
             }
         }
+    }
+
+    /// Checks a second-factor code (after a right password) with `verify`,
+    /// counted in the same per-address and per-name windows as passwords: a
+    /// wrong (or replayed) code is a failure, and while either is locked no
+    /// code is looked at.
+    pub async fn check_second_factor<F>(
+        state: &AppState,
+        remote: IpAddr,
+        name: &str,
+        verify: F,
+    ) -> Result<(), Refusal>
+    where
+        F: std::future::Future<Output = Result<bool, Refusal>>,
+    {
+        let guard = &state.sign_in;
+        guard.not_locked(remote, name)?;
+        if verify.await? {
+            guard.succeeded(name);
+            return Ok(());
+        }
+        tracing::info!(name = %bounded_name(name), "second-factor code refused");
+        if let Some(record) = guard.failed(remote, name, "wrong second-factor code") {
+            write(state, record).await;
+        }
+        Err(Refusal::Wrong)
     }
 
     /// Writes the summaries of ended windows every `every` until `stop`, and

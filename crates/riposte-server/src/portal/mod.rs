@@ -9,6 +9,7 @@
 //! permission or an outcome. Assets are compiled in; no page loads anything
 //! from elsewhere (the Content-Security-Policy says so to the browser).
 
+mod account;
 mod action_center;
 mod alerts;
 mod assets;
@@ -20,7 +21,9 @@ mod identity;
 mod job;
 mod readiness;
 mod search;
+mod second_factor;
 mod sign_in;
+mod sign_in_second_factor;
 
 use askama::Template;
 use axum::Router;
@@ -48,6 +51,9 @@ pub fn routes() -> Router<AppState> {
         .merge(alerts::routes())
         .merge(readiness::routes())
         .merge(bulk::routes())
+        .merge(account::routes())
+        .merge(second_factor::routes())
+        .merge(sign_in_second_factor::routes())
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters: for

@@ -13,6 +13,8 @@ pub mod detect;
 mod files_read;
 pub mod ingest;
 pub mod person;
+pub mod person_reset_password;
+pub mod person_reset_second_factor;
 pub mod readiness;
 pub mod serve;
 pub mod token;

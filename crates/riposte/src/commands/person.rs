@@ -4,8 +4,11 @@
 use anyhow::Context;
 use clap::Subcommand;
 use riposte_core::policy::Role;
-use riposte_store::PeopleStore;
+use riposte_store::{PeopleStore, Store};
+use secrecy::SecretString;
 
+use super::person_reset_password::{self, ResetPasswordArgs};
+use super::person_reset_second_factor::{self, ResetSecondFactorArgs};
 use crate::admin::{Admin, ScopeArgs, scope_for};
 use crate::exit::{self, UsageError};
 
@@ -31,17 +34,24 @@ pub enum PersonCommand {
     Disable { name: String },
     /// Let a disabled person sign in again.
     Enable { name: String },
+    /// Give a local person a new password they must change at their next sign-in;
+    /// their sessions end. Without --password-stdin one is generated and printed once.
+    ResetPassword(ResetPasswordArgs),
+    /// Turn off a local person's authenticator (TOTP) and recovery codes, e.g. when
+    /// they lost their phone; they set one up again from their account page.
+    ResetSecondFactor(ResetSecondFactorArgs),
 }
 
 pub async fn run(
     cmd: PersonCommand,
-    people: &dyn PeopleStore,
+    store: &dyn Store,
     admin: &Admin,
     json_output: bool,
 ) -> anyhow::Result<u8> {
+    let people: &dyn PeopleStore = store;
     let operator = admin.principal();
     use riposte_core::person_password;
-    use secrecy::{ExposeSecret, SecretString};
+    use secrecy::ExposeSecret;
     match cmd {
         PersonCommand::Add {
             name,
@@ -68,24 +78,14 @@ pub async fn run(
                 .into());
             }
             let (password, generated) = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .read_line(&mut line)
-                    .context("reading the password from standard input")?;
-                let line = line.trim_end_matches(['\r', '\n']).to_string();
-                (SecretString::from(line), false)
+                (password_from_stdin()?, false)
             } else {
                 (
                     riposte_core::password::generate(&name).context("generating a password")?,
                     true,
                 )
             };
-            let hash = person_password::hash(&password).map_err(|e| match e {
-                person_password::PersonPasswordError::TooShort => {
-                    anyhow::Error::from(UsageError(e.to_string()))
-                }
-                other => other.into(),
-            })?;
+            let hash = person_password::hash_for(&name, &password).map_err(password_refused)?;
             let person = people
                 .create_person(&name, role, &scope, &hash, &operator.name)
                 .await?;
@@ -128,6 +128,45 @@ pub async fn run(
         }
         PersonCommand::Disable { name } => set_disabled(people, &name, true).await,
         PersonCommand::Enable { name } => set_disabled(people, &name, false).await,
+        PersonCommand::ResetPassword(args) => {
+            person_reset_password::run(args, store, admin, json_output).await
+        }
+        PersonCommand::ResetSecondFactor(args) => {
+            person_reset_second_factor::run(args, store, admin, json_output).await
+        }
+    }
+}
+
+/// The first line of standard input, without its line end.
+pub(super) fn password_from_stdin() -> anyhow::Result<SecretString> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(SecretString::from(
+        line.trim_end_matches(['\r', '\n']).to_string(),
+    ))
+}
+
+/// A reset refused for bad input (nobody of that name, an SSO person, a
+/// password that breaks a rule) exits 2; a store failure does not.
+pub(super) fn reset_refused(e: riposte_server::credential_reset::ResetError) -> anyhow::Error {
+    use riposte_server::credential_reset::ResetError;
+    match e {
+        ResetError::Password(p) => password_refused(p),
+        ResetError::Store(s) => s.into(),
+        other => UsageError(other.to_string()).into(),
+    }
+}
+
+/// A password that breaks a rule is bad input (exit 2); a hashing failure is not.
+pub(crate) fn password_refused(e: riposte_core::person_password::PersonPasswordError) -> anyhow::Error {
+    use riposte_core::person_password::PersonPasswordError;
+    match e {
+        PersonPasswordError::TooShort | PersonPasswordError::IsTheName => {
+            anyhow::Error::from(UsageError(e.to_string()))
+        }
+        other => other.into(),
     }
 }
 

@@ -37,6 +37,7 @@ mod lab;
 mod multinode;
 mod portal;
 mod readiness;
+mod second_factor;
 mod secrets;
 mod spray;
 mod store_faults;

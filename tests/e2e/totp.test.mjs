@@ -1,0 +1,199 @@
+// A local person's second factor end to end, in Debian's Chromium driven by
+// playwright-core, against a `riposte serve` this file starts on a free port
+// with its own ledger: enrolment (the secret read off the page), sign-out,
+// sign-in with the password and a TOTP code computed here (RFC 6238 with
+// node's HMAC-SHA-1), the account page saying TOTP, and a wrong code refused.
+//
+//   cd tests/e2e && npm ci && node --test totp.test.mjs
+//
+// Needs the built binary and the lab, as portal.test.mjs does.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { createInterface } from "node:readline";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const bin =
+  process.env.RIPOSTE_BIN ||
+  path.join(process.env.CARGO_TARGET_DIR || path.join(repo, "target"), "debug", "riposte");
+const labJson = process.env.RIPOSTE_LAB_JSON || path.join(repo, ".lab", "lab.json");
+const shots = path.join(repo, "test-output", "e2e");
+const NAME = "tess";
+const PASSWORD = "e2e-totp-password-1";
+
+let dir, config, server, base, browser;
+
+/// RFC 4648 base32 (no padding) to bytes.
+function base32(text) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of text.replace(/=+$/, "").toUpperCase()) {
+    const i = alphabet.indexOf(c);
+    assert.ok(i >= 0, `not base32: ${c}`);
+    value = (value << 5) | i;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+/// RFC 6238 TOTP: HMAC-SHA-1 of the 30-second step, dynamic truncation, 6 digits.
+function totp(secret, unixSeconds) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(unixSeconds / 30)));
+  const mac = createHmac("sha1", base32(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const number = mac.readUInt32BE(offset) & 0x7fffffff;
+  return String(number % 1_000_000).padStart(6, "0");
+}
+
+test("the RFC 6238 appendix B vectors (SHA-1) hold for the test's own TOTP", () => {
+  const secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"; // "12345678901234567890"
+  assert.equal(totp(secret, 59), "287082");
+  assert.equal(totp(secret, 1111111109), "081804");
+  assert.equal(totp(secret, 2000000000), "279037");
+});
+
+function privateConfig() {
+  const lab = JSON.parse(fs.readFileSync(labJson, "utf8"));
+  const text = fs
+    .readFileSync(lab.config, "utf8")
+    .split("\n")
+    .filter((l) => !l.trimStart().startsWith("data_dir"));
+  const file = path.join(dir, "riposte.toml");
+  fs.writeFileSync(file, [`data_dir = ${JSON.stringify(path.join(dir, "data"))}`, ...text].join("\n"));
+  return file;
+}
+
+function riposte(args, input) {
+  const run = spawnSync(bin, ["--config", config, ...args], { input, encoding: "utf8" });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+async function startServer() {
+  const child = spawn(bin, ["--config", config, "serve"], {
+    env: { ...process.env, RIPOSTE_LISTEN: "127.0.0.1:0" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const first = await new Promise((resolve, reject) => {
+    lines.once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`riposte serve exited with ${code}`)));
+  });
+  const match = /http:\/\/(127\.0\.0\.1:\d+)/.exec(first);
+  assert.ok(match, `unexpected first line: ${first}`);
+  return { child, base: `http://${match[1]}` };
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(bin), `no riposte binary at ${bin}: run cargo build -p riposte`);
+  assert.ok(fs.existsSync(labJson), `no lab at ${labJson}: run scripts/lab up`);
+  fs.mkdirSync(shots, { recursive: true });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "riposte-e2e-totp-"));
+  config = privateConfig();
+  const added = riposte(["person", "add", "--name", NAME, "--role", "responder", "--password-stdin"], `${PASSWORD}\n`);
+  assert.equal(added.code, 0, added.stderr);
+  ({ child: server, base } = await startServer());
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+async function typePassword(page) {
+  await page.goto(`${base}/ui/sign-in`);
+  await page.fill("input[name=name]", NAME);
+  await page.fill("input[name=password]", PASSWORD);
+  await page.click("button[type=submit]");
+}
+
+test("a local person enrols TOTP, signs in with password and code, and a wrong code is refused", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  try {
+    // Password only: TOTP is not on yet.
+    await typePassword(page);
+    await page.waitForURL(/\/ui\/search/);
+    await page.goto(`${base}/ui/account`);
+    assert.match(await page.textContent("#second-factor"), /none/);
+
+    // Enrolment: the QR code (inline SVG) and the secret, shown once.
+    await page.click("#enrol-second-factor");
+    await page.waitForURL(/\/ui\/account\/second-factor/);
+    assert.equal(await page.locator("figure.qr svg path").count(), 1, "a QR code drawn as SVG");
+    const secret = (await page.textContent("#totp-secret")).trim();
+    assert.match(secret, /^[A-Z2-7]{32}$/);
+    await shot(page, "totp-01-enrol");
+    await page.fill("input[name=code]", totp(secret, Date.now() / 1000));
+    await page.click("button[type=submit]");
+    await page.waitForSelector("#recovery-codes");
+    const codes = await page.locator("#recovery-codes li").allTextContents();
+    assert.equal(codes.length, 10, "ten recovery codes, shown once");
+    await shot(page, "totp-02-recovery-codes");
+    await page.goto(`${base}/ui/account`);
+    assert.match(await page.textContent("#second-factor"), /TOTP/);
+    assert.equal((await page.textContent("#recovery-codes-left")).trim(), "10");
+
+    // Sign out; the password alone now leads to the code page, not to a session.
+    await page.click("form[action='/ui/sign-out'] button");
+    await page.waitForURL(/\/ui\/sign-in/);
+    await typePassword(page);
+    await page.waitForURL(/\/ui\/sign-in\/second-factor/);
+    const cookies = await context.cookies();
+    assert.ok(!cookies.some((c) => c.name === "riposte_session"), "no session before the code");
+    const blocked = await page.evaluate(async () => (await fetch("/ui/search", { redirect: "manual" })).type);
+    assert.equal(blocked, "opaqueredirect", "pages still send the browser to sign in");
+
+    // A wrong code is refused on the page.
+    const now = Date.now() / 1000;
+    const right = new Set([-1, 0, 1, 2].map((s) => totp(secret, now + 30 * s)));
+    let wrong = 0;
+    while (right.has(String(wrong).padStart(6, "0"))) wrong++;
+    await page.fill("input[name=code]", String(wrong).padStart(6, "0"));
+    const refused = page.waitForResponse((r) => r.url().endsWith("/ui/sign-in/second-factor") && r.request().method() === "POST");
+    await page.click("button[type=submit]");
+    assert.equal((await refused).status(), 401);
+    assert.match(await page.textContent("[role=alert]"), /wrong or was already used/);
+    await shot(page, "totp-03-wrong-code");
+
+    // The next step's code (the enrolment spent this one; one step of drift is allowed).
+    await page.fill("input[name=code]", totp(secret, Date.now() / 1000 + 30));
+    await page.click("button[type=submit]");
+    await page.waitForURL(/\/ui\/search/);
+    await page.goto(`${base}/ui/account`);
+    assert.match(await page.textContent("#sign-in-method"), /TOTP/);
+    assert.match(await page.textContent("#second-factor"), /TOTP/);
+    await shot(page, "totp-04-account");
+  } finally {
+    await context.close();
+  }
+});
