@@ -13,7 +13,9 @@
 //!   once.
 
 use riposte_core::secret_token;
+use riposte_store::{SecondFactorStore, SignInMethod, StoreError};
 use totp_rs::{Algorithm, Builder, Secret, Totp};
+use uuid::Uuid;
 
 /// The otpauth issuer: what an authenticator app shows the account under.
 pub const ISSUER: &str = "riposte";
@@ -42,6 +44,8 @@ pub enum SecondFactorError {
     BadSecret,
     #[error("no authenticator address can be made for {account:?}: {why}")]
     Account { account: String, why: String },
+    #[error("the second factor could not be read or written: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// What a person typed on the second-factor page.
@@ -122,6 +126,49 @@ pub fn matching_step(
     Ok(totp(secret_base32, "")?.check(code, unix_seconds))
 }
 
+/// Whether `code` is right for `secret_base32` at `unix_seconds` and its step
+/// was not used before; a right code's step is spent, so it works once.
+pub async fn spend_totp(
+    store: &dyn SecondFactorStore,
+    person: Uuid,
+    secret_base32: &str,
+    code: &str,
+    unix_seconds: u64,
+) -> Result<bool, SecondFactorError> {
+    let step = matching_step(secret_base32, code, unix_seconds)?;
+    match step.and_then(|s| i64::try_from(s).ok()) {
+        Some(step) => Ok(store.use_totp_step(person, step).await?),
+        None => Ok(false),
+    }
+}
+
+/// The sign-in's second step: how `typed` proves the person (a TOTP code of
+/// their enabled secret, or one of their unused recovery codes), spending it;
+/// `None` when it proves nothing.
+pub async fn spend_code(
+    store: &dyn SecondFactorStore,
+    person: Uuid,
+    typed: &str,
+    unix_seconds: u64,
+) -> Result<Option<SignInMethod>, SecondFactorError> {
+    match Code::parse(typed) {
+        Some(Code::Totp(code)) => {
+            let Some(secret) = store.totp_secret(person).await?.filter(|s| s.enabled) else {
+                return Ok(None);
+            };
+            let fresh = spend_totp(store, person, &secret.secret_base32, &code, unix_seconds).await?;
+            Ok(fresh.then_some(SignInMethod::PasswordTotp))
+        }
+        Some(Code::Recovery(code)) => {
+            let unused = store
+                .use_recovery_code(person, &recovery_code_hash(&code))
+                .await?;
+            Ok(unused.then_some(SignInMethod::PasswordRecoveryCode))
+        }
+        None => Ok(None),
+    }
+}
+
 /// The code of `secret_base32` at `unix_seconds`: for tests and the lab, never
 /// shown by the product.
 pub fn code_at(secret_base32: &str, unix_seconds: u64) -> Result<String, SecondFactorError> {
@@ -175,6 +222,100 @@ pub fn recovery_code_hash(normalised: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use riposte_store::TotpSecret;
+    use std::sync::Mutex;
+
+    /// The store's contract for these rules (the SQL stores are held to it by
+    /// riposte-store's conformance suite): a step later than the last, a
+    /// recovery code once.
+    #[derive(Default)]
+    struct Remembered {
+        secret: Mutex<Option<TotpSecret>>,
+        last_step: Mutex<Option<i64>>,
+        recovery: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl SecondFactorStore for Remembered {
+        async fn begin_totp(&self, _: Uuid, secret: &str) -> Result<bool, StoreError> {
+            *self.secret.lock().unwrap() = Some(TotpSecret {
+                secret_base32: secret.into(),
+                enabled: false,
+            });
+            Ok(true)
+        }
+        async fn totp_secret(&self, _: Uuid) -> Result<Option<TotpSecret>, StoreError> {
+            Ok(self.secret.lock().unwrap().clone())
+        }
+        async fn confirm_totp(&self, _: Uuid, hashes: &[String]) -> Result<bool, StoreError> {
+            if let Some(s) = self.secret.lock().unwrap().as_mut() {
+                s.enabled = true;
+            }
+            *self.recovery.lock().unwrap() = hashes.to_vec();
+            Ok(true)
+        }
+        async fn clear_totp(&self, _: Uuid) -> Result<bool, StoreError> {
+            *self.secret.lock().unwrap() = None;
+            Ok(true)
+        }
+        async fn use_totp_step(&self, _: Uuid, step: i64) -> Result<bool, StoreError> {
+            let mut last = self.last_step.lock().unwrap();
+            if last.is_some_and(|l| step <= l) {
+                return Ok(false);
+            }
+            *last = Some(step);
+            Ok(true)
+        }
+        async fn use_recovery_code(&self, _: Uuid, hash: &str) -> Result<bool, StoreError> {
+            let mut codes = self.recovery.lock().unwrap();
+            let before = codes.len();
+            codes.retain(|c| c != hash);
+            Ok(codes.len() < before)
+        }
+        async fn recovery_codes_left(&self, _: Uuid) -> Result<usize, StoreError> {
+            Ok(self.recovery.lock().unwrap().len())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_works_once_and_so_does_each_recovery_code() {
+        let store = Remembered::default();
+        let person = Uuid::nil();
+        let secret = new_secret().unwrap();
+        store.begin_totp(person, &secret).await.unwrap();
+        let now = 1_700_000_000;
+        let code = code_at(&secret, now).unwrap();
+        assert_eq!(
+            spend_code(&store, person, &code, now).await.unwrap(),
+            None,
+            "not enabled before enrolment is confirmed"
+        );
+        assert!(spend_totp(&store, person, &secret, &code, now).await.unwrap());
+        let codes = new_recovery_codes().unwrap();
+        store.confirm_totp(person, &codes.hashes).await.unwrap();
+        assert_eq!(
+            spend_code(&store, person, &code, now + 5).await.unwrap(),
+            None,
+            "the enrolment's code again"
+        );
+        // The previous step's code is within the drift window but older than the last used.
+        let earlier = code_at(&secret, now - 30).unwrap();
+        assert_eq!(spend_code(&store, person, &earlier, now).await.unwrap(), None);
+        let next = code_at(&secret, now + 30).unwrap();
+        assert_eq!(
+            spend_code(&store, person, &next, now).await.unwrap(),
+            Some(SignInMethod::PasswordTotp)
+        );
+        assert_eq!(spend_code(&store, person, &next, now + 30).await.unwrap(), None);
+        let typed = codes.shown[3].clone();
+        assert_eq!(
+            spend_code(&store, person, &typed, now).await.unwrap(),
+            Some(SignInMethod::PasswordRecoveryCode)
+        );
+        assert_eq!(spend_code(&store, person, &typed, now).await.unwrap(), None);
+        assert_eq!(store.recovery_codes_left(person).await.unwrap(), 9);
+        assert_eq!(spend_code(&store, person, "not a code", now).await.unwrap(), None);
+    }
 
     /// RFC 6238 appendix B's SHA-1 key: "12345678901234567890".
     const RFC_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";

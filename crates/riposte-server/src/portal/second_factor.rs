@@ -145,16 +145,17 @@ async fn enrol_confirm(
         // Already on, or no secret begun: start from the page.
         _ => return Ok(Redirect::to("/ui/account/second-factor").into_response()),
     };
-    let step = match Code::parse(&body.code) {
-        Some(Code::Totp(code)) => {
-            second_factor::matching_step(&secret, &code, second_factor::now_unix())
-                .map_err(failed)?
-        }
-        _ => None,
-    };
-    let accepted = match step.and_then(|s| i64::try_from(s).ok()) {
-        Some(step) => state.second_factors.use_totp_step(person.id, step).await?,
-        None => false,
+    let accepted = match Code::parse(&body.code) {
+        Some(Code::Totp(code)) => second_factor::spend_totp(
+            state.second_factors.as_ref(),
+            person.id,
+            &secret,
+            &code,
+            second_factor::now_unix(),
+        )
+        .await
+        .map_err(failed)?,
+        _ => false,
     };
     if !accepted {
         return enrol_view(

@@ -26,7 +26,7 @@ use crate::AppState;
 use crate::auth::{self, MUST_CHANGE_PAGE};
 use crate::error::ApiError;
 use crate::session::{Proof, SignInRecord, audit_sign_in, start_session};
-use crate::second_factor::{self, Code};
+use crate::second_factor;
 use crate::sign_in_guard::{Refusal, SignInGuard};
 
 /// The cookie naming the pending second step (its secret; the store keeps the SHA-256).
@@ -142,46 +142,24 @@ struct CodeForm {
     code: String,
 }
 
-/// Which second factor `typed` is for `person`, if it is right and unused;
-/// spending it (the TOTP step, the recovery code) is part of checking it.
-async fn verify(state: &AppState, person: &Person, typed: &str) -> Result<Option<SignInMethod>, Refusal> {
-    let busy = |e: &dyn std::fmt::Display| {
+/// Which second factor `typed` is for `person`, if it is right and unused
+/// (spending it is part of checking it: `second_factor::spend_code`).
+async fn verify(
+    state: &AppState,
+    person: &Person,
+    typed: &str,
+) -> Result<Option<SignInMethod>, Refusal> {
+    second_factor::spend_code(
+        state.second_factors.as_ref(),
+        person.id,
+        typed,
+        second_factor::now_unix(),
+    )
+    .await
+    .map_err(|e| {
         tracing::error!(error = %e, "a second factor could not be checked");
         Refusal::Busy { retry_after: 5 }
-    };
-    match Code::parse(typed) {
-        Some(Code::Totp(code)) => {
-            let Some(secret) = state
-                .second_factors
-                .totp_secret(person.id)
-                .await
-                .map_err(|e| busy(&e))?
-                .filter(|s| s.enabled)
-            else {
-                return Ok(None);
-            };
-            let step = second_factor::matching_step(&secret.secret_base32, &code, second_factor::now_unix())
-                .map_err(|e| busy(&e))?;
-            let Some(step) = step.and_then(|s| i64::try_from(s).ok()) else {
-                return Ok(None);
-            };
-            let fresh = state
-                .second_factors
-                .use_totp_step(person.id, step)
-                .await
-                .map_err(|e| busy(&e))?;
-            Ok(fresh.then_some(SignInMethod::PasswordTotp))
-        }
-        Some(Code::Recovery(code)) => {
-            let unused = state
-                .second_factors
-                .use_recovery_code(person.id, &second_factor::recovery_code_hash(&code))
-                .await
-                .map_err(|e| busy(&e))?;
-            Ok(unused.then_some(SignInMethod::PasswordRecoveryCode))
-        }
-        None => Ok(None),
-    }
+    })
 }
 
 async fn code_sent(
