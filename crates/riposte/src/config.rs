@@ -49,6 +49,9 @@ struct ConfigFile {
     /// How long alerts are kept (`retention_days`).
     #[serde(default)]
     alerts: riposte_server::AlertRetention,
+    /// How long portal sessions live (`session_hours`, `session_idle_minutes`).
+    #[serde(default)]
+    portal: riposte_server::PortalSettings,
 }
 
 /// `[audit]`: signed checkpoints of the audit trail.
@@ -225,6 +228,8 @@ pub struct Config {
     pub limits: riposte_server::Limits,
     /// `[alerts]`: alert retention.
     pub alerts: riposte_server::AlertRetention,
+    /// `[portal]`: how long portal sessions live.
+    pub portal: riposte_server::PortalSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -396,7 +401,11 @@ impl Config {
                 ));
             }
         };
-        for checked in [file.limits.check(), file.alerts.check()] {
+        for checked in [
+            file.limits.check(),
+            file.alerts.check(),
+            file.portal.check(),
+        ] {
             checked.map_err(|message| ConfigError::Invalid {
                 path: path.to_path_buf(),
                 message,
@@ -430,6 +439,7 @@ impl Config {
             insecure_http: file.server.insecure_http,
             limits: file.limits,
             alerts: file.alerts,
+            portal: file.portal,
         })
     }
 
