@@ -90,7 +90,10 @@ mod tests {
     #[test]
     fn a_person_s_password_is_not_their_name() {
         assert!(matches!(
-            hash_for("margaret.hamilton", &SecretString::from("Margaret.Hamilton")),
+            hash_for(
+                "margaret.hamilton",
+                &SecretString::from("Margaret.Hamilton")
+            ),
             Err(PersonPasswordError::IsTheName)
         ));
         assert!(matches!(

@@ -76,9 +76,10 @@ pub async fn reset_password(
     let person = local_person(people, name).await?;
     let for_name = person.name.clone();
     // argon2 takes real CPU time by design: off the async workers.
-    let hash = tokio::task::spawn_blocking(move || person_password::hash_for(&for_name, &new_password))
-        .await
-        .map_err(|e| PersonPasswordError::Hash(e.to_string()))??;
+    let hash =
+        tokio::task::spawn_blocking(move || person_password::hash_for(&for_name, &new_password))
+            .await
+            .map_err(|e| PersonPasswordError::Hash(e.to_string()))??;
     if !people.set_password(&person.name, &hash, true, None).await? {
         return Err(ResetError::NoSuchPerson(person.name));
     }

@@ -156,7 +156,8 @@ pub async fn spend_code(
             let Some(secret) = store.totp_secret(person).await?.filter(|s| s.enabled) else {
                 return Ok(None);
             };
-            let fresh = spend_totp(store, person, &secret.secret_base32, &code, unix_seconds).await?;
+            let fresh =
+                spend_totp(store, person, &secret.secret_base32, &code, unix_seconds).await?;
             Ok(fresh.then_some(SignInMethod::PasswordTotp))
         }
         Some(Code::Recovery(code)) => {
@@ -290,7 +291,11 @@ mod tests {
             None,
             "not enabled before enrolment is confirmed"
         );
-        assert!(spend_totp(&store, person, &secret, &code, now).await.unwrap());
+        assert!(
+            spend_totp(&store, person, &secret, &code, now)
+                .await
+                .unwrap()
+        );
         let codes = new_recovery_codes().unwrap();
         store.confirm_totp(person, &codes.hashes).await.unwrap();
         assert_eq!(
@@ -300,13 +305,19 @@ mod tests {
         );
         // The previous step's code is within the drift window but older than the last used.
         let earlier = code_at(&secret, now - 30).unwrap();
-        assert_eq!(spend_code(&store, person, &earlier, now).await.unwrap(), None);
+        assert_eq!(
+            spend_code(&store, person, &earlier, now).await.unwrap(),
+            None
+        );
         let next = code_at(&secret, now + 30).unwrap();
         assert_eq!(
             spend_code(&store, person, &next, now).await.unwrap(),
             Some(SignInMethod::PasswordTotp)
         );
-        assert_eq!(spend_code(&store, person, &next, now + 30).await.unwrap(), None);
+        assert_eq!(
+            spend_code(&store, person, &next, now + 30).await.unwrap(),
+            None
+        );
         let typed = codes.shown[3].clone();
         assert_eq!(
             spend_code(&store, person, &typed, now).await.unwrap(),
@@ -314,7 +325,10 @@ mod tests {
         );
         assert_eq!(spend_code(&store, person, &typed, now).await.unwrap(), None);
         assert_eq!(store.recovery_codes_left(person).await.unwrap(), 9);
-        assert_eq!(spend_code(&store, person, "not a code", now).await.unwrap(), None);
+        assert_eq!(
+            spend_code(&store, person, "not a code", now).await.unwrap(),
+            None
+        );
     }
 
     /// RFC 6238 appendix B's SHA-1 key: "12345678901234567890".

@@ -25,12 +25,10 @@ use crate::error::ApiError;
 use crate::sign_in_guard::{Refusal, SignInGuard};
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/ui/account", get(account_page))
-        .route(
-            "/ui/account/password",
-            get(password_page).post(password_change),
-        )
+    Router::new().route("/ui/account", get(account_page)).route(
+        "/ui/account/password",
+        get(password_page).post(password_change),
+    )
 }
 
 #[derive(Template)]

@@ -90,7 +90,12 @@ pub(crate) fn qr_svg(text: &str) -> Result<String, PortalError> {
     ))
 }
 
-fn enrol_view(me: Me, name: &str, secret: String, error: Option<String>) -> Result<Response, PortalError> {
+fn enrol_view(
+    me: Me,
+    name: &str,
+    secret: String,
+    error: Option<String>,
+) -> Result<Response, PortalError> {
     let url = second_factor::otpauth_url(&secret, name).map_err(failed)?;
     let page = EnrolPage {
         me,
@@ -108,7 +113,10 @@ fn enrol_view(me: Me, name: &str, secret: String, error: Option<String>) -> Resu
 
 /// GET: a new secret, stored not yet enabled (replacing one not confirmed),
 /// and shown on this page only.
-async fn enrol_page(State(state): State<AppState>, signed: SignedIn) -> Result<Response, PortalError> {
+async fn enrol_page(
+    State(state): State<AppState>,
+    signed: SignedIn,
+) -> Result<Response, PortalError> {
     local_only(&signed)?;
     let person = &signed.session.person;
     if person.totp_enabled {
@@ -194,8 +202,13 @@ async fn enrol_confirm(
 mod tests {
     #[test]
     fn the_qr_code_is_inline_svg_with_a_dark_module_path() {
-        let svg = super::qr_svg("otpauth://totp/riposte:ada?secret=ABC&issuer=riposte").unwrap();
-        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");
+        let Ok(svg) = super::qr_svg("otpauth://totp/riposte:ada?secret=ABC&issuer=riposte") else {
+            panic!("no QR code");
+        };
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{svg}"
+        );
         assert!(svg.contains("<path d=\"M"), "{svg}");
         assert!(!svg.contains("<script") && !svg.contains("href"), "{svg}");
     }

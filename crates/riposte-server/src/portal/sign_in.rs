@@ -31,7 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// The sign-in form's CSRF cookie (see [`sign_in_form`]).
-const SIGN_IN_COOKIE: &str = "riposte_sign_in";
+pub(super) const SIGN_IN_COOKIE: &str = "riposte_sign_in";
 
 /// `/`: the search page for someone signed in, the sign-in page otherwise.
 async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -57,7 +57,7 @@ struct NextQuery {
 }
 
 /// Only a path of this site, so sign-in cannot be used to send someone elsewhere.
-fn safe_next(next: &str) -> String {
+pub(super) fn safe_next(next: &str) -> String {
     if next.starts_with("/ui/") && !next.starts_with("//") && !next.contains('\\') {
         next.to_string()
     } else {
@@ -118,7 +118,7 @@ struct SignInForm {
 
 /// The request comes from this site: no Origin (older browsers, tools) or
 /// one naming the host it was sent to.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(super) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return true;
     };
@@ -175,6 +175,10 @@ async fn sign_in(
             return Ok(response);
         }
     };
+    if person.totp_enabled {
+        // No session yet: the code comes first.
+        return super::sign_in_second_factor::begin(&state, &person, &body.next).await;
+    }
     let started = start_session(
         &state,
         &person,
@@ -185,7 +189,8 @@ async fn sign_in(
         remote,
     )
     .await?;
-    let mut response = Redirect::to(&safe_next(&body.next)).into_response();
+    let to = super::sign_in_second_factor::after_sign_in(&person, &body.next);
+    let mut response = Redirect::to(&to).into_response();
     let cookies = [
         started.set_cookie,
         auth::set_cookie(SIGN_IN_COOKIE, "", "/ui/sign-in", 0),

@@ -25,8 +25,8 @@ use super::{PortalError, render};
 use crate::AppState;
 use crate::auth::{self, MUST_CHANGE_PAGE};
 use crate::error::ApiError;
-use crate::session::{Proof, SignInRecord, audit_sign_in, start_session};
 use crate::second_factor;
+use crate::session::{Proof, SignInRecord, audit_sign_in, start_session};
 use crate::sign_in_guard::{Refusal, SignInGuard};
 
 /// The cookie naming the pending second step (its secret; the store keeps the SHA-256).
@@ -123,7 +123,10 @@ fn start_again() -> Response {
     Redirect::to("/ui/sign-in").into_response()
 }
 
-async fn code_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PortalError> {
+async fn code_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PortalError> {
     let Some((_, pending)) = pending(&state, &headers).await? else {
         return Ok(start_again());
     };

@@ -160,7 +160,9 @@ pub(super) fn reset_refused(e: riposte_server::credential_reset::ResetError) -> 
 }
 
 /// A password that breaks a rule is bad input (exit 2); a hashing failure is not.
-pub(crate) fn password_refused(e: riposte_core::person_password::PersonPasswordError) -> anyhow::Error {
+pub(crate) fn password_refused(
+    e: riposte_core::person_password::PersonPasswordError,
+) -> anyhow::Error {
     use riposte_core::person_password::PersonPasswordError;
     match e {
         PersonPasswordError::TooShort | PersonPasswordError::IsTheName => {

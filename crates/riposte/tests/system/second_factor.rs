@@ -242,7 +242,11 @@ fn an_admin_resets_a_password_and_a_second_factor_from_the_cli() {
     // Refused, changing nothing: nobody of that name; a password that is the name.
     let nobody = server.cli(&[], &["person", "reset-second-factor", "nobody"]);
     assert_eq!(nobody.code, 2, "{}", nobody.stderr);
-    assert!(nobody.stderr.contains("nobody is named"), "{}", nobody.stderr);
+    assert!(
+        nobody.stderr.contains("nobody is named"),
+        "{}",
+        nobody.stderr
+    );
 
     let reset = server.cli(&[], &["person", "reset-second-factor", "rita"]);
     assert_eq!(reset.code, 0, "{}", reset.stderr);
@@ -253,7 +257,12 @@ fn an_admin_resets_a_password_and_a_second_factor_from_the_cli() {
 
     let new_password = "rita-new-password-2";
     let out = reset_password(&server, "rita", new_password);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains(new_password));
     // Every session of theirs ended.
     let ended = server.portal("GET", "/ui/search", &[&old.session], None);
@@ -264,7 +273,10 @@ fn an_admin_resets_a_password_and_a_second_factor_from_the_cli() {
     let signed = password_step(&server, "rita", new_password);
     assert_eq!(signed.status, 303, "{}", signed.body);
     assert_eq!(signed.location(), "/ui/account/password");
-    let session = format!("riposte_session={}", signed.cookie("riposte_session").unwrap());
+    let session = format!(
+        "riposte_session={}",
+        signed.cookie("riposte_session").unwrap()
+    );
     let search = server.portal("GET", "/ui/search", &[&session], None);
     assert_eq!(search.status, 303);
     assert_eq!(search.location(), "/ui/account/password");
