@@ -101,6 +101,7 @@ async fn account_page(
 #[template(path = "account_password.html")]
 struct PasswordPage {
     me: Me,
+    name: String,
     must_change: bool,
     min_length: usize,
     error: Option<String>,
@@ -109,6 +110,7 @@ struct PasswordPage {
 fn password_view(signed: &SignedIn, status: StatusCode, error: Option<&str>) -> Response {
     let page = PasswordPage {
         me: Me::of(signed),
+        name: signed.session.person.name.clone(),
         must_change: signed.session.person.must_change_password,
         min_length: person_password::MIN_LENGTH,
         error: error.map(str::to_string),

@@ -289,7 +289,7 @@ fn an_admin_resets_a_password_and_a_second_factor_from_the_cli() {
     for (new, repeat, why) in [
         ("rita-chosen-password-3", "rita-chosen-password-4", "differ"),
         ("short", "short", "at least 12"),
-        ("RITA", "RITA", "at least 12"),
+        ("RITA", "RITA", "must not be the person"),
     ] {
         let refused = server.portal(
             "POST",
