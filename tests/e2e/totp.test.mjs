@@ -26,6 +26,7 @@ const labJson = process.env.RIPOSTE_LAB_JSON || path.join(repo, ".lab", "lab.jso
 const shots = path.join(repo, "test-output", "e2e");
 const NAME = "tess";
 const PASSWORD = "e2e-totp-password-1";
+const CODE_BUTTON = "form[action='/ui/sign-in/second-factor'] button";
 
 let dir, config, server, base, browser;
 
@@ -133,7 +134,7 @@ async function typePassword(page) {
   await page.goto(`${base}/ui/sign-in`);
   await page.fill("input[name=name]", NAME);
   await page.fill("input[name=password]", PASSWORD);
-  await page.click("button[type=submit]");
+  await page.click("form[action='/ui/sign-in'] button");
 }
 
 test("a local person enrols TOTP, signs in with password and code, and a wrong code is refused", async () => {
@@ -154,7 +155,7 @@ test("a local person enrols TOTP, signs in with password and code, and a wrong c
     assert.match(secret, /^[A-Z2-7]{32}$/);
     await shot(page, "totp-01-enrol");
     await page.fill("input[name=code]", totp(secret, Date.now() / 1000));
-    await page.click("button[type=submit]");
+    await page.click("form[action='/ui/account/second-factor'] button");
     await page.waitForSelector("#recovery-codes");
     const codes = await page.locator("#recovery-codes li").allTextContents();
     assert.equal(codes.length, 10, "ten recovery codes, shown once");
@@ -180,14 +181,14 @@ test("a local person enrols TOTP, signs in with password and code, and a wrong c
     while (right.has(String(wrong).padStart(6, "0"))) wrong++;
     await page.fill("input[name=code]", String(wrong).padStart(6, "0"));
     const refused = page.waitForResponse((r) => r.url().endsWith("/ui/sign-in/second-factor") && r.request().method() === "POST");
-    await page.click("button[type=submit]");
+    await page.click(CODE_BUTTON);
     assert.equal((await refused).status(), 401);
     assert.match(await page.textContent("[role=alert]"), /wrong or was already used/);
     await shot(page, "totp-03-wrong-code");
 
     // The next step's code (the enrolment spent this one; one step of drift is allowed).
     await page.fill("input[name=code]", totp(secret, Date.now() / 1000 + 30));
-    await page.click("button[type=submit]");
+    await page.click(CODE_BUTTON);
     await page.waitForURL(/\/ui\/search/);
     await page.goto(`${base}/ui/account`);
     assert.match(await page.textContent("#sign-in-method"), /TOTP/);
