@@ -100,6 +100,13 @@ impl FromRequestParts<AppState> for Caller {
                     "a change made with the portal's session cookie needs the session's X-CSRF-Token header",
                 ));
             }
+            if session.person.must_change_password {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "password_change_required",
+                    "an admin reset your password: choose a new one at /ui/account/password first",
+                ));
+            }
             return Ok(Caller(session.person.principal()));
         };
         let token = header

@@ -280,6 +280,8 @@ fn an_admin_resets_a_password_and_a_second_factor_from_the_cli() {
     let search = server.portal("GET", "/ui/search", &[&session], None);
     assert_eq!(search.status, 303);
     assert_eq!(search.location(), "/ui/account/password");
+    let api = server.portal("GET", "/api/v1/whoami", &[&session], None);
+    assert_eq!(api.status, 403, "{}", api.body);
     let page = server.portal("GET", "/ui/account/password", &[&session], None);
     assert_eq!(page.status, 200);
     let csrf = between(&page.body, "name=\"csrf\" value=\"", "\"").unwrap();
