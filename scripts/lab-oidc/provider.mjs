@@ -8,6 +8,7 @@
 //
 // DIR holds (all mode 600): jwks.json (the private signing key), client_secret,
 // faults_secret, cookie_secret, <login>.password. Nothing secret is ever logged.
+import './compat.mjs';
 import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:https';
@@ -317,7 +318,8 @@ async function serve(dir) {
 
   provider.on('server_error', (_ctx, err) => log(`server_error: ${err.message}`));
   for (const event of ['authorization.error', 'grant.error', 'end_session.error', 'userinfo.error']) {
-    provider.on(event, (_ctx, err) => log(`${event}: ${err.error ?? err.name} ${err.error_description ?? err.message}`));
+    // error_detail says why (e.g. "PKCE verification failed"); never a secret.
+    provider.on(event, (_ctx, err) => log(`${event}: ${err.error ?? err.name} ${err.error_description ?? err.message}${err.error_detail ? ` (${err.error_detail})` : ''}`));
   }
   provider.on('grant.success', (ctx) => log(`token: issued to ${ctx.oidc.client?.clientId}`));
 

@@ -5,6 +5,7 @@
 //   node scripts/lab-oidc/smoke.mjs [path/to/lab.json]   (default: $RIPOSTE_LAB_JSON or <repo>/.lab/lab.json)
 //
 // Exits 0 and prints "smoke: ok" when every check passed.
+import './compat.mjs';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -94,7 +95,8 @@ async function signIn(login, password, { port = 49152 + Math.floor(Math.random()
       const token = await fetchTls(discovery.token_endpoint, { method: 'POST', headers, body: form.toString() });
       assert.equal(token.status, 200, `token endpoint: ${token.text}`);
       assert.ok(sawLoginPage, 'the provider showed its login page');
-      return { idToken: JSON.parse(token.text).id_token, nonce };
+      const { id_token: idToken, access_token: accessToken } = JSON.parse(token.text);
+      return { idToken, accessToken, nonce };
     }
     const res = await fetchTls(next, { jar });
     if (res.status >= 300 && res.status < 400) {
@@ -132,7 +134,7 @@ const ok = (what) => { checks.push(what); console.log(`ok - ${what}`); };
 // 1. alice: a verified ID token with her claims; any loopback port is a valid redirect.
 const alice = person('alice');
 {
-  const { idToken, nonce } = await signIn('alice', alice.password, { port: 50001 });
+  const { idToken, accessToken, nonce } = await signIn('alice', alice.password, { port: 50001 });
   const { payload, protectedHeader } = await verify(idToken);
   assert.equal(protectedHeader.alg, 'RS256');
   assert.equal(payload.nonce, nonce);
@@ -142,6 +144,10 @@ const alice = person('alice');
   assert.equal(payload.sub, alice.sub);
   assert.deepEqual(payload.amr, ['pwd', 'mfa']);
   ok('alice signs in through the login page (port 50001); ID token verified: groups soc-responders, amr pwd+mfa, email, preferred_username, nonce');
+  const userinfo = await fetchTls(discovery.userinfo_endpoint, { headers: { authorization: `Bearer ${accessToken}` } });
+  assert.equal(userinfo.status, 200, userinfo.text);
+  assert.deepEqual(JSON.parse(userinfo.text).groups, ['soc-responders']);
+  ok('userinfo answers for alice with her groups');
 }
 {
   const { idToken } = await signIn('bob', person('bob').password, { port: 61234, auth: 'post' });
