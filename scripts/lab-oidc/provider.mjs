@@ -184,7 +184,7 @@ async function faultsRoute(req, res, faultsSecret) {
 }
 
 // ---------------------------------------------------------------- interactions
-async function interactionRoute(req, res, provider, url) {
+async function interactionRoute(req, res, provider, url, dir) {
   const [, , uid, action] = url.pathname.split('/'); // /interaction/<uid>[/<action>]
   const details = await provider.interactionDetails(req, res);
   if (details.uid !== uid) {
@@ -207,7 +207,7 @@ async function interactionRoute(req, res, provider, url) {
       const password = form.get('password') ?? '';
       const person = PEOPLE.find((p) => p.login === login);
       // Always compare, so an unknown login costs the same as a wrong password.
-      const expected = person ? readSecret(DIR, `${person.login}.password`) : randomSecret();
+      const expected = person ? readSecret(dir, `${person.login}.password`) : randomSecret();
       const ok = secretEquals(password, expected) && person !== undefined;
       if (!ok) {
         log(`login: refused ${person ? `"${person.login}" (wrong password)` : 'an unknown login'}`);
@@ -239,10 +239,7 @@ async function interactionRoute(req, res, provider, url) {
 }
 
 // ---------------------------------------------------------------- serve
-let DIR;
-
 async function serve(dir) {
-  DIR = dir;
   const jwks = JSON.parse(readFileSync(join(dir, 'jwks.json'), 'utf8'));
   const signingKey = await importJWK(jwks.keys[0], 'RS256');
   const faultsSecret = readSecret(dir, 'faults_secret');
@@ -343,7 +340,7 @@ async function serve(dir) {
     res.on('finish', () => log(`${req.method} ${url.pathname} ${res.statusCode}`)); // never the query: it holds codes
     try {
       if (url.pathname === FAULTS_PATH) return await faultsRoute(req, res, faultsSecret);
-      if (url.pathname.startsWith('/interaction/')) return await interactionRoute(req, res, provider, url);
+      if (url.pathname.startsWith('/interaction/')) return await interactionRoute(req, res, provider, url, dir);
       return callback(req, res);
     } catch (err) {
       log(`error on ${req.method} ${url.pathname}: ${err.name}: ${err.message}`);
