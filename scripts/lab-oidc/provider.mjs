@@ -282,6 +282,7 @@ async function serve(dir) {
     conformIdTokenClaims: false,
     features: {
       devInteractions: { enabled: false },
+      dPoP: { enabled: false }, // riposte does not use it; keeps discovery plain
       rpInitiatedLogout: { enabled: true },
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
