@@ -15,6 +15,7 @@ mod authorised;
 mod bulk;
 mod error;
 mod http;
+pub mod lifecycle;
 pub mod limits;
 mod metrics;
 mod openapi;
