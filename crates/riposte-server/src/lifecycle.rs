@@ -6,7 +6,8 @@
 //! (disabling a person also revokes their sessions and tokens).
 
 use riposte_core::policy::Principal;
-use riposte_store::{AuditLog, NewAuditRecord, PeopleStore, StoreError, TokenStore};
+use riposte_store::{ApiToken, AuditLog, NewAuditRecord, PeopleStore, StoreError, TokenStore};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Who makes the change, and through what: written to the audit record.
@@ -31,6 +32,18 @@ pub enum LifecycleError {
     NoSuchToken(Uuid),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A token's state at `now`, as `riposte token list` and the admin page show
+/// it: "revoked", "expired" or "live".
+pub fn token_state(token: &ApiToken, now: OffsetDateTime) -> &'static str {
+    if token.revoked_at.is_some() {
+        "revoked"
+    } else if token.expires_at.is_some_and(|end| end <= now) {
+        "expired"
+    } else {
+        "live"
+    }
 }
 
 /// Disables (every session and token of theirs ends with it) or enables a

@@ -134,13 +134,7 @@ fn token_row(token: &ApiToken, now: OffsetDateTime) -> TokenRow {
             .last_used_at
             .map(when)
             .unwrap_or_else(|| "never".into()),
-        state: if token.revoked_at.is_some() {
-            "revoked"
-        } else if token.expires_at.is_some_and(|e| e <= now) {
-            "expired"
-        } else {
-            "live"
-        },
+        state: lifecycle::token_state(token, now),
     }
 }
 
@@ -279,4 +273,81 @@ async fn revoke_token(
     let id = id_arg(&id, "token")?;
     let audit = state.runner.store().as_ref();
     done(lifecycle::revoke_token(state.tokens.as_ref(), audit, &by, id).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use riposte_core::Action;
+    use riposte_core::policy::Role;
+    use riposte_store::{Session, SignInMethod};
+
+    fn person(issuer: Option<&str>, totp: bool) -> Person {
+        Person {
+            id: Uuid::now_v7(),
+            name: "ada".into(),
+            role: Role::Responder,
+            scope: Scope::default(),
+            password_hash: String::new(),
+            disabled: false,
+            created_by: "test".into(),
+            created_at: OffsetDateTime::now_utc(),
+            issuer: issuer.map(String::from),
+            subject: issuer.map(|_| "sub-1".into()),
+            totp_enabled: totp,
+            must_change_password: false,
+        }
+    }
+
+    #[test]
+    fn the_header_says_how_a_session_was_started() {
+        let now = OffsetDateTime::now_utc();
+        let session = |method, mfa| Session {
+            id: Uuid::now_v7(),
+            person: person(
+                (method == SignInMethod::Oidc).then_some("https://idp.example/"),
+                method == SignInMethod::PasswordTotp,
+            ),
+            csrf_token: String::new(),
+            created_at: now,
+            expires_at: now,
+            last_seen_at: now,
+            method,
+            mfa,
+            remote_addr: None,
+        };
+        for (method, mfa, said) in [
+            (SignInMethod::Password, false, "local, no second factor"),
+            (SignInMethod::PasswordTotp, true, "local + TOTP"),
+            (
+                SignInMethod::PasswordRecoveryCode,
+                true,
+                "local + recovery code",
+            ),
+            (SignInMethod::Oidc, true, "SSO, MFA by provider"),
+            (SignInMethod::Oidc, false, "SSO"),
+        ] {
+            assert_eq!(how_signed_in(&session(method, mfa)), said, "{method:?}");
+        }
+    }
+
+    #[test]
+    fn people_rows_say_how_each_signs_in() {
+        let local = person_row(&person(None, false), Some("ada"));
+        assert_eq!((local.sign_in.as_str(), local.mfa), ("local", "none"));
+        assert!(local.is_me);
+        let totp = person_row(&person(None, true), Some("bob"));
+        assert_eq!(totp.mfa, "TOTP");
+        assert!(!totp.is_me);
+        let sso = person_row(&person(Some("https://idp.example/"), false), None);
+        assert_eq!(sso.sign_in, "SSO (https://idp.example/)");
+        assert_eq!(sso.mfa, "by provider");
+        let scoped = Scope {
+            forests: vec!["corp".into()],
+            ous: vec![],
+            actions: vec![Action::Disable],
+        };
+        assert_eq!(scope_text(&scoped), "forests corp · actions disable");
+        assert_eq!(scope_text(&Scope::default()), "everything");
+    }
 }

@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::Subcommand;
 use riposte_core::policy::{Principal, Role};
 use riposte_core::secret_token;
-use riposte_server::lifecycle::{self, LifecycleError, Operator};
-use riposte_store::{ApiToken, AuditLog, Store, StoreError};
+use riposte_server::lifecycle::{self, LifecycleError, Operator, token_state};
+use riposte_store::{AuditLog, Store, StoreError};
 use time::OffsetDateTime;
 
 use crate::admin::{Admin, ScopeArgs, scope_for};
@@ -79,17 +79,6 @@ pub fn parse_lifetime(text: &str) -> Result<time::Duration, String> {
 /// A time as `token` prints it: to the second.
 fn at(t: OffsetDateTime) -> String {
     riposte_core::time::rfc3339(t.replace_nanosecond(0).unwrap_or(t))
-}
-
-/// "live", "expired" or "revoked" at `now`.
-fn token_state(token: &ApiToken, now: OffsetDateTime) -> &'static str {
-    if token.revoked_at.is_some() {
-        "revoked"
-    } else if token.expires_at.is_some_and(|e| e <= now) {
-        "expired"
-    } else {
-        "live"
-    }
 }
 
 /// Records a change to who may call riposte in the audit trail.
