@@ -47,7 +47,7 @@ pub enum TokenCommand {
 
 /// `--expires`: a whole number of days (`90d`) or hours (`12h`), from one
 /// hour to [`MAX_LIFETIME_DAYS`].
-pub fn parse_lifetime(text: &str) -> Result<time::Duration, String> {
+fn parse_lifetime(text: &str) -> Result<time::Duration, String> {
     let wanted = || {
         format!(
             "{text:?} is not a token lifetime: give days or hours, e.g. 90d, 30d or 12h, from 1h to {MAX_LIFETIME_DAYS}d"
