@@ -64,6 +64,8 @@ pub mod permit {
         ControlBulk,
         /// [`Permission::Respond`].
         Respond,
+        /// [`Permission::Administer`].
+        Administer,
     );
 }
 

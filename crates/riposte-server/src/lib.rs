@@ -16,6 +16,7 @@ mod bulk;
 pub mod credential_reset;
 mod error;
 mod http;
+pub mod lifecycle;
 pub mod limits;
 mod metrics;
 mod openapi;

@@ -11,6 +11,7 @@
 
 mod account;
 mod action_center;
+mod admin;
 mod alerts;
 mod assets;
 mod bulk;
@@ -30,6 +31,8 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use riposte_core::Action;
+use riposte_core::policy::{self, Permission};
+use riposte_store::{Session, SignInMethod};
 use time::OffsetDateTime;
 
 use crate::AppState;
@@ -54,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .merge(account::routes())
         .merge(second_factor::routes())
         .merge(sign_in_second_factor::routes())
+        .merge(admin::routes())
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters: for
@@ -110,6 +114,10 @@ pub struct Me {
     pub name: String,
     pub role: String,
     pub csrf: String,
+    /// How they signed in: see [`how_signed_in`].
+    pub how: &'static str,
+    /// The header links the admin page.
+    pub admin: bool,
 }
 
 impl Me {
@@ -118,7 +126,21 @@ impl Me {
             name: signed.principal.name.clone(),
             role: signed.principal.role.to_string(),
             csrf: signed.session.csrf_token.clone(),
+            how: how_signed_in(&signed.session),
+            admin: policy::authorize(&signed.principal, &Permission::Administer).is_ok(),
         }
+    }
+}
+
+/// How a session was started, as the header and the admin page say it:
+/// single sign-on or a local password, and the second factor.
+fn how_signed_in(session: &Session) -> &'static str {
+    match session.method {
+        SignInMethod::Oidc if session.mfa => "SSO, MFA by provider",
+        SignInMethod::Oidc => "SSO",
+        SignInMethod::PasswordTotp => "local + TOTP",
+        SignInMethod::PasswordRecoveryCode => "local + recovery code",
+        SignInMethod::Password => "local, no second factor",
     }
 }
 

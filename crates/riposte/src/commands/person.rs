@@ -4,7 +4,8 @@
 use anyhow::Context;
 use clap::Subcommand;
 use riposte_core::policy::Role;
-use riposte_store::{PeopleStore, Store};
+use riposte_server::lifecycle::{self, LifecycleError, Operator};
+use riposte_store::Store;
 use secrecy::SecretString;
 
 use super::person_reset_password::{self, ResetPasswordArgs};
@@ -30,7 +31,8 @@ pub enum PersonCommand {
     },
     /// Everyone who may sign in (never their passwords).
     List,
-    /// Stop a person signing in; their sessions end at once.
+    /// Stop a person signing in; their sessions and API tokens end at once
+    /// (enabling them again does not bring those back).
     Disable { name: String },
     /// Let a disabled person sign in again.
     Enable { name: String },
@@ -48,7 +50,7 @@ pub async fn run(
     admin: &Admin,
     json_output: bool,
 ) -> anyhow::Result<u8> {
-    let people: &dyn PeopleStore = store;
+    let people: &dyn riposte_store::PeopleStore = store;
     let operator = admin.principal();
     use riposte_core::person_password;
     use secrecy::ExposeSecret;
@@ -126,8 +128,8 @@ pub async fn run(
             }
             Ok(exit::OK)
         }
-        PersonCommand::Disable { name } => set_disabled(people, &name, true).await,
-        PersonCommand::Enable { name } => set_disabled(people, &name, false).await,
+        PersonCommand::Disable { name } => set_disabled(store, operator, &name, true).await,
+        PersonCommand::Enable { name } => set_disabled(store, operator, &name, false).await,
         PersonCommand::ResetPassword(args) => {
             person_reset_password::run(args, store, admin, json_output).await
         }
@@ -172,14 +174,31 @@ pub(crate) fn password_refused(
     }
 }
 
-async fn set_disabled(people: &dyn PeopleStore, name: &str, disabled: bool) -> anyhow::Result<u8> {
-    if people.set_person_disabled(name, disabled).await? {
-        println!("{} {name}", if disabled { "disabled" } else { "enabled" });
-        Ok(exit::OK)
-    } else {
-        Err(UsageError(format!(
-            "nobody is named {name:?}; `riposte person list` shows them"
-        ))
-        .into())
+/// `riposte_server::lifecycle` holds the rule and the audit record, shared
+/// with the portal's admin page.
+async fn set_disabled(
+    store: &dyn Store,
+    operator: &riposte_core::policy::Principal,
+    name: &str,
+    disabled: bool,
+) -> anyhow::Result<u8> {
+    let by = Operator {
+        principal: operator,
+        source: "cli",
+        remote_addr: None,
+    };
+    match lifecycle::set_person_disabled(store, store, &by, name, disabled).await {
+        Ok(()) => {
+            if disabled {
+                println!("disabled {name}: their sessions and API tokens are revoked");
+            } else {
+                println!("enabled {name}");
+            }
+            Ok(exit::OK)
+        }
+        Err(e @ (LifecycleError::NoSuchPerson(_) | LifecycleError::OwnAccount(_))) => {
+            Err(UsageError(e.to_string()).into())
+        }
+        Err(e) => Err(anyhow::Error::from(e).context(format!("changing {name}"))),
     }
 }

@@ -34,6 +34,7 @@ mod hostile_self_approval;
 mod hostile_spray;
 mod ingest;
 mod lab;
+mod lifecycle;
 mod multinode;
 mod portal;
 mod readiness;
