@@ -26,7 +26,7 @@ use crate::authorised::{Authorised, permit};
 use crate::error::ApiError;
 use crate::lifecycle::{self, LifecycleError, Operator};
 
-const PAGE: &str = "/ui/admin/people";
+pub(super) const PAGE: &str = "/ui/admin/people";
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -50,6 +50,8 @@ struct PersonRow {
     must_change_password: bool,
     /// The admin looking at the page: no Disable button (they may not).
     is_me: bool,
+    /// A local person: riposte holds their password and second factor.
+    local: bool,
 }
 
 struct SessionRow {
@@ -119,6 +121,7 @@ fn person_row(person: &Person, me: Option<&str>) -> PersonRow {
         disabled: person.disabled,
         must_change_password: person.must_change_password,
         is_me: me == Some(person.name.as_str()),
+        local: !person.is_sso(),
     }
 }
 
@@ -175,7 +178,7 @@ async fn people_page(
 
 /// Who makes a change from this page, for the audit record, once the form
 /// proved it came from this session's page.
-fn operator<'a>(
+pub(super) fn operator<'a>(
     signed: &'a SignedIn,
     remote: SocketAddr,
     body: Result<Form<CsrfForm>, FormRejection>,

@@ -12,6 +12,7 @@
 mod account;
 mod action_center;
 mod admin;
+mod admin_reset;
 mod alerts;
 mod assets;
 mod bulk;
@@ -58,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         .merge(second_factor::routes())
         .merge(sign_in_second_factor::routes())
         .merge(admin::routes())
+        .merge(admin_reset::routes())
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters: for
@@ -121,7 +123,7 @@ pub struct Me {
 }
 
 impl Me {
-    fn of(signed: &SignedIn) -> Me {
+    pub(super) fn of(signed: &SignedIn) -> Me {
         Me {
             name: signed.principal.name.clone(),
             role: signed.principal.role.to_string(),

@@ -541,6 +541,68 @@ fn the_admin_page_lists_people_sessions_and_tokens_and_revokes_them() {
         Some(&format!("csrf={adam_csrf}")),
     );
     assert_eq!(enabled.status, 303, "{}", enabled.body);
+
+    // Resetting rita's password from the page: a new one shown to the admin once,
+    // her old one refused, the new one good only for choosing her own.
+    let (rita, _) = serve.session("rita");
+    let forged = serve.portal(
+        "POST",
+        "/ui/admin/people/rita/reset-password",
+        &[&adam],
+        Some("csrf=forged"),
+    );
+    assert_eq!(forged.status, 403);
+    let reset = serve.portal(
+        "POST",
+        "/ui/admin/people/rita/reset-password",
+        &[&adam],
+        Some(&format!("csrf={adam_csrf}")),
+    );
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    let new_password = reset
+        .body
+        .split("<code id=\"new-password\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("the new password, shown once")
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'");
+    assert!(signed_out(&page(&serve, &rita)), "her sessions end");
+    let sign_in = |password: &str| {
+        let form = serve.portal("GET", "/ui/sign-in", &[], None);
+        let csrf = form.cookie("riposte_sign_in").expect("a sign-in cookie");
+        let encoded: String = password
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        serve.portal(
+            "POST",
+            "/ui/sign-in",
+            &[&format!("riposte_sign_in={csrf}")],
+            Some(&format!(
+                "name=rita&password={encoded}&csrf={csrf}&next=%2Fui%2Fsearch"
+            )),
+        )
+    };
+    assert_eq!(sign_in(crate::harness::PASSWORD).status, 401);
+    let signed = sign_in(&new_password);
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert_eq!(signed.location(), "/ui/account/password");
+    let rita_reset = serve.portal(
+        "POST",
+        "/ui/admin/people/rita/reset-second-factor",
+        &[&adam],
+        Some(&format!("csrf={adam_csrf}")),
+    );
+    assert_eq!(rita_reset.status, 303, "{}", rita_reset.body);
+
     let missing = serve.portal(
         "POST",
         "/ui/admin/people/nobody-here/disable",
@@ -556,6 +618,8 @@ fn the_admin_page_lists_people_sessions_and_tokens_and_revokes_them() {
         ("token-revoked", format!("token-id:{token}")),
         ("person-disabled", "user:rita".to_string()),
         ("person-enabled", "user:rita".to_string()),
+        ("password-reset", "user:rita".to_string()),
+        ("second-factor-reset", "user:rita".to_string()),
     ] {
         let found = events(&audit, event);
         assert_eq!(found.len(), 1, "{event}: {audit:#?}");
