@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use riposte_ad::{ForestConfig, ForestSettings};
 use serde::Deserialize;
 
+mod oidc;
+
 /// The config file's path when none is given.
 pub const DEFAULT_PATHS: &[&str] = &["riposte.toml", "/etc/riposte/riposte.toml"];
 
@@ -49,6 +51,8 @@ struct ConfigFile {
     /// How long alerts are kept (`retention_days`).
     #[serde(default)]
     alerts: riposte_server::AlertRetention,
+    /// Single sign-on for the portal (absent: local sign-in only).
+    oidc: Option<oidc::OidcFile>,
 }
 
 /// `[audit]`: signed checkpoints of the audit trail.
@@ -225,6 +229,8 @@ pub struct Config {
     pub limits: riposte_server::Limits,
     /// `[alerts]`: alert retention.
     pub alerts: riposte_server::AlertRetention,
+    /// `[oidc]`: single sign-on for the portal, checked.
+    pub oidc: Option<riposte_oidc::OidcSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -396,6 +402,22 @@ impl Config {
                 ));
             }
         };
+        let oidc = file
+            .oidc
+            .map(|o| o.resolve(&base_dir))
+            .transpose()
+            .map_err(&invalid)?;
+        if let Some((group, forest)) = oidc.iter().flat_map(|o| &o.roles).find_map(|rule| {
+            rule.scope
+                .forests
+                .iter()
+                .find(|name| !forests.iter().any(|f| f.name.eq_ignore_ascii_case(name)))
+                .map(|name| (&rule.group, name))
+        }) {
+            return Err(invalid(format!(
+                "[[oidc.role]] for group {group:?}: forest {forest:?} names no [[forest]]; use one of the forests' names"
+            )));
+        }
         for checked in [file.limits.check(), file.alerts.check()] {
             checked.map_err(|message| ConfigError::Invalid {
                 path: path.to_path_buf(),
@@ -430,6 +452,7 @@ impl Config {
             insecure_http: file.server.insecure_http,
             limits: file.limits,
             alerts: file.alerts,
+            oidc,
         })
     }
 
