@@ -21,8 +21,6 @@ pub const SESSION_COOKIE: &str = "riposte_session";
 /// Sent with API requests that change something when the caller uses the
 /// session cookie (a browser), so another site cannot make the browser send one.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// How long a session lives; sign-out ends it sooner.
-pub const SESSION_HOURS: i64 = 8;
 
 /// An authenticated caller of the API. A handler that needs a permission takes
 /// [`crate::authorised::Authorised`] instead, which holds one of these.
@@ -68,7 +66,11 @@ pub async fn session(headers: &HeaderMap, state: &AppState) -> Result<Option<Ses
     };
     Ok(state
         .people
-        .session_by_hash(&secret_token::hash(&secret), OffsetDateTime::now_utc())
+        .session_by_hash(
+            &secret_token::hash(&secret),
+            OffsetDateTime::now_utc(),
+            state.portal.idle(),
+        )
         .await?)
 }
 
@@ -111,12 +113,12 @@ impl FromRequestParts<AppState> for Caller {
             })?;
         let found = state
             .tokens
-            .token_by_hash(&secret_token::hash(token))
+            .token_by_hash(&secret_token::hash(token), OffsetDateTime::now_utc())
             .await?;
         match found {
             Some(token) => Ok(Caller(token.principal())),
             None => Err(ApiError::unauthenticated(
-                "this API token is unknown or revoked",
+                "this API token is unknown, revoked or expired, or its owner is disabled; `riposte token list` shows each token's state",
             )),
         }
     }

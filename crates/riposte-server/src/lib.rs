@@ -21,6 +21,7 @@ mod openapi;
 mod portal;
 pub mod readiness;
 pub mod retention;
+pub mod session;
 mod sign_in_guard;
 mod streams;
 mod tls;
@@ -38,7 +39,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use riposte_jobs::Runner;
 use riposte_response::{Pipeline, TailSource};
-use riposte_store::{JobFilter, LeaderLock, PeopleStore, TokenStore};
+use riposte_store::{
+    JobFilter, LeaderLock, PendingSignInStore, PeopleStore, SecondFactorStore, TokenStore,
+};
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -46,6 +49,7 @@ use tracing::{error, info, warn};
 pub use error::ApiError;
 pub use limits::{AlertRetention, Limits};
 pub use metrics::Metrics;
+pub use session::PortalSettings;
 pub use tls::TlsFiles;
 
 #[derive(Clone)]
@@ -53,6 +57,12 @@ pub struct AppState {
     runner: Arc<Runner>,
     tokens: Arc<dyn TokenStore>,
     people: Arc<dyn PeopleStore>,
+    // Read by the second-factor and single sign-on steps.
+    #[allow(dead_code)]
+    second_factors: Arc<dyn SecondFactorStore>,
+    #[allow(dead_code)]
+    pending: Arc<dyn PendingSignInStore>,
+    portal: Arc<PortalSettings>,
     metrics: Arc<Metrics>,
     pipeline: Arc<Pipeline>,
     readiness: Arc<readiness::ReadinessService>,
@@ -101,6 +111,17 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// `[alerts]`: how long alerts are kept.
     pub alert_retention: AlertRetention,
+    /// `[portal]`: how long portal sessions live.
+    pub portal: PortalSettings,
+}
+
+/// The stores of who may sign in and call: people and their sessions, API
+/// tokens, second factors, and sign-ins under way.
+pub struct Accounts {
+    pub tokens: Arc<dyn TokenStore>,
+    pub people: Arc<dyn PeopleStore>,
+    pub second_factors: Arc<dyn SecondFactorStore>,
+    pub pending: Arc<dyn PendingSignInStore>,
 }
 
 /// How often the node leading alert retention removes expired alerts.
@@ -304,8 +325,7 @@ async fn work(
 pub async fn serve(
     options: ServeOptions,
     runner: Arc<Runner>,
-    tokens: Arc<dyn TokenStore>,
-    people: Arc<dyn PeopleStore>,
+    accounts: Accounts,
     pipeline: Arc<Pipeline>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -321,8 +341,11 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::default());
     let state = AppState {
         runner: runner.clone(),
-        tokens,
-        people,
+        tokens: accounts.tokens,
+        people: accounts.people,
+        second_factors: accounts.second_factors,
+        pending: accounts.pending,
+        portal: Arc::new(options.portal.clone()),
         metrics: metrics.clone(),
         pipeline: pipeline.clone(),
         readiness: options.readiness.clone(),

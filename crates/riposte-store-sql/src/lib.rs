@@ -36,11 +36,13 @@ pub mod dialect;
 mod jobs;
 mod leader;
 mod migrations;
+mod pending;
 mod people;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod retention;
 mod rows;
+mod second_factor;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 mod tokens;

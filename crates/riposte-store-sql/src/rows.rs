@@ -79,6 +79,8 @@ pub(crate) fn token<R: Row>(row: &R) -> Result<ApiToken, StoreError> {
         owner: f.opt_text("owner")?,
         created_at: f.time("created_at")?,
         revoked_at: f.opt_time("revoked_at")?,
+        expires_at: f.opt_time("expires_at")?,
+        last_used_at: f.opt_time("last_used_at")?,
     })
 }
 
@@ -93,6 +95,10 @@ pub(crate) fn person<R: Row>(row: &R) -> Result<Person, StoreError> {
         disabled: f.flag("disabled")?,
         created_by: f.text("created_by")?,
         created_at: f.time("created_at")?,
+        issuer: f.opt_text("issuer")?,
+        subject: f.opt_text("subject")?,
+        totp_enabled: f.flag("totp_enabled")?,
+        must_change_password: f.flag("must_change_password")?,
     })
 }
 

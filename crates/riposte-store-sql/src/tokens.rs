@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use riposte_core::policy::{Role, Scope};
-use riposte_store::{ApiToken, StoreError, TokenStore};
+use riposte_store::{ApiToken, StoreError, TokenStore, to_millis};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::dialect::{Dialect, On, Value, query};
@@ -31,6 +32,9 @@ impl<D: Dialect> SqlStore<D> {
     }
 }
 
+/// A token's last use is written at most this often, so most requests write nothing.
+const LAST_USE_GRAIN: time::Duration = time::Duration::minutes(1);
+
 #[async_trait]
 impl<D: Dialect> TokenStore for SqlStore<D> {
     async fn create_token(
@@ -41,10 +45,14 @@ impl<D: Dialect> TokenStore for SqlStore<D> {
         owner: Option<&str>,
         created_by: &str,
         secret_hash: &str,
+        expires_at: Option<OffsetDateTime>,
     ) -> Result<ApiToken, StoreError> {
+        // One statement: a name any token ever had is never given again, and
+        // the live-name index still settles two creations racing.
         let insert = query(
-            "INSERT INTO api_tokens (id, name, role, scope, owner, created_by, created_at, secret_hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+            "INSERT INTO api_tokens (id, name, role, scope, owner, created_by, created_at, secret_hash, expires_at) \
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM api_tokens WHERE name = ?) \
+             RETURNING *",
         )
         .bind(Uuid::now_v7())
         .bind(name)
@@ -53,25 +61,60 @@ impl<D: Dialect> TokenStore for SqlStore<D> {
         .bind(owner)
         .bind(created_by)
         .bind(now())
-        .bind(secret_hash);
-        let row = self
-            .insert_returning(insert, || {
-                format!(
-                    "a live API token named {name:?} exists; revoke it first or pick another name"
-                )
-            })
-            .await?;
-        rows::token(&row)
+        .bind(secret_hash)
+        .bind(expires_at.map(to_millis))
+        .bind(name);
+        let taken = || {
+            format!(
+                "an API token named {name:?} exists or existed; a name is never reused, so pick another"
+            )
+        };
+        match self.dialect.fetch(On::Pool, &insert).await {
+            Ok(rows) => match rows.into_iter().next() {
+                Some(row) => rows::token(&row),
+                None => Err(StoreError::Conflict(taken())),
+            },
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                Err(StoreError::Conflict(taken()))
+            }
+            Err(e) => Err(self.error(e)),
+        }
     }
 
-    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>, StoreError> {
+    async fn token_by_hash(
+        &self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApiToken>, StoreError> {
+        let at = to_millis(now);
         let row = self
             .row(
-                query("SELECT * FROM api_tokens WHERE secret_hash = ? AND revoked_at IS NULL")
-                    .bind(secret_hash),
+                query(
+                    "SELECT t.* FROM api_tokens t WHERE t.secret_hash = ? AND t.revoked_at IS NULL \
+                     AND (t.expires_at IS NULL OR t.expires_at > ?) \
+                     AND NOT EXISTS (SELECT 1 FROM people p WHERE p.name = t.owner AND p.disabled)",
+                )
+                .bind(secret_hash)
+                .bind(at),
             )
             .await?;
-        row.as_ref().map(rows::token).transpose()
+        let Some(mut token) = row.as_ref().map(rows::token).transpose()? else {
+            return Ok(None);
+        };
+        let stale = token
+            .last_used_at
+            .is_none_or(|used| now - used >= LAST_USE_GRAIN);
+        if stale {
+            let used = query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+                .bind(at)
+                .bind(token.id);
+            self.exec(used).await?;
+            token.last_used_at = Some(now);
+        }
+        Ok(Some(token))
     }
 
     async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {

@@ -23,6 +23,7 @@ mod multi_node;
 mod people;
 mod recorded;
 mod retention;
+mod sign_in;
 mod support;
 mod tokens;
 
@@ -65,6 +66,12 @@ pub use recorded::{
     a_job_is_not_stored_when_its_request_record_is_not,
 };
 pub use retention::{OLD_ALERT_DAYS, retention_removes_only_alerts_before_the_cut};
+pub use sign_in::{
+    a_new_password_ends_the_other_sessions, disabling_a_person_ends_their_sessions_and_tokens,
+    pending_sign_ins_are_taken_once, second_factor_codes_work_once,
+    sessions_end_when_idle_and_record_their_last_use, sso_people_are_their_issuer_and_subject,
+    tokens_expire_and_record_their_last_use,
+};
 pub use support::{
     bulk_record, bulk_state_record, create, new_job, outcome_record, request_record,
 };
@@ -131,6 +138,14 @@ macro_rules! conformance_tests {
             people_sessions_live_until_expiry_revocation_or_disabling,
             jobs_and_bulks_keep_the_person_behind_their_request,
             alerts_append_filter_and_page,
+            // Sign-in and the lifecycle of people, sessions and tokens.
+            disabling_a_person_ends_their_sessions_and_tokens,
+            sessions_end_when_idle_and_record_their_last_use,
+            a_new_password_ends_the_other_sessions,
+            sso_people_are_their_issuer_and_subject,
+            second_factor_codes_work_once,
+            pending_sign_ins_are_taken_once,
+            tokens_expire_and_record_their_last_use,
         }
         $crate::__conformance_two_node_tests! {
             ($open, $open_second, $close)

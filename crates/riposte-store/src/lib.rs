@@ -26,7 +26,9 @@ mod bulk;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod leader;
+mod pending;
 mod people;
+mod second_factor;
 mod tokens;
 
 pub use alerts::{
@@ -37,7 +39,9 @@ pub use bulk::{
     bulk_pending_message, describe_bulk, name_children,
 };
 pub use leader::{LeaderGuard, LeaderLock, Leadership};
-pub use people::{PeopleStore, Person, Session};
+pub use pending::{PendingKind, PendingSignIn, PendingSignInStore, Taken};
+pub use people::{NO_PASSWORD, NewSession, PeopleStore, Person, Session, SignInMethod, SsoPerson};
+pub use second_factor::{SecondFactorStore, TotpSecret};
 pub use tokens::{ApiToken, TokenStore};
 
 pub use audit::checkpoint::{
@@ -405,9 +409,21 @@ impl<T: JobStore + AuditLog + BulkStore> Ledger for T {}
 /// Everything a backend keeps: what `riposte` opens at start-up (see
 /// the app's `store::open_store`), so nothing else needs to know the backend.
 /// An `Arc<dyn Store>` converts to any of its parts by trait upcasting.
-pub trait Store: Ledger + TokenStore + PeopleStore + AlertStore + LeaderLock {}
+pub trait Store:
+    Ledger + TokenStore + PeopleStore + SecondFactorStore + PendingSignInStore + AlertStore + LeaderLock
+{
+}
 
-impl<T: Ledger + TokenStore + PeopleStore + AlertStore + LeaderLock> Store for T {}
+impl<T> Store for T where
+    T: Ledger
+        + TokenStore
+        + PeopleStore
+        + SecondFactorStore
+        + PendingSignInStore
+        + AlertStore
+        + LeaderLock
+{
+}
 
 /// Store backends describe times as Unix milliseconds.
 pub fn to_millis(t: OffsetDateTime) -> i64 {

@@ -1,4 +1,5 @@
-//! API tokens for automation: shown once, stored only as a hash, revocable.
+//! API tokens for automation: shown once, stored only as a hash, revocable,
+//! expiring; a name is never given to a second token.
 
 use async_trait::async_trait;
 use riposte_core::policy::{Principal, Role, Scope};
@@ -22,6 +23,12 @@ pub struct ApiToken {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// Refused from then on. `None` only for tokens made before tokens expired.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// The last request that used it (recorded at most about once a minute).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 impl ApiToken {
@@ -38,8 +45,11 @@ impl ApiToken {
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Stores a token by the hash of its secret; names are unique among live
-    /// tokens. `owner` names the person it belongs to (`None`: a service token).
+    /// Stores a token by the hash of its secret. `Conflict` when any token,
+    /// even a revoked one, ever had this name: logs and audit records name
+    /// one token for good. `owner` names the person it belongs to (`None`: a
+    /// service token).
+    #[allow(clippy::too_many_arguments)]
     async fn create_token(
         &self,
         name: &str,
@@ -48,10 +58,17 @@ pub trait TokenStore: Send + Sync {
         owner: Option<&str>,
         created_by: &str,
         secret_hash: &str,
+        expires_at: Option<OffsetDateTime>,
     ) -> Result<ApiToken, StoreError>;
 
-    /// The live (not revoked) token whose secret hashes to `secret_hash`.
-    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>, StoreError>;
+    /// The live token whose secret hashes to `secret_hash`: not revoked, not
+    /// expired at `now`, and its owner (if any) not disabled. Records `now`
+    /// as its last use.
+    async fn token_by_hash(
+        &self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApiToken>, StoreError>;
 
     async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
 

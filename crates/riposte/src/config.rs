@@ -53,6 +53,9 @@ struct ConfigFile {
     alerts: riposte_server::AlertRetention,
     /// Single sign-on for the portal (absent: local sign-in only).
     oidc: Option<oidc::OidcFile>,
+    /// How long portal sessions live (`session_hours`, `session_idle_minutes`).
+    #[serde(default)]
+    portal: riposte_server::PortalSettings,
 }
 
 /// `[audit]`: signed checkpoints of the audit trail.
@@ -231,6 +234,8 @@ pub struct Config {
     pub alerts: riposte_server::AlertRetention,
     /// `[oidc]`: single sign-on for the portal, checked.
     pub oidc: Option<riposte_oidc::OidcSettings>,
+    /// `[portal]`: how long portal sessions live.
+    pub portal: riposte_server::PortalSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -418,7 +423,11 @@ impl Config {
                 "[[oidc.role]] for group {group:?}: forest {forest:?} names no [[forest]]; use one of the forests' names"
             )));
         }
-        for checked in [file.limits.check(), file.alerts.check()] {
+        for checked in [
+            file.limits.check(),
+            file.alerts.check(),
+            file.portal.check(),
+        ] {
             checked.map_err(|message| ConfigError::Invalid {
                 path: path.to_path_buf(),
                 message,
@@ -453,6 +462,7 @@ impl Config {
             limits: file.limits,
             alerts: file.alerts,
             oidc,
+            portal: file.portal,
         })
     }
 

@@ -28,12 +28,15 @@ pub async fn operator(
         return Ok(os_principal());
     };
     let token = tokens
-        .token_by_hash(&secret_token::hash(secret.expose_secret()))
+        .token_by_hash(
+            &secret_token::hash(secret.expose_secret()),
+            time::OffsetDateTime::now_utc(),
+        )
         .await
         .context("looking up the CLI's token")?
         .ok_or_else(|| {
             UsageError(format!(
-                "the token in {from} is unknown or revoked; `riposte token list` shows the live ones (unset {TOKEN_ENV} to act as the OS account)"
+                "the token in {from} is unknown, revoked or expired, or its owner is disabled; `riposte token list` shows each token's state (unset {TOKEN_ENV} to act as the OS account)"
             ))
         })?;
     Ok(token.principal())

@@ -12,14 +12,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use riposte_core::secret_token;
 use serde::Deserialize;
-use time::OffsetDateTime;
 
 use super::csrf::{CsrfForm, check_csrf, csrf_refused, form};
 use super::{PortalError, render};
 use crate::AppState;
-use crate::auth::{self, SESSION_COOKIE, SESSION_HOURS, SignedIn};
+use crate::auth::{self, SESSION_COOKIE, SignedIn};
 use crate::error::ApiError;
+use crate::session::{Proof, SignInRecord, audit_sign_in, start_session};
 use crate::sign_in_guard::{Refusal, SignInGuard};
+use riposte_store::SignInMethod;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -128,30 +129,6 @@ fn same_origin(headers: &HeaderMap) -> bool {
     origin == format!("http://{host}") || origin == format!("https://{host}")
 }
 
-/// Writes a sign-in event to the audit trail; the name as typed, never the password.
-async fn audit_sign_in(
-    state: &AppState,
-    event: &str,
-    name: &str,
-    remote: SocketAddr,
-    result: &str,
-    why: &str,
-) {
-    let record = riposte_store::NewAuditRecord {
-        actor: format!("user:{name}"),
-        source: "portal".into(),
-        remote_addr: Some(remote.ip().to_string()),
-        event: event.into(),
-        target: Some(format!("user:{name}")),
-        job_id: None,
-        result: result.into(),
-        details: serde_json::json!({ "why": why }),
-    };
-    if let Err(e) = state.runner.store().append(record).await {
-        tracing::error!(error = %e, "a sign-in could not be written to the audit trail");
-    }
-}
-
 async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -198,35 +175,19 @@ async fn sign_in(
             return Ok(response);
         }
     };
-    let random = |what: &str| {
-        secret_token::generate().map_err(|e| {
-            PortalError(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "random_failed",
-                format!("no random {what} could be made: {e}"),
-            ))
-        })
-    };
-    let secret = random("session secret")?;
-    let csrf = random("CSRF token")?;
-    let expires = OffsetDateTime::now_utc() + time::Duration::hours(SESSION_HOURS);
-    state
-        .people
-        .create_session(person.id, &secret_token::hash(&secret), &csrf, expires)
-        .await?;
-    tracing::info!(person = %person.name, "portal sign-in");
-    audit_sign_in(
+    let started = start_session(
         &state,
-        "sign-in",
-        &person.name,
+        &person,
+        Proof {
+            method: SignInMethod::Password,
+            mfa: false,
+        },
         remote,
-        "success",
-        "password",
     )
-    .await;
+    .await?;
     let mut response = Redirect::to(&safe_next(&body.next)).into_response();
     let cookies = [
-        auth::set_cookie(SESSION_COOKIE, &secret, "/", SESSION_HOURS * 3600),
+        started.set_cookie,
         auth::set_cookie(SIGN_IN_COOKIE, "", "/ui/sign-in", 0),
     ];
     for c in cookies {
@@ -257,7 +218,18 @@ async fn sign_out(
         .name
         .trim_start_matches("user:")
         .to_string();
-    audit_sign_in(&state, "sign-out", &name, remote, "success", "signed out").await;
+    audit_sign_in(
+        &state,
+        SignInRecord {
+            event: "sign-out",
+            name: &name,
+            remote,
+            result: "success",
+            method: signed.session.method.as_str(),
+            why: "signed out",
+        },
+    )
+    .await;
     let mut response = Redirect::to("/ui/sign-in").into_response();
     if let Ok(v) = auth::set_cookie(SESSION_COOKIE, "", "/", 0).parse() {
         response.headers_mut().insert(header::SET_COOKIE, v);

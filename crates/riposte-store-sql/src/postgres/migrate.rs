@@ -47,6 +47,11 @@ const MIGRATIONS: &[Migration] = &[
         "forwarder_role",
         include_str!("../../migrations/postgres/0007_forwarder_role.sql"),
     ),
+    (
+        8,
+        "sign_in",
+        include_str!("../../migrations/postgres/0008_sign_in.sql"),
+    ),
 ];
 
 pub(super) async fn migrate(pool: &PgPool, class: i32, key: i32) -> Result<(), sqlx::Error> {

@@ -81,6 +81,11 @@ const MIGRATIONS: &[Migration] = &[
         "forwarder_role",
         include_str!("../../migrations/sqlite/0014_forwarder_role.sql"),
     ),
+    (
+        15,
+        "sign_in",
+        include_str!("../../migrations/sqlite/0015_sign_in.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied, each in its own write transaction.

@@ -54,13 +54,21 @@ pub async fn people_sessions_live_until_expiry_revocation_or_disabling(
     let now = OffsetDateTime::now_utc();
     let hours = time::Duration::hours(8);
     let session = store
-        .create_session(alice.id, "session-hash-1", "csrf-1", now + hours)
+        .create_session(crate::NewSession {
+            person: alice.id,
+            secret_hash: "session-hash-1",
+            csrf_token: "csrf-1",
+            expires_at: now + hours,
+            method: crate::SignInMethod::Password,
+            mfa: false,
+            remote_addr: Some("192.0.2.7"),
+        })
         .await
         .unwrap();
     assert_eq!(session.person.id, alice.id);
     assert_eq!(session.csrf_token, "csrf-1");
     let found = store
-        .session_by_hash("session-hash-1", now)
+        .session_by_hash("session-hash-1", now, hours)
         .await
         .unwrap()
         .expect("live session");
@@ -68,7 +76,7 @@ pub async fn people_sessions_live_until_expiry_revocation_or_disabling(
     assert_eq!(found.person.name, "conf-alice");
     assert!(
         store
-            .session_by_hash("session-hash-2", now)
+            .session_by_hash("session-hash-2", now, hours)
             .await
             .unwrap()
             .is_none()
@@ -76,16 +84,22 @@ pub async fn people_sessions_live_until_expiry_revocation_or_disabling(
     // Expired: not found after its expiry.
     assert!(
         store
-            .session_by_hash("session-hash-1", now + hours + time::Duration::minutes(1))
+            .session_by_hash(
+                "session-hash-1",
+                now + hours + time::Duration::minutes(1),
+                hours * 2
+            )
             .await
             .unwrap()
             .is_none()
     );
-    // A disabled person's sessions stop at once, and come back only if re-enabled.
+    assert_eq!(found.method, crate::SignInMethod::Password);
+    assert_eq!(found.remote_addr.as_deref(), Some("192.0.2.7"));
+    // A disabled person's sessions stop at once, and stay ended when they are re-enabled.
     assert!(store.set_person_disabled("conf-alice", true).await.unwrap());
     assert!(
         store
-            .session_by_hash("session-hash-1", now)
+            .session_by_hash("session-hash-1", now, hours)
             .await
             .unwrap()
             .is_none()
@@ -106,10 +120,10 @@ pub async fn people_sessions_live_until_expiry_revocation_or_disabling(
     );
     assert!(
         store
-            .session_by_hash("session-hash-1", now)
+            .session_by_hash("session-hash-1", now, hours)
             .await
             .unwrap()
-            .is_some()
+            .is_none()
     );
     assert!(
         !store
@@ -118,11 +132,30 @@ pub async fn people_sessions_live_until_expiry_revocation_or_disabling(
             .unwrap()
     );
     // Sign-out: revoked once, never found again.
-    assert!(store.revoke_session("session-hash-1").await.unwrap());
-    assert!(!store.revoke_session("session-hash-1").await.unwrap());
+    store
+        .create_session(crate::NewSession {
+            person: alice.id,
+            secret_hash: "session-hash-3",
+            csrf_token: "csrf-3",
+            expires_at: now + hours,
+            method: crate::SignInMethod::PasswordTotp,
+            mfa: true,
+            remote_addr: None,
+        })
+        .await
+        .unwrap();
+    assert!(store.revoke_session("session-hash-3").await.unwrap());
+    assert!(!store.revoke_session("session-hash-3").await.unwrap());
     assert!(
         store
-            .session_by_hash("session-hash-1", now)
+            .session_by_hash("session-hash-3", now, hours)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .session_by_hash("session-hash-1", now, hours)
             .await
             .unwrap()
             .is_none()

@@ -2,6 +2,7 @@
 //! the person it belongs to (or nobody, for a service).
 
 use riposte_core::Action;
+use time::OffsetDateTime;
 
 use crate::{StoreError, TokenStore};
 use riposte_core::policy::{Role, Scope};
@@ -22,18 +23,25 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
             None,
             "user:admin",
             "hash-1",
+            Some(OffsetDateTime::now_utc() + time::Duration::days(90)),
         )
         .await
         .unwrap();
     let found = store
-        .token_by_hash("hash-1")
+        .token_by_hash("hash-1", OffsetDateTime::now_utc())
         .await
         .unwrap()
         .expect("live token");
     assert_eq!(found.id, token.id);
     assert_eq!(found.scope, scope);
     assert_eq!(found.principal().name, "token:conf-bot");
-    assert!(store.token_by_hash("hash-2").await.unwrap().is_none());
+    assert!(
+        store
+            .token_by_hash("hash-2", OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+            .is_none()
+    );
     // A forwarder token keeps its role and scope (the scope bounds what its events may cause).
     store
         .create_token(
@@ -43,11 +51,12 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
             None,
             "user:admin",
             "hash-fwd",
+            Some(OffsetDateTime::now_utc() + time::Duration::days(90)),
         )
         .await
         .unwrap();
     let fwd = store
-        .token_by_hash("hash-fwd")
+        .token_by_hash("hash-fwd", OffsetDateTime::now_utc())
         .await
         .unwrap()
         .expect("live forwarder token");
@@ -60,14 +69,21 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
             None,
             "user:admin",
             "hash-3",
+            Some(OffsetDateTime::now_utc() + time::Duration::days(90)),
         )
         .await;
     assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
     assert!(store.revoke_token(token.id).await.unwrap());
     assert!(!store.revoke_token(token.id).await.unwrap());
-    assert!(store.token_by_hash("hash-1").await.unwrap().is_none());
-    // The name is free again once revoked.
-    store
+    assert!(
+        store
+            .token_by_hash("hash-1", OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A name is never reused, even after revocation.
+    let reused = store
         .create_token(
             "conf-bot",
             Role::Reader,
@@ -75,11 +91,19 @@ pub async fn tokens_are_found_by_hash_until_revoked(store: &dyn crate::TokenStor
             None,
             "user:admin",
             "hash-4",
+            Some(OffsetDateTime::now_utc() + time::Duration::days(90)),
         )
-        .await
-        .unwrap();
-    // conf-bot revoked, conf-bot again, conf-fwd.
-    assert_eq!(store.list_tokens().await.unwrap().len(), 3);
+        .await;
+    assert!(matches!(reused, Err(StoreError::Conflict(_))), "{reused:?}");
+    assert!(
+        store
+            .token_by_hash("hash-4", OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // conf-bot (revoked) and conf-fwd.
+    assert_eq!(store.list_tokens().await.unwrap().len(), 2);
 }
 
 /// A token names the person it belongs to; a service token names nobody.
@@ -92,12 +116,13 @@ pub async fn tokens_belong_to_their_owner(store: &dyn TokenStore) {
             Some("alice"),
             "user:admin",
             "hash-owned",
+            Some(OffsetDateTime::now_utc() + time::Duration::days(90)),
         )
         .await
         .unwrap();
     assert_eq!(owned.owner.as_deref(), Some("alice"));
     let found = store
-        .token_by_hash("hash-owned")
+        .token_by_hash("hash-owned", OffsetDateTime::now_utc())
         .await
         .unwrap()
         .expect("live token");
@@ -110,6 +135,7 @@ pub async fn tokens_belong_to_their_owner(store: &dyn TokenStore) {
             None,
             "user:admin",
             "hash-service",
+            Some(OffsetDateTime::now_utc() + time::Duration::days(90)),
         )
         .await
         .unwrap();

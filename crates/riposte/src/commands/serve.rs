@@ -10,7 +10,7 @@ use riposte_core::readiness::ReadinessSource;
 use riposte_jobs::Runner;
 use riposte_response::TailSource;
 use riposte_server::readiness::ReadinessService;
-use riposte_store::{AlertStore, LeaderLock, PeopleStore, Store, TokenStore};
+use riposte_store::{AlertStore, LeaderLock, Store};
 
 use crate::config::Config;
 use crate::{exit, live};
@@ -26,8 +26,12 @@ pub async fn run(
 ) -> anyhow::Result<u8> {
     let leader: Arc<dyn LeaderLock> = store.clone();
     let alerts: Arc<dyn AlertStore> = store.clone();
-    let tokens: Arc<dyn TokenStore> = store.clone();
-    let people: Arc<dyn PeopleStore> = store.clone();
+    let accounts = riposte_server::Accounts {
+        tokens: store.clone(),
+        people: store.clone(),
+        second_factors: store.clone(),
+        pending: store.clone(),
+    };
     let pipeline = Arc::new(live::pipeline(&config, runner.directory(), alerts).await);
     let options = riposte_server::ServeOptions {
         listen: config.listen,
@@ -54,9 +58,10 @@ pub async fn run(
         insecure_http: config.insecure_http,
         limits: config.limits.clone(),
         alert_retention: config.alerts.clone(),
+        portal: config.portal.clone(),
     };
     live::respond_to_alerts(&config, &runner, &pipeline)?;
-    riposte_server::serve(options, runner, tokens, people, pipeline, shutdown_signal()).await?;
+    riposte_server::serve(options, runner, accounts, pipeline, shutdown_signal()).await?;
     if config.audit.signing_key.is_some() {
         // A clean shutdown signs the trail up to its last record.
         riposte_store::checkpoint_now(store.as_ref())

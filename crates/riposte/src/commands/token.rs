@@ -100,6 +100,7 @@ pub async fn run(
                     owner.as_deref(),
                     &operator.name,
                     &secret_token::hash(&secret),
+                    Some(time::OffsetDateTime::now_utc() + time::Duration::days(90)),
                 )
                 .await?;
             let details = serde_json::json!({ "id": token.id, "role": token.role, "scope": token.scope, "owner": token.owner });
