@@ -52,7 +52,7 @@ impl OidcError {
 
 /// The OAuth `error` code of a refusal, kept only if it looks like one
 /// (RFC 6749's charset, short): a provider's free text never reaches a page or log.
-pub(crate) fn oauth_error_code(value: &str) -> Option<String> {
+pub fn oauth_error_code(value: &str) -> Option<String> {
     let ok = !value.is_empty()
         && value.len() <= 64
         && value

@@ -29,6 +29,6 @@ pub use authorize::{AuthorizationRequest, pkce_challenge};
 pub use client::OidcClient;
 pub use discovery::Discovery;
 pub use endpoint::{EndpointError, check_endpoint};
-pub use error::OidcError;
+pub use error::{OidcError, oauth_error_code};
 pub use id_token::{IdTokenError, SignedInIdentity};
 pub use settings::{MAX_CLOCK_SKEW_SECONDS, OidcSettings, RoleRule, SettingsError};

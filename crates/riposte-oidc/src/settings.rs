@@ -23,6 +23,7 @@ pub struct RoleRule {
 }
 
 /// The `[oidc]` section, checked (`OidcSettings::check`).
+#[derive(Clone)]
 pub struct OidcSettings {
     /// Exactly as the provider names itself in discovery and in `iss`.
     pub issuer: String,

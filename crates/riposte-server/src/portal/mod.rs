@@ -21,6 +21,7 @@ mod job;
 mod readiness;
 mod search;
 mod sign_in;
+mod sso;
 
 use askama::Template;
 use axum::Router;
@@ -34,11 +35,13 @@ use crate::auth::SignedIn;
 use crate::error::ApiError;
 
 pub use errors::PortalError;
+pub use sso::Sso;
 
 /// Every page's routes; each page module owns its own.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(sign_in::routes())
+        .merge(sso::routes())
         .merge(assets::routes())
         .merge(search::routes())
         .merge(identity::routes())
