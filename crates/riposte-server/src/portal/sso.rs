@@ -209,15 +209,18 @@ fn clear_binding(response: &mut Response) {
     }
 }
 
-fn not_configured() -> Refusal {
-    Refusal {
-        hint: "Sign in with your riposte name and password, or ask your administrator to set up [oidc].".into(),
-        ..Refusal::new(
-            StatusCode::NOT_FOUND,
-            "not-configured",
-            "Single sign-on is not configured on this riposte.",
-        )
-    }
+/// Without `[oidc]` there is no sign-in to refuse: a page, and no audit record.
+fn not_configured() -> Response {
+    render(
+        StatusCode::NOT_FOUND,
+        &RefusedPage {
+            status: 404,
+            title: "Not found",
+            message: "Single sign-on is not configured on this riposte.".into(),
+            hint: "Sign in with your riposte name and password, or ask your administrator to set up [oidc].".into(),
+            why: "not-configured",
+        },
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -235,7 +238,7 @@ async fn begin(
     query: Result<Query<BeginQuery>, QueryRejection>,
 ) -> Response {
     let Some(sso) = state.sso.clone() else {
-        return refuse(&state, remote, not_configured()).await;
+        return not_configured();
     };
     let next = safe_next(&query.ok().map(|Query(q)| q.next).unwrap_or_default());
     let Some(redirect_uri) = sso.redirect_uri(&headers) else {
@@ -316,7 +319,7 @@ async fn callback(
     query: Result<Query<CallbackQuery>, QueryRejection>,
 ) -> Response {
     let Some(sso) = state.sso.clone() else {
-        return refuse(&state, remote, not_configured()).await;
+        return not_configured();
     };
     let query = query.map(|Query(q)| q).unwrap_or_default();
     match finish(&state, &sso, remote, &headers, query).await {
