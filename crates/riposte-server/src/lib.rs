@@ -60,11 +60,10 @@ pub struct AppState {
     runner: Arc<Runner>,
     tokens: Arc<dyn TokenStore>,
     people: Arc<dyn PeopleStore>,
-    // Read by the second-factor and single sign-on steps.
-    #[allow(dead_code)]
     second_factors: Arc<dyn SecondFactorStore>,
-    #[allow(dead_code)]
     pending: Arc<dyn PendingSignInStore>,
+    /// `[oidc]`: single sign-on, when configured.
+    sso: Option<Arc<portal::Sso>>,
     portal: Arc<PortalSettings>,
     metrics: Arc<Metrics>,
     pipeline: Arc<Pipeline>,
@@ -91,6 +90,8 @@ pub enum ServeError {
     PlainBeyondLoopback { addr: SocketAddr },
     #[error("cannot serve HTTPS: {0}")]
     Tls(String),
+    #[error("cannot set up single sign-on ([oidc]): {0}")]
+    Oidc(riposte_oidc::OidcError),
 }
 
 pub struct ServeOptions {
@@ -116,6 +117,8 @@ pub struct ServeOptions {
     pub alert_retention: AlertRetention,
     /// `[portal]`: how long portal sessions live.
     pub portal: PortalSettings,
+    /// `[oidc]`: single sign-on for the portal (checked), if configured.
+    pub oidc: Option<riposte_oidc::OidcSettings>,
 }
 
 /// The stores of who may sign in and call: people and their sessions, API
@@ -348,6 +351,19 @@ pub async fn serve(
         people: accounts.people,
         second_factors: accounts.second_factors,
         pending: accounts.pending,
+        sso: options
+            .oidc
+            .clone()
+            .map(|settings| {
+                riposte_oidc::OidcClient::new(settings).map(|client| {
+                    Arc::new(portal::Sso {
+                        client,
+                        https: options.tls.is_some(),
+                    })
+                })
+            })
+            .transpose()
+            .map_err(ServeError::Oidc)?,
         portal: Arc::new(options.portal.clone()),
         metrics: metrics.clone(),
         pipeline: pipeline.clone(),

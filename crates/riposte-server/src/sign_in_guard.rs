@@ -349,8 +349,11 @@ impl SignInGuard {
                 return Err(Refusal::Busy { retry_after: 5 });
             }
         };
+        // A person who signs in by single sign-on has no password here: the
+        // decoy costs what a real check costs, and never matches.
         let stored = person
             .as_ref()
+            .filter(|p| !p.is_sso())
             .map(|p| p.password_hash.clone())
             .unwrap_or_else(|| person_password::decoy_hash().to_string());
         riposte_core::failpoint::hit("sign-in-hashing").await;
@@ -378,6 +381,7 @@ impl SignInGuard {
                 let why = match &other {
                     None => "no such person",
                     Some(p) if p.disabled => "the person is disabled",
+                    Some(p) if p.is_sso() => "the person signs in by single sign-on",
                     Some(_) => "wrong password",
                 };
                 tracing::info!(name = %bounded_name(name), "sign-in refused");

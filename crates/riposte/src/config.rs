@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use riposte_ad::{ForestConfig, ForestSettings};
 use serde::Deserialize;
 
+mod oidc;
+
 /// The config file's path when none is given.
 pub const DEFAULT_PATHS: &[&str] = &["riposte.toml", "/etc/riposte/riposte.toml"];
 
@@ -49,6 +51,8 @@ struct ConfigFile {
     /// How long alerts are kept (`retention_days`).
     #[serde(default)]
     alerts: riposte_server::AlertRetention,
+    /// Single sign-on for the portal (absent: local sign-in only).
+    oidc: Option<oidc::OidcFile>,
     /// How long portal sessions live (`session_hours`, `session_idle_minutes`).
     #[serde(default)]
     portal: riposte_server::PortalSettings,
@@ -228,6 +232,8 @@ pub struct Config {
     pub limits: riposte_server::Limits,
     /// `[alerts]`: alert retention.
     pub alerts: riposte_server::AlertRetention,
+    /// `[oidc]`: single sign-on for the portal, checked.
+    pub oidc: Option<riposte_oidc::OidcSettings>,
     /// `[portal]`: how long portal sessions live.
     pub portal: riposte_server::PortalSettings,
 }
@@ -401,6 +407,22 @@ impl Config {
                 ));
             }
         };
+        let oidc = file
+            .oidc
+            .map(|o| o.resolve(&base_dir))
+            .transpose()
+            .map_err(&invalid)?;
+        if let Some((group, forest)) = oidc.iter().flat_map(|o| &o.roles).find_map(|rule| {
+            rule.scope
+                .forests
+                .iter()
+                .find(|name| !forests.iter().any(|f| f.name.eq_ignore_ascii_case(name)))
+                .map(|name| (&rule.group, name))
+        }) {
+            return Err(invalid(format!(
+                "[[oidc.role]] for group {group:?}: forest {forest:?} names no [[forest]]; use one of the forests' names"
+            )));
+        }
         for checked in [
             file.limits.check(),
             file.alerts.check(),
@@ -439,6 +461,7 @@ impl Config {
             insecure_http: file.server.insecure_http,
             limits: file.limits,
             alerts: file.alerts,
+            oidc,
             portal: file.portal,
         })
     }

@@ -26,6 +26,7 @@ mod search;
 mod second_factor;
 mod sign_in;
 mod sign_in_second_factor;
+mod sso;
 
 use askama::Template;
 use axum::Router;
@@ -41,11 +42,13 @@ use crate::auth::SignedIn;
 use crate::error::ApiError;
 
 pub use errors::PortalError;
+pub use sso::Sso;
 
 /// Every page's routes; each page module owns its own.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(sign_in::routes())
+        .merge(sso::routes())
         .merge(assets::routes())
         .merge(search::routes())
         .merge(identity::routes())

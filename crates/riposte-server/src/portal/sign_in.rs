@@ -48,6 +48,8 @@ struct SignInPage {
     next: String,
     name: String,
     error: Option<String>,
+    /// "Sign in with <display name>" when single sign-on is configured.
+    sso: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -73,6 +75,7 @@ pub(super) fn safe_next(next: &str) -> String {
 /// refuses a foreign Origin. This keeps another site from signing a victim's
 /// browser in under the attacker's account (login CSRF).
 async fn sign_in_form(
+    State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<NextQuery>, QueryRejection>,
 ) -> Response {
@@ -96,12 +99,17 @@ async fn sign_in_form(
         next: safe_next(&next),
         name: String::new(),
         error: None,
+        sso: sso_name(&state),
     };
     let mut response = render(StatusCode::OK, &page);
     if fresh && let Ok(v) = auth::set_cookie(SIGN_IN_COOKIE, &token, "/ui/sign-in", 3600).parse() {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
+}
+
+fn sso_name(state: &AppState) -> Option<String> {
+    state.sso.as_ref().map(|s| s.display_name().to_string())
 }
 
 #[derive(Deserialize, Default)]
@@ -165,6 +173,7 @@ async fn sign_in(
                 next: safe_next(&body.next),
                 name: body.name,
                 error: Some(error.into()),
+                sso: sso_name(&state),
             };
             let mut response = render(status, &page);
             if let Some(seconds) = retry_after {

@@ -59,6 +59,7 @@ pub async fn run(
         limits: config.limits.clone(),
         alert_retention: config.alerts.clone(),
         portal: config.portal.clone(),
+        oidc: config.oidc.clone(),
     };
     live::respond_to_alerts(&config, &runner, &pipeline)?;
     riposte_server::serve(options, runner, accounts, pipeline, shutdown_signal()).await?;

@@ -29,6 +29,11 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
         &["sqlx", "axum", "ldap3", "clap"],
     ),
     (
+        "riposte-oidc",
+        &["riposte-core"],
+        &["sqlx", "axum", "ldap3", "clap"],
+    ),
+    (
         "riposte-store",
         &["riposte-core"],
         &["sqlx", "axum", "reqwest", "ldap3"],
@@ -61,6 +66,7 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
             "riposte-store",
             "riposte-jobs",
             "riposte-response",
+            "riposte-oidc",
         ],
         &["sqlx", "reqwest", "ldap3", "clap"],
     ),
