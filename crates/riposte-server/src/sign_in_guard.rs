@@ -109,6 +109,11 @@ fn address_key(addr: IpAddr) -> IpAddr {
     }
 }
 
+/// The name single sign-on refusals from `remote` are counted under.
+fn single_sign_on_key(remote: IpAddr) -> String {
+    format!("single-sign-on@{}", address_key(remote))
+}
+
 fn bounded_name(name: &str) -> String {
     name.trim().chars().take(NAME_KEY_CHARS).collect()
 }
@@ -174,6 +179,24 @@ impl SignInGuard {
             });
         }
         Ok(())
+    }
+
+    /// Single sign-on answers that are refused count like failed passwords,
+    /// per address only (their name is the address's own: nobody can lock
+    /// single sign-on for everyone else): while the address is locked, a
+    /// callback is refused before anything is read or written.
+    pub(crate) fn single_sign_on_allowed(&self, remote: IpAddr) -> Result<(), Refusal> {
+        self.not_locked(remote, &single_sign_on_key(remote))
+    }
+
+    /// Counts a refused single sign-on answer from `remote`. The refusal
+    /// writes its own audit record; the window's summary follows as usual.
+    pub(crate) fn single_sign_on_refused(&self, remote: IpAddr) {
+        let _first = self.failed(
+            remote,
+            &single_sign_on_key(remote),
+            "single sign-on refused",
+        );
     }
 
     /// Counts a failed check; the audit record to write now, if this is the

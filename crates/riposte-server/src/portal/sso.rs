@@ -173,6 +173,7 @@ fn sentence(text: &str) -> String {
 async fn refuse(state: &AppState, remote: SocketAddr, refusal: Refusal) -> Response {
     let name = refusal.name.as_deref().unwrap_or("unknown");
     tracing::info!(why = refusal.why, "single sign-on refused");
+    state.sign_in.single_sign_on_refused(remote.ip());
     audit_sign_in(
         state,
         SignInRecord {
@@ -193,6 +194,25 @@ async fn refuse(state: &AppState, remote: SocketAddr, refusal: Refusal) -> Respo
         why: refusal.why,
     };
     let mut response = render(refusal.status, &page);
+    clear_binding(&mut response);
+    response
+}
+
+/// Too many refused answers from this address in the sign-in window: a page
+/// with Retry-After, and no audit record of its own (the window's summary
+/// counts these).
+fn throttled(retry_after: u64) -> Response {
+    let page = RefusedPage {
+        status: StatusCode::TOO_MANY_REQUESTS.as_u16(),
+        title: "Sign-in refused",
+        message: "Too many refused sign-ins came from your address.".into(),
+        hint: format!("Wait {retry_after} seconds, then start again from the sign-in page."),
+        why: "throttled",
+    };
+    let mut response = render(StatusCode::TOO_MANY_REQUESTS, &page);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     clear_binding(&mut response);
     response
 }
@@ -321,6 +341,11 @@ async fn callback(
     let Some(sso) = state.sso.clone() else {
         return not_configured();
     };
+    if let Err(crate::sign_in_guard::Refusal::Throttled { retry_after }) =
+        state.sign_in.single_sign_on_allowed(remote.ip())
+    {
+        return throttled(retry_after);
+    }
     let query = query.map(|Query(q)| q).unwrap_or_default();
     match finish(&state, &sso, remote, &headers, query).await {
         Ok(response) => response,

@@ -41,5 +41,6 @@ mod readiness;
 mod second_factor;
 mod secrets;
 mod spray;
+mod sso;
 mod store_faults;
 mod tls;
