@@ -6,130 +6,71 @@
 //
 //   cd tests/e2e && npm ci && node --test oidc.test.mjs
 //
-// Needs the built binary (as portal.test.mjs) and the lab with its provider
+// Needs the built binary (see harness.mjs) and the lab with its provider
 // (scripts/lab up; scripts/lab oidc-up starts the provider alone). The
 // provider's fault injector (lab only) makes the next token response for a
 // given login carry a tampered, wrong-audience, expired or wrong-nonce ID token.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { createInterface } from "node:readline";
 import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium, request } from "playwright-core";
+import { request } from "playwright-core";
+import { Harness, labJson, shot, toml } from "./harness.mjs";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const bin =
-  process.env.RIPOSTE_BIN ||
-  path.join(process.env.CARGO_TARGET_DIR || path.join(repo, "target"), "debug", "riposte");
-const labJson = process.env.RIPOSTE_LAB_JSON || path.join(repo, ".lab", "lab.json");
-const shots = path.join(repo, "test-output", "e2e");
+let providerApi;
 
-let dir, config, server, base, browser, lab, providerApi;
-
-const toml = (v) => JSON.stringify(v);
-
-/// The lab's config with a ledger of our own and the [oidc] section of the
-/// lab's provider (the lab writes it only when asked; we always do).
-function privateConfig() {
-  const text = fs
-    .readFileSync(lab.config, "utf8")
-    .split("\n")
-    .filter((l) => !l.trimStart().startsWith("data_dir"));
-  const cut = text.findIndex((l) => /^\s*\[oidc\]/.test(l));
-  const kept = cut >= 0 ? text.slice(0, cut) : text;
+/// The [oidc] section of the lab's provider, in place of the lab config's own
+/// (the lab writes it only when asked; we always do).
+function oidcSection(lab) {
   const o = lab.oidc;
-  const oidc = [
-    "[oidc]",
-    `issuer = ${toml(o.issuer)}`,
-    `client_id = ${toml(o.client_id)}`,
-    `client_secret_file = ${toml(o.client_secret_file)}`,
-    `ca_file = ${toml(o.ca_file)}`,
-    `display_name = "Lab provider"`,
-    `scopes = ${toml(o.scopes ?? ["openid", "profile", "email"])}`,
-    "[[oidc.role]]",
-    `group = "soc-responders"`,
-    `role = "responder"`,
-    `forests = ["corp"]`,
-    "[[oidc.role]]",
-    `group = "soc-readers"`,
-    `role = "reader"`,
-  ];
-  const file = path.join(dir, "riposte.toml");
-  fs.writeFileSync(
-    file,
-    [`data_dir = ${toml(path.join(dir, "data"))}`, ...kept, "", ...oidc, ""].join("\n"),
-  );
-  return file;
+  return {
+    header: "oidc",
+    lines: [
+      "[oidc]",
+      `issuer = ${toml(o.issuer)}`,
+      `client_id = ${toml(o.client_id)}`,
+      `client_secret_file = ${toml(o.client_secret_file)}`,
+      `ca_file = ${toml(o.ca_file)}`,
+      `display_name = "Lab provider"`,
+      `scopes = ${toml(o.scopes ?? ["openid", "profile", "email"])}`,
+      "[[oidc.role]]",
+      `group = "soc-responders"`,
+      `role = "responder"`,
+      `forests = ["corp"]`,
+      "[[oidc.role]]",
+      `group = "soc-readers"`,
+      `role = "reader"`,
+    ],
+  };
 }
 
-function riposte(args, input) {
-  const run = spawnSync(bin, ["--config", config, ...args], { input, encoding: "utf8" });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
-
-async function startServer() {
-  const child = spawn(bin, ["--config", config, "serve"], {
-    env: { ...process.env, RIPOSTE_LISTEN: "127.0.0.1:0" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines = createInterface({ input: child.stdout });
-  const first = await new Promise((resolve, reject) => {
-    lines.once("line", resolve);
-    child.once("exit", (code) => reject(new Error(`riposte serve exited with ${code}`)));
-  });
-  const match = /http:\/\/(127\.0\.0\.1:\d+)/.exec(first);
-  assert.ok(match, `unexpected first line: ${first}`);
-  return { child, base: `http://${match[1]}` };
-}
+// The provider's certificate is signed by the lab's CA, not a public one.
+const e2e = new Harness({ name: "oidc", section: oidcSection, context: { ignoreHTTPSErrors: true } });
 
 before(async () => {
-  assert.ok(fs.existsSync(bin), `no riposte binary at ${bin}: run cargo build -p riposte`);
-  assert.ok(fs.existsSync(labJson), `no lab at ${labJson}: run scripts/lab up`);
-  lab = JSON.parse(fs.readFileSync(labJson, "utf8"));
-  assert.ok(lab.oidc, `${labJson} has no "oidc" object: the lab's OpenID Provider is not set up (scripts/lab up)`);
-  fs.mkdirSync(shots, { recursive: true });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "riposte-e2e-oidc-"));
-  config = privateConfig();
-  // The provider's certificate is signed by the lab's CA, not a public one.
+  const { oidc } = e2e.lab;
+  assert.ok(oidc, `${labJson} has no "oidc" object: the lab's OpenID Provider is not set up (scripts/lab up)`);
   providerApi = await request.newContext({ ignoreHTTPSErrors: true });
-  const discovery = await providerApi.get(`${lab.oidc.issuer}.well-known/openid-configuration`);
-  assert.equal(discovery.status(), 200, `the lab's OpenID Provider does not answer at ${lab.oidc.issuer} (scripts/lab oidc-up)`);
-  ({ child: server, base } = await startServer());
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  const discovery = await providerApi.get(`${oidc.issuer}.well-known/openid-configuration`);
+  assert.equal(discovery.status(), 200, `the lab's OpenID Provider does not answer at ${oidc.issuer} (scripts/lab oidc-up)`);
+  await e2e.start();
 });
 
 after(async () => {
   await armFault("none").catch(() => {});
   await providerApi?.dispose();
-  await browser?.close();
-  server?.kill("SIGTERM");
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await e2e.stop();
 });
 
 function person(login) {
-  const p = lab.oidc.people.find((x) => x.login === login);
+  const p = e2e.lab.oidc.people.find((x) => x.login === login);
   assert.ok(p, `no ${login} among the lab provider's people`);
   return p;
 }
 
 /// Arms the provider's fault injector for the next token response for `login`.
 async function armFault(next, login) {
-  const secret = fs.readFileSync(lab.oidc.faults_secret_file, "utf8").trim();
-  const r = await providerApi.post(lab.oidc.faults_url, {
+  const secret = fs.readFileSync(e2e.lab.oidc.faults_secret_file, "utf8").trim();
+  const r = await providerApi.post(e2e.lab.oidc.faults_url, {
     headers: { authorization: `Bearer ${secret}` },
     data: login ? { next, login } : { next },
   });
@@ -140,16 +81,16 @@ async function armFault(next, login) {
 /// context (no provider session). Ends on riposte's search page (signed in)
 /// or its refusal page; `callbacks` are the callback URLs the browser opened.
 async function ssoSignIn(login) {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
+  const context = await e2e.newContext();
   const page = await context.newPage();
   const callbacks = [];
   page.on("request", (r) => {
     if (r.url().includes("/ui/sign-in/oidc/callback")) callbacks.push(r.url());
   });
-  await page.goto(`${base}/ui/sign-in`);
+  await page.goto(`${e2e.base}/ui/sign-in`);
   assert.match(await page.textContent("a#sso"), /Sign in with Lab provider/);
   await page.click("a#sso");
-  await page.waitForURL((u) => u.origin === new URL(lab.oidc.issuer).origin);
+  await page.waitForURL((u) => u.origin === new URL(e2e.lab.oidc.issuer).origin);
   await page.fill("input[name=login]", login);
   await page.fill("input[name=password]", person(login).password);
   await page.click("button[type=submit]");
@@ -157,19 +98,19 @@ async function ssoSignIn(login) {
   return { context, page, callbacks };
 }
 
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-}
-
-/// The audit trail's sign-in records of single sign-on, as `riposte audit export` gives them.
-function ssoAudit() {
-  const out = riposte(["audit", "export", "--format", "raw"]);
+/// The audit trail's records, as `riposte audit export` gives them.
+function auditRecords() {
+  const out = e2e.riposte(["audit", "export", "--format", "raw"]);
   assert.equal(out.code, 0, out.stderr);
   return out.stdout
     .split("\n")
     .filter(Boolean)
-    .map((l) => JSON.parse(l))
-    .filter((r) => r.event === "sign-in" && r.details?.method === "oidc");
+    .map((l) => JSON.parse(l));
+}
+
+/// The audit trail's sign-in records of single sign-on.
+function ssoAudit() {
+  return auditRecords().filter((r) => r.event === "sign-in" && r.details?.method === "oidc");
 }
 
 /// Asserts the page is the refusal page for `why`, with one new audit record
@@ -184,7 +125,7 @@ async function assertRefused(page, why, auditBefore, title = "Sign-in refused") 
     [["refused", why]],
     "one audit record of the refusal",
   );
-  await page.goto(`${base}/ui/search`);
+  await page.goto(`${e2e.base}/ui/search`);
   assert.match(page.url(), /\/ui\/sign-in/, "no session was started");
 }
 
@@ -199,10 +140,10 @@ test("alice signs in through the lab's provider and is a responder, with MFA fro
     assert.deepEqual(records.map((r) => r.result), ["success"]);
     assert.match(records[0].actor, /^user:alice/);
     assert.match(records[0].details.why, /second factor/, "alice's amr says mfa");
-    await page.goto(`${base}/ui/identities/corp%3Aernie`);
+    await page.goto(`${e2e.base}/ui/identities/corp%3Aernie`);
     await page.waitForSelector("#state");
     assert.ok((await page.locator("#actions a").count()) > 0, "a responder sees action buttons");
-    const listed = riposte(["--json", "person", "list"]);
+    const listed = e2e.riposte(["--json", "person", "list"]);
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, /alice/);
   } finally {
@@ -214,7 +155,7 @@ test("bob's group maps to reader: no action buttons; his password cannot sign in
   const { context, page } = await ssoSignIn("bob");
   try {
     assert.match(await page.textContent(".me .role"), /reader/);
-    await page.goto(`${base}/ui/identities/corp%3Aernie`);
+    await page.goto(`${e2e.base}/ui/identities/corp%3Aernie`);
     await page.waitForSelector("#state");
     assert.equal(await page.locator("#actions").count(), 0);
     assert.equal(await page.locator("a[href*='/confirm']").count(), 0);
@@ -224,10 +165,10 @@ test("bob's group maps to reader: no action buttons; his password cannot sign in
   }
   // A person who signs in by SSO has no riposte password: the local form
   // refuses them like any wrong password.
-  const local = await browser.newContext();
+  const local = await e2e.newContext();
   try {
     const page = await local.newPage();
-    await page.goto(`${base}/ui/sign-in`);
+    await page.goto(`${e2e.base}/ui/sign-in`);
     await page.fill("input[name=name]", "bob");
     await page.fill("input[name=password]", person("bob").password);
     await page.click("button[type=submit]");
@@ -245,7 +186,7 @@ test("carol's groups map to no role: No access, an audit record, and no person",
     await shot(page, "oidc-03-carol-no-access");
     await assertRefused(page, "no-role", before, "No access");
     assert.match(ssoAudit().at(-1).actor, /carol/);
-    const listed = riposte(["--json", "person", "list"]);
+    const listed = e2e.riposte(["--json", "person", "list"]);
     assert.doesNotMatch(listed.stdout, /carol/, "nobody was created");
   } finally {
     await context.close();
@@ -295,12 +236,12 @@ test("a browser without the sign-in's binding cookie cannot finish it", async ()
   // As if the provider's answer were opened in another browser (a login CSRF,
   // a link sent to someone): the callback is good and unused, the cookie is not there.
   const before = ssoAudit().length;
-  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const context = await e2e.newContext();
   try {
     const page = await context.newPage();
-    await page.goto(`${base}/ui/sign-in`);
+    await page.goto(`${e2e.base}/ui/sign-in`);
     await page.click("a#sso");
-    await page.waitForURL((u) => u.origin === new URL(lab.oidc.issuer).origin);
+    await page.waitForURL((u) => u.origin === new URL(e2e.lab.oidc.issuer).origin);
     assert.ok((await context.cookies()).some((c) => c.name === "riposte_oidc"), "the sign-in is bound to this browser");
     await context.clearCookies({ name: "riposte_oidc" });
     await page.fill("input[name=login]", "bob");
@@ -320,14 +261,14 @@ test("sign-out ends the session: the old cookie no longer works", async () => {
     assert.ok(session, "a session cookie was set");
     await page.click("form[action='/ui/sign-out'] button");
     await page.waitForURL(/\/ui\/sign-in/);
-    const records = riposte(["audit", "export", "--format", "raw"]).stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const records = auditRecords();
     assert.equal(records.at(-1).event, "sign-out");
     // The old cookie, put back into a browser, opens nothing.
-    const replay = await browser.newContext();
+    const replay = await e2e.newContext();
     try {
       await replay.addCookies([session]);
       const again = await replay.newPage();
-      await again.goto(`${base}/ui/search`);
+      await again.goto(`${e2e.base}/ui/search`);
       assert.match(again.url(), /\/ui\/sign-in/);
     } finally {
       await replay.close();

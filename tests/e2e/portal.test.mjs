@@ -4,117 +4,25 @@
 //
 //   cd tests/e2e && npm ci && node --test
 //
-// Needs the built binary (cargo build -p riposte; $RIPOSTE_BIN or
-// $CARGO_TARGET_DIR/debug/riposte or target/debug/riposte) and the lab
-// (scripts/lab up; $RIPOSTE_LAB_JSON or .lab/lab.json).
+// Needs the built binary and the lab (see harness.mjs).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { createInterface } from "node:readline";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { Harness, fetchInPage, shot } from "./harness.mjs";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const bin =
-  process.env.RIPOSTE_BIN ||
-  path.join(process.env.CARGO_TARGET_DIR || path.join(repo, "target"), "debug", "riposte");
-const labJson = process.env.RIPOSTE_LAB_JSON || path.join(repo, ".lab", "lab.json");
-const shots = path.join(repo, "test-output", "e2e");
 const PASSWORD = { responder: "e2e-responder-password-1", reader: "e2e-reader-password-1" };
 
-let dir, config, server, base, browser;
-
-/// The lab's config with a ledger of our own (as Lab::private_config does).
-function privateConfig() {
-  const lab = JSON.parse(fs.readFileSync(labJson, "utf8"));
-  const text = fs
-    .readFileSync(lab.config, "utf8")
-    .split("\n")
-    .filter((l) => !l.trimStart().startsWith("data_dir"));
-  const file = path.join(dir, "riposte.toml");
-  fs.writeFileSync(file, [`data_dir = ${JSON.stringify(path.join(dir, "data"))}`, ...text].join("\n"));
-  return file;
-}
-
-function riposte(args, input) {
-  const run = spawnSync(bin, ["--config", config, ...args], { input, encoding: "utf8" });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
-
-async function startServer() {
-  const child = spawn(bin, ["--config", config, "serve"], {
-    // Each directory write waits 1.5 s, so a job page opens while its job is
-    // still running and must learn the outcome live, from the event stream.
-    env: { ...process.env, RIPOSTE_LISTEN: "127.0.0.1:0", RIPOSTE_FAILPOINTS: "before-write=sleep:1500" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines = createInterface({ input: child.stdout });
-  const first = await new Promise((resolve, reject) => {
-    lines.once("line", resolve);
-    child.once("exit", (code) => reject(new Error(`riposte serve exited with ${code}`)));
-  });
-  const match = /http:\/\/(127\.0\.0\.1:\d+)/.exec(first);
-  assert.ok(match, `unexpected first line: ${first}`);
-  return { child, base: `http://${match[1]}` };
-}
-
-before(async () => {
-  assert.ok(fs.existsSync(bin), `no riposte binary at ${bin}: run cargo build -p riposte`);
-  assert.ok(fs.existsSync(labJson), `no lab at ${labJson}: run scripts/lab up`);
-  fs.mkdirSync(shots, { recursive: true });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "riposte-e2e-"));
-  config = privateConfig();
-  for (const [name, role] of [["ada", "responder"], ["rui", "reader"]]) {
-    const added = riposte(["person", "add", "--name", name, "--role", role, "--password-stdin"], `${PASSWORD[role]}\n`);
-    assert.equal(added.code, 0, added.stderr);
-  }
-  ({ child: server, base } = await startServer());
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+const e2e = new Harness({
+  name: "portal",
+  people: [
+    { name: "ada", role: "responder", password: PASSWORD.responder },
+    { name: "rui", role: "reader", password: PASSWORD.reader },
+  ],
+  // Each directory write waits 1.5 s, so a job page opens while its job is
+  // still running and must learn the outcome live, from the event stream.
+  env: { RIPOSTE_FAILPOINTS: "before-write=sleep:1500" },
 });
-
-after(async () => {
-  await browser?.close();
-  server?.kill("SIGTERM");
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-async function signIn(name, password) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  await page.goto(`${base}/`);
-  assert.match(page.url(), /\/ui\/sign-in/);
-  await page.fill("input[name=name]", name);
-  await page.fill("input[name=password]", password);
-  await page.click("button[type=submit]");
-  await page.waitForURL(/\/ui\/search/);
-  return page;
-}
-
-/// A GET from inside the page, so the browser sends its own (Secure, HttpOnly) cookie.
-async function fetchInPage(page, url) {
-  return page.evaluate(async (u) => {
-    const r = await fetch(u);
-    return { status: r.status, text: await r.text() };
-  }, url);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-}
+before(() => e2e.start());
+after(() => e2e.stop());
 
 /// Waits for the job page, opened while the job runs, to show the final
 /// outcome: only the page's script, following the job's server-sent events,
@@ -127,7 +35,7 @@ async function finalOutcome(page) {
 }
 
 test("a responder disables ernie, follows it live, finds it in the Action Center, and undoes it", async () => {
-  const page = await signIn("ada", PASSWORD.responder);
+  const page = await e2e.signIn("ada", PASSWORD.responder);
   try {
     await page.fill("input[name=q]", "ernie");
     await page.click("form.searchbar button");
@@ -150,7 +58,7 @@ test("a responder disables ernie, follows it live, finds it in the Action Center
     assert.match(await page.textContent("#evidence"), /userAccountControl/);
     await shot(page, "04-job-verified");
 
-    await page.goto(`${base}/ui/actions?target=corp%3Aernie`);
+    await page.goto(`${e2e.base}/ui/actions?target=corp%3Aernie`);
     const row = page.locator(`#history tr[data-job="${jobId}"]`);
     assert.equal(await row.count(), 1, "the job is in the Action Center");
     assert.match(await row.textContent(), /verified/);
@@ -170,16 +78,16 @@ test("a responder disables ernie, follows it live, finds it in the Action Center
     await shot(page, "06-undo-verified");
   } finally {
     // Whatever happened, leave the shared lab as seeded.
-    const enabled = riposte(["--json", "user", "enable", "corp:ernie", "--reason", "e2e cleanup"]);
+    const enabled = e2e.riposte(["--json", "user", "enable", "corp:ernie", "--reason", "e2e cleanup"]);
     assert.ok(["verified", "already"].includes(JSON.parse(enabled.stdout || "{}").outcome), enabled.stderr);
     await page.context().close();
   }
 });
 
 test("a reader sees ernie's state and no action button", async () => {
-  const page = await signIn("rui", PASSWORD.reader);
+  const page = await e2e.signIn("rui", PASSWORD.reader);
   try {
-    await page.goto(`${base}/ui/identities/corp%3Aernie`);
+    await page.goto(`${e2e.base}/ui/identities/corp%3Aernie`);
     await page.waitForSelector("#state");
     assert.equal(await page.locator("#actions").count(), 0);
     assert.equal(await page.locator("a[href*='/confirm']").count(), 0);
@@ -191,9 +99,9 @@ test("a reader sees ernie's state and no action button", async () => {
 });
 
 test("a forced reset on bert warns that AD would ignore it, before anything happens", async () => {
-  const page = await signIn("ada", PASSWORD.responder);
+  const page = await e2e.signIn("ada", PASSWORD.responder);
   try {
-    await page.goto(`${base}/ui/identities/corp%3Abert`);
+    await page.goto(`${e2e.base}/ui/identities/corp%3Abert`);
     await page.click("#actions a:text-is('Force password reset')");
     await page.waitForSelector("#warning");
     assert.match(await page.textContent("#warning"), /AD would ignore it/);
@@ -210,7 +118,7 @@ test("a forced reset on bert warns that AD would ignore it, before anything happ
 });
 
 test("the four seed identities show their kind and the actions their kind allows", async () => {
-  const page = await signIn("ada", PASSWORD.responder);
+  const page = await e2e.signIn("ada", PASSWORD.responder);
   const cases = [
     { ref: "corp:ernie", kind: "ad-only", has: ["Disable", "Force password reset", "Unlock"], lacks: ["Revoke sessions"] },
     { ref: "bert@corp.example.test", kind: "hybrid", has: ["Disable", "Revoke sessions", "Confirm compromised"], lacks: [] },
@@ -219,7 +127,7 @@ test("the four seed identities show their kind and the actions their kind allows
   ];
   try {
     for (const c of cases) {
-      await page.goto(`${base}/ui/identities/${encodeURIComponent(c.ref)}`);
+      await page.goto(`${e2e.base}/ui/identities/${encodeURIComponent(c.ref)}`);
       await page.waitForSelector("#kind");
       assert.equal((await page.textContent("#kind")).trim(), c.kind, c.ref);
       const buttons = await page.locator("#actions a.button").allTextContents();
@@ -234,9 +142,9 @@ test("the four seed identities show their kind and the actions their kind allows
 });
 
 test("readiness shows the coverage chart per forest, Tier0 uncovered, and bert's ineffective reset; a reader cannot re-assess", async () => {
-  const page = await signIn("ada", PASSWORD.responder);
+  const page = await e2e.signIn("ada", PASSWORD.responder);
   try {
-    await page.goto(`${base}/ui/readiness`);
+    await page.goto(`${e2e.base}/ui/readiness`);
     // A responder may run an assessment now; the page comes back with its report.
     await page.click("#refresh");
     await page.waitForSelector("#generated");
@@ -262,9 +170,9 @@ test("readiness shows the coverage chart per forest, Tier0 uncovered, and bert's
   } finally {
     await page.context().close();
   }
-  const reader = await signIn("rui", PASSWORD.reader);
+  const reader = await e2e.signIn("rui", PASSWORD.reader);
   try {
-    await reader.goto(`${base}/ui/readiness`);
+    await reader.goto(`${e2e.base}/ui/readiness`);
     await reader.waitForSelector("section.readiness[data-scope=corp]");
     assert.equal(await reader.locator("#refresh").count(), 0, "no button a reader could not use");
   } finally {

@@ -6,29 +6,15 @@
 //
 //   cd tests/e2e && npm ci && node --test totp.test.mjs
 //
-// Needs the built binary and the lab, as portal.test.mjs does.
+// Needs the built binary and the lab (see harness.mjs).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { createInterface } from "node:readline";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { Harness, shot } from "./harness.mjs";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const bin =
-  process.env.RIPOSTE_BIN ||
-  path.join(process.env.CARGO_TARGET_DIR || path.join(repo, "target"), "debug", "riposte");
-const labJson = process.env.RIPOSTE_LAB_JSON || path.join(repo, ".lab", "lab.json");
-const shots = path.join(repo, "test-output", "e2e");
 const NAME = "tess";
 const PASSWORD = "e2e-totp-password-1";
 const CODE_BUTTON = "form[action='/ui/sign-in/second-factor'] button";
-
-let dir, config, server, base, browser;
 
 /// RFC 4648 base32 (no padding) to bytes.
 function base32(text) {
@@ -66,85 +52,25 @@ test("the RFC 6238 appendix B vectors (SHA-1) hold for the test's own TOTP", () 
   assert.equal(totp(secret, 2000000000), "279037");
 });
 
-function privateConfig() {
-  const lab = JSON.parse(fs.readFileSync(labJson, "utf8"));
-  const text = fs
-    .readFileSync(lab.config, "utf8")
-    .split("\n")
-    .filter((l) => !l.trimStart().startsWith("data_dir"));
-  const file = path.join(dir, "riposte.toml");
-  fs.writeFileSync(file, [`data_dir = ${JSON.stringify(path.join(dir, "data"))}`, ...text].join("\n"));
-  return file;
-}
-
-function riposte(args, input) {
-  const run = spawnSync(bin, ["--config", config, ...args], { input, encoding: "utf8" });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
-
-async function startServer() {
-  const child = spawn(bin, ["--config", config, "serve"], {
-    env: { ...process.env, RIPOSTE_LISTEN: "127.0.0.1:0" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines = createInterface({ input: child.stdout });
-  const first = await new Promise((resolve, reject) => {
-    lines.once("line", resolve);
-    child.once("exit", (code) => reject(new Error(`riposte serve exited with ${code}`)));
-  });
-  const match = /http:\/\/(127\.0\.0\.1:\d+)/.exec(first);
-  assert.ok(match, `unexpected first line: ${first}`);
-  return { child, base: `http://${match[1]}` };
-}
-
-before(async () => {
-  assert.ok(fs.existsSync(bin), `no riposte binary at ${bin}: run cargo build -p riposte`);
-  assert.ok(fs.existsSync(labJson), `no lab at ${labJson}: run scripts/lab up`);
-  fs.mkdirSync(shots, { recursive: true });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "riposte-e2e-totp-"));
-  config = privateConfig();
-  const added = riposte(["person", "add", "--name", NAME, "--role", "responder", "--password-stdin"], `${PASSWORD}\n`);
-  assert.equal(added.code, 0, added.stderr);
-  ({ child: server, base } = await startServer());
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.kill("SIGTERM");
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-}
+const e2e = new Harness({ name: "totp", people: [{ name: NAME, role: "responder", password: PASSWORD }] });
+before(() => e2e.start());
+after(() => e2e.stop());
 
 async function typePassword(page) {
-  await page.goto(`${base}/ui/sign-in`);
+  await page.goto(`${e2e.base}/ui/sign-in`);
   await page.fill("input[name=name]", NAME);
   await page.fill("input[name=password]", PASSWORD);
   await page.click("form[action='/ui/sign-in'] button");
 }
 
 test("a local person enrols TOTP, signs in with password and code, and a wrong code is refused", async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context = await e2e.newContext();
   const page = await context.newPage();
   try {
     // Password only: TOTP is not on yet.
     await typePassword(page);
     await page.waitForURL(/\/ui\/search/);
-    await page.goto(`${base}/ui/account`);
+    await page.goto(`${e2e.base}/ui/account`);
     assert.match(await page.textContent("#second-factor"), /none/);
 
     // Enrolment: the QR code (inline SVG) and the secret, shown once.
@@ -160,7 +86,7 @@ test("a local person enrols TOTP, signs in with password and code, and a wrong c
     const codes = await page.locator("#recovery-codes li").allTextContents();
     assert.equal(codes.length, 10, "ten recovery codes, shown once");
     await shot(page, "totp-02-recovery-codes");
-    await page.goto(`${base}/ui/account`);
+    await page.goto(`${e2e.base}/ui/account`);
     assert.match(await page.textContent("#second-factor"), /TOTP/);
     assert.equal((await page.textContent("#recovery-codes-left")).trim(), "10");
 
@@ -190,7 +116,7 @@ test("a local person enrols TOTP, signs in with password and code, and a wrong c
     await page.fill("input[name=code]", totp(secret, Date.now() / 1000 + 30));
     await page.click(CODE_BUTTON);
     await page.waitForURL(/\/ui\/search/);
-    await page.goto(`${base}/ui/account`);
+    await page.goto(`${e2e.base}/ui/account`);
     assert.match(await page.textContent("#sign-in-method"), /TOTP/);
     assert.match(await page.textContent("#second-factor"), /TOTP/);
     await shot(page, "totp-04-account");
