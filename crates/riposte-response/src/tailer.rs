@@ -10,7 +10,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use riposte_events::{Location, MAX_JSON_OBJECT, parse_json_event};
 use tokio::sync::watch;
@@ -188,6 +188,7 @@ pub async fn tail(
         }
     }
     let mut last_saved = saved;
+    let mut last_save_at: Option<Instant> = None;
     info!(path = %origin, forest = %source.name, "tailing the Samba audit log");
     loop {
         let (back, polled) = match tokio::task::spawn_blocking(move || {
@@ -231,17 +232,11 @@ pub async fn tail(
                 state.file = None;
             }
         }
-        if let Some(file) = &source.offset_file
-            && state.file.is_some()
-            && last_saved != Some(state.position())
-        {
-            let position = state.position();
-            match save_position(file, position) {
-                Ok(()) => last_saved = Some(position),
-                Err(e) => {
-                    warn!(path = %file.display(), error = %e, "cannot save the tail position")
-                }
-            }
+        // At most once per `poll`, as when the tailer only polled: a busy DC wakes it for every
+        // write, and a restart re-reads at most that much (a full disk warns as often, no more).
+        if last_save_at.is_none_or(|at| at.elapsed() >= poll) {
+            save(&source, &state, &mut last_saved);
+            last_save_at = Some(Instant::now());
         }
         wake.keep_watching();
         tokio::select! {
@@ -251,6 +246,21 @@ pub async fn tail(
         }
         if *stop.borrow() {
             break;
+        }
+    }
+    save(&source, &state, &mut last_saved);
+}
+
+/// Saves the position read up to, if it moved since `last_saved`.
+fn save(source: &TailSource, state: &TailState, last_saved: &mut Option<(u64, u64)>) {
+    if let Some(file) = &source.offset_file
+        && state.file.is_some()
+        && *last_saved != Some(state.position())
+    {
+        let position = state.position();
+        match save_position(file, position) {
+            Ok(()) => *last_saved = Some(position),
+            Err(e) => warn!(path = %file.display(), error = %e, "cannot save the tail position"),
         }
     }
 }
@@ -461,5 +471,12 @@ mod tests {
             .await
             .expect("the tailer stops when told")
             .unwrap();
+        // Positions are saved at most once per poll; a clean stop saves where reading ended.
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            read_position(&offset_file),
+            Some((meta.ino(), meta.len())),
+            "a restart resumes after the last line read"
+        );
     }
 }
