@@ -211,7 +211,9 @@ pub async fn request_action(
     let may_read = policy::authorize(&caller.0, &policy::Permission::ReadJobs).is_ok();
     if !within.is_zero() && may_read {
         let store = state.runner.store().as_ref();
-        if let Some(job) = crate::job_wait::until_finished(store, enqueued.job.id, within).await {
+        if let Some(job) =
+            crate::job_wait::until_finished(store, enqueued.job.id, within, state.safety_net).await
+        {
             let events = store.events(job.id).await?;
             let mut response = Json(view::job(&job, &events)).into_response();
             if let Ok(location) = location.parse() {
@@ -525,6 +527,7 @@ pub async fn job_events(
         return Ok(refused);
     };
     let idle = state.limits.event_stream_idle();
+    let safety_net = state.safety_net;
     // Subscribed before the first read, so no change after it is missed.
     let changes = state.runner.store().job_changes().subscribe();
     // (the slot, events already sent, finished?, when the last event went)
@@ -576,9 +579,7 @@ pub async fn job_events(
                 }
                 // Woken by the job's next change; the idle bound still holds.
                 let until_idle = idle.saturating_sub(last.elapsed());
-                changes
-                    .changed(Some(id), until_idle.min(crate::job_wait::SAFETY_NET))
-                    .await;
+                changes.changed(Some(id), until_idle.min(safety_net)).await;
             }
         },
     );

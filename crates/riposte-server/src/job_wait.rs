@@ -1,7 +1,8 @@
 //! Waiting for a job without polling: the worker and every event stream
 //! wake on the ledger's job changes (`riposte_store::changes`, signalled
 //! by every write path of this node and relayed from the others), looking
-//! again after [`SAFETY_NET`] only in case a signal was lost.
+//! again after the safety net (`[server] job_poll_secs`) only in case a
+//! signal was lost.
 //! `POST /api/v1/actions?wait=SECONDS` waits here for the job's end.
 
 use std::time::Duration;
@@ -11,10 +12,6 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-
-/// How long a waiter trusts the signal before it reads the ledger anyway:
-/// a lost notification delays a stream by this much, never strands it.
-pub(crate) const SAFETY_NET: Duration = Duration::from_secs(2);
 
 /// The longest `?wait=` a caller may ask for, in seconds.
 pub(crate) const MAX_WAIT_SECS: u64 = 30;
@@ -50,7 +47,14 @@ impl WaitQuery {
 
 /// The job once finished, if it finishes within `within`; None otherwise
 /// (or if it cannot be read: the caller then answers as without waiting).
-pub(crate) async fn until_finished(store: &dyn Ledger, id: Uuid, within: Duration) -> Option<Job> {
+/// `safety_net`: how long it trusts the signal before it reads the ledger
+/// anyway (a lost notification delays, never strands).
+pub(crate) async fn until_finished(
+    store: &dyn Ledger,
+    id: Uuid,
+    within: Duration,
+    safety_net: Duration,
+) -> Option<Job> {
     let deadline = tokio::time::Instant::now() + within;
     // Subscribed before the first read: a change after it is never missed.
     let mut changes = store.job_changes().subscribe();
@@ -64,6 +68,6 @@ pub(crate) async fn until_finished(store: &dyn Ledger, id: Uuid, within: Duratio
         if left.is_zero() {
             return None;
         }
-        changes.changed(Some(id), left.min(SAFETY_NET)).await;
+        changes.changed(Some(id), left.min(safety_net)).await;
     }
 }

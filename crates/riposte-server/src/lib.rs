@@ -72,6 +72,9 @@ pub struct AppState {
     limits: Arc<Limits>,
     sign_in: Arc<sign_in_guard::SignInGuard>,
     streams: Arc<streams::StreamLimiter>,
+    /// How long a waiter for a job change trusts the signal before it reads
+    /// the ledger anyway (`[server] job_poll_secs`).
+    safety_net: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -377,6 +380,7 @@ pub async fn serve(
         streams: Arc::new(streams::StreamLimiter::new(
             options.limits.event_streams_per_caller,
         )),
+        safety_net: options.poll,
         limits: Arc::new(options.limits.clone()),
     };
     let listener = tokio::net::TcpListener::bind(options.listen)
