@@ -48,6 +48,7 @@ PG_BASE=${RIPOSTE_TEST_POSTGRES_URL:-$(cat "$LAB/postgres.url" 2>/dev/null || tr
 ldap_as_admin() { local tool=$1; shift; LDAPTLS_CACERT=$CA LDAPTLS_REQCERT=demand "$tool" -H "$URL" -x -D "$ADMIN_DN" -y "$ADMIN_PW" "$@"; }
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2> /dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2> /dev/null || true; done
   ldap_as_admin ldapdelete -e '!1.2.840.113556.1.4.805' "$OU" > /dev/null 2>&1 || true
   [ -n "$PG_DB" ] && psql "$PG_BASE" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" > /dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -82,14 +83,16 @@ lines = [l for l in head.splitlines() if not l.startswith("data_dir") and not l.
 open(sys.argv[2], "w").write(sys.argv[4] + f'data_dir = "{sys.argv[3]}"\n' + "\n".join(lines) + "\n")
 PY
 }
-# Starts `riposte serve` on $1 (env in $2...); prints its base URL.
+# Starts `riposte serve` on $1 (env in $2...); its base URL in $ADDR. Not in a subshell: PIDS must
+# keep its pid for the cleanup.
 serve() {
   local cfg=$1 out; shift
   out=$WORK/node${#PIDS[@]}.out
   env RIPOSTE_LISTEN=127.0.0.1:0 RIPOSTE_LOG=error "$@" "$BIN" --config "$cfg" serve > "$out" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 1 200); do grep -q 'listening on' "$out" && break; sleep 0.1; done
-  grep -o 'http://[0-9.:]*' "$out" | head -1
+  ADDR=$(grep -o 'http://[0-9.:]*' "$out" | head -1)
+  [ -n "$ADDR" ] || { echo "riposte serve did not start: $(cat "$out")" >&2; exit 1; }
 }
 token() { RIPOSTE_LOG=error "$BIN" --config "$1" --json token create --name "bench$RANDOM" --role admin | python3 -c 'import sys,json; print(json.load(sys.stdin)["token"])'; }
 
@@ -136,7 +139,7 @@ sed "s/^/CN=/; s/\$/,$OU/" "$WORK/floor.txt" | "$WORK/ldap_floor" "$URL" "$ACTIO
 echo "== one node, SQLite"
 config "$WORK/one.toml" "$WORK/data-one"
 T1=$(token "$WORK/one.toml")
-A1=$(serve "$WORK/one.toml")
+serve "$WORK/one.toml"; A1=$ADDR
 measure "$A1" "$T1" sse sse > "$WORK/t_sse"
 measure "$A1" "$T1" wait wait > "$WORK/t_wait"
 PG=null
@@ -147,8 +150,8 @@ if [ "${PG_NODES:-2}" != 0 ] && [ -n "$PG_BASE" ]; then
   config "$WORK/pg.toml" "$WORK/data-pg" "database_url = \"${PG_BASE%/*}/$PG_DB\"
 "
   T2=$(token "$WORK/pg.toml")
-  A2=$(serve "$WORK/pg.toml" RIPOSTE_WORKER=false)
-  serve "$WORK/pg.toml" > /dev/null
+  serve "$WORK/pg.toml" RIPOSTE_WORKER=false; A2=$ADDR
+  serve "$WORK/pg.toml"
   measure "$A2" "$T2" sse pg_sse > "$WORK/t_pg_sse"
   measure "$A2" "$T2" wait pg_wait > "$WORK/t_pg_wait"
   PG=ok

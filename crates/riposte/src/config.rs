@@ -588,6 +588,27 @@ bind_password_env = "RIPOSTE_TEST_CONFIG_PASSWORD"
     }
 
     #[test]
+    fn the_job_poll_is_a_safety_net_of_whole_seconds_and_the_worker_can_be_left_out() {
+        let base = FOREST.replace(
+            "bind_password_env = \"RIPOSTE_TEST_CONFIG_PASSWORD\"",
+            "bind_password_file = \"/etc/hostname\"",
+        );
+        let config = parse(&base).unwrap();
+        assert_eq!(config.job_poll, DEFAULT_JOB_POLL);
+        assert!(config.job_worker, "a node runs a worker unless told not to");
+        let config = parse(&format!(
+            "[server]\njob_poll_secs = 60\nworker = false\n{base}"
+        ))
+        .unwrap();
+        assert_eq!(config.job_poll, std::time::Duration::from_secs(60));
+        assert!(!config.job_worker);
+        let err = parse(&format!("[server]\njob_poll_secs = 0\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("job_poll_secs must be at least 1"), "{err}");
+    }
+
+    #[test]
     fn audit_and_tls_settings_resolve_against_the_config_directory() {
         let base = FOREST.replace(
             "bind_password_env = \"RIPOSTE_TEST_CONFIG_PASSWORD\"",
