@@ -209,10 +209,11 @@ pub async fn request_action(
     let location = format!("/api/v1/jobs/{}", enqueued.job.id);
     // The finished job, to a caller who may read jobs, when it ends in time.
     let may_read = policy::authorize(&caller.0, &policy::Permission::ReadJobs).is_ok();
+    let mut job = enqueued.job;
     if !within.is_zero() && may_read {
         let store = state.runner.store().as_ref();
         if let Some(job) =
-            crate::job_wait::until_finished(store, enqueued.job.id, within, state.safety_net).await
+            crate::job_wait::until_finished(store, job.id, within, state.safety_net).await
         {
             let events = store.events(job.id).await?;
             let mut response = Json(view::job(&job, &events)).into_response();
@@ -221,8 +222,12 @@ pub async fn request_action(
             }
             return Ok(response);
         }
+        // Not finished in time: the 202 shows the job as it stands now.
+        if let Some(now) = store.get(job.id).await? {
+            job = now;
+        }
     }
-    let job = &enqueued.job;
+    let job = &job;
     let mut response = (
         StatusCode::ACCEPTED,
         Json(json!({

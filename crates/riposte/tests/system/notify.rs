@@ -104,6 +104,20 @@ fn wait_answers_with_the_finished_job_and_refuses_what_is_not_0_to_30_seconds() 
         job["events"].is_array() || job["timeline"].is_array(),
         "the job as GET /api/v1/jobs/{{id}} shows it: {job}"
     );
+
+    // A job that outlasts the wait: the usual 202, the job as it stands.
+    let slow = Serve::start(&lab, Some("before-write=sleep:4000"), "");
+    let token = slow.token("soar", "responder", &[]);
+    let third = lab.create_user("corp", "nw", 0);
+    let late = post(
+        &slow.addr,
+        &token,
+        "/api/v1/actions?wait=1",
+        &body(third.reference()),
+    );
+    assert_eq!(late.status, 202, "{}", late.body);
+    assert!(late.json()["outcome"].is_null(), "{}", late.body);
+    assert!(late.json()["links"]["events"].is_string(), "{}", late.body);
 }
 
 #[test]
