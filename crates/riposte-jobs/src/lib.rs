@@ -61,6 +61,9 @@ pub struct Runner {
     worker: WorkerId,
     lease: Duration,
     queued: Option<Arc<tokio::sync::Notify>>,
+    /// The worker's subscription to the ledger's job changes (any node's),
+    /// kept across waits so a change between two looks is never missed.
+    changes: Option<tokio::sync::Mutex<riposte_store::JobWatch>>,
     protection: Protection,
     cloud: Option<Arc<dyn CloudDirectory>>,
     breaker: safeguards::CircuitBreaker,
@@ -80,6 +83,7 @@ impl Runner {
             worker: WorkerId::current(),
             lease: DEFAULT_LEASE,
             queued: None,
+            changes: None,
             protection: Protection::default(),
             cloud: None,
             breaker: safeguards::CircuitBreaker::default(),
@@ -132,9 +136,15 @@ impl Runner {
         &self.directory
     }
 
-    /// Wakes a worker waiting in [`Runner::wait_for_work`] whenever a job is queued.
+    /// Wakes a worker waiting in [`Runner::wait_for_work`] whenever a job
+    /// changes in the ledger (queued, decided, claimed, finished; on this
+    /// node or, on a shared ledger, another) or a bulk here is resumed.
+    /// Call it inside the tokio runtime.
     pub fn with_queue_notifications(mut self) -> Self {
         self.queued = Some(Arc::new(tokio::sync::Notify::new()));
+        self.changes = Some(tokio::sync::Mutex::new(
+            self.store.job_changes().subscribe(),
+        ));
         self
     }
 }

@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -11,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
-use riposte_core::policy::Principal;
+use riposte_core::policy::{self, Principal};
 use riposte_core::{Action, ActionOptions, Outcome};
 use riposte_jobs::{ActionRequest, Enqueued, view};
 use riposte_store::{Job, JobFilter, JobState};
@@ -144,13 +143,16 @@ pub struct ActionBody {
 /// POST /api/v1/actions: queue an action; 202 with the job id.
 #[utoipa::path(post, path = "/api/v1/actions", summary = "Request an action; it runs as a job",
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
-        description = "a second request with the same key, from the same caller, returns the first job")),
+        description = "a second request with the same key, from the same caller, returns the first job"),
+        crate::job_wait::WaitQuery),
     request_body = ActionBody,
     security(("bearer" = []), ("session" = [])),
     responses(
+        (status = 200, description = "finished within ?wait: the job, as GET /api/v1/jobs/{id} shows it", body = crate::openapi::Job,
+            headers(("Location" = String, description = "the job"))),
         (status = 202, description = "queued (or, for an idempotency key this caller sent before, its earlier job: keys are per caller)",
             body = crate::openapi::Queued, headers(("Location" = String, description = "the job"))),
-        (status = 400, description = "malformed request, invalid reference, unknown forest or missing reason", body = crate::openapi::ErrorBody),
+        (status = 400, description = "malformed request or ?wait, invalid reference, unknown forest or missing reason", body = crate::openapi::ErrorBody),
         (status = 404, description = "no such identity", body = crate::openapi::ErrorBody),
         (status = 409, description = "ambiguous reference", body = crate::openapi::ErrorBody),
         (status = 503, description = "the job ledger cannot be written", body = crate::openapi::ErrorBody)))]
@@ -159,8 +161,13 @@ pub async fn request_action(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     caller: Authorised<permit::Respond>,
     headers: HeaderMap,
+    wait: Result<Query<crate::job_wait::WaitQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Json<ActionBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(wait) = wait.map_err(|e| {
+        ApiError::bad_request("malformed_query", format!("{e}; expected ?wait=SECONDS"))
+    })?;
+    let within = wait.within()?;
     let Json(body) = body.map_err(|e| {
         ApiError::bad_request(
             "malformed_request",
@@ -199,7 +206,28 @@ pub async fn request_action(
         },
     )
     .await?;
-    let job = &enqueued.job;
+    let location = format!("/api/v1/jobs/{}", enqueued.job.id);
+    // The finished job, to a caller who may read jobs, when it ends in time.
+    let may_read = policy::authorize(&caller.0, &policy::Permission::ReadJobs).is_ok();
+    let mut job = enqueued.job;
+    if !within.is_zero() && may_read {
+        let store = state.runner.store().as_ref();
+        if let Some(job) =
+            crate::job_wait::until_finished(store, job.id, within, state.safety_net).await
+        {
+            let events = store.events(job.id).await?;
+            let mut response = Json(view::job(&job, &events)).into_response();
+            if let Ok(location) = location.parse() {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            return Ok(response);
+        }
+        // Not finished in time: the 202 shows the job as it stands now.
+        if let Some(now) = store.get(job.id).await? {
+            job = now;
+        }
+    }
+    let job = &job;
     let mut response = (
         StatusCode::ACCEPTED,
         Json(json!({
@@ -504,14 +532,26 @@ pub async fn job_events(
         return Ok(refused);
     };
     let idle = state.limits.event_stream_idle();
+    let safety_net = state.safety_net;
+    // Subscribed before the first read, so no change after it is missed.
+    let changes = state.runner.store().job_changes().subscribe();
     // (the slot, events already sent, finished?, when the last event went)
     let stream = stream::unfold(
-        (state, slot, 0usize, false, tokio::time::Instant::now()),
-        move |(state, slot, sent, done, last)| async move {
+        (
+            state,
+            slot,
+            0usize,
+            false,
+            tokio::time::Instant::now(),
+            changes,
+        ),
+        move |(state, slot, sent, done, last, mut changes)| async move {
             if done {
                 return None;
             }
             loop {
+                // What was signalled so far, this read shows.
+                changes.skip_pending();
                 let store = state.runner.store();
                 let (events, job) = match (store.events(id).await, store.get(id).await) {
                     (Ok(events), Ok(Some(job))) => (events, job),
@@ -519,7 +559,7 @@ pub async fn job_events(
                         let event = Event::default()
                             .event("error")
                             .data("the job ledger could not be read");
-                        return Some((Ok(event), (state, slot, sent, true, last)));
+                        return Some((Ok(event), (state, slot, sent, true, last, changes)));
                     }
                 };
                 if let Some(next) = events.get(sent) {
@@ -533,16 +573,18 @@ pub async fn job_events(
                         .id(sent.to_string())
                         .data(data.to_string());
                     let now = tokio::time::Instant::now();
-                    return Some((Ok(event), (state, slot, sent + 1, finished, now)));
+                    return Some((Ok(event), (state, slot, sent + 1, finished, now, changes)));
                 }
                 if last.elapsed() >= idle {
                     let event = Event::default().event("idle").data(format!(
                         "nothing new for {} s: this stream ends; open it again to keep following the job",
                         idle.as_secs()
                     ));
-                    return Some((Ok(event), (state, slot, sent, true, last)));
+                    return Some((Ok(event), (state, slot, sent, true, last, changes)));
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // Woken by the job's next change; the idle bound still holds.
+                let until_idle = idle.saturating_sub(last.elapsed());
+                changes.changed(Some(id), until_idle.min(safety_net)).await;
             }
         },
     );

@@ -16,6 +16,7 @@ mod bulk;
 pub mod credential_reset;
 mod error;
 mod http;
+mod job_wait;
 pub mod lifecycle;
 pub mod limits;
 mod metrics;
@@ -71,6 +72,9 @@ pub struct AppState {
     limits: Arc<Limits>,
     sign_in: Arc<sign_in_guard::SignInGuard>,
     streams: Arc<streams::StreamLimiter>,
+    /// How long a waiter for a job change trusts the signal before it reads
+    /// the ledger anyway (`[server] job_poll_secs`).
+    safety_net: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,8 +100,12 @@ pub enum ServeError {
 
 pub struct ServeOptions {
     pub listen: SocketAddr,
-    /// How often the worker looks for jobs queued by other processes.
+    /// How often the worker looks at the ledger anyway: the safety net for
+    /// a lost job-change signal, and processes sharing a SQLite file.
     pub poll: Duration,
+    /// Run a worker on this node (false: API and portal only, jobs are
+    /// claimed by other nodes sharing the ledger).
+    pub worker: bool,
     /// Samba JSON audit logs to tail into the detection pipeline.
     pub tail: Vec<TailSource>,
     /// The readiness assessment, run at start-up and then periodically.
@@ -372,6 +380,7 @@ pub async fn serve(
         streams: Arc::new(streams::StreamLimiter::new(
             options.limits.event_streams_per_caller,
         )),
+        safety_net: options.poll,
         limits: Arc::new(options.limits.clone()),
     };
     let listener = tokio::net::TcpListener::bind(options.listen)
@@ -421,7 +430,13 @@ pub async fn serve(
             .clamp(Duration::from_millis(500), Duration::from_secs(30)),
         stop_rx.clone(),
     ));
-    let worker = tokio::spawn(work(runner, metrics, options.poll, stop_rx));
+    let worker = tokio::spawn(async move {
+        if options.worker {
+            work(runner, metrics, options.poll, stop_rx).await
+        } else {
+            info!("no worker on this node ([server] worker = false): other nodes claim its jobs");
+        }
+    });
     let app = router(state);
     let header_read_timeout = options.limits.header_read_timeout();
     let served = match tls_config {

@@ -1,5 +1,6 @@
-//! Server-sent event streams held open per caller. Each stream polls the
-//! ledger while it lives, so one caller opening thousands would tie up the
+//! Server-sent event streams held open per caller. Each stream reads the
+//! ledger at each change of its job (and every few seconds as a safety
+//! net, `[server] job_poll_secs`) while it lives, so one caller opening thousands would tie up the
 //! server: a caller holds at most `event_streams_per_caller` at once (the
 //! next gets 429), and a stream with nothing new for
 //! `event_stream_idle_seconds` ends (the client may open it again).

@@ -8,7 +8,7 @@ use riposte_store::{
 };
 
 use crate::dialect::{Dialect, Fields, query};
-use crate::{SqlStore, now, rows};
+use crate::{SqlStore, Write, now, rows};
 
 impl<D: Dialect> SqlStore<D> {
     /// Appends one audit record inside `tx`, which must have begun as one
@@ -16,7 +16,7 @@ impl<D: Dialect> SqlStore<D> {
     /// the signed checkpoint due after it, if one is.
     pub(crate) async fn append_in(
         &self,
-        tx: &mut D::Tx,
+        tx: &mut Write<D>,
         record: NewAuditRecord,
     ) -> Result<AuditRecord, StoreError> {
         let appended = self.insert_audit(tx, record).await?;
@@ -31,7 +31,7 @@ impl<D: Dialect> SqlStore<D> {
     /// however long the interval.
     async fn newest_checkpoint_from(
         &self,
-        tx: &mut D::Tx,
+        tx: &mut Write<D>,
         from_seq: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = self
@@ -48,7 +48,7 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// The chain's head (seq and hash of the newest record), if any.
-    async fn head(&self, tx: Option<&mut D::Tx>) -> Result<Option<(i64, String)>, StoreError> {
+    async fn head(&self, tx: Option<&mut Write<D>>) -> Result<Option<(i64, String)>, StoreError> {
         let head = query("SELECT seq, hash FROM audit_head WHERE id = 1");
         let row = match tx {
             Some(tx) => self.row_in(tx, head).await?,
@@ -64,7 +64,7 @@ impl<D: Dialect> SqlStore<D> {
     /// Persists one record after the head (a checkpoint sealed first).
     async fn insert_audit(
         &self,
-        tx: &mut D::Tx,
+        tx: &mut Write<D>,
         record: NewAuditRecord,
     ) -> Result<AuditRecord, StoreError> {
         let (seq, prev_hash) = match self.head(Some(&mut *tx)).await? {

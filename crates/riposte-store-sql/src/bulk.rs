@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::dialect::{Dialect, Fields, Value, query};
-use crate::{SqlStore, now, rows};
+use crate::{SqlStore, Write, now, rows};
 
 /// A bulk's state, action and approval, read under the transaction's lock.
 pub(crate) struct Current {
@@ -26,7 +26,7 @@ impl<D: Dialect> SqlStore<D> {
     /// finished; read in `tx` when given (to see what it sees).
     pub(crate) async fn bulk_counts(
         &self,
-        tx: Option<&mut D::Tx>,
+        tx: Option<&mut Write<D>>,
         id: Uuid,
     ) -> Result<(BulkCounts, Option<OffsetDateTime>), StoreError> {
         let counts = query(
@@ -57,7 +57,7 @@ impl<D: Dialect> SqlStore<D> {
     /// needs it, row-locked) inside `tx`.
     pub(crate) async fn current_bulk(
         &self,
-        tx: &mut D::Tx,
+        tx: &mut Write<D>,
         id: Uuid,
     ) -> Result<Current, StoreError> {
         let sql = format!(
@@ -81,7 +81,7 @@ impl<D: Dialect> SqlStore<D> {
     /// appends it in `tx`.
     pub(crate) async fn append_bulk_record(
         &self,
-        tx: &mut D::Tx,
+        tx: &mut Write<D>,
         mut record: NewAuditRecord,
         id: Uuid,
         action: riposte_core::Action,

@@ -43,6 +43,15 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// owner, lease end and time, returning the job), where the dialect has
     /// one; otherwise claim_next picks and then claims.
     const CLAIM_NEXT: Option<&'static str>;
+    /// A statement (one `?`, the job id) run in every transaction that
+    /// records a job event, telling other nodes once it commits; None where
+    /// no other node can share the ledger's change signal (SQLite: other
+    /// processes on the file are left to the waiters' safety net).
+    const NOTIFY_JOB: Option<&'static str> = None;
+
+    /// Starts relaying other nodes' job changes into `changes` (a task that
+    /// listens on its own connection); nothing where there is no such signal.
+    fn relay_job_changes(&self, _changes: riposte_store::JobChanges) {}
 
     /// Lower-cases a search text as the dialect's `lower()` does.
     fn fold_case(text: &str) -> String;

@@ -14,13 +14,13 @@ use riposte_store::{
 use uuid::Uuid;
 
 use crate::dialect::{Dialect, Fields, On, Query, Value, contains_pattern, query};
-use crate::{SqlStore, lease_until, now, rows};
+use crate::{SqlStore, Write, lease_until, now, rows};
 
 impl<D: Dialect> SqlStore<D> {
     /// Appends one job event inside `tx`.
     pub(crate) async fn event(
         &self,
-        tx: &mut D::Tx,
+        tx: &mut Write<D>,
         id: Uuid,
         at: i64,
         state: JobState,
@@ -36,13 +36,20 @@ impl<D: Dialect> SqlStore<D> {
         .bind(phase)
         .bind(message);
         self.exec_in(tx, insert).await?;
+        if let Some(notify) = D::NOTIFY_JOB {
+            // Delivered to other nodes when (and only if) the write commits.
+            self.exec_in(tx, query(notify).bind(id.to_string())).await?;
+        }
+        if !tx.changed_jobs.contains(&id) {
+            tx.changed_jobs.push(id);
+        }
         Ok(())
     }
 
     /// The caller's job made with `key`, read inside `tx`.
     async fn job_with_key(
         &self,
-        tx: &mut D::Tx,
+        tx: &mut Write<D>,
         requested_by: &str,
         key: &str,
     ) -> Result<Option<Job>, StoreError> {
@@ -60,7 +67,7 @@ impl<D: Dialect> SqlStore<D> {
     /// and false when its idempotency key was used before (nothing inserted).
     pub(crate) async fn insert_job(
         &self,
-        tx: &mut D::Tx,
+        tx: &mut Write<D>,
         job: &NewJob,
         bulk: Option<Uuid>,
     ) -> Result<(Uuid, bool), StoreError> {
@@ -157,7 +164,7 @@ impl<D: Dialect> SqlStore<D> {
         .bind(id)
         .bind(from_state)
         .bind(owner_value);
-        let updated = match self.dialect.execute(On::Tx(&mut tx), &update).await {
+        let updated = match self.dialect.execute(On::Tx(&mut tx.tx), &update).await {
             Ok(n) => n,
             // The trigger refuses changes to a finished job.
             Err(e) if e.to_string().contains("finished job cannot change") => 0,
@@ -533,5 +540,9 @@ impl<D: Dialect> JobStore for SqlStore<D> {
         }
         self.commit(tx).await?;
         Ok(taken)
+    }
+
+    fn job_changes(&self) -> riposte_store::JobChanges {
+        self.job_changes_relayed()
     }
 }

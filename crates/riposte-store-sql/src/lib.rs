@@ -50,8 +50,9 @@ mod tokens;
 use std::sync::Arc;
 use std::time::Duration;
 
-use riposte_store::{AuditSigner, StoreError, to_millis};
+use riposte_store::{AuditSigner, JobChanges, StoreError, to_millis};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use dialect::{Dialect, On, Query};
 
@@ -68,6 +69,18 @@ pub struct SqlStore<D: Dialect> {
     dialect: D,
     /// Signs the audit checkpoints (`[audit] signing_key`); None: none are made.
     signer: Option<Arc<AuditSigner>>,
+    /// Signalled after each commit that recorded job events (see [`Write`]).
+    changes: JobChanges,
+    /// Other nodes' changes are relayed from the first subscription on.
+    relaying: std::sync::Once,
+}
+
+/// A write transaction, and the jobs whose events it recorded: they are
+/// signalled once it commits, the one place every job change announces
+/// itself (a waiter woken before the commit would read the old state).
+pub(crate) struct Write<D: Dialect> {
+    tx: D::Tx,
+    changed_jobs: Vec<Uuid>,
 }
 
 impl<D: Dialect> SqlStore<D> {
@@ -75,6 +88,8 @@ impl<D: Dialect> SqlStore<D> {
         SqlStore {
             dialect,
             signer: None,
+            changes: JobChanges::default(),
+            relaying: std::sync::Once::new(),
         }
     }
 
@@ -94,15 +109,37 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// A write transaction; `appends_audit`: it will append to the audit chain.
-    async fn begin(&self, appends_audit: bool) -> Result<D::Tx, StoreError> {
-        self.dialect
+    async fn begin(&self, appends_audit: bool) -> Result<Write<D>, StoreError> {
+        let tx = self
+            .dialect
             .begin(appends_audit)
             .await
-            .map_err(|e| self.error(e))
+            .map_err(|e| self.error(e))?;
+        Ok(Write {
+            tx,
+            changed_jobs: Vec::new(),
+        })
     }
 
-    async fn commit(&self, tx: D::Tx) -> Result<(), StoreError> {
-        self.dialect.commit(tx).await.map_err(|e| self.error(e))
+    /// Commits, then tells waiters in this process which jobs changed
+    /// (other nodes learn it from the dialect's notification, see
+    /// [`Dialect::NOTIFY_JOB`]).
+    async fn commit(&self, write: Write<D>) -> Result<(), StoreError> {
+        self.dialect
+            .commit(write.tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        for job in write.changed_jobs {
+            self.changes.signal(job);
+        }
+        Ok(())
+    }
+
+    /// Job changes: this process's, and other nodes' once relaying started.
+    pub(crate) fn job_changes_relayed(&self) -> JobChanges {
+        self.relaying
+            .call_once(|| self.dialect.relay_job_changes(self.changes.clone()));
+        self.changes.clone()
     }
 
     /// Runs `query` on the pool; the count of rows it changed.
@@ -114,9 +151,9 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// Runs `query` in `tx`; the count of rows it changed.
-    async fn exec_in(&self, tx: &mut D::Tx, query: Query) -> Result<u64, StoreError> {
+    async fn exec_in(&self, tx: &mut Write<D>, query: Query) -> Result<u64, StoreError> {
         self.dialect
-            .execute(On::Tx(tx), &query)
+            .execute(On::Tx(&mut tx.tx), &query)
             .await
             .map_err(|e| self.error(e))
     }
@@ -130,9 +167,9 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// The rows `query` returns, read in `tx` (what it sees).
-    async fn rows_in(&self, tx: &mut D::Tx, query: Query) -> Result<Vec<D::Row>, StoreError> {
+    async fn rows_in(&self, tx: &mut Write<D>, query: Query) -> Result<Vec<D::Row>, StoreError> {
         self.dialect
-            .fetch(On::Tx(tx), &query)
+            .fetch(On::Tx(&mut tx.tx), &query)
             .await
             .map_err(|e| self.error(e))
     }
@@ -142,7 +179,7 @@ impl<D: Dialect> SqlStore<D> {
         Ok(self.rows(query).await?.into_iter().next())
     }
 
-    async fn row_in(&self, tx: &mut D::Tx, query: Query) -> Result<Option<D::Row>, StoreError> {
+    async fn row_in(&self, tx: &mut Write<D>, query: Query) -> Result<Option<D::Row>, StoreError> {
         Ok(self.rows_in(tx, query).await?.into_iter().next())
     }
 }

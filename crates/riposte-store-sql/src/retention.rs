@@ -28,7 +28,7 @@ impl<D: Dialect> SqlStore<D> {
             .bind(cut)
             .bind(cut);
         self.dialect
-            .execute(On::Tx(&mut tx), &move_cut)
+            .execute(On::Tx(&mut tx.tx), &move_cut)
             .await
             .map_err(refused)?;
         let delete = query(
@@ -39,7 +39,7 @@ impl<D: Dialect> SqlStore<D> {
         .bind(i64::from(max));
         let deleted = self
             .dialect
-            .execute(On::Tx(&mut tx), &delete)
+            .execute(On::Tx(&mut tx.tx), &delete)
             .await
             .map_err(refused)?;
         if deleted > 0 {

@@ -17,6 +17,7 @@ mod alerts;
 mod approval;
 mod audit;
 mod bulk;
+mod changes;
 mod checkpoints;
 mod jobs;
 mod multi_node;
@@ -38,6 +39,10 @@ pub use audit::{
 };
 pub use bulk::{
     bulk_children_are_created_together_and_counted, bulk_children_run_only_while_their_bulk_runs,
+};
+pub use changes::{
+    a_job_change_on_one_node_is_signalled_on_the_other,
+    every_job_change_is_signalled_once_committed,
 };
 pub use checkpoints::checkpoints_follow_every_append_path;
 pub use jobs::{
@@ -121,6 +126,7 @@ macro_rules! conformance_tests {
             short_ids_find_jobs,
             claim_next_takes_the_oldest_queued_job_once,
             only_the_owner_renews_a_lease,
+            every_job_change_is_signalled_once_committed,
             // Approval.
             a_job_awaiting_approval_is_never_claimed_until_approved,
             a_rejected_job_is_finished_as_denied,

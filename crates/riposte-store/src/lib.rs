@@ -23,6 +23,7 @@ use uuid::Uuid;
 mod alerts;
 pub mod audit;
 mod bulk;
+pub mod changes;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod leader;
@@ -38,6 +39,7 @@ pub use bulk::{
     BulkCounts, BulkOperation, BulkState, BulkStore, NewBulk, bulk_awaiting_approval,
     bulk_pending_message, describe_bulk, name_children,
 };
+pub use changes::{JobChanges, JobWatch};
 pub use leader::{LeaderGuard, LeaderLock, Leadership};
 pub use pending::{PendingKind, PendingSignIn, PendingSignInStore, Taken};
 pub use people::{NO_PASSWORD, NewSession, PeopleStore, Person, Session, SignInMethod, SsoPerson};
@@ -395,6 +397,11 @@ pub trait JobStore: Send + Sync {
         owner: &str,
         lease: Duration,
     ) -> Result<bool, StoreError>;
+
+    /// Job changes as they commit (see [`changes`]): every write above that
+    /// records a job event signals it once committed, from this process and,
+    /// for a store several nodes share, from the others.
+    fn job_changes(&self) -> JobChanges;
 }
 
 /// The job ledger, the audit trail and bulk operations, kept together by one backend.

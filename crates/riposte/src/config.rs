@@ -122,6 +122,10 @@ struct SafeguardsFile {
     break_glass: Vec<String>,
 }
 
+/// How often a worker reads the ledger with no job change signalled: only
+/// a safety net, since every job change wakes it at once.
+const DEFAULT_JOB_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `[server]`: how `riposte serve` listens.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,6 +144,14 @@ struct ServerFile {
     /// by RIPOSTE_JOB_LEASE_SECS). Workers renew it every third of it; a job
     /// whose node died is taken over once it runs out.
     job_lease_secs: Option<u64>,
+    /// How often the worker and event streams read the ledger although no
+    /// job change was signalled (a safety net; overridden by
+    /// RIPOSTE_JOB_POLL_SECS). Default 5.
+    job_poll_secs: Option<u64>,
+    /// Run a worker in this `riposte serve` (overridden by RIPOSTE_WORKER,
+    /// true or false). Default true; false only where other nodes share the
+    /// ledger and claim its jobs.
+    worker: Option<bool>,
 }
 
 /// Where the ledger lives, chosen by the database URL.
@@ -208,6 +220,10 @@ pub struct Config {
     pub database: Database,
     /// `[server] job_lease_secs`: how long a claim lasts without renewal.
     pub job_lease: std::time::Duration,
+    /// `[server] job_poll_secs`: the worker's safety-net look at the ledger.
+    pub job_poll: std::time::Duration,
+    /// `[server] worker`: whether `riposte serve` runs a worker.
+    pub job_worker: bool,
     /// Protected identities from `[safeguards] protected`.
     pub protected: Vec<String>,
     /// Break-glass accounts from `[safeguards] break_glass`.
@@ -382,6 +398,30 @@ impl Config {
             }
             Some(secs) => std::time::Duration::from_secs(secs),
         };
+        let job_poll = match std::env::var("RIPOSTE_JOB_POLL_SECS") {
+            Ok(v) => Some(v.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("RIPOSTE_JOB_POLL_SECS = {v:?} is not a whole number of seconds"),
+            })?),
+            Err(_) => file.server.job_poll_secs,
+        };
+        let job_poll = match job_poll {
+            None => DEFAULT_JOB_POLL,
+            Some(0) => {
+                return Err(ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    message: "[server] job_poll_secs must be at least 1".into(),
+                });
+            }
+            Some(secs) => std::time::Duration::from_secs(secs),
+        };
+        let job_worker = match std::env::var("RIPOSTE_WORKER") {
+            Ok(v) => v.trim().parse::<bool>().map_err(|_| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("RIPOSTE_WORKER = {v:?} is neither true nor false"),
+            })?,
+            Err(_) => file.server.worker.unwrap_or(true),
+        };
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             message,
@@ -440,6 +480,8 @@ impl Config {
             listen,
             database,
             job_lease,
+            job_poll,
+            job_worker,
             protected: file.safeguards.protected,
             break_glass: file.safeguards.break_glass,
             tenants,
@@ -543,6 +585,27 @@ bind_password_env = "RIPOSTE_TEST_CONFIG_PASSWORD"
             "{err}"
         );
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn the_job_poll_is_a_safety_net_of_whole_seconds_and_the_worker_can_be_left_out() {
+        let base = FOREST.replace(
+            "bind_password_env = \"RIPOSTE_TEST_CONFIG_PASSWORD\"",
+            "bind_password_file = \"/etc/hostname\"",
+        );
+        let config = parse(&base).unwrap();
+        assert_eq!(config.job_poll, DEFAULT_JOB_POLL);
+        assert!(config.job_worker, "a node runs a worker unless told not to");
+        let config = parse(&format!(
+            "[server]\njob_poll_secs = 60\nworker = false\n{base}"
+        ))
+        .unwrap();
+        assert_eq!(config.job_poll, std::time::Duration::from_secs(60));
+        assert!(!config.job_worker);
+        let err = parse(&format!("[server]\njob_poll_secs = 0\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("job_poll_secs must be at least 1"), "{err}");
     }
 
     #[test]

@@ -80,13 +80,24 @@ impl Runner {
         self.run_claimed(job, None, false, None).await
     }
 
-    /// Waits until a job is queued here or `poll` passes (jobs queued by other processes).
+    /// Waits until a job changed in the ledger since the last wait (see
+    /// [`Runner::with_queue_notifications`]), or `poll` passes: the safety
+    /// net for a lost signal, or processes that share a SQLite file.
     pub async fn wait_for_work(&self, poll: Duration) {
-        match &self.queued {
-            Some(notify) => {
+        match (&self.queued, &self.changes) {
+            (Some(notify), Some(changes)) => {
+                let mut changes = changes.lock().await;
+                tokio::select! {
+                    _ = notify.notified() => {}
+                    _ = changes.changed(None, poll) => {}
+                }
+                // The caller looks at the ledger next: it shows these.
+                changes.skip_pending();
+            }
+            (Some(notify), None) => {
                 let _ = tokio::time::timeout(poll, notify.notified()).await;
             }
-            None => tokio::time::sleep(poll).await,
+            _ => tokio::time::sleep(poll).await,
         }
     }
 

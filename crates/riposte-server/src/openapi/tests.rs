@@ -282,3 +282,22 @@ fn every_reference_in_the_document_resolves() {
         );
     }
 }
+
+#[test]
+fn the_wait_of_a_request_is_documented_with_its_bound() {
+    let doc = document();
+    let post = &doc["paths"]["/api/v1/actions"]["post"];
+    let wait = post["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "wait")
+        .expect("?wait is documented");
+    assert_eq!(wait["in"], "query");
+    assert_eq!(
+        wait["schema"]["maximum"],
+        json!(crate::job_wait::MAX_WAIT_SECS)
+    );
+    assert!(post["responses"]["200"].is_object(), "the finished job");
+    assert!(post["responses"]["202"].is_object(), "queued, as before");
+}

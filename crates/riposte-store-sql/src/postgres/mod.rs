@@ -17,11 +17,16 @@
 //!   to commit and then returns that job.
 //! - **Leadership** is `pg_try_advisory_lock` on a dedicated connection held
 //!   by the guard (see `leader`).
+//! - **Job changes** reach other nodes by `NOTIFY riposte_jobs, '<job id>'`
+//!   in the transaction that records the job event (delivered at commit,
+//!   never for a rolled-back write), heard by a listener per node on its own
+//!   connection (see `listen`).
 //! - **Migrations** run in one transaction under an advisory lock, so nodes
 //!   starting together apply them once.
 //! - Nodes' clocks must agree to well within a lease (NTP).
 
 mod leader;
+mod listen;
 mod migrate;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -159,6 +164,7 @@ impl Dialect for PostgresDialect {
     const KEY_MATCH: &'static str = "idempotency_key = ?";
     const ON_KEY_CONFLICT: &'static str = " ON CONFLICT (requested_by, idempotency_key) DO NOTHING";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const NOTIFY_JOB: Option<&'static str> = Some("SELECT pg_notify('riposte_jobs', ?)");
     const CLAIM_NEXT: Option<&'static str> = Some(
         "WITH next AS ( \
              SELECT id FROM jobs \
@@ -226,6 +232,10 @@ impl Dialect for PostgresDialect {
 
     /// A read-only server or database (a standby, or
     /// default_transaction_read_only) says so without a write.
+    fn relay_job_changes(&self, changes: riposte_store::JobChanges) {
+        listen::spawn(self.options.clone(), changes);
+    }
+
     async fn check_writable(&self) -> Result<(), StoreError> {
         let read_only: String =
             sqlx::query_scalar("SELECT current_setting('transaction_read_only')")

@@ -38,6 +38,15 @@ riposte_store::conformance_tests! {
 }
 
 #[tokio::test]
+async fn a_job_change_on_one_node_is_signalled_on_the_other() {
+    let (db, a) = fresh("signal_nodes").await;
+    let b = open_second(&db).await;
+    riposte_store::conformance::a_job_change_on_one_node_is_signalled_on_the_other(&a, &b).await;
+    drop((a, b));
+    db.remove().await;
+}
+
+#[tokio::test]
 async fn nodes_starting_together_apply_the_migrations_once() {
     use riposte_store::JobStore;
     let db = TestDatabase::create("migrate").await;

@@ -35,7 +35,8 @@ pub async fn run(
     let pipeline = Arc::new(live::pipeline(&config, runner.directory(), alerts).await);
     let options = riposte_server::ServeOptions {
         listen: config.listen,
-        poll: Duration::from_secs(1),
+        poll: config.job_poll,
+        worker: config.job_worker,
         tail: config
             .ingest
             .iter()

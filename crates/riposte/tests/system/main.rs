@@ -36,6 +36,7 @@ mod ingest;
 mod lab;
 mod lifecycle;
 mod multinode;
+mod notify;
 mod portal;
 mod readiness;
 mod second_factor;
