@@ -17,7 +17,7 @@ use riposte_ad::AdDirectory;
 use riposte_core::cloud::CloudDirectory;
 use riposte_core::policy::Principal;
 use riposte_core::readiness::ReadinessSource;
-use riposte_entra::EntraDirectory;
+use riposte_entra::{EntraDirectory, TenantSettings};
 use riposte_jobs::Runner;
 use riposte_store::Store;
 
@@ -184,9 +184,9 @@ impl Root {
     }
 
     async fn responder(&self) -> anyhow::Result<Responder> {
+        seed_tls_randomness_in_background();
         let config = self.config()?;
-        let directories = Directories::new(&config)?;
-        let store = open_ledger(&config).await?;
+        let (directories, store) = Directories::with_ledger(&config).await?;
         let operator = self.operator(store.as_ref()).await?;
         let runner = directories.runner(&config, store.clone());
         recover(&runner).await;
@@ -207,22 +207,40 @@ struct Directories {
 
 impl Directories {
     fn new(config: &Config) -> anyhow::Result<Self> {
+        Ok(Directories {
+            ad: Self::forests(config)?,
+            cloud: Self::tenants(config.tenants.clone())?,
+        })
+    }
+
+    /// The directories and the ledger, for a command that acts: the Entra
+    /// tenants' HTTP clients (which load the platform's CA roots, CPU work)
+    /// are built on a blocking thread while the ledger opens. The errors are
+    /// the same, in the same order, as building first and opening after.
+    async fn with_ledger(config: &Config) -> anyhow::Result<(Self, Arc<dyn Store>)> {
+        let ad = Self::forests(config)?;
+        let tenants = config.tenants.clone();
+        let cloud = tokio::task::spawn_blocking(move || Self::tenants(tenants));
+        let ledger = open_ledger(config).await;
+        let cloud = cloud.await.context("setting up the Entra ID tenants")??;
+        Ok((Directories { ad, cloud }, ledger?))
+    }
+
+    fn forests(config: &Config) -> anyhow::Result<Arc<AdDirectory>> {
         let ad = AdDirectory::new(config.forests.clone()).map_err(|e| ConfigError::Invalid {
             path: config.path.clone(),
             message: e.to_string(),
         })?;
-        let cloud = if config.tenants.is_empty() {
-            None
-        } else {
-            Some(Arc::new(
-                EntraDirectory::new(config.tenants.clone())
-                    .context("setting up the Entra ID tenants")?,
-            ))
-        };
-        Ok(Directories {
-            ad: Arc::new(ad),
-            cloud,
-        })
+        Ok(Arc::new(ad))
+    }
+
+    fn tenants(tenants: Vec<TenantSettings>) -> anyhow::Result<Option<Arc<EntraDirectory>>> {
+        if tenants.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(
+            EntraDirectory::new(tenants).context("setting up the Entra ID tenants")?,
+        )))
     }
 
     /// The Runner, with every setting the configuration gives it.
@@ -249,6 +267,22 @@ impl Directories {
         }
         sources
     }
+}
+
+/// Seeds the TLS crypto provider's random generator on a thread of its own,
+/// while this one reads the configuration and opens the ledger. The first
+/// random bytes of the process (the first TLS handshake's) otherwise wait
+/// for that seeding: aws-lc gathers CPU jitter entropy once per process, the
+/// largest single cost of a one-action CLI run. Only the time changes: the
+/// handshake still draws from the same generator, seeded once.
+fn seed_tls_randomness_in_background() {
+    let _ = std::thread::Builder::new()
+        .name("seed-tls-rng".into())
+        .spawn(|| {
+            if let Some(provider) = rustls::crypto::CryptoProvider::get_default() {
+                let _ = provider.secure_random.fill(&mut [0u8; 1]);
+            }
+        });
 }
 
 /// The ledger the configuration names (SQLite or PostgreSQL), signing
