@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use futures_util::future::join_all;
 use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry};
 use riposte_core::account::AccountState;
 use riposte_core::directory::{
@@ -139,8 +140,11 @@ impl Directory for AdDirectory {
             },
             None => self.forests.iter().collect(),
         };
-        for forest in forests {
-            match forest.find(&reference.key).await {
+        // Every forest at once (a connect and bind each): the answers are
+        // taken in the configured order, as if asked one after the other.
+        let answers = join_all(forests.iter().map(|f| f.find(&reference.key))).await;
+        for (forest, answer) in forests.into_iter().zip(answers) {
+            match answer {
                 Ok(Some(mut found)) => {
                     result.searched.push(forest.settings.name.clone());
                     result.matches.append(&mut found);
@@ -154,8 +158,9 @@ impl Directory for AdDirectory {
 
     async fn search(&self, text: &str, limit: u32) -> Lookup {
         let mut result = Lookup::default();
-        for forest in &self.forests {
-            match forest.search(text, limit).await {
+        let answers = join_all(self.forests.iter().map(|f| f.search(text, limit))).await;
+        for (forest, answer) in self.forests.iter().zip(answers) {
+            match answer {
                 Ok(mut found) => {
                     result.searched.push(forest.settings.name.clone());
                     result.matches.append(&mut found);
