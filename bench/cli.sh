@@ -12,7 +12,8 @@
 # Each action is `riposte user disable` then `user enable` on an account of its own (lab config with
 # its Entra tenant double and its own ledger): both must come back verified. The floor is what the
 # OpenLDAP tools do for the same action as processes: ldapmodify + ldapsearch (the read-back), each
-# its own connect and bind. Then one more run per binary with debug logs to say where the time went
+# its own connect and bind; the issue's floor, one modify + read-back on an open, bound connection
+# (examples/ldap_floor.rs), is measured too. Then one more run per binary with debug logs to say where the time went
 # (phases between log lines; the logging itself adds a little to each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,13 +23,14 @@ LAB=${RIPOSTE_LAB_DIR:-$(cd .lab && pwd -P)}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 if [ "$PROFILE" = release ]; then REL=--release; else REL=; fi
 cargo build $REL -q -p riposte --bin riposte
+cargo build $REL -q -p riposte-ad --example ldap_floor
 
 BASE="DC=corp,DC=example,DC=test"
 TAG=benchcli$$
 OU="OU=$TAG,OU=Staff,$BASE"
 WORK=$(mktemp -d)
 # A copy: a rebuild during the run must not change what is measured.
-cp "$CARGO_TARGET_DIR/$PROFILE/riposte" "$WORK/riposte"
+cp "$CARGO_TARGET_DIR/$PROFILE/riposte" "$CARGO_TARGET_DIR/$PROFILE/examples/ldap_floor" "$WORK/"
 [ -n "${BASELINE_BIN:-}" ] && cp "$BASELINE_BIN" "$WORK/riposte-baseline"
 admin() { LDAPTLS_CACERT="$LAB/ca/ca.pem" "$1" -H ldaps://127.0.0.11 -x -D "CN=Administrator,CN=Users,$BASE" -y "$LAB/corp/admin.secret" "${@:2}"; }
 cleanup() {
@@ -93,6 +95,15 @@ def riposte(which, name, action, e=env):
     assert json.loads(p.stdout)["outcome"] == "verified", p.stdout + p.stderr
     return t * 1000, p.stderr
 
+# The open-connection floor: one modify + read-back per account on one bound connection.
+def open_floor(value):
+    dns = "".join(f"CN={tag}floor{i},{ou}\n" for i in range(1, runs + 1))
+    p = subprocess.run([f"{work}/ldap_floor", "ldaps://127.0.0.11", action_dn, f"{lab}/corp/action.secret",
+                        f"{lab}/ca/ca.pem", str(value)], input=dns, capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    return [float(x) for x in p.stdout.split()]
+open_ms = open_floor(546) + open_floor(544)
+
 samples = {k: [] for k in ["floor", *bins]}
 for i in range(1, runs + 1):
     for action in ("disable", "enable"):
@@ -138,8 +149,10 @@ mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("Me
 out = {
     "machine": {"cores": os.cpu_count(), "memory_gib": round(mem / 1048576, 1), "cpu": cpu, "riposte_build": profile},
     "actions": 2 * runs,
-    "median_ms": {"floor_ldapmodify_ldapsearch": med["floor"], "riposte": med["new"]},
+    "median_ms": {"floor_open_connection": round(statistics.median(open_ms), 2),
+                  "floor_ldapmodify_ldapsearch": med["floor"], "riposte": med["new"]},
     "ratio_riposte_to_floor": round(med["new"] / med["floor"], 2),
+    "ratio_riposte_to_open_connection_floor": round(med["new"] / statistics.median(open_ms), 1),
     "phases_ms": phases["new"],
 }
 if "old" in bins:
@@ -155,6 +168,7 @@ python3 - "$SUMMARY" <<'PY'
 import json, sys
 s = json.loads(sys.argv[1]); m = s["median_ms"]
 print(f"one action as a process ({s['actions']} each, median ms): floor (ldapmodify + ldapsearch) {m['floor_ldapmodify_ldapsearch']}, riposte {m['riposte']} ({s['ratio_riposte_to_floor']}x)")
+print(f"open-connection floor (modify + read-back, examples/ldap_floor) {m['floor_open_connection']} ms: riposte {s['ratio_riposte_to_open_connection_floor']}x")
 if "riposte_baseline" in m:
     print(f"baseline riposte {m['riposte_baseline']} ({s['ratio_baseline_to_floor']}x); this / baseline, paired: {s['ratio_riposte_to_baseline_paired']}")
 for k, v in s["phases_ms"].items():
@@ -166,6 +180,7 @@ import json, sys, datetime
 s, runs = json.loads(sys.argv[1]), sys.argv[2]; m, mc = s["median_ms"], s["machine"]
 print(f"\n### Run of {datetime.date.today()}, `bench/cli.sh {runs}` ({mc['riposte_build']} build), {mc['cores']} cores ({mc['cpu']}), {mc['memory_gib']} GiB\n")
 print("| one action as a process | median ms | ratio to the floor |\n|---|---|---|")
+print(f"| floor: modify + read-back on an open, bound connection (examples/ldap_floor) | {m['floor_open_connection']} | riposte: {s['ratio_riposte_to_open_connection_floor']} |")
 print(f"| floor: `ldapmodify` + `ldapsearch` | {m['floor_ldapmodify_ldapsearch']} | 1 |")
 if "riposte_baseline" in m:
     print(f"| `riposte user disable`/`enable`, baseline | {m['riposte_baseline']} | {s['ratio_baseline_to_floor']} |")
