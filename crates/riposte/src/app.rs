@@ -41,7 +41,20 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(exit::FAILED);
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    // Commands that act on accounts open a TLS connection to a DC.
+    let seeding = matches!(
+        cli.command,
+        Command::User(_) | Command::Actions(_) | Command::Bulk(_)
+    )
+    .then(seed_tls_randomness_in_background);
+    let result = runtime.block_on(dispatch(cli));
+    // Never leave while aws-lc is still seeding: its exit-time destructor
+    // frees the state the seeding thread is about to read. Once an action
+    // has used TLS the seeding is long over; only an early error waits.
+    if let Some(Some(seeding)) = seeding {
+        let _ = seeding.join();
+    }
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("riposte: {e:#}");
@@ -184,7 +197,6 @@ impl Root {
     }
 
     async fn responder(&self) -> anyhow::Result<Responder> {
-        seed_tls_randomness_in_background();
         let config = self.config()?;
         let (directories, store) = Directories::with_ledger(&config).await?;
         let operator = self.operator(store.as_ref()).await?;
@@ -216,7 +228,8 @@ impl Directories {
     /// The directories and the ledger, for a command that acts: the Entra
     /// tenants' HTTP clients (which load the platform's CA roots, CPU work)
     /// are built on a blocking thread while the ledger opens. The errors are
-    /// the same, in the same order, as building first and opening after.
+    /// the same, in the same order, as building first and opening after
+    /// (when the tenants cannot be set up, the ledger has been opened).
     async fn with_ledger(config: &Config) -> anyhow::Result<(Self, Arc<dyn Store>)> {
         let ad = Self::forests(config)?;
         let tenants = config.tenants.clone();
@@ -270,19 +283,20 @@ impl Directories {
 }
 
 /// Seeds the TLS crypto provider's random generator on a thread of its own,
-/// while this one reads the configuration and opens the ledger. The first
+/// while the command reads the configuration and opens the ledger. The first
 /// random bytes of the process (the first TLS handshake's) otherwise wait
 /// for that seeding: aws-lc gathers CPU jitter entropy once per process, the
 /// largest single cost of a one-action CLI run. Only the time changes: the
 /// handshake still draws from the same generator, seeded once.
-fn seed_tls_randomness_in_background() {
-    let _ = std::thread::Builder::new()
+fn seed_tls_randomness_in_background() -> Option<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
         .name("seed-tls-rng".into())
         .spawn(|| {
             if let Some(provider) = rustls::crypto::CryptoProvider::get_default() {
                 let _ = provider.secure_random.fill(&mut [0u8; 1]);
             }
-        });
+        })
+        .ok()
 }
 
 /// The ledger the configuration names (SQLite or PostgreSQL), signing
