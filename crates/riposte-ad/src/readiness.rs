@@ -302,7 +302,7 @@ pub(crate) fn parse_generalized_time(value: &str) -> Option<OffsetDateTime> {
 }
 
 /// Host and port of an LDAP URL (default port by scheme).
-fn host_port(url: &str) -> Option<(String, u16)> {
+pub(crate) fn host_port(url: &str) -> Option<(String, u16)> {
     let (scheme, rest) = url.split_once("://")?;
     let authority = rest.split('/').next()?;
     let default = if scheme.eq_ignore_ascii_case("ldaps") {

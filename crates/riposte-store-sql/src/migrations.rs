@@ -8,6 +8,15 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type}
 /// migration never changes).
 pub(crate) type Migration = (i64, &'static str, &'static str);
 
+/// Whether `applied` (the versions `schema_migrations` holds) has every
+/// one of `migrations`: then opening the ledger needs no write lock and no
+/// per-migration check, only the one read that produced `applied`.
+pub(crate) fn all_applied(applied: &[i64], migrations: &[Migration]) -> bool {
+    migrations
+        .iter()
+        .all(|(version, _, _)| applied.contains(version))
+}
+
 /// Applies `migration` through `conn` unless `schema_migrations` has it;
 /// `select` and `insert` are the two bookkeeping statements with the
 /// dialect's placeholders.
@@ -39,4 +48,22 @@ where
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: &[Migration] = &[(1, "a", ""), (2, "b", "")];
+
+    #[test]
+    fn a_ledger_is_current_only_with_every_migration_applied() {
+        assert!(all_applied(&[1, 2], TWO));
+        assert!(
+            all_applied(&[2, 1, 3], TWO),
+            "a newer ledger is current too"
+        );
+        assert!(!all_applied(&[1], TWO));
+        assert!(!all_applied(&[], TWO));
+    }
 }

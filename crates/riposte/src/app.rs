@@ -17,7 +17,7 @@ use riposte_ad::AdDirectory;
 use riposte_core::cloud::CloudDirectory;
 use riposte_core::policy::Principal;
 use riposte_core::readiness::ReadinessSource;
-use riposte_entra::EntraDirectory;
+use riposte_entra::{EntraDirectory, TenantSettings};
 use riposte_jobs::Runner;
 use riposte_store::Store;
 
@@ -41,7 +41,20 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(exit::FAILED);
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    // Commands that act on accounts open a TLS connection to a DC.
+    let seeding = matches!(
+        cli.command,
+        Command::User(_) | Command::Actions(_) | Command::Bulk(_)
+    )
+    .then(seed_tls_randomness_in_background);
+    let result = runtime.block_on(dispatch(cli));
+    // Never leave while aws-lc is still seeding: its exit-time destructor
+    // frees the state the seeding thread is about to read. Once an action
+    // has used TLS the seeding is long over; only an early error waits.
+    if let Some(Some(seeding)) = seeding {
+        let _ = seeding.join();
+    }
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("riposte: {e:#}");
@@ -185,8 +198,7 @@ impl Root {
 
     async fn responder(&self) -> anyhow::Result<Responder> {
         let config = self.config()?;
-        let directories = Directories::new(&config)?;
-        let store = open_ledger(&config).await?;
+        let (directories, store) = Directories::with_ledger(&config).await?;
         let operator = self.operator(store.as_ref()).await?;
         let runner = directories.runner(&config, store.clone());
         recover(&runner).await;
@@ -207,22 +219,41 @@ struct Directories {
 
 impl Directories {
     fn new(config: &Config) -> anyhow::Result<Self> {
+        Ok(Directories {
+            ad: Self::forests(config)?,
+            cloud: Self::tenants(config.tenants.clone())?,
+        })
+    }
+
+    /// The directories and the ledger, for a command that acts: the Entra
+    /// tenants' HTTP clients (which load the platform's CA roots, CPU work)
+    /// are built on a blocking thread while the ledger opens. The errors are
+    /// the same, in the same order, as building first and opening after
+    /// (when the tenants cannot be set up, the ledger has been opened).
+    async fn with_ledger(config: &Config) -> anyhow::Result<(Self, Arc<dyn Store>)> {
+        let ad = Self::forests(config)?;
+        let tenants = config.tenants.clone();
+        let cloud = tokio::task::spawn_blocking(move || Self::tenants(tenants));
+        let ledger = open_ledger(config).await;
+        let cloud = cloud.await.context("setting up the Entra ID tenants")??;
+        Ok((Directories { ad, cloud }, ledger?))
+    }
+
+    fn forests(config: &Config) -> anyhow::Result<Arc<AdDirectory>> {
         let ad = AdDirectory::new(config.forests.clone()).map_err(|e| ConfigError::Invalid {
             path: config.path.clone(),
             message: e.to_string(),
         })?;
-        let cloud = if config.tenants.is_empty() {
-            None
-        } else {
-            Some(Arc::new(
-                EntraDirectory::new(config.tenants.clone())
-                    .context("setting up the Entra ID tenants")?,
-            ))
-        };
-        Ok(Directories {
-            ad: Arc::new(ad),
-            cloud,
-        })
+        Ok(Arc::new(ad))
+    }
+
+    fn tenants(tenants: Vec<TenantSettings>) -> anyhow::Result<Option<Arc<EntraDirectory>>> {
+        if tenants.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(
+            EntraDirectory::new(tenants).context("setting up the Entra ID tenants")?,
+        )))
     }
 
     /// The Runner, with every setting the configuration gives it.
@@ -249,6 +280,23 @@ impl Directories {
         }
         sources
     }
+}
+
+/// Seeds the TLS crypto provider's random generator on a thread of its own,
+/// while the command reads the configuration and opens the ledger. The first
+/// random bytes of the process (the first TLS handshake's) otherwise wait
+/// for that seeding: aws-lc gathers CPU jitter entropy once per process, the
+/// largest single cost of a one-action CLI run. Only the time changes: the
+/// handshake still draws from the same generator, seeded once.
+fn seed_tls_randomness_in_background() -> Option<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("seed-tls-rng".into())
+        .spawn(|| {
+            if let Some(provider) = rustls::crypto::CryptoProvider::get_default() {
+                let _ = provider.secure_random.fill(&mut [0u8; 1]);
+            }
+        })
+        .ok()
 }
 
 /// The ledger the configuration names (SQLite or PostgreSQL), signing

@@ -4,7 +4,7 @@
 
 use sqlx::{PgPool, Postgres};
 
-use crate::migrations::{Migration, apply_once};
+use crate::migrations::{Migration, all_applied, apply_once};
 
 const BOOKKEEPING: [&str; 2] = [
     "SELECT version FROM schema_migrations WHERE version = $1",
@@ -55,6 +55,15 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 pub(super) async fn migrate(pool: &PgPool, class: i32, key: i32) -> Result<(), sqlx::Error> {
+    // A current ledger is told by one read, outside any transaction (so a
+    // missing table fails only this read); otherwise the locked path below
+    // checks each migration again under the advisory lock.
+    let applied: Result<Vec<i64>, _> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(pool)
+        .await;
+    if applied.is_ok_and(|applied| all_applied(&applied, MIGRATIONS)) {
+        return Ok(());
+    }
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind(class)

@@ -3,7 +3,7 @@
 
 use sqlx::{Connection, Sqlite, SqliteConnection};
 
-use crate::migrations::{Migration, apply_once};
+use crate::migrations::{Migration, all_applied, apply_once};
 
 const BOOKKEEPING: [&str; 2] = [
     "SELECT version FROM schema_migrations WHERE version = ?",
@@ -90,6 +90,15 @@ const MIGRATIONS: &[Migration] = &[
 
 /// Applies every migration not yet applied, each in its own write transaction.
 pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    // A current ledger (the usual case at every CLI start) is told by one
+    // read; a new or older one (or none yet: the read fails) takes the
+    // locked path below, which checks each migration again under the lock.
+    let applied: Result<Vec<i64>, _> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *conn)
+        .await;
+    if applied.is_ok_and(|applied| all_applied(&applied, MIGRATIONS)) {
+        return Ok(());
+    }
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
     )
