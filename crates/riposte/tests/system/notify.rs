@@ -87,8 +87,15 @@ fn wait_answers_with_the_finished_job_and_refuses_what_is_not_0_to_30_seconds() 
         "/api/v1/actions?wait=0",
         &body(first.reference()),
     );
+    // wait=0 answers at once, 202, without waiting: the worker, woken by the
+    // same commit, may already have claimed the job when the answer is made.
     assert_eq!(at_once.status, 202, "{}", at_once.body);
-    assert_eq!(at_once.json()["state"], "queued");
+    let state = at_once.json()["state"].clone();
+    assert!(
+        ["queued", "running", "finished"].contains(&state.as_str().unwrap_or_default()),
+        "{}",
+        at_once.body
+    );
 
     let waited = post(
         &server.addr,
