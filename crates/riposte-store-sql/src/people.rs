@@ -114,13 +114,6 @@ impl<D: Dialect> PeopleStore for SqlStore<D> {
         row.as_ref().map(rows::person).transpose()
     }
 
-    async fn person_by_id(&self, id: Uuid) -> Result<Option<Person>, StoreError> {
-        let row = self
-            .row(query("SELECT * FROM people WHERE id = ?").bind(id))
-            .await?;
-        row.as_ref().map(rows::person).transpose()
-    }
-
     async fn list_people(&self) -> Result<Vec<Person>, StoreError> {
         let rows = self
             .rows(query("SELECT * FROM people ORDER BY name"))
@@ -301,8 +294,12 @@ impl<D: Dialect> PeopleStore for SqlStore<D> {
             let seen = query("UPDATE sessions SET last_seen_at = ? WHERE id = ?")
                 .bind(to_millis(now))
                 .bind(found.id);
-            self.exec(seen).await?;
-            found.last_seen_at = now;
+            // A read must not fail for want of a write: unrecorded, the idle
+            // time only runs out sooner.
+            match self.exec(seen).await {
+                Ok(_) => found.last_seen_at = now,
+                Err(e) => tracing::warn!(error = %e, "a session's last use could not be recorded"),
+            }
         }
         Ok(Some(found))
     }

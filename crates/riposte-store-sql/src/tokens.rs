@@ -111,8 +111,14 @@ impl<D: Dialect> TokenStore for SqlStore<D> {
             let used = query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
                 .bind(at)
                 .bind(token.id);
-            self.exec(used).await?;
-            token.last_used_at = Some(now);
+            // A read must not fail for want of a write (a full disk): the
+            // token is live; only its last use goes unrecorded.
+            match self.exec(used).await {
+                Ok(_) => token.last_used_at = Some(now),
+                Err(e) => {
+                    tracing::warn!(error = %e, token = %token.name, "a token's last use could not be recorded")
+                }
+            }
         }
         Ok(Some(token))
     }

@@ -150,8 +150,6 @@ pub trait PeopleStore: Send + Sync {
 
     async fn person_by_name(&self, name: &str) -> Result<Option<Person>, StoreError>;
 
-    async fn person_by_id(&self, id: Uuid) -> Result<Option<Person>, StoreError>;
-
     async fn list_people(&self) -> Result<Vec<Person>, StoreError>;
 
     /// Disables (or re-enables) a person. Disabling also revokes every live
@@ -188,7 +186,8 @@ pub trait PeopleStore: Send + Sync {
     /// The session whose secret hashes to `secret_hash`, if it is not
     /// revoked, not past its absolute expiry at `now`, used within `idle`
     /// before `now`, and its person is not disabled. Records `now` as its
-    /// last use.
+    /// last use when it can: a ledger that cannot be written (a full disk)
+    /// still lets a live session read.
     async fn session_by_hash(
         &self,
         secret_hash: &str,

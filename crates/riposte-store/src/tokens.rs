@@ -63,7 +63,8 @@ pub trait TokenStore: Send + Sync {
 
     /// The live token whose secret hashes to `secret_hash`: not revoked, not
     /// expired at `now`, and its owner (if any) not disabled. Records `now`
-    /// as its last use.
+    /// as its last use when it can: a ledger that cannot be written (a full
+    /// disk) still lets a live token read.
     async fn token_by_hash(
         &self,
         secret_hash: &str,

@@ -313,6 +313,15 @@ fn fault_run(fault: Fault) {
     );
     assert_eq!(created.code, 0, "{}", created.stderr);
     let token = created.json()["token"].as_str().unwrap().to_string();
+    // A token first used during the fault: its last use cannot be recorded, and it must still read.
+    let created = riposte_config(
+        &config,
+        &[
+            "--json", "token", "create", "--name", "watcher", "--role", "reader",
+        ],
+    );
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let watcher = created.json()["token"].as_str().unwrap().to_string();
     let tag = match fault {
         Fault::Full => "full",
         Fault::ReadOnly => "ro",
@@ -415,6 +424,8 @@ fn fault_run(fault: Fault) {
     // Jobs already accepted can still be read.
     let first = serve.get(&token, &format!("/api/v1/jobs/{}", ids[0]));
     assert_eq!(first.status, 200, "{}", first.body);
+    let unrecorded = serve.get(&watcher, &format!("/api/v1/jobs/{}", ids[0]));
+    assert_eq!(unrecorded.status, 200, "{}", unrecorded.body);
 
     // The first job's writing phase is refused: it is left, not failed, and nothing is written.
     serve.wait_for_line("the job is left running", Duration::from_secs(60));
