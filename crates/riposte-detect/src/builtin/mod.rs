@@ -8,6 +8,9 @@ use crate::alert::{Alert, Entities, EventRef, Severity};
 use crate::compromise::Compromise;
 use crate::config::DetectConfig;
 
+#[cfg(test)]
+mod dev_recordings;
+
 /// Rule ids, titles and ATT&CK techniques of the pack.
 pub mod rules {
     pub const SPRAY: (&str, &str, &str) = (
