@@ -72,6 +72,12 @@ pub struct ForestConfig {
     pub connect_timeout_secs: u64,
     #[serde(default = "default_operation_timeout")]
     pub operation_timeout_secs: u64,
+    /// Bound connections kept open to each DC. Concurrent jobs share them
+    /// (requests are pipelined on each); a second one lets a Samba DC's
+    /// pre-forked LDAP workers, or a Windows DC's threads, answer reads
+    /// while a write is applied.
+    #[serde(default = "default_connections_per_dc")]
+    pub connections_per_dc: usize,
 }
 
 impl ForestConfig {
@@ -101,6 +107,12 @@ fn default_connect_timeout() -> u64 {
 fn default_operation_timeout() -> u64 {
     15
 }
+fn default_connections_per_dc() -> usize {
+    2
+}
+
+/// The most connections per DC a forest may ask for.
+const MAX_CONNECTIONS_PER_DC: usize = 16;
 
 /// A forest's settings, validated, with its secret resolved.
 #[derive(Debug, Clone)]
@@ -115,6 +127,7 @@ pub struct ForestSettings {
     pub credentials: Credentials,
     pub connect_timeout: Duration,
     pub operation_timeout: Duration,
+    pub connections_per_dc: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -268,6 +281,15 @@ impl ForestConfig {
                 "timeouts must be at least 1 second".into(),
             ));
         }
+        if !(1..=MAX_CONNECTIONS_PER_DC).contains(&self.connections_per_dc) {
+            return Err(invalid(
+                "connections_per_dc",
+                format!(
+                    "{} connections per DC: give 1 to {MAX_CONNECTIONS_PER_DC}",
+                    self.connections_per_dc
+                ),
+            ));
+        }
         Ok(ForestSettings {
             name: self.name.to_ascii_lowercase(),
             domain: self.domain,
@@ -279,6 +301,7 @@ impl ForestConfig {
             credentials,
             connect_timeout: Duration::from_secs(self.connect_timeout_secs),
             operation_timeout: Duration::from_secs(self.operation_timeout_secs),
+            connections_per_dc: self.connections_per_dc,
         })
     }
 }

@@ -1,4 +1,5 @@
-//! Bound LDAP connections, one per DC and reused, with failover.
+//! Bound LDAP connections, a few per DC (`connections_per_dc`) shared by
+//! every session and lookup, requests pipelined on each, with failover.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use futures_util::future::join_all;
 use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry, StdStream};
 use riposte_core::account::AccountState;
 use riposte_core::directory::{
-    AccountSet, AccountSetError, Directory, DirectoryError, DirectorySession, Lookup, Write,
+    AccountSet, AccountSetError, Directory, DirectoryError, DirectorySession, Lookup, Read, Write,
     container_within,
 };
 use riposte_core::identity::{IdentityRef, LookupKey};
@@ -20,7 +21,8 @@ use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use crate::config::{ConfigError, Credentials, ForestSettings, TlsMode};
-use crate::entry::{ACCOUNT_ATTRIBUTES, account_from_entry};
+use crate::container_rights::ContainerRights;
+use crate::entry::{ACCOUNT_ATTRIBUTES, STATE_ATTRIBUTES, account_from_entry};
 use crate::{filter, kerberos, tls};
 
 /// LDAP result codes riposte tells apart (RFC 4511 appendix A).
@@ -46,8 +48,11 @@ pub struct AdDirectory {
 pub(crate) struct Forest {
     pub(crate) settings: ForestSettings,
     pub(crate) tls: Option<Arc<ClientConfig>>,
-    /// One bound connection per DC URL, shared by every session on it.
-    pool: Mutex<HashMap<String, Bound>>,
+    /// Up to `connections_per_dc` bound connections per DC URL, shared by
+    /// every session and lookup on it.
+    pool: Mutex<HashMap<String, Vec<Arc<Bound>>>>,
+    /// The action account's rights read once per OU.
+    rights: ContainerRights,
     /// LDAP operations sent, shared with the directory (metrics).
     round_trips: Arc<AtomicU64>,
 }
@@ -87,6 +92,7 @@ impl AdDirectory {
                 settings,
                 tls,
                 pool: Mutex::new(HashMap::new()),
+                rights: ContainerRights::default(),
                 round_trips: round_trips.clone(),
             }));
         }
@@ -302,7 +308,7 @@ impl Forest {
     async fn connect_any(
         &self,
         preferred: Option<&str>,
-    ) -> Result<(String, Bound), DirectoryError> {
+    ) -> Result<(String, Arc<Bound>), DirectoryError> {
         let mut errors = Vec::new();
         for dc in self.dc_order(preferred) {
             match self.connect(&dc).await {
@@ -324,18 +330,27 @@ impl Forest {
         })
     }
 
-    /// The pooled connection to `dc`, or a new bound one.
-    async fn connect(&self, dc: &str) -> Result<Bound, DirectoryError> {
+    /// A pooled connection to `dc`: an idle one, else a new one while the
+    /// DC has fewer than `connections_per_dc`, else the least shared (its
+    /// requests are pipelined with the others' on it).
+    async fn connect(&self, dc: &str) -> Result<Arc<Bound>, DirectoryError> {
         let mut pool = self.pool.lock().await;
-        if let Some(bound) = pool.get_mut(dc) {
-            if !bound.ldap.is_closed() {
-                return Ok(bound.clone());
-            }
-            pool.remove(dc);
+        let open = pool.entry(dc.to_string()).or_default();
+        open.retain(|bound| !bound.ldap.clone().is_closed());
+        // Held only by the pool: nobody is using it.
+        if let Some(idle) = open.iter().find(|b| Arc::strong_count(b) == 1) {
+            return Ok(idle.clone());
         }
-        let bound = self.open(dc).await?;
-        pool.insert(dc.to_string(), bound.clone());
-        Ok(bound)
+        if open.len() < self.settings.connections_per_dc {
+            let bound = Arc::new(self.open(dc).await?);
+            open.push(bound.clone());
+            return Ok(bound);
+        }
+        let least_shared = open
+            .iter()
+            .min_by_key(|b| Arc::strong_count(b))
+            .expect("connections_per_dc is at least 1");
+        Ok(least_shared.clone())
     }
 
     async fn evict(&self, dc: &str) {
@@ -430,7 +445,7 @@ impl Forest {
         if let Ok((entries, _)) = found
             && let Some(entry) = entries.into_iter().next()
         {
-            let state = account_from_entry(self.name(), &SearchEntry::construct(entry));
+            let state = account_from_entry(self.name(), &SearchEntry::construct(entry), false);
             account.sam_account_name = Some(state.sam_account_name).filter(|n| !n.is_empty());
             account.sid = state.sid.map(|s| s.to_string());
         }
@@ -461,7 +476,7 @@ impl Forest {
             Ok(result) if result.1.rc == 0 || result.1.rc == 4 => Ok(result
                 .0
                 .into_iter()
-                .map(|e| account_from_entry(self.name(), &SearchEntry::construct(e)))
+                .map(|e| account_from_entry(self.name(), &SearchEntry::construct(e), true))
                 .collect()),
             Ok(result) => Err(DirectoryError::Refused {
                 dc,
@@ -603,7 +618,8 @@ impl Forest {
                 base,
                 Scope::Subtree,
                 filter,
-                ACCOUNT_ATTRIBUTES.to_vec(),
+                // Listing a set plans a bulk; each child reads its own rights.
+                STATE_ATTRIBUTES.to_vec(),
             )
             .await
         {
@@ -627,6 +643,7 @@ impl Forest {
                     out.push(account_from_entry(
                         self.name(),
                         &SearchEntry::construct(entry),
+                        false,
                     ));
                 }
                 Ok(None) => break,
@@ -686,7 +703,7 @@ impl Forest {
                     result
                         .0
                         .into_iter()
-                        .map(|e| account_from_entry(self.name(), &SearchEntry::construct(e)))
+                        .map(|e| account_from_entry(self.name(), &SearchEntry::construct(e), true))
                         .collect(),
                 )),
                 Ok(result) => Err(DirectoryError::Refused {
@@ -717,10 +734,47 @@ impl Forest {
 struct AdSession {
     forest: Arc<Forest>,
     dc: String,
-    bound: Bound,
+    bound: Arc<Bound>,
 }
 
 impl AdSession {
+    /// One base read of the account; with `rights`, the costly
+    /// `allowedAttributesEffective` too.
+    async fn read(&mut self, dn: &str, rights: bool) -> Result<AccountState, DirectoryError> {
+        let timeout = self.forest.settings.operation_timeout;
+        let attributes = if rights {
+            ACCOUNT_ATTRIBUTES
+        } else {
+            STATE_ATTRIBUTES
+        };
+        self.forest.round_trip();
+        let mut ldap = self.bound.ldap.clone();
+        let found = ldap
+            .with_timeout(timeout)
+            .search(dn, Scope::Base, "(objectClass=user)", attributes.to_vec())
+            .await;
+        let result = match found {
+            Ok(r) => r,
+            Err(e) => return Err(self.lost(&e).await),
+        };
+        match result.1.rc {
+            0 => result
+                .0
+                .into_iter()
+                .next()
+                .map(|e| account_from_entry(self.forest.name(), &SearchEntry::construct(e), rights))
+                .ok_or_else(|| DirectoryError::NoSuchObject {
+                    dc: self.dc.clone(),
+                    dn: dn.to_string(),
+                }),
+            rc::NO_SUCH_OBJECT => Err(DirectoryError::NoSuchObject {
+                dc: self.dc.clone(),
+                dn: dn.to_string(),
+            }),
+            code => Err(result_error(&self.dc, dn, code, &result.1.text)),
+        }
+    }
+
     async fn lost(&self, e: &LdapError) -> DirectoryError {
         self.forest.evict(&self.dc).await;
         DirectoryError::Unavailable {
@@ -740,39 +794,29 @@ impl DirectorySession for AdSession {
         &self.bound.account
     }
 
-    async fn read_account(&mut self, dn: &str) -> Result<AccountState, DirectoryError> {
-        let timeout = self.forest.settings.operation_timeout;
-        self.forest.round_trip();
-        let found = self
-            .bound
-            .ldap
-            .with_timeout(timeout)
-            .search(
-                dn,
-                Scope::Base,
-                "(objectClass=user)",
-                ACCOUNT_ATTRIBUTES.to_vec(),
-            )
-            .await;
-        let result = match found {
-            Ok(r) => r,
-            Err(e) => return Err(self.lost(&e).await),
-        };
-        match result.1.rc {
-            0 => result
-                .0
-                .into_iter()
-                .next()
-                .map(|e| account_from_entry(self.forest.name(), &SearchEntry::construct(e)))
-                .ok_or_else(|| DirectoryError::NoSuchObject {
-                    dc: self.dc.clone(),
-                    dn: dn.to_string(),
-                }),
-            rc::NO_SUCH_OBJECT => Err(DirectoryError::NoSuchObject {
-                dc: self.dc.clone(),
-                dn: dn.to_string(),
-            }),
-            code => Err(result_error(&self.dc, dn, code, &result.1.text)),
+    async fn read_account(&mut self, dn: &str, read: Read) -> Result<AccountState, DirectoryError> {
+        match read {
+            Read::State => self.read(dn, false).await,
+            Read::StateAndRights => {
+                let account = self.read(dn, true).await?;
+                self.forest.rights.remember(&account);
+                Ok(account)
+            }
+            Read::StateAndContainerRights => {
+                let Some((writable, read_on)) = self.forest.rights.of_container(dn) else {
+                    let account = self.read(dn, true).await?;
+                    self.forest.rights.remember(&account);
+                    return Ok(account);
+                };
+                let mut account = self.read(dn, false).await?;
+                if account.admin_count {
+                    // AdminSDHolder's rights, not the OU's: its own.
+                    return self.read(dn, true).await;
+                }
+                account.writable_attributes = Some(writable);
+                account.rights_read_on = Some(read_on);
+                Ok(account)
+            }
         }
     }
 
@@ -810,10 +854,15 @@ impl DirectorySession for AdSession {
         };
         let timeout = self.forest.settings.operation_timeout;
         self.forest.round_trip();
-        let result = match self.bound.ldap.with_timeout(timeout).modify(dn, mods).await {
+        let mut ldap = self.bound.ldap.clone();
+        let result = match ldap.with_timeout(timeout).modify(dn, mods).await {
             Ok(r) => r,
             Err(e) => return Err(self.lost(&e).await),
         };
+        if result.rc == rc::INSUFFICIENT_ACCESS {
+            // The rights remembered for its OU were not this account's.
+            self.forest.rights.forget(dn);
+        }
         match (result.rc, write) {
             (0, _) => Ok(()),
             (rc::NO_SUCH_ATTRIBUTE, Write::UserAccountControl { .. }) => {

@@ -5,7 +5,8 @@ use riposte_core::account::{AccountState, AttributeMetadata};
 use riposte_core::sid::Sid;
 use uuid::Uuid;
 
-/// Every attribute riposte reads of an account, in one search.
+/// Every attribute riposte reads of an account, in one search, with the
+/// action account's rights on it (`allowedAttributesEffective`, the costly one).
 pub const ACCOUNT_ATTRIBUTES: &[&str] = &[
     "sAMAccountName",
     "userPrincipalName",
@@ -19,6 +20,23 @@ pub const ACCOUNT_ATTRIBUTES: &[&str] = &[
     "adminCount",
     "msDS-UserPasswordExpiryTimeComputed",
     "allowedAttributesEffective",
+    "replPropertyMetaData",
+];
+
+/// [`ACCOUNT_ATTRIBUTES`] without the rights: read-backs, and sets of
+/// accounts (an OU, a group) listed to plan a bulk operation.
+pub const STATE_ATTRIBUTES: &[&str] = &[
+    "sAMAccountName",
+    "userPrincipalName",
+    "displayName",
+    "objectSid",
+    "objectGUID",
+    "userAccountControl",
+    "msDS-User-Account-Control-Computed",
+    "pwdLastSet",
+    "lockoutTime",
+    "adminCount",
+    "msDS-UserPasswordExpiryTimeComputed",
     "replPropertyMetaData",
 ];
 
@@ -53,7 +71,10 @@ fn number(entry: &SearchEntry, name: &str) -> Option<i64> {
     text(entry, name).and_then(|s| s.trim().parse().ok())
 }
 
-pub fn account_from_entry(forest: &str, entry: &SearchEntry) -> AccountState {
+/// The account in `entry`; `rights_asked` says whether the search asked for
+/// `allowedAttributesEffective` ([`ACCOUNT_ATTRIBUTES`]): if it did, a
+/// missing value means nothing is writable; if not, the rights are unknown.
+pub fn account_from_entry(forest: &str, entry: &SearchEntry, rights_asked: bool) -> AccountState {
     let writable = entry
         .attrs
         .iter()
@@ -78,7 +99,8 @@ pub fn account_from_entry(forest: &str, entry: &SearchEntry) -> AccountState {
         admin_count: number(entry, "adminCount").unwrap_or(0) == 1,
         password_expiry_computed: number(entry, "msDS-UserPasswordExpiryTimeComputed"),
         // A DC that returns no value returns none because nothing is writable.
-        writable_attributes: Some(writable.unwrap_or_default()),
+        writable_attributes: rights_asked.then(|| writable.unwrap_or_default()),
+        rights_read_on: None,
         metadata: bytes(entry, "replPropertyMetaData")
             .map(|b| parse_metadata(&b))
             .unwrap_or_default(),

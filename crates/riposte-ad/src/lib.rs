@@ -8,6 +8,7 @@
 
 pub mod config;
 mod connection;
+mod container_rights;
 mod entry;
 pub mod filter;
 mod kerberos;

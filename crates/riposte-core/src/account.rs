@@ -44,6 +44,10 @@ pub struct AccountState {
     /// `allowedAttributesEffective`: what the bound action account may write
     /// on this object; `None` when the DC did not return the attribute.
     pub writable_attributes: Option<Vec<String>>,
+    /// The account whose `allowedAttributesEffective` gave
+    /// `writable_attributes`, when it is not this one: the rights were read
+    /// once for the container ([`crate::directory::Read::StateAndContainerRights`]).
+    pub rights_read_on: Option<String>,
     /// Replication metadata of the attributes riposte writes.
     pub metadata: Vec<AttributeMetadata>,
 }
@@ -162,6 +166,7 @@ pub(crate) fn test_account(uac_value: u32) -> AccountState {
             "pwdLastSet".into(),
             "lockoutTime".into(),
         ]),
+        rights_read_on: None,
         metadata: Vec::new(),
     }
 }

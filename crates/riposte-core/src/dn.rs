@@ -200,6 +200,13 @@ impl Dn {
         self.rdns.is_empty()
     }
 
+    /// The DN one level up (the container), `None` for the root.
+    pub fn parent(&self) -> Option<Dn> {
+        (!self.rdns.is_empty()).then(|| Dn {
+            rdns: self.rdns[1..].to_vec(),
+        })
+    }
+
     /// Whether this DN is `base` or below it. The empty DN contains nothing
     /// here: a scope of "" must not mean everything.
     pub fn is_within(&self, base: &Dn) -> bool {
@@ -277,6 +284,17 @@ pub fn same(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_parent_is_one_level_up_by_the_same_rule() {
+        let dn = Dn::parse("CN=Ernie,OU=Tier0\\,OU\\3DStaff,DC=corp").unwrap();
+        let parent = dn.parent().unwrap();
+        assert_eq!(parent, Dn::parse("ou=tier0\\,ou\\=staff,dc=CORP").unwrap());
+        assert_eq!(parent.len(), 2);
+        assert!(dn.is_within(&parent));
+        assert_eq!(Dn::parse("DC=corp").unwrap().parent().unwrap().len(), 0);
+        assert_eq!(Dn::parse("").unwrap().parent(), None);
+    }
 
     const STAFF: &str = "OU=Staff,DC=corp,DC=example,DC=test";
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::AccountState;
 use crate::action::{Action, ActionOptions};
-use crate::directory::{Directory, DirectoryError, DirectorySession, Write};
+use crate::directory::{Directory, DirectoryError, DirectorySession, Read, Write};
 use crate::evidence::Evidence;
 use crate::outcome::{self, Assessment, Outcome, Verdict};
 use crate::{failpoint, password, rights, uac};
@@ -228,7 +228,14 @@ impl Run<'_> {
             "reading the account's current state",
         )
         .await?;
-        let before = session.read_account(dn).await?;
+        // Clearing blocking flags takes two writes: the second must not be
+        // refused after the first landed, so those rights are this account's own.
+        let rights = if request.options.clear_blocking_flags {
+            Read::StateAndRights
+        } else {
+            Read::StateAndContainerRights
+        };
+        let before = session.read_account(dn, rights).await?;
         let original = self
             .first_before
             .get_or_insert_with(|| before.clone())
@@ -270,7 +277,25 @@ impl Run<'_> {
             }
             Assessment::NeedsWrite { clear_flags } => {
                 let required = rights::required_rights(request.action, clear_flags != 0);
-                let missing = rights::missing_rights(&required, &before);
+                let mut before = before;
+                let mut missing = rights::missing_rights(&required, &before);
+                if !missing.is_empty() && before.rights_read_on.is_some() {
+                    // Another account of the OU said no (its own ACEs may be
+                    // narrower): only this account's own rights deny it.
+                    before = session.read_account(dn, Read::StateAndRights).await?;
+                    missing = rights::missing_rights(&required, &before);
+                }
+                if let Some(sample) = &before.rights_read_on
+                    && !self
+                        .evidence
+                        .notes
+                        .iter()
+                        .any(|n| n.contains(sample.as_str()))
+                {
+                    self.evidence.notes.push(format!(
+                        "the action account's rights were read once for this account's OU (allowedAttributesEffective of {sample}); the directory's answer to the write is the final word"
+                    ));
+                }
                 if !missing.is_empty() {
                     return Ok(self.denied(
                         session,
@@ -354,7 +379,7 @@ impl Run<'_> {
         failpoint::hit("after-write").await;
 
         record(sink, Phase::Verifying, &dc, "reading back from the same DC").await?;
-        let after = session.read_account(dn).await?;
+        let after = session.read_account(dn, Read::State).await?;
         let original = self.first_before.clone().unwrap_or(before);
         let verdict = outcome::classify_after_write(request.action, &original, &after);
         self.keep_after(&after);
@@ -408,7 +433,7 @@ impl Run<'_> {
                     return Ok(current);
                 }
                 Err(StepError::Directory(DirectoryError::Conflict { .. })) => {
-                    current = session.read_account(&self.request.dn).await?;
+                    current = session.read_account(&self.request.dn, Read::State).await?;
                     self.evidence.notes.push(format!(
                         "userAccountControl changed concurrently (expected 0x{expected:x}, found 0x{:x}); re-read and retried, keeping the other change",
                         current.user_account_control

@@ -5,14 +5,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use riposte_store::{
-    BulkCounts, BulkOperation, BulkState, BulkStore, Job, JobStore, NewAuditRecord, NewBulk,
+    BulkCounts, BulkOperation, BulkState, BulkStore, Job, JobState, NewAuditRecord, NewBulk,
     NewJob, StoreError,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::dialect::{Dialect, Fields, Value, query};
-use crate::{SqlStore, Write, now, rows};
+use crate::{SqlStore, Write, lease_until, now, rows};
+
+/// Claims a bulk worker tries before leaving what is left to the others.
+const CLAIM_ROUNDS: usize = 50;
 
 /// A bulk's state, action and approval, read under the transaction's lock.
 pub(crate) struct Current {
@@ -274,8 +277,10 @@ impl<D: Dialect> BulkStore for SqlStore<D> {
         owner: &str,
         lease: Duration,
     ) -> Result<Option<Job>, StoreError> {
-        loop {
-            let mut q = query(
+        // The oldest claimable child, picked and claimed in one statement:
+        // the bulk's workers (here and on other nodes) never race for one.
+        let pick = |q: &mut crate::dialect::Query| {
+            q.push(
                 "SELECT j.id FROM jobs j JOIN bulk_operations b ON b.id = j.bulk_id \
                  WHERE b.state = 'running' AND j.state = 'queued' \
                  AND COALESCE(j.approval, 'approved') = 'approved' AND j.bulk_id = ",
@@ -285,15 +290,38 @@ impl<D: Dialect> BulkStore for SqlStore<D> {
                 q.push(" AND j.forest = ").push_bind(forest);
             }
             q.push(" ORDER BY j.created_at, j.id LIMIT 1");
-            let Some(next) = self.row(q).await? else {
+        };
+        for _ in 0..CLAIM_ROUNDS {
+            let at = now();
+            let mut claim = query("UPDATE jobs SET state = 'running', owner = ");
+            claim
+                .push_bind(owner)
+                .push(", lease_expires_at = ")
+                .push_bind(lease_until(lease))
+                .push(", updated_at = ")
+                .push_bind(at)
+                .push(" WHERE state = 'queued' AND id = (");
+            pick(&mut claim);
+            claim.push(D::SKIP_CLAIMED).push(") RETURNING *");
+            let mut tx = self.begin(false).await?;
+            if let Some(row) = self.row_in(&mut tx, claim).await? {
+                let job = rows::job::<D>(&row)?;
+                let message = format!("claimed by {owner}");
+                self.event(&mut tx, job.id, at, JobState::Running, None, &message)
+                    .await?;
+                self.commit(tx).await?;
+                return Ok(Some(job));
+            }
+            drop(tx);
+            // Nothing claimed: none left, or (PostgreSQL) each left is being
+            // claimed by another worker right now; look again if any is left.
+            let mut left = query("");
+            pick(&mut left);
+            if self.row(left).await?.is_none() {
                 return Ok(None);
-            };
-            let next = Fields::new(&next, "job").uuid("id")?;
-            // Another worker or node may win this one: then look again.
-            if self.claim(next, owner, lease).await? {
-                return self.fetch(next).await.map(Some);
             }
         }
+        Ok(None)
     }
 
     async fn bulk_jobs(&self, id: Uuid) -> Result<Vec<Job>, StoreError> {

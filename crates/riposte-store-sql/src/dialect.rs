@@ -39,6 +39,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// What follows a read of a row the transaction will change: a row lock
     /// where the dialect needs one to order writers.
     const FOR_UPDATE: &'static str;
+    /// What follows the pick, in a one-statement claim, of a job row
+    /// (aliased `j`): skip the rows another claim holds, where the dialect
+    /// has several writers at once.
+    const SKIP_CLAIMED: &'static str;
     /// A one-statement claim of the oldest claimable job (one `?` each for
     /// owner, lease end and time, returning the job), where the dialect has
     /// one; otherwise claim_next picks and then claims.

@@ -25,6 +25,11 @@ struct Fake {
     account: Mutex<AccountState>,
     faults: Mutex<Faults>,
     writes: Mutex<Vec<(String, String)>>,
+    /// What each read asked for, in order.
+    reads: Mutex<Vec<Read>>,
+    /// The account's own rights, when a read asks for them
+    /// (`Read::StateAndRights`) and they differ from what `account` holds.
+    own_rights: Mutex<Option<Vec<String>>>,
     dcs: Vec<String>,
 }
 
@@ -36,6 +41,8 @@ impl Fake {
             account: Mutex::new(account),
             faults: Mutex::new(Faults::default()),
             writes: Mutex::new(Vec::new()),
+            reads: Mutex::new(Vec::new()),
+            own_rights: Mutex::new(None),
             dcs: vec!["ldaps://dc1".into(), "ldaps://dc2".into()],
         })
     }
@@ -107,8 +114,20 @@ impl DirectorySession for FakeSession {
     fn action_account(&self) -> &ActionAccount {
         &self.account
     }
-    async fn read_account(&mut self, _: &str) -> Result<AccountState, DirectoryError> {
-        Ok(self.fake.account.lock().unwrap().clone())
+    async fn read_account(&mut self, _: &str, read: Read) -> Result<AccountState, DirectoryError> {
+        self.fake.reads.lock().unwrap().push(read);
+        let mut account = self.fake.account.lock().unwrap().clone();
+        match read {
+            Read::State => account.writable_attributes = None,
+            Read::StateAndRights => {
+                if let Some(own) = self.fake.own_rights.lock().unwrap().clone() {
+                    account.writable_attributes = Some(own);
+                }
+                account.rights_read_on = None;
+            }
+            Read::StateAndContainerRights => {}
+        }
+        Ok(account)
     }
     async fn apply(&mut self, dn: &str, write: &Write) -> Result<(), DirectoryError> {
         let mut faults = self.fake.faults.lock().unwrap();
@@ -280,6 +299,80 @@ async fn missing_write_right_is_denied_before_writing_with_the_delegation() {
     let advice = report.evidence.delegation.expect("delegation advice");
     assert_eq!(advice.container, "OU=Staff,DC=corp,DC=example,DC=test");
     assert!(advice.samba_tool[0].contains("S-1-5-21-1-2-3-1200"));
+}
+
+#[tokio::test]
+async fn rights_are_read_before_the_write_and_never_for_the_read_back() {
+    // One write: the OU's rights will do (the directory's refusal is final).
+    let fake = Fake::new(uac::NORMAL_ACCOUNT);
+    fake.faults.lock().unwrap().concurrent_bits = Some(uac::NOT_DELEGATED);
+    let report = execute(&fake, &request(Action::Disable), &NoProgress).await;
+    assert_eq!(report.outcome, Outcome::Verified, "{}", report.message);
+    assert_eq!(
+        *fake.reads.lock().unwrap(),
+        vec![
+            Read::StateAndContainerRights,
+            // The compare-and-swap re-read after the concurrent change.
+            Read::State,
+            Read::State
+        ]
+    );
+    // Two writes (flags cleared, then the reset): this account's own rights,
+    // so the second is not refused after the first landed.
+    let fake = Fake::new(uac::NORMAL_ACCOUNT | uac::DONT_EXPIRE_PASSWORD);
+    let mut req = request(Action::ForcePasswordReset);
+    req.options.clear_blocking_flags = true;
+    let report = execute(&fake, &req, &NoProgress).await;
+    assert_eq!(report.outcome, Outcome::Verified, "{}", report.message);
+    assert_eq!(
+        *fake.reads.lock().unwrap(),
+        vec![Read::StateAndRights, Read::State]
+    );
+}
+
+#[tokio::test]
+async fn rights_read_for_the_ou_are_named_in_the_evidence() {
+    let fake = Fake::new(uac::NORMAL_ACCOUNT);
+    let sample = "CN=bert,OU=Staff,DC=corp,DC=example,DC=test";
+    fake.account.lock().unwrap().rights_read_on = Some(sample.into());
+    let report = execute(&fake, &request(Action::Disable), &NoProgress).await;
+    assert_eq!(report.outcome, Outcome::Verified, "{}", report.message);
+    assert!(
+        report.evidence.notes.iter().any(|n| n.contains(sample)),
+        "{:?}",
+        report.evidence.notes
+    );
+}
+
+#[tokio::test]
+async fn the_ous_rights_never_deny_an_account_on_their_own() {
+    // The OU's sample could not write userAccountControl (an ACE of its own);
+    // this account can: it is read again with its own rights, and disabled.
+    let fake = Fake::new(uac::NORMAL_ACCOUNT);
+    {
+        let mut account = fake.account.lock().unwrap();
+        *fake.own_rights.lock().unwrap() = account.writable_attributes.clone();
+        account.rights_read_on = Some("CN=bert,OU=Staff,DC=corp,DC=example,DC=test".into());
+        account.writable_attributes = Some(vec![]);
+    }
+    let report = execute(&fake, &request(Action::Disable), &NoProgress).await;
+    assert_eq!(report.outcome, Outcome::Verified, "{}", report.message);
+    assert_eq!(
+        fake.reads.lock().unwrap()[..2],
+        [Read::StateAndContainerRights, Read::StateAndRights]
+    );
+    assert_eq!(fake.uac(), uac::NORMAL_ACCOUNT | uac::ACCOUNTDISABLE);
+    // Its own rights say no too: denied, nothing written.
+    let fake = Fake::new(uac::NORMAL_ACCOUNT);
+    {
+        let mut account = fake.account.lock().unwrap();
+        *fake.own_rights.lock().unwrap() = Some(vec![]);
+        account.rights_read_on = Some("CN=bert,OU=Staff,DC=corp,DC=example,DC=test".into());
+        account.writable_attributes = Some(vec![]);
+    }
+    let report = execute(&fake, &request(Action::Disable), &NoProgress).await;
+    assert_eq!(report.outcome, Outcome::Denied, "{}", report.message);
+    assert_eq!(fake.write_count(), 0);
 }
 
 #[tokio::test]

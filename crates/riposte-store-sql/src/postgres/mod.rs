@@ -164,6 +164,7 @@ impl Dialect for PostgresDialect {
     const KEY_MATCH: &'static str = "idempotency_key = ?";
     const ON_KEY_CONFLICT: &'static str = " ON CONFLICT (requested_by, idempotency_key) DO NOTHING";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const SKIP_CLAIMED: &'static str = " FOR UPDATE OF j SKIP LOCKED";
     const NOTIFY_JOB: Option<&'static str> = Some("SELECT pg_notify('riposte_jobs', ?)");
     const CLAIM_NEXT: Option<&'static str> = Some(
         "WITH next AS ( \

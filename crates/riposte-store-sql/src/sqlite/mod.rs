@@ -123,6 +123,8 @@ impl Dialect for SqliteDialect {
     const ON_KEY_CONFLICT: &'static str = "";
     // BEGIN IMMEDIATE already holds the only write lock.
     const FOR_UPDATE: &'static str = "";
+    // One writer at a time: the statement's pick and claim are one step.
+    const SKIP_CLAIMED: &'static str = "";
     const CLAIM_NEXT: Option<&'static str> = None;
 
     fn fold_case(text: &str) -> String {

@@ -209,6 +209,90 @@ fn bulk_disable_of_an_ou_is_verified_per_account_and_undo_reenables_only_what_it
     assert_eq!(ou.kinit(21), Login::Succeeded);
 }
 
+/// Adds an ACE of its own to user `i`: nobody may write its userAccountControl.
+fn deny_uac_writes(lab: &riposte_testlab::Lab, ou: &TestOu, i: usize) {
+    let lab_dir = lab.config.parent().expect("the lab config is in .lab");
+    let password = std::fs::read_to_string(&ou.forest.admin_password_file).unwrap();
+    let out = Command::new("samba-tool")
+        .args([
+            "dsacl",
+            "set",
+            "-H",
+            &format!("ldap://{}", ou.forest.address),
+        ])
+        .args(["-U", "Administrator", "-s"])
+        .arg(lab_dir.join(&ou.forest.name).join("etc/smb.conf"))
+        .arg(format!("--objectdn={}", ou.user_dn(i)))
+        .arg(format!("--trusteedn={}", ou.forest.action_dn))
+        .arg("--sddl=(OD;;WP;bf967a68-0de6-11d0-a285-00aa003049e2;;WD)")
+        .env("PASSWD", password.trim_end())
+        .output()
+        .expect("samba-tool runs");
+    assert!(
+        out.status.success(),
+        "samba-tool dsacl set failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn rights_are_read_once_per_ou_and_an_account_of_its_own_mind_is_denied_by_the_directory() {
+    let lab = crate::harness::lab();
+    let ou = TestOu::new(&lab, "r", 6);
+    deny_uac_writes(&lab, &ou, 3);
+    let dir = tempfile::tempdir().unwrap();
+    // One child at a time, so later children find the OU's rights read.
+    let config = lab.private_config(dir.path(), |t| t + "\n[bulk]\nper_dc = 1\n");
+    let run = bulk(
+        &config,
+        &["disable", "--ou", &ou.dn, "--reason", "test: rights per OU"],
+    );
+    let done = run.json();
+    assert_eq!(done["counts"]["total"], 6, "{done}");
+    assert_eq!(done["counts"]["verified"], 5, "{done}");
+    assert_eq!(done["counts"]["denied"], 1, "{done}");
+    for i in (0..6).filter(|i| *i != 3) {
+        assert_ne!(ou.uac(i) & DISABLED, 0, "user {i} is not disabled");
+    }
+    assert_eq!(ou.uac(3) & DISABLED, 0, "the refusing account changed");
+    let id = done["bulk_id"].as_str().unwrap();
+    let jobs = show(&config, id)["jobs"].as_array().unwrap().clone();
+    let denied = jobs.iter().find(|j| j["outcome"] == "denied").unwrap();
+    assert_eq!(denied["dn"], ou.user_dn(3));
+    assert!(
+        denied["message"]
+            .as_str()
+            .unwrap()
+            .contains("userAccountControl"),
+        "{denied}"
+    );
+    // Whatever order the children ran in, most found the OU's rights already read.
+    let from_ou = jobs
+        .iter()
+        .map(|j| {
+            let one = riposte_config(
+                &config,
+                &["--json", "actions", "show", j["job_id"].as_str().unwrap()],
+            );
+            assert_eq!(one.code, 0, "{}", one.stderr);
+            one.json()
+        })
+        .filter(|j| {
+            j["evidence"]["notes"].as_array().is_some_and(|n| {
+                n.iter().any(|n| {
+                    n.as_str()
+                        .unwrap()
+                        .contains("read once for this account's OU")
+                })
+            })
+        })
+        .count();
+    assert!(
+        from_ou >= 3,
+        "{from_ou} children used the OU's rights: {jobs:?}"
+    );
+}
+
 /// The id of the newest bulk operation in this ledger, once there is one.
 fn newest_bulk(config: &std::path::Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
