@@ -84,7 +84,7 @@ impl BuiltinPack {
         if spns.is_empty()
             || self.known_dc_object(&computer, dn)
             || matches!(ev.actor.sid.as_deref(), Some("S-1-5-18"))
-            || self.is_dc(&ev.actor, None)
+            || self.is_dc(&ev.actor, ev.computer.as_deref())
         {
             return;
         }
@@ -295,6 +295,27 @@ mod tests {
             "",
         );
         assert!(pack.process(&created).is_empty());
+    }
+
+    #[test]
+    fn samba_audit_of_dc_spns_on_a_workstation_fires() {
+        let ev = super::super::dirchange::test_support::samba(
+            "CN=WS01,CN=Computers,DC=corp,DC=example",
+            "servicePrincipalName",
+            "add",
+            "E3514235-4B06-11D1-AB04-00C04FC2DCD2/0f0e/corp.example",
+        );
+        let alerts = run(&[ev]);
+        assert_eq!(ids(&alerts), ["riposte.dcshadow_spn"]);
+        assert_eq!(alerts[0].entities.users, ["WS01"]);
+        assert_eq!(alerts[0].entities.actors, ["S-1-5-21-1-2-3-1105"]);
+        let dc = super::super::dirchange::test_support::samba(
+            "CN=DC1B,OU=Domain Controllers,DC=corp,DC=example",
+            "servicePrincipalName",
+            "add",
+            "E3514235-4B06-11D1-AB04-00C04FC2DCD2/0f0e/corp.example",
+        );
+        assert!(run(&[dc]).is_empty());
     }
 
     #[test]

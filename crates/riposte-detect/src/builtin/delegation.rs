@@ -92,16 +92,19 @@ impl BuiltinPack {
             "msds-keycredentiallink" => SHADOW_CREDENTIALS,
             _ => return,
         };
-        // The expected writers: SYSTEM and DCs, a computer registering its own key (Windows
-        // Hello for Business, device join), device objects of the device registration
-        // service, and the accounts listed in key_credential_writers (Entra Connect, AD FS).
-        if self.directory_itself(ev, Some(&target)) {
-            return;
-        }
+        // Keys: the expected writers are SYSTEM and DCs, a computer registering its own key
+        // (Windows Hello for Business, device join), device objects of the device
+        // registration service, and the accounts listed in key_credential_writers (Entra
+        // Connect, AD FS). RBCD: only SYSTEM and DCs; a computer writing its own RBCD is the
+        // relayed machine account of KrbRelayUp and ntlmrelayx --delegate-access.
         if rule == SHADOW_CREDENTIALS
-            && (c.dn_key().contains(",cn=registereddevices,")
+            && (self.directory_itself(ev, Some(&target))
+                || c.dn_key().contains(",cn=registereddevices,")
                 || Self::listed(&self.cfg.key_credential_writers, &ev.actor))
         {
+            return;
+        }
+        if rule == RBCD && self.directory_itself(ev, None) {
             return;
         }
         let key = format!("{}|{}", c.dn_key(), ev.actor.key().unwrap_or_default());
@@ -177,6 +180,36 @@ mod tests {
                 .iter()
                 .all(|a| a.technique.as_deref() == Some("T1098"))
         );
+    }
+
+    #[test]
+    fn samba_audit_of_a_key_credential_write_fires_without_the_key() {
+        let ev = super::super::dirchange::test_support::samba(
+            "CN=bob,CN=Users,DC=corp,DC=example",
+            "msDS-KeyCredentialLink",
+            "add",
+            "B:828:0002000020000:CN=bob",
+        );
+        assert!(!ev.data.contains_key("AttributeValue"));
+        let alerts = run(&[ev]);
+        assert_eq!(ids(&alerts), ["riposte.shadow_credentials"]);
+        assert_eq!(alerts[0].entities.users, ["bob"]);
+    }
+
+    #[test]
+    fn a_computer_writing_its_own_rbcd_fires_and_the_system_does_not() {
+        let rbcd = ds(
+            5136,
+            "%%14674",
+            SRV,
+            "computer",
+            "msDS-AllowedToActOnBehalfOfOtherIdentity",
+            "O:BAD:(A;;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;S-1-5-21-1-2-3-1234)",
+        );
+        let relayed = with_actor(rbcd.clone(), "SRV01$", "S-1-5-21-1-2-3-1300");
+        assert_eq!(ids(&run(&[relayed])), ["riposte.rbcd_set"]);
+        let system = with_actor(rbcd, "DC1$", "S-1-5-18");
+        assert!(run(&[system]).is_empty());
     }
 
     #[test]

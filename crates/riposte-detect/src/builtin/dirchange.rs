@@ -107,11 +107,13 @@ impl DeletedValues {
 }
 
 impl BuiltinPack {
-    /// SYSTEM, a domain controller, or the computer acting on its own object (`NAME$` on
-    /// `CN=NAME,...`): the directory's own upkeep.
+    /// SYSTEM, a domain controller, or (with `object_name`) the computer acting on its own
+    /// object (`NAME$` on `CN=NAME,...`): the directory's own upkeep.
     pub(super) fn directory_itself(&self, ev: &IdentityEvent, object_name: Option<&str>) -> bool {
         let actor: &Account = &ev.actor;
-        if matches!(actor.sid.as_deref(), Some("S-1-5-18")) || self.is_dc(actor, None) {
+        if matches!(actor.sid.as_deref(), Some("S-1-5-18"))
+            || self.is_dc(actor, ev.computer.as_deref())
+        {
             return true;
         }
         actor.is_machine()
@@ -187,6 +189,31 @@ pub(super) mod test_support {
         )
         .expect("a test event parses")
         .expect("a test event normalises")
+    }
+
+    /// A Samba dsdbChange Modify of one attribute, as the Samba DC's audit logs it.
+    pub fn samba(dn: &str, attribute: &str, action: &str, value: &str) -> IdentityEvent {
+        let record = serde_json::json!({
+            "timestamp": "2026-12-08T01:00:00.000000+0000",
+            "type": "dsdbChange",
+            "dsdbChange": {
+                "operation": "Modify",
+                "userSid": "S-1-5-21-1-2-3-1105",
+                "dn": dn,
+                "status": "Success",
+                "attributes": {attribute: {"actions": [{"action": action, "values": [{"value": value}]}]}}
+            }
+        });
+        riposte_events::parse_json_event(
+            record.to_string().as_bytes(),
+            Location {
+                file: "audit.json".into(),
+                record: None,
+                line: Some(1),
+            },
+        )
+        .expect("a Samba record parses")
+        .expect("a Samba record normalises")
     }
 
     pub const ADMIN: [(&str, &str); 3] = [
