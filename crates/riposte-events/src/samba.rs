@@ -198,10 +198,15 @@ fn directory_change(m: &Map<String, Value>, origin: Location) -> Result<Identity
         .get("actions")
         .and_then(Value::as_array)
         .and_then(|acts| acts.first());
+    // A replace with no values clears the attribute: a deletion, like an explicit delete.
     let added = action
         .and_then(|a| a.get("action"))
         .and_then(Value::as_str)
-        .is_none_or(|a| !a.eq_ignore_ascii_case("delete"));
+        .is_none_or(|a| !a.eq_ignore_ascii_case("delete"))
+        && action
+            .and_then(|a| a.get("values"))
+            .and_then(Value::as_array)
+            .is_some_and(|v| !v.is_empty());
     let mut ev = IdentityEvent::new(origin, SourceFormat::Samba, 5136);
     ev.actor.sid = s(m, "userSid");
     ev.status = s(m, "status").map(nt_status);
@@ -279,6 +284,10 @@ mod tests {
             {"action": "add", "values": [{"value": "B:828:secret-key-material"}]}]}}))
         .unwrap();
         assert!(!keys.data.contains_key("AttributeValue"));
+        let cleared = dsdb(serde_json::json!({"sIDHistory": {"actions": [
+            {"action": "replace", "values": []}]}}))
+        .unwrap();
+        assert_eq!(cleared.data["OperationType"], "%%14675");
         let other = dsdb(serde_json::json!({"description": {"actions": [
             {"action": "replace", "values": [{"value": "x"}]}]}}));
         assert!(matches!(other, Err(Unusable::Ignored)));

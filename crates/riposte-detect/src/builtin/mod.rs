@@ -64,7 +64,7 @@ pub mod rules {
     pub use super::dcshadow::{DCSHADOW_NTDSDSA, DCSHADOW_REPLICATION, DCSHADOW_SPN};
     pub use super::delegation::{CONSTRAINED_DELEGATION, RBCD, SHADOW_CREDENTIALS};
     pub use super::policy::{
-        ADMINSDHOLDER, DCSYNC_RIGHTS, DSRM_PASSWORD, GPO_CHANGED, TRUST_CHANGED,
+        ADMINSDHOLDER, DCSYNC_RIGHTS, DOMAIN_PERMISSIONS, DSRM_PASSWORD, GPO_CHANGED, TRUST_CHANGED,
     };
     pub use super::sid_history::SID_HISTORY;
     pub use super::weakened::USER_SPN;
@@ -304,15 +304,18 @@ impl BuiltinPack {
             4662 => {
                 self.dcsync_rule(ev, now, &mut out);
                 self.dcshadow_replication_rule(ev, now, &mut out);
+                self.domain_permissions_rule(ev, now, &mut out);
             }
             4738 => {
                 self.uac_rule(ev, &mut out);
+                self.protection_removed_rule(ev, now, &mut out);
                 self.sid_history_rule(ev, now, &mut out);
                 self.constrained_delegation_rule(ev, now, &mut out);
             }
             4742 => {
                 self.dcshadow_spn_rule(ev, now, &mut out);
                 self.computer_flags_rule(ev, now, &mut out);
+                self.protection_removed_rule(ev, now, &mut out);
                 self.sid_history_rule(ev, now, &mut out);
                 self.constrained_delegation_rule(ev, now, &mut out);
             }

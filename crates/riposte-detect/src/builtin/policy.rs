@@ -16,6 +16,12 @@ pub const DCSYNC_RIGHTS: (&str, &str, &str) = (
     "Account manipulation: directory replication (DCSync) rights granted on the domain",
     "T1098",
 );
+/// T1222.001: 4662 shows the permission edit (WRITE_DAC), not which ACE it added.
+pub const DOMAIN_PERMISSIONS: (&str, &str, &str) = (
+    "riposte.domain_permissions_changed",
+    "Permissions modification: the domain object's permissions (WRITE_DAC) changed",
+    "T1222.001",
+);
 pub const ADMINSDHOLDER: (&str, &str, &str) = (
     "riposte.adminsdholder_changed",
     "Account manipulation: AdminSDHolder changed (its permissions are copied to every admin account)",
@@ -36,6 +42,11 @@ pub const DSRM_PASSWORD: (&str, &str, &str) = (
     "Account manipulation: the DSRM administrator password of a domain controller set",
     "T1098",
 );
+
+/// The domainDNS class (schemaIDGUID): a 4662 ObjectType naming the domain head.
+const DOMAIN_DNS_CLASS: &str = "19195a5b-6da0-11d0-afd3-00c04fd930c9";
+/// WRITE_DAC in an access mask.
+const WRITE_DAC: u32 = 0x4_0000;
 
 /// Default Domain Policy and Default Domain Controllers Policy.
 const SENSITIVE_GPOS: [&str; 2] = [
@@ -126,6 +137,48 @@ impl BuiltinPack {
                 alert.entities.add_user(t);
             }
             out.push(alert);
+        }
+    }
+
+    /// 4662 on the domain head (directory service access) with WRITE_DAC, by anyone but
+    /// SYSTEM or a DC: the write that grants DCSync rights when 5136 is not audited.
+    pub(super) fn domain_permissions_rule(
+        &mut self,
+        ev: &IdentityEvent,
+        now: i64,
+        out: &mut Vec<Alert>,
+    ) {
+        let mask = ev
+            .access_mask
+            .as_deref()
+            .and_then(|m| u32::from_str_radix(m.trim().trim_start_matches("0x"), 16).ok())
+            .unwrap_or(0);
+        let listed_write_dac = ev
+            .data
+            .get("AccessList")
+            .is_some_and(|l| l.contains("%%1539"));
+        let on_domain = ev
+            .data
+            .get("ObjectType")
+            .is_some_and(|t| t.to_ascii_lowercase().contains(DOMAIN_DNS_CLASS));
+        let ds = ev.data.get("ObjectServer").is_some_and(|s| s == "DS");
+        if !(ds && on_domain && (mask & WRITE_DAC != 0 || listed_write_dac))
+            || self.directory_itself(ev, None)
+            || ev.failed()
+        {
+            return;
+        }
+        if self.fresh(
+            DOMAIN_PERMISSIONS.0,
+            ev.actor.key().unwrap_or_default(),
+            now,
+        ) {
+            let desc = format!(
+                "{} changed the permissions of the domain object (WRITE_DAC): check its ACL for replication (DCSync) rights given to an account that is not a DC{}",
+                who(ev),
+                on_dc(ev)
+            );
+            out.push(self.dir_alert(DOMAIN_PERMISSIONS, Severity::High, desc, ev, "domain"));
         }
     }
 
@@ -366,6 +419,31 @@ mod tests {
             "(OA;;CR;1131f6aa-9c07-11d1-f79f-00c04fc2dcd2;;S-1-5-21-1-2-3-1234)",
         );
         assert!(run(&[before, after, lone, ou]).is_empty());
+    }
+
+    #[test]
+    fn write_dac_on_the_domain_head_fires_and_reads_do_not() {
+        let access = |mask: &str, list: &str| {
+            let mut f = ADMIN.to_vec();
+            f.extend([
+                ("ObjectServer", "DS"),
+                ("ObjectType", "%{19195a5b-6da0-11d0-afd3-00c04fd930c9}"),
+                ("ObjectName", "%{c6faf700-bfe4-452a-a766-424f84c29583}"),
+                ("AccessMask", mask),
+                ("AccessList", list),
+                (
+                    "Properties",
+                    "%%1539 {19195a5b-6da0-11d0-afd3-00c04fd930c9}",
+                ),
+            ]);
+            event(4662, &f)
+        };
+        let alerts = run(&[access("0x40000", "%%1539")]);
+        assert_eq!(ids(&alerts), ["riposte.domain_permissions_changed"]);
+        assert_eq!(alerts[0].technique.as_deref(), Some("T1222.001"));
+        assert!(run(&[access("0x10", "%%7684")]).is_empty());
+        let system = with_actor(access("0x40000", "%%1539"), "DC1$", "S-1-5-18");
+        assert!(run(&[system]).is_empty());
     }
 
     #[test]

@@ -26,6 +26,12 @@ const MANAGED_CLASSES: [&str; 2] = [
     "msds-managedserviceaccount",
 ];
 
+/// Flags that protect an account, whose removal weakens it.
+const PROTECTIONS: [(UacFlag, &str); 1] = [(
+    UacFlag::NotDelegated,
+    "the protection 'account is sensitive and cannot be delegated'",
+)];
+
 fn number(s: &str) -> Option<u32> {
     let s = s.trim();
     match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
@@ -73,6 +79,50 @@ impl BuiltinPack {
         out.push(self.dir_alert(rules::UAC, severity, desc, ev, target));
     }
 
+    fn protection_alert(
+        &mut self,
+        ev: &IdentityEvent,
+        now: i64,
+        target: &str,
+        disabled: &[UacFlag],
+        out: &mut Vec<Alert>,
+    ) {
+        let removed: Vec<&str> = PROTECTIONS
+            .iter()
+            .filter(|(f, _)| disabled.contains(f))
+            .map(|(_, what)| *what)
+            .collect();
+        if removed.is_empty() || matches!(ev.actor.sid.as_deref(), Some("S-1-5-18")) {
+            return;
+        }
+        let key = format!(
+            "{}|removed|{}",
+            super::lower_short(target),
+            removed.join(",")
+        );
+        if self.fresh(rules::UAC.0, key, now) {
+            let desc = format!(
+                "{} removed {} from {target}{}",
+                who(ev),
+                removed.join(", "),
+                on_dc(ev)
+            );
+            out.push(self.dir_alert(rules::UAC, Severity::Medium, desc, ev, target));
+        }
+    }
+
+    /// 4738/4742: a protective flag turned off.
+    pub(super) fn protection_removed_rule(
+        &mut self,
+        ev: &IdentityEvent,
+        now: i64,
+        out: &mut Vec<Alert>,
+    ) {
+        let target = ev.target.display();
+        let disabled = ev.uac_disabled.clone();
+        self.protection_alert(ev, now, &target, &disabled, out);
+    }
+
     /// 4742: a risky flag turned on for a computer that is not a domain controller.
     pub(super) fn computer_flags_rule(
         &mut self,
@@ -109,8 +159,13 @@ impl BuiltinPack {
             .into_iter()
             .filter(|f| new & f.bit() != 0 && old & f.bit() == 0)
             .collect();
+        let disabled: Vec<UacFlag> = UacFlag::ALL
+            .into_iter()
+            .filter(|f| old & f.bit() != 0 && new & f.bit() == 0)
+            .collect();
         let target = c.name();
         self.flags_alert(ev, now, &target, &enabled, out);
+        self.protection_alert(ev, now, &target, &disabled, out);
     }
 
     /// 5136 adding a servicePrincipalName to a user (not a computer, not a managed service
@@ -207,6 +262,37 @@ mod tests {
         );
         assert!(run(&[del, add]).is_empty());
         assert!(run(&[lone]).is_empty());
+    }
+
+    #[test]
+    fn removing_not_delegated_fires_and_adding_it_does_not() {
+        let change = |old: &str, new: &str, code: &str| {
+            let mut f = ADMIN.to_vec();
+            f.extend([
+                ("TargetUserName", "da-bob"),
+                ("TargetDomainName", "CORP"),
+                ("TargetSid", "S-1-5-21-1-2-3-1108"),
+                ("OldUacValue", old),
+                ("NewUacValue", new),
+                ("UserAccountControl", code),
+            ]);
+            event(4738, &f)
+        };
+        let alerts = run(&[change("0x4010", "0x10", "%%2062")]);
+        assert_eq!(ids(&alerts), ["riposte.account_weakened"]);
+        assert!(alerts[0].description.contains("cannot be delegated"));
+        assert!(run(&[change("0x10", "0x4010", "%%2094")]).is_empty());
+        // The same removal through the directory: userAccountControl 0x100200 -> 0x200.
+        let del = ds(
+            5136,
+            "%%14675",
+            BOB,
+            "user",
+            "userAccountControl",
+            "1049088",
+        );
+        let add = ds(5136, "%%14674", BOB, "user", "userAccountControl", "512");
+        assert_eq!(ids(&run(&[del, add])), ["riposte.account_weakened"]);
     }
 
     #[test]
