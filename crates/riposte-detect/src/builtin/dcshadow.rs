@@ -81,10 +81,11 @@ impl BuiltinPack {
             }
             (c.name(), Some(c.dn), dc_spns(c.value))
         };
+        // A computer updating its own SPNs is a DC keeping its registration current (a
+        // rogue's own write is still seen by its nTDSDSA, which needs admin rights).
         if spns.is_empty()
             || self.known_dc_object(&computer, dn)
-            || matches!(ev.actor.sid.as_deref(), Some("S-1-5-18"))
-            || self.is_dc(&ev.actor, ev.computer.as_deref())
+            || self.directory_itself(ev, Some(&computer))
         {
             return;
         }
@@ -181,7 +182,7 @@ impl BuiltinPack {
 #[cfg(test)]
 mod tests {
     use super::super::dev_recordings::{alerts_of, rules_and_techniques};
-    use super::super::dirchange::test_support::{ADMIN, ds, event, ids, run};
+    use super::super::dirchange::test_support::{ADMIN, ds, event, ids, run, with_actor};
 
     fn spn_change(target: &str, spns: &str) -> riposte_events::IdentityEvent {
         let mut f = ADMIN.to_vec();
@@ -227,7 +228,12 @@ mod tests {
             "servicePrincipalName",
             "GC/dc2.corp.example/corp.example",
         );
-        let alerts = run(&[host, kdc, dc_own, dc_dn]);
+        let self_update = with_actor(
+            spn_change("DC2$", "GC/dc2.corp.example/corp.example"),
+            "DC2$",
+            "S-1-5-21-1-2-3-1001",
+        );
+        let alerts = run(&[host, kdc, dc_own, dc_dn, self_update]);
         assert!(
             !ids(&alerts)
                 .iter()

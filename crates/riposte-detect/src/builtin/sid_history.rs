@@ -68,7 +68,13 @@ impl BuiltinPack {
                 who(ev),
                 on_dc(ev)
             );
-            out.push(self.dir_alert(SID_HISTORY, severity, desc, ev, &target));
+            let mut alert = self.dir_alert(SID_HISTORY, severity, desc, ev, &target);
+            if ev.event_id == 4766 {
+                // A failed attempt changed nobody, and its target is whatever the caller
+                // named: automation must not act on it as a changed account.
+                alert.entities.users.clear();
+            }
+            out.push(alert);
         }
     }
 }
@@ -96,9 +102,12 @@ mod tests {
             ("TargetDomainName", "CORP"),
             ("SidList", "%{S-1-5-21-1-2-3-512}"),
         ]);
+        let failed = run(&[event(4766, &f)]);
+        assert_eq!(ids(&failed), ["riposte.sid_history_added"]);
+        assert!(failed[0].entities.users.is_empty(), "{failed:?}");
+        assert_eq!(failed[0].entities.actors, ["CORP\\mallory"]);
         for ev in [
             event(4765, &f),
-            event(4766, &f),
             account_change(4738, "S-1-5-21-1-2-3-512"),
             ds(
                 5136,
