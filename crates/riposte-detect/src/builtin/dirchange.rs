@@ -89,7 +89,10 @@ pub(super) struct DeletedValues {
     values: HashMap<(String, String), String>,
 }
 
-const MAX_DELETED: usize = 10_000;
+/// Bounds: hostile input cannot make this hold more than about 128 MiB (a domain head's
+/// security descriptor is a few tens of KiB at most).
+const MAX_DELETED: usize = 2_048;
+const MAX_VALUE: usize = 64 * 1024;
 
 impl DeletedValues {
     /// Remembers a deleted value, or takes the one deleted before this added value.
@@ -97,6 +100,11 @@ impl DeletedValues {
         let key = (c.dn_key(), c.attribute.clone());
         if c.added {
             return self.values.remove(&key);
+        }
+        if c.value.len() > MAX_VALUE {
+            // Not kept: the next add is diffed against nothing rather than a stale value.
+            self.values.remove(&key);
+            return None;
         }
         if self.values.len() >= MAX_DELETED {
             self.values.clear();
