@@ -48,6 +48,13 @@ const DOMAIN_DNS_CLASS: &str = "19195a5b-6da0-11d0-afd3-00c04fd930c9";
 /// WRITE_DAC in an access mask.
 const WRITE_DAC: u32 = 0x4_0000;
 
+/// Client-side extensions that run code on every computer the GPO applies to: Scheduled
+/// Tasks preferences (SharpGPOAbuse's immediate task) and Scripts (startup/logon scripts).
+const CODE_RUNNING_EXTENSIONS: [&str; 2] = [
+    "aadced64-746c-4633-a97c-d61349046527",
+    "42b5faae-6536-11d2-ae5a-0000f87571e3",
+];
+
 /// Default Domain Policy and Default Domain Controllers Policy.
 const SENSITIVE_GPOS: [&str; 2] = [
     "31b2f340-016d-11d2-945f-00c04fb984f9",
@@ -239,7 +246,11 @@ impl BuiltinPack {
             }) else {
                 return;
             };
-            let severity = if c.attribute == "gpcfilesyspath" {
+            let runs_code = c.attribute.ends_with("extensionnames")
+                && CODE_RUNNING_EXTENSIONS
+                    .iter()
+                    .any(|g| c.value.to_ascii_lowercase().contains(g));
+            let severity = if c.attribute == "gpcfilesyspath" || runs_code {
                 Severity::High
             } else if SENSITIVE_GPOS.contains(&guid.as_str()) {
                 Severity::Medium
@@ -253,7 +264,15 @@ impl BuiltinPack {
                 }
                 _ => format!("the policy {{{guid}}}"),
             };
-            (name, severity, format!("changed {} of", c.attribute))
+            let what = if runs_code {
+                format!(
+                    "added a scheduled task or script extension ({}) to",
+                    c.attribute
+                )
+            } else {
+                format!("changed {} of", c.attribute)
+            };
+            (name, severity, what)
         } else {
             return;
         };
@@ -480,20 +499,31 @@ mod tests {
             "eve",
             "S-1-5-21-1-2-3-1500",
         );
-        let alerts = run(&[default, custom, path]);
-        assert_eq!(
-            ids(&alerts),
-            [
-                "riposte.gpo_changed",
-                "riposte.gpo_changed",
-                "riposte.gpo_changed"
-            ]
+        let task = with_actor(
+            ds(
+                5136,
+                "%%14674",
+                "CN={0A1B2C3D-0000-0000-0000-000000000003},CN=Policies,CN=System,DC=corp,DC=example",
+                "groupPolicyContainer",
+                "gPCMachineExtensionNames",
+                "[{00000000-0000-0000-0000-000000000000}{CAB54552-DEEA-4691-817E-ED4A4D1AFC72}][{AADCED64-746C-4633-A97C-D61349046527}{CAB54552-DEEA-4691-817E-ED4A4D1AFC72}]",
+            ),
+            "eve",
+            "S-1-5-21-1-2-3-1500",
         );
+        let alerts = run(&[default, custom, path, task]);
+        assert_eq!(ids(&alerts), ["riposte.gpo_changed"; 4]);
         let severities: Vec<Severity> = alerts.iter().map(|a| a.severity).collect();
         assert_eq!(
             severities,
-            [Severity::Medium, Severity::Low, Severity::High]
+            [
+                Severity::Medium,
+                Severity::Low,
+                Severity::High,
+                Severity::High
+            ]
         );
+        assert!(alerts[3].description.contains("scheduled task"));
         assert!(alerts[0].description.contains("Default Domain Policy"));
         assert!(
             alerts
