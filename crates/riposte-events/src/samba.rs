@@ -178,7 +178,14 @@ const DIRECTORY_ATTRIBUTES: [(&str, bool); 10] = [
 /// first such attribute of the record: `ObjectDN`, `AttributeLDAPDisplayName`,
 /// `OperationType` `%%14674` added / `%%14675` deleted, `AttributeValue` only where allowed).
 fn directory_change(m: &Map<String, Value>, origin: Location) -> Result<IdentityEvent, Unusable> {
-    if s(m, "operation").as_deref() != Some("Modify") {
+    // performedAsSystem: replication from another DC (whose SID is then the userSid) or the
+    // DC's own upkeep; the originating DC logged the change with the real actor, as Windows
+    // logs a change once, on the DC it was made on.
+    let as_system = m
+        .get("performedAsSystem")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if s(m, "operation").as_deref() != Some("Modify") || as_system {
         return Err(Unusable::Ignored);
     }
     let attributes = m
@@ -288,6 +295,22 @@ mod tests {
             {"action": "replace", "values": []}]}}))
         .unwrap();
         assert_eq!(cleared.data["OperationType"], "%%14675");
+        let replicated = serde_json::json!({
+            "operation": "Modify",
+            "performedAsSystem": true,
+            "userSid": "S-1-5-21-1-2-3-1111",
+            "dn": "CN=bob,CN=Users,DC=corp,DC=example",
+            "attributes": {"sIDHistory": {"actions": [{"action": "add", "values": [{"value": "x"}]}]}},
+        });
+        let origin = Location {
+            file: "audit.json".into(),
+            record: None,
+            line: Some(2),
+        };
+        assert!(matches!(
+            from_samba("dsdbChange", replicated.as_object().unwrap(), None, origin),
+            Err(Unusable::Ignored)
+        ));
         let other = dsdb(serde_json::json!({"description": {"actions": [
             {"action": "replace", "values": [{"value": "x"}]}]}}));
         assert!(matches!(other, Err(Unusable::Ignored)));
