@@ -257,3 +257,52 @@ pub(super) mod test_support {
         alerts.iter().map(|a| a.rule_id.as_str()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::dev_recordings::alerts_of;
+    use super::super::rules;
+
+    /// The directory-change rules stay quiet on the dev recordings of other attacks (spray,
+    /// roasting, renames, creations, group changes, pass-the-hash, SAMR resets, DCSync).
+    #[test]
+    fn directory_rules_raise_nothing_on_the_other_dev_recordings() {
+        let ours = [
+            rules::DCSHADOW_SPN.0,
+            rules::DCSHADOW_NTDSDSA.0,
+            rules::DCSHADOW_REPLICATION.0,
+            rules::SID_HISTORY.0,
+            rules::CONSTRAINED_DELEGATION.0,
+            rules::RBCD.0,
+            rules::SHADOW_CREDENTIALS.0,
+            rules::USER_SPN.0,
+            rules::DCSYNC_RIGHTS.0,
+            rules::DOMAIN_PERMISSIONS.0,
+            rules::ADMINSDHOLDER.0,
+            rules::GPO_CHANGED.0,
+            rules::TRUST_CHANGED.0,
+            rules::DSRM_PASSWORD.0,
+        ];
+        for file in [
+            "bruteforce-4625.evtx",
+            "computer-created-deleted-4742-4743.evtx",
+            "dcsync-4662.evtx",
+            "exchange-admin-group-add-4756.evtx",
+            "fake-computer-account-4720.evtx",
+            "kerberoast-rc4-4769.evtx",
+            "kerberos-password-spray-4771.evtx",
+            "pass-the-hash-local-4624.evtx",
+            "password-never-expires-set-4738.evtx",
+            "samr-password-reset-mimikatz-4724.evtx",
+            "user-created-deleted-4720-4726.evtx",
+            "user-renamed-admin-like-4781.evtx",
+        ] {
+            let noisy: Vec<String> = alerts_of(file)
+                .into_iter()
+                .filter(|a| ours.contains(&a.rule_id.as_str()))
+                .map(|a| a.description)
+                .collect();
+            assert!(noisy.is_empty(), "{file}: {noisy:?}");
+        }
+    }
+}
