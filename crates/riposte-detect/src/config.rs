@@ -71,6 +71,10 @@ pub struct DetectConfig {
     /// time is further than this from now is refused as evidence (counted and logged, kept out
     /// of detection), so a future- or past-dated event cannot move windows or suppression.
     pub max_event_skew_secs: u64,
+    /// Accounts (sAMAccountName, `DOMAIN\\name` or SID) expected to write msDS-KeyCredentialLink
+    /// (Entra Connect's `MSOL_...` account, AD FS's service account). SYSTEM, DCs and a computer
+    /// writing its own key (Windows Hello for Business, device join) always are.
+    pub key_credential_writers: Vec<String>,
 }
 
 impl Default for DetectConfig {
@@ -87,6 +91,7 @@ impl Default for DetectConfig {
             max_events_per_alert: 50,
             suppress_secs: 60 * 60,
             max_event_skew_secs: 5 * 60,
+            key_credential_writers: Vec::new(),
         }
     }
 }

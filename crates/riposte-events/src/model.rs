@@ -89,6 +89,8 @@ impl Account {
 pub enum UacFlag {
     AccountDisable,
     PasswdNotreqd,
+    /// Reversible password encryption (ENCRYPTED_TEXT_PASSWORD_ALLOWED).
+    EncryptedTextPwdAllowed,
     DontExpirePassword,
     SmartcardRequired,
     TrustedForDelegation,
@@ -99,9 +101,10 @@ pub enum UacFlag {
 }
 
 impl UacFlag {
-    pub const ALL: [UacFlag; 9] = [
+    pub const ALL: [UacFlag; 10] = [
         UacFlag::AccountDisable,
         UacFlag::PasswdNotreqd,
+        UacFlag::EncryptedTextPwdAllowed,
         UacFlag::DontExpirePassword,
         UacFlag::SmartcardRequired,
         UacFlag::TrustedForDelegation,
@@ -115,6 +118,7 @@ impl UacFlag {
         match self {
             UacFlag::AccountDisable => 0x2,
             UacFlag::PasswdNotreqd => 0x20,
+            UacFlag::EncryptedTextPwdAllowed => 0x80,
             UacFlag::DontExpirePassword => 0x1_0000,
             UacFlag::SmartcardRequired => 0x4_0000,
             UacFlag::TrustedForDelegation => 0x8_0000,
@@ -125,8 +129,27 @@ impl UacFlag {
         }
     }
 
+    /// The flag's bit in the SAM account control (MS-SAMR 2.2.1.12 USER_*), which 4720/4738/
+    /// 4741/4742 give in `OldUacValue`/`NewUacValue` (0x10 a user, 0x80 a workstation), not the
+    /// LDAP userAccountControl bits of [`UacFlag::bit`].
+    pub fn sam_bit(self) -> u32 {
+        match self {
+            UacFlag::AccountDisable => 0x1,
+            UacFlag::PasswdNotreqd => 0x4,
+            UacFlag::DontExpirePassword => 0x200,
+            UacFlag::EncryptedTextPwdAllowed => 0x800,
+            UacFlag::SmartcardRequired => 0x1000,
+            UacFlag::TrustedForDelegation => 0x2000,
+            UacFlag::NotDelegated => 0x4000,
+            UacFlag::UseDesKeyOnly => 0x8000,
+            UacFlag::DontReqPreauth => 0x1_0000,
+            UacFlag::TrustedToAuthForDelegation => 0x4_0000,
+        }
+    }
+
     /// The flag a 4738 `%%20xx` "-Enabled" code names, and whether it was turned on.
-    /// Microsoft numbers the "-Disabled" message 32 below its "-Enabled" one.
+    /// Microsoft numbers the "-Enabled" messages 2080 + the SAM bit's index (so %%2093 is
+    /// 'Trusted For Delegation', 0x2000) and the "-Disabled" ones 32 below.
     pub fn from_msg_code(code: u32) -> Option<(UacFlag, bool)> {
         let (enabled, base) = if (2080..=2111).contains(&code) {
             (true, code)
@@ -139,10 +162,11 @@ impl UacFlag {
             2080 => UacFlag::AccountDisable,
             2082 => UacFlag::PasswdNotreqd,
             2089 => UacFlag::DontExpirePassword,
-            2091 => UacFlag::SmartcardRequired,
-            2092 => UacFlag::TrustedForDelegation,
-            2093 => UacFlag::NotDelegated,
-            2094 => UacFlag::UseDesKeyOnly,
+            2091 => UacFlag::EncryptedTextPwdAllowed,
+            2092 => UacFlag::SmartcardRequired,
+            2093 => UacFlag::TrustedForDelegation,
+            2094 => UacFlag::NotDelegated,
+            2095 => UacFlag::UseDesKeyOnly,
             2096 => UacFlag::DontReqPreauth,
             2098 => UacFlag::TrustedToAuthForDelegation,
             _ => return None,

@@ -322,10 +322,11 @@ fn windows_fields(ev: &mut IdentityEvent) {
         }
     }
     if let (Some(old), Some(new)) = (ev.old_uac, ev.new_uac) {
+        // Windows gives these two in SAM bits (MS-SAMR USER_*), not LDAP ones.
         for f in UacFlag::ALL {
-            if new & f.bit() != 0 && old & f.bit() == 0 {
+            if new & f.sam_bit() != 0 && old & f.sam_bit() == 0 {
                 on.push(f);
-            } else if old & f.bit() != 0 && new & f.bit() == 0 {
+            } else if old & f.sam_bit() != 0 && new & f.sam_bit() == 0 {
                 off.push(f);
             }
         }
@@ -396,6 +397,41 @@ mod tests {
         assert_eq!(
             UacFlag::from_msg_code(2050),
             Some((UacFlag::PasswdNotreqd, false))
+        );
+    }
+
+    #[test]
+    fn computer_uac_changes_read_as_sam_bits_and_codes() {
+        // Microsoft's 4742 example: delegation to any service turned on for a workstation.
+        let mut ev = IdentityEvent::new(
+            Location {
+                file: "t".into(),
+                record: None,
+                line: None,
+            },
+            SourceFormat::Evtx,
+            4742,
+        );
+        for (k, v) in [
+            ("OldUacValue", "0x80"),
+            ("NewUacValue", "0x2080"),
+            ("UserAccountControl", "\r\n\t\t%%2093"),
+        ] {
+            ev.data.insert(k.into(), v.into());
+        }
+        windows_fields(&mut ev);
+        assert_eq!(ev.uac_enabled, vec![UacFlag::TrustedForDelegation]);
+        assert_eq!(
+            UacFlag::from_msg_code(2091),
+            Some((UacFlag::EncryptedTextPwdAllowed, true))
+        );
+        assert_eq!(
+            UacFlag::from_msg_code(2095),
+            Some((UacFlag::UseDesKeyOnly, true))
+        );
+        assert_eq!(
+            UacFlag::from_msg_code(2062),
+            Some((UacFlag::NotDelegated, false))
         );
     }
 

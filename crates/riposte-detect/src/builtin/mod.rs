@@ -8,8 +8,14 @@ use crate::alert::{Alert, Entities, EventRef, Severity};
 use crate::compromise::Compromise;
 use crate::config::DetectConfig;
 
+mod dcshadow;
+mod delegation;
 #[cfg(test)]
 mod dev_recordings;
+mod dirchange;
+mod policy;
+mod sid_history;
+mod weakened;
 
 /// Rule ids, titles and ATT&CK techniques of the pack.
 pub mod rules {
@@ -55,6 +61,13 @@ pub mod rules {
     );
     /// The account that logged on successfully from a spraying or brute-forcing source.
     pub const COMPROMISED_AFTER_SPRAY: (&str, &str, &str) = crate::compromise::RULE;
+    pub use super::dcshadow::{DCSHADOW_NTDSDSA, DCSHADOW_REPLICATION, DCSHADOW_SPN};
+    pub use super::delegation::{CONSTRAINED_DELEGATION, RBCD, SHADOW_CREDENTIALS};
+    pub use super::policy::{
+        ADMINSDHOLDER, DCSYNC_RIGHTS, DOMAIN_PERMISSIONS, DSRM_PASSWORD, GPO_CHANGED, TRUST_CHANGED,
+    };
+    pub use super::sid_history::SID_HISTORY;
+    pub use super::weakened::USER_SPN;
 }
 
 /// DS-Replication-Get-Changes, -Get-Changes-All, -Get-Changes-In-Filtered-Set.
@@ -89,7 +102,7 @@ const SENSITIVE_NAMES: [&str; 12] = [
 ];
 
 /// Flags that weaken an account when turned on, and why.
-const RISKY_FLAGS: [(UacFlag, &str); 5] = [
+const RISKY_FLAGS: [(UacFlag, &str); 7] = [
     (
         UacFlag::DontReqPreauth,
         "pre-authentication disabled (AS-REP roastable)",
@@ -98,6 +111,14 @@ const RISKY_FLAGS: [(UacFlag, &str); 5] = [
     (UacFlag::DontExpirePassword, "password never expires"),
     (UacFlag::TrustedForDelegation, "unconstrained delegation"),
     (UacFlag::UseDesKeyOnly, "DES-only keys"),
+    (
+        UacFlag::TrustedToAuthForDelegation,
+        "protocol-transition delegation (trusted to authenticate for delegation)",
+    ),
+    (
+        UacFlag::EncryptedTextPwdAllowed,
+        "reversible password encryption",
+    ),
 ];
 
 fn unix(ev: &IdentityEvent) -> Option<i64> {
@@ -205,6 +226,10 @@ pub struct BuiltinPack {
     compromise: Compromise,
     /// Latest event time seen: the clock for events that carry none.
     clock: i64,
+    /// Computers given DC SPNs (dcshadow.rs).
+    dcshadow: dcshadow::DcShadowState,
+    /// Deleted halves of 5136 modifies, to diff with the added half (dirchange.rs).
+    dir_deleted: dirchange::DeletedValues,
 }
 
 fn lower_short(name: &str) -> String {
@@ -237,6 +262,8 @@ impl BuiltinPack {
                 cfg.max_groups,
             ),
             clock: 0,
+            dcshadow: Default::default(),
+            dir_deleted: Default::default(),
             cfg,
         }
     }
@@ -274,8 +301,43 @@ impl BuiltinPack {
                 }
             }
             4769 => self.kerberoast_rule(ev, now, &mut out),
-            4662 => self.dcsync_rule(ev, now, &mut out),
-            4738 => self.uac_rule(ev, &mut out),
+            4662 => {
+                self.dcsync_rule(ev, now, &mut out);
+                self.dcshadow_replication_rule(ev, now, &mut out);
+                self.domain_permissions_rule(ev, now, &mut out);
+            }
+            4738 => {
+                self.uac_rule(ev, &mut out);
+                self.protection_removed_rule(ev, now, &mut out);
+                self.sid_history_rule(ev, now, &mut out);
+                self.constrained_delegation_rule(ev, now, &mut out);
+            }
+            4742 => {
+                self.dcshadow_spn_rule(ev, now, &mut out);
+                self.computer_flags_rule(ev, now, &mut out);
+                self.protection_removed_rule(ev, now, &mut out);
+                self.sid_history_rule(ev, now, &mut out);
+                self.constrained_delegation_rule(ev, now, &mut out);
+            }
+            4765 | 4766 => self.sid_history_rule(ev, now, &mut out),
+            5136 => {
+                self.dcshadow_spn_rule(ev, now, &mut out);
+                self.sid_history_rule(ev, now, &mut out);
+                self.ds_flags_rule(ev, now, &mut out);
+                self.user_spn_rule(ev, now, &mut out);
+                self.constrained_delegation_rule(ev, now, &mut out);
+                self.credential_link_rule(ev, now, &mut out);
+                self.dcsync_rights_rule(ev, now, &mut out);
+                self.adminsdholder_rule(ev, now, &mut out);
+                self.gpo_rule(ev, now, &mut out);
+            }
+            5137 => {
+                self.dcshadow_ntdsdsa_rule(ev, now, &mut out);
+                self.trust_rule(ev, now, &mut out);
+            }
+            5141 => self.dcshadow_ntdsdsa_rule(ev, now, &mut out),
+            4706 | 4716 | 4865 | 4867 => self.trust_rule(ev, now, &mut out),
+            4794 => self.dsrm_rule(ev, now, &mut out),
             4720 => {
                 self.remember_uac(ev);
             }

@@ -33,6 +33,9 @@ fn every_dev_recording_gives_its_technique_as_json_lines() {
         "kerberoast-rc4-4769.evtx",
         "dcsync-4662.evtx",
         "password-never-expires-set-4738.evtx",
+        "dcshadow-spn-4742.evtx",
+        "constrained-delegation-kerberos-4742-5136.evtx",
+        "constrained-delegation-protocol-transition-4742-5136.evtx",
     ]
     .iter()
     .map(|f| format!("{DEV}/{f}"))
@@ -59,6 +62,12 @@ fn every_dev_recording_gives_its_technique_as_json_lines() {
         techniques,
         vec![
             ("bruteforce-4625.evtx", "T1110.001"),
+            ("constrained-delegation-kerberos-4742-5136.evtx", "T1098"),
+            (
+                "constrained-delegation-protocol-transition-4742-5136.evtx",
+                "T1098"
+            ),
+            ("dcshadow-spn-4742.evtx", "T1207"),
             ("dcsync-4662.evtx", "T1003.006"),
             ("kerberoast-rc4-4769.evtx", "T1558.003"),
             // The recording has a TGT issued to `normal` from the spraying source.
