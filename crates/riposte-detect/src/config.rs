@@ -37,6 +37,25 @@ impl Default for BruteForceConfig {
     }
 }
 
+/// T1098: distinct membership changes (group, member, added or removed) by one account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupBurstConfig {
+    pub min_changes: usize,
+    pub window_secs: i64,
+}
+
+impl Default for GroupBurstConfig {
+    fn default() -> Self {
+        // Onboarding one person touches a handful of groups; an attacker spreading a
+        // compromised account (or a script) touches many at once.
+        GroupBurstConfig {
+            min_changes: 10,
+            window_secs: 15 * 60,
+        }
+    }
+}
+
 /// Settings of the built-in pack. Every field has a default; offline hunting needs none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -71,6 +90,11 @@ pub struct DetectConfig {
     /// time is further than this from now is refused as evidence (counted and logged, kept out
     /// of detection), so a future- or past-dated event cannot move windows or suppression.
     pub max_event_skew_secs: u64,
+    /// An account deleted within this many seconds of its creation (or, for a computer, of
+    /// being set up: password set or enabled) is reported as a throwaway account (T1136).
+    pub created_deleted_window_secs: i64,
+    /// T1098: many group membership changes by one account.
+    pub group_burst: GroupBurstConfig,
 }
 
 impl Default for DetectConfig {
@@ -87,6 +111,8 @@ impl Default for DetectConfig {
             max_events_per_alert: 50,
             suppress_secs: 60 * 60,
             max_event_skew_secs: 5 * 60,
+            created_deleted_window_secs: 30 * 60,
+            group_burst: GroupBurstConfig::default(),
         }
     }
 }

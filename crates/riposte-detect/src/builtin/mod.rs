@@ -8,8 +8,10 @@ use crate::alert::{Alert, Entities, EventRef, Severity};
 use crate::compromise::Compromise;
 use crate::config::DetectConfig;
 
+mod accounts;
 #[cfg(test)]
 mod dev_recordings;
+mod groups;
 
 /// Rule ids, titles and ATT&CK techniques of the pack.
 pub mod rules {
@@ -55,6 +57,11 @@ pub mod rules {
     );
     /// The account that logged on successfully from a spraying or brute-forcing source.
     pub const COMPROMISED_AFTER_SPRAY: (&str, &str, &str) = crate::compromise::RULE;
+    pub use super::accounts::{
+        ADMIN_LIKE_CREATED, COMPUTER_BY_NON_ADMIN, COMPUTER_LIKE_USER, CREATED_DELETED,
+        RENAMED_ADMIN_LIKE,
+    };
+    pub use super::groups::{ADD_BY_NON_ADMIN, MEMBERSHIP_BURST, SELF_ADD};
 }
 
 /// DS-Replication-Get-Changes, -Get-Changes-All, -Get-Changes-In-Filtered-Set.
@@ -205,6 +212,10 @@ pub struct BuiltinPack {
     compromise: Compromise,
     /// Latest event time seen: the clock for events that carry none.
     clock: i64,
+    /// Account creations and renames (accounts.rs).
+    accounts: accounts::AccountState,
+    /// Group membership changes per actor (groups.rs).
+    membership: Windows,
 }
 
 fn lower_short(name: &str) -> String {
@@ -237,6 +248,8 @@ impl BuiltinPack {
                 cfg.max_groups,
             ),
             clock: 0,
+            accounts: accounts::AccountState::default(),
+            membership: groups::membership_windows(&cfg),
             cfg,
         }
     }
@@ -278,8 +291,18 @@ impl BuiltinPack {
             4738 => self.uac_rule(ev, &mut out),
             4720 => {
                 self.remember_uac(ev);
+                self.user_created_rule(ev, now, &mut out);
             }
-            4728 | 4732 | 4756 => self.group_rule(ev, &mut out),
+            4728 | 4732 | 4756 => {
+                self.group_rule(ev, &mut out);
+                self.membership_burst_rule(ev, now, &mut out);
+                self.group_add_actor_rule(ev, now, &mut out);
+            }
+            4729 | 4733 | 4757 => self.membership_burst_rule(ev, now, &mut out),
+            4741 => self.computer_created_rule(ev, now, &mut out),
+            4742 => self.computer_changed_rule(ev, now),
+            4726 | 4743 => self.account_deleted_rule(ev, now, &mut out),
+            4781 => self.account_renamed_rule(ev, now, &mut out),
             4724 => self.reset_rule(ev, now, &mut out),
             _ => {}
         }
@@ -615,6 +638,11 @@ impl BuiltinPack {
     }
 
     fn sensitive_group(&self, g: &Account) -> bool {
+        let sid = g.sid.as_deref().map(str::to_ascii_uppercase);
+        let name = g.name.as_deref().map(str::to_ascii_lowercase);
+        if groups::more_sensitive(sid.as_deref(), name.as_deref()) {
+            return true;
+        }
         if let Some(sid) = g.sid.as_deref() {
             let up = sid.to_ascii_uppercase();
             if SENSITIVE_SIDS.contains(&up.as_str())
@@ -636,7 +664,7 @@ impl BuiltinPack {
 
     fn group_rule(&mut self, ev: &IdentityEvent, out: &mut Vec<Alert>) {
         let Some(group) = &ev.group else { return };
-        if ev.failed() || !self.sensitive_group(group) {
+        if ev.failed() || !self.sensitive_group(group) || groups::product_setup(ev) {
             return;
         }
         out.push(self.single(

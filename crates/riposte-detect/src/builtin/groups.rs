@@ -1,0 +1,394 @@
+//! Group membership abuse (T1098) beyond the built-in privileged groups of
+//! `riposte.sensitive_group_add`: Exchange's and Skype/Lync's privileged groups, more
+//! builtin SIDs, bursts of membership changes by one actor, additions by non-admins and
+//! accounts adding themselves.
+
+use riposte_events::IdentityEvent;
+
+use super::{BuiltinPack, Windows, lower_short};
+use crate::alert::{Alert, Severity};
+
+pub const MEMBERSHIP_BURST: (&str, &str, &str) = (
+    "riposte.group_membership_burst",
+    "Account manipulation: many group membership changes by one account in a short time",
+    "T1098",
+);
+pub const ADD_BY_NON_ADMIN: (&str, &str, &str) = (
+    "riposte.group_add_by_non_admin",
+    "Account manipulation: member added to a group by an account that is not an admin",
+    "T1098",
+);
+pub const SELF_ADD: (&str, &str, &str) = (
+    "riposte.group_self_add",
+    "Account manipulation: an account added itself to a group",
+    "T1098",
+);
+
+/// Builtin groups (whole SIDs) beside mod.rs's: Power Users, Hyper-V Administrators (full
+/// control of virtual DCs), Storage Replica Administrators.
+const MORE_SENSITIVE_SIDS: [&str; 3] = ["S-1-5-32-547", "S-1-5-32-578", "S-1-5-32-582"];
+/// Domain Controllers (-516): its members get replication rights (DCSync).
+const MORE_SENSITIVE_RIDS: [&str; 1] = ["-516"];
+
+/// Exchange's and Skype/Lync's groups that hold rights over the domain or every mailbox,
+/// by name (they have no fixed RID). Only the distinctive names: "Help Desk" or "Server
+/// Management" are also ordinary groups elsewhere.
+const PRODUCT_ADMIN_GROUPS: [&str; 22] = [
+    "organization management",
+    "exchange trusted subsystem",
+    "exchange windows permissions",
+    "exchange servers",
+    "exchange organization administrators",
+    "exchange recipient administrators",
+    "exchange server administrators",
+    "exchange public folder administrators",
+    "exchange enterprise servers",
+    "exchange domain servers",
+    "exchange install domain servers",
+    "exchangelegacyinterop",
+    "managed availability servers",
+    "delegated setup",
+    "discovery management",
+    "hygiene management",
+    "compliance management",
+    "recipient management",
+    "csadministrator",
+    "csuseradministrator",
+    "rtcuniversalserveradmins",
+    "rtcuniversaluseradmins",
+];
+
+/// The built-in groups and product groups this file adds to `sensitive_group`, by
+/// upper-case SID or lower-case name.
+pub(super) fn more_sensitive(sid: Option<&str>, name: Option<&str>) -> bool {
+    sid.is_some_and(|s| {
+        MORE_SENSITIVE_SIDS.contains(&s)
+            || (s.starts_with("S-1-5-21-") && MORE_SENSITIVE_RIDS.iter().any(|r| s.ends_with(r)))
+    }) || name.is_some_and(|n| PRODUCT_ADMIN_GROUPS.contains(&n))
+}
+
+/// Exchange setup nesting its own groups and servers: a product group given a product
+/// group, or a change made by SYSTEM or a computer account (the Exchange server itself).
+pub(super) fn product_setup(ev: &IdentityEvent) -> bool {
+    let Some(group) = ev.group.as_ref().and_then(|g| g.name.as_deref()) else {
+        return false;
+    };
+    if !PRODUCT_ADMIN_GROUPS.contains(&group.to_ascii_lowercase().as_str()) {
+        return false;
+    }
+    let member_is_product_group = ev
+        .target
+        .name
+        .as_deref()
+        .is_some_and(|m| PRODUCT_ADMIN_GROUPS.contains(&m.to_ascii_lowercase().as_str()));
+    member_is_product_group || ev.actor.sid.as_deref() == Some("S-1-5-18") || ev.actor.is_machine()
+}
+
+impl BuiltinPack {
+    /// Membership changes by one actor, counted over distinct (group, member, change).
+    pub(super) fn membership_burst_rule(
+        &mut self,
+        ev: &IdentityEvent,
+        now: i64,
+        out: &mut Vec<Alert>,
+    ) {
+        if ev.failed() || ev.actor.is_empty() || ev.actor.sid.as_deref() == Some("S-1-5-18") {
+            return;
+        }
+        let Some(actor) = ev.actor.key() else { return };
+        let group = ev
+            .group
+            .as_ref()
+            .and_then(|g| g.sid.clone().or_else(|| g.key()))
+            .unwrap_or_default();
+        let member = ev
+            .target
+            .sid
+            .clone()
+            .or_else(|| ev.target.key())
+            .unwrap_or_default();
+        let cfg = self.cfg.group_burst.clone();
+        let max_events = self.cfg.max_events_per_alert;
+        let change = format!("{}|{group}|{member}", ev.event_id);
+        let g = self
+            .membership
+            .push(&actor, now, cfg.window_secs, change, ev);
+        let distinct: std::collections::HashSet<&str> =
+            g.entries.iter().map(|(_, c)| c.as_str()).collect();
+        let n = distinct.len();
+        if n >= cfg.min_changes && g.suppressed_until <= now {
+            g.suppressed_until = now + cfg.window_secs;
+            let mut alert = Self::windowed_alert(
+                MEMBERSHIP_BURST,
+                Severity::Medium,
+                format!(
+                    "{} made {n} group membership changes within {} minutes",
+                    ev.actor.display(),
+                    (cfg.window_secs / 60).max(1)
+                ),
+                g,
+                max_events,
+            );
+            alert.entities.actors.push(ev.actor.display());
+            out.push(alert);
+        }
+    }
+
+    /// An addition to a group that is not privileged (those are `sensitive_group_add`'s) by
+    /// an account adding itself, or, when admins are configured, by one that is not an admin.
+    pub(super) fn group_add_actor_rule(
+        &mut self,
+        ev: &IdentityEvent,
+        now: i64,
+        out: &mut Vec<Alert>,
+    ) {
+        let Some(group) = ev.group.clone() else {
+            return;
+        };
+        if ev.failed() || ev.actor.is_empty() || self.sensitive_group(&group) {
+            return;
+        }
+        let same_sid = ev.actor.sid.is_some() && ev.actor.sid == ev.target.sid;
+        let same_name = ev.target.sid.is_none()
+            && ev
+                .actor
+                .name
+                .as_deref()
+                .zip(ev.target.name.as_deref())
+                .is_some_and(|(a, t)| lower_short(a) == lower_short(t));
+        let rule = if (same_sid || same_name) && ev.actor.sid.as_deref() != Some("S-1-5-18") {
+            SELF_ADD
+        } else if !self.cfg.admins.is_empty() && !self.is_admin(&ev.actor) {
+            ADD_BY_NON_ADMIN
+        } else {
+            return;
+        };
+        let key = format!(
+            "{}|{}|{}",
+            ev.actor.key().unwrap_or_default(),
+            group.key().unwrap_or_default(),
+            ev.target.key().unwrap_or_default()
+        );
+        if !self.fresh(rule.0, key, now) {
+            return;
+        }
+        let description = if rule == SELF_ADD {
+            format!(
+                "{} added itself to {} (on {})",
+                ev.actor.display(),
+                group.display(),
+                ev.computer.as_deref().unwrap_or("an unknown DC")
+            )
+        } else {
+            format!(
+                "{} added {} to {} and is not a configured admin (on {})",
+                ev.actor.display(),
+                ev.target.display(),
+                group.display(),
+                ev.computer.as_deref().unwrap_or("an unknown DC")
+            )
+        };
+        out.push(self.single(rule, Severity::Medium, description, ev));
+    }
+}
+
+/// The burst rule's windows: per actor, bounded as the spray windows are.
+pub(super) fn membership_windows(cfg: &crate::config::DetectConfig) -> Windows {
+    let n = cfg.group_burst.min_changes;
+    Windows::new(
+        cfg.max_groups,
+        (n * 4).max(64),
+        (n * 2).max(10).min(cfg.max_events_per_alert),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::accounts::test_support::{alerts, ev, rule_ids, subject};
+    use super::*;
+    use crate::DetectConfig;
+
+    /// `who` adds (4728/4732/4756) or removes member `rid` to or from group `group` (`gsid`).
+    fn change(
+        id: u32,
+        secs: i64,
+        who: &[(&'static str, String); 3],
+        group: &str,
+        gsid: &str,
+        member: &str,
+        rid: u32,
+    ) -> IdentityEvent {
+        let msid = format!("S-1-5-21-1-2-3-{rid}");
+        let dn = format!("CN={member},OU=Staff,DC=corp,DC=test");
+        ev(
+            id,
+            secs,
+            who,
+            &[
+                ("TargetUserName", group),
+                ("TargetDomainName", "CORP"),
+                ("TargetSid", gsid),
+                ("MemberName", &dn),
+                ("MemberSid", &msid),
+            ],
+        )
+    }
+
+    #[test]
+    fn dnsadmins_exchange_and_more_builtin_groups_are_privileged_in_every_form() {
+        let who = subject("mallory", 1500);
+        for (id, group, gsid) in [
+            (4732, "DnsAdmins", "S-1-5-21-1-2-3-1101"),
+            (4756, "Organization Management", "S-1-5-21-1-2-3-1190"),
+            (4728, "Exchange Windows Permissions", "S-1-5-21-1-2-3-1191"),
+            (4732, "Exchange Trusted Subsystem", "S-1-5-21-1-2-3-1192"),
+            (4732, "Hyper-V-Administratoren", "S-1-5-32-578"),
+            (4728, "Domain Controllers", "S-1-5-21-1-2-3-516"),
+        ] {
+            let a = alerts(
+                DetectConfig::default(),
+                &[change(id, 0, &who, group, gsid, "eve", 1600)],
+            );
+            assert_eq!(a.len(), 1, "{group}");
+            assert_eq!(a[0].rule_id, "riposte.sensitive_group_add", "{group}");
+            assert_eq!(a[0].technique.as_deref(), Some("T1098"));
+            assert_eq!(a[0].entities.actors, vec!["CORP\\mallory".to_string()]);
+        }
+    }
+
+    #[test]
+    fn exchange_setup_nesting_and_ordinary_groups_are_not_privileged() {
+        let setup = subject("exadmin", 1100);
+        let server = subject("EXCH01$", 1400);
+        let events = [
+            change(
+                4756,
+                0,
+                &setup,
+                "Exchange Windows Permissions",
+                "S-1-5-21-1-2-3-1191",
+                "Exchange Trusted Subsystem",
+                1192,
+            ),
+            change(
+                4756,
+                1,
+                &server,
+                "Exchange Servers",
+                "S-1-5-21-1-2-3-1193",
+                "EXCH01",
+                1400,
+            ),
+            change(
+                4728,
+                2,
+                &setup,
+                "Help Desk",
+                "S-1-5-21-1-2-3-1195",
+                "bob",
+                1601,
+            ),
+            change(4728, 3, &setup, "Sales", "S-1-5-21-1-2-3-1196", "bob", 1601),
+        ];
+        assert!(rule_ids(DetectConfig::default(), &events).is_empty());
+    }
+
+    #[test]
+    fn a_burst_of_membership_changes_by_one_actor_is_reported_once() {
+        let who = subject("mallory", 1500);
+        let events: Vec<IdentityEvent> = (0..12u32)
+            .map(|i| {
+                let id = if i % 2 == 0 { 4728 } else { 4729 };
+                let g = format!("Team{}", i / 2);
+                let gsid = format!("S-1-5-21-1-2-3-{}", 3000 + i / 2);
+                change(id, i64::from(i) * 30, &who, &g, &gsid, "eve", 1600)
+            })
+            .collect();
+        let a = alerts(DetectConfig::default(), &events);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].rule_id, MEMBERSHIP_BURST.0);
+        assert_eq!(a[0].event_count, 10);
+        assert_eq!(a[0].entities.actors, vec!["CORP\\mallory".to_string()]);
+        assert!(a[0].entities.users.contains(&"eve".to_string()));
+    }
+
+    #[test]
+    fn onboarding_one_hire_and_slow_changes_are_not_a_burst() {
+        let helpdesk = subject("helpdesk1", 1300);
+        let mut events: Vec<IdentityEvent> = (0..6u32)
+            .map(|i| {
+                change(
+                    4728,
+                    i64::from(i) * 20,
+                    &helpdesk,
+                    &format!("Team{i}"),
+                    &format!("S-1-5-21-1-2-3-{}", 3000 + i),
+                    "newhire",
+                    1700,
+                )
+            })
+            .collect();
+        // Twenty changes an hour apart.
+        events.extend((0..20u32).map(|i| {
+            change(
+                4728,
+                10_000 + i64::from(i) * 3600,
+                &helpdesk,
+                "Sales",
+                "S-1-5-21-1-2-3-3100",
+                &format!("u{i}"),
+                1800 + i,
+            )
+        }));
+        assert!(rule_ids(DetectConfig::default(), &events).is_empty());
+    }
+
+    #[test]
+    fn self_adds_and_non_admin_adds_are_reported_and_admin_adds_are_not() {
+        let eve = subject("eve", 1600);
+        assert_eq!(
+            rule_ids(
+                DetectConfig::default(),
+                &[change(
+                    4728,
+                    0,
+                    &eve,
+                    "VPN Users",
+                    "S-1-5-21-1-2-3-3200",
+                    "eve",
+                    1600
+                )]
+            ),
+            vec![SELF_ADD.0.to_string()]
+        );
+        let cfg = DetectConfig {
+            admins: vec!["helpdesk1".into()],
+            ..DetectConfig::default()
+        };
+        let helpdesk = subject("helpdesk1", 1300);
+        let mallory = subject("mallory", 1500);
+        let events = [
+            change(
+                4728,
+                0,
+                &helpdesk,
+                "VPN Users",
+                "S-1-5-21-1-2-3-3200",
+                "bob",
+                1601,
+            ),
+            change(
+                4728,
+                1,
+                &mallory,
+                "VPN Users",
+                "S-1-5-21-1-2-3-3200",
+                "carl",
+                1602,
+            ),
+        ];
+        assert_eq!(rule_ids(cfg, &events), vec![ADD_BY_NON_ADMIN.0.to_string()]);
+        // Without configured admins, nobody can be told apart: no alert.
+        assert!(rule_ids(DetectConfig::default(), &events).is_empty());
+    }
+}
