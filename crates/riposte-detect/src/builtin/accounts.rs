@@ -33,6 +33,11 @@ pub const CREATED_DELETED: (&str, &str, &str) = (
     "Account creation: account created and deleted within minutes",
     "T1136",
 );
+pub const LOCAL_ACCOUNT: (&str, &str, &str) = (
+    "riposte.local_account_created",
+    "Account creation: local account created on a host",
+    "T1136",
+);
 /// A rename is a change to an existing account (T1098), not a creation.
 pub const RENAMED_ADMIN_LIKE: (&str, &str, &str) = (
     "riposte.account_renamed_admin_like",
@@ -241,8 +246,48 @@ impl BuiltinPack {
             }
             return;
         }
+        let before = out.len();
         if !self.creator_trusted(ev) {
             self.admin_like_created(ev, &name, now, out);
+        }
+        if out.len() == before && !system {
+            self.local_account_rule(ev, &name, now, out);
+        }
+    }
+
+    /// 4720 for an account of the host's own SAM (its domain is the host's name): a local
+    /// account on a member server or workstation, where domains manage people centrally.
+    fn local_account_rule(
+        &mut self,
+        ev: &IdentityEvent,
+        name: &str,
+        now: i64,
+        out: &mut Vec<Alert>,
+    ) {
+        let (Some(domain), Some(host)) = (ev.target.domain.as_deref(), ev.computer.as_deref())
+        else {
+            return;
+        };
+        if !domain.eq_ignore_ascii_case(&super::host_label(host))
+            || Self::listed(&self.cfg.admins, &ev.actor)
+        {
+            return;
+        }
+        let key = format!(
+            "{}|{}",
+            host.to_ascii_lowercase(),
+            name.to_ascii_lowercase()
+        );
+        if self.fresh(LOCAL_ACCOUNT.0, key, now) {
+            out.push(self.single(
+                LOCAL_ACCOUNT,
+                Severity::Medium,
+                format!(
+                    "{} created the local account {name} on {host}: a foothold outside the directory",
+                    ev.actor.display()
+                ),
+                ev,
+            ));
         }
     }
 
@@ -747,6 +792,40 @@ mod tests {
             ),
             vec![ADMIN_LIKE_CREATED.0.to_string()]
         );
+    }
+
+    #[test]
+    fn local_accounts_on_a_host_are_reported_and_domain_or_system_ones_are_not() {
+        let user = subject("jdoe", 1158);
+        let local = |who: &[(&'static str, String); 3], name: &str, domain: &str| {
+            let mut e = ev(
+                4720,
+                0,
+                who,
+                &[
+                    ("TargetUserName", name),
+                    ("TargetDomainName", domain),
+                    ("TargetSid", "S-1-5-21-9-9-9-1001"),
+                    ("SamAccountName", name),
+                ],
+            );
+            e.computer = Some("WS01.corp.test".into());
+            e
+        };
+        assert_eq!(
+            rule_ids(DetectConfig::default(), &[local(&user, "support", "WS01")]),
+            vec![LOCAL_ACCOUNT.0.to_string()]
+        );
+        let system = [
+            ("SubjectUserName", "WS01$".to_string()),
+            ("SubjectDomainName", "CORP".to_string()),
+            ("SubjectUserSid", "S-1-5-18".to_string()),
+        ];
+        let events = [
+            local(&user, "support", "CORP"),
+            local(&system, "defaultuser0", "WS01"),
+        ];
+        assert!(rule_ids(DetectConfig::default(), &events).is_empty());
     }
 
     #[test]

@@ -86,13 +86,15 @@ pub(super) fn product_setup(ev: &IdentityEvent) -> bool {
 
 impl BuiltinPack {
     /// Membership changes by one actor, counted over distinct (group, member, change).
+    /// Admins (configured, the built-in Administrator, SYSTEM, computer accounts) are
+    /// authorised to make many; privileged groups are `sensitive_group_add`'s whoever acts.
     pub(super) fn membership_burst_rule(
         &mut self,
         ev: &IdentityEvent,
         now: i64,
         out: &mut Vec<Alert>,
     ) {
-        if ev.failed() || ev.actor.is_empty() || ev.actor.sid.as_deref() == Some("S-1-5-18") {
+        if ev.failed() || ev.actor.is_empty() || self.is_admin(&ev.actor) {
             return;
         }
         let Some(actor) = ev.actor.key() else { return };
@@ -341,6 +343,38 @@ mod tests {
             )
         }));
         assert!(rule_ids(DetectConfig::default(), &events).is_empty());
+        // An authorised admin (configured, or the built-in Administrator) working fast.
+        let fast = |who: &[(&'static str, String); 3]| -> Vec<IdentityEvent> {
+            (0..20u32)
+                .map(|i| {
+                    change(
+                        if i % 2 == 0 { 4728 } else { 4729 },
+                        i64::from(i),
+                        who,
+                        "Sales",
+                        "S-1-5-21-1-2-3-3100",
+                        &format!("u{}", i / 2),
+                        1800 + i / 2,
+                    )
+                })
+                .collect()
+        };
+        let cfg = DetectConfig {
+            admins: vec!["helpdesk1".into()],
+            ..DetectConfig::default()
+        };
+        assert!(rule_ids(cfg, &fast(&helpdesk)).is_empty());
+        assert!(
+            rule_ids(
+                DetectConfig::default(),
+                &fast(&subject("Administrator", 500))
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            rule_ids(DetectConfig::default(), &fast(&subject("mallory", 1500))),
+            vec![MEMBERSHIP_BURST.0.to_string()]
+        );
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub mod rules {
     pub const COMPROMISED_AFTER_SPRAY: (&str, &str, &str) = crate::compromise::RULE;
     pub use super::accounts::{
         ADMIN_LIKE_CREATED, COMPUTER_BY_NON_ADMIN, COMPUTER_LIKE_USER, CREATED_DELETED,
-        RENAMED_ADMIN_LIKE,
+        LOCAL_ACCOUNT, RENAMED_ADMIN_LIKE,
     };
     pub use super::groups::{ADD_BY_NON_ADMIN, MEMBERSHIP_BURST, SELF_ADD};
 }
