@@ -446,6 +446,12 @@ impl BuiltinPack {
                 COMPUTER_LIKE_USER,
                 "a computer-like name (trailing $) to hide among computer accounts",
             )
+        } else if new.ends_with('$') {
+            // A computer renamed: ADM-WS01$ is an ordinary admin workstation.
+            if !computer_admin_like(&new) || computer_admin_like(&old) {
+                return;
+            }
+            (RENAMED_ADMIN_LIKE, "an administrator-looking name")
         } else if (admin_like(&new) || self.dc_name(&new, ev.computer.as_deref()))
             && !admin_like(&old)
         {
@@ -948,6 +954,7 @@ mod tests {
             rename(2, "mary", "badminton-club"),
             // noPac's rename is the Kerberos pack's alert, not this one.
             rename(3, "PC9$", "DC1"),
+            rename(4, "WS01$", "ADM-WS01$"),
         ];
         assert!(rule_ids(DetectConfig::default(), &benign).is_empty());
     }

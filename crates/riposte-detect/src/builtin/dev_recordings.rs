@@ -116,27 +116,3 @@ fn the_account_and_group_recordings_give_their_techniques() {
         assert_eq!(got, expected, "{file}");
     }
 }
-
-#[test]
-#[ignore]
-fn zz_all() {
-    let dir = dev_recording("README.md").parent().unwrap().to_path_buf();
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".evtx"))
-        .collect();
-    names.sort();
-    for n in names {
-        for a in alerts_of(&n) {
-            println!(
-                "{n} | {} | {} | {:?} | {:?} | {}",
-                a.rule_id,
-                a.technique.unwrap_or_default(),
-                a.entities.users,
-                a.entities.actors,
-                a.description
-            );
-        }
-    }
-}

@@ -3,7 +3,7 @@
 //! builtin SIDs, bursts of membership changes by one actor, additions by non-admins and
 //! accounts adding themselves.
 
-use riposte_events::IdentityEvent;
+use riposte_events::{IdentityEvent, SourceFormat};
 
 use super::{BuiltinPack, Windows, lower_short};
 use crate::alert::{Alert, Severity};
@@ -84,6 +84,18 @@ pub(super) fn product_setup(ev: &IdentityEvent) -> bool {
     member_is_product_group || ev.actor.sid.as_deref() == Some("S-1-5-18") || ev.actor.is_machine()
 }
 
+/// Samba logs an "Added" whose group is the new user itself when it creates a user: no
+/// membership was granted.
+fn samba_creation_echo(ev: &IdentityEvent) -> bool {
+    ev.format == SourceFormat::Samba
+        && ev
+            .group
+            .as_ref()
+            .and_then(|g| g.name.as_deref())
+            .zip(ev.target.name.as_deref())
+            .is_some_and(|(g, t)| g.eq_ignore_ascii_case(t))
+}
+
 impl BuiltinPack {
     /// Membership changes by one actor, counted over distinct (group, member, change).
     /// Admins (configured, the built-in Administrator, SYSTEM, computer accounts) are
@@ -94,7 +106,8 @@ impl BuiltinPack {
         now: i64,
         out: &mut Vec<Alert>,
     ) {
-        if ev.failed() || ev.actor.is_empty() || self.is_admin(&ev.actor) {
+        if ev.failed() || ev.actor.is_empty() || self.is_admin(&ev.actor) || samba_creation_echo(ev)
+        {
             return;
         }
         let Some(actor) = ev.actor.key() else { return };
@@ -147,6 +160,9 @@ impl BuiltinPack {
         let Some(group) = ev.group.clone() else {
             return;
         };
+        if samba_creation_echo(ev) {
+            return;
+        }
         if ev.failed() || ev.actor.is_empty() || self.sensitive_group(&group) {
             return;
         }
@@ -375,6 +391,63 @@ mod tests {
             rule_ids(DetectConfig::default(), &fast(&subject("mallory", 1500))),
             vec![MEMBERSHIP_BURST.0.to_string()]
         );
+    }
+
+    /// A Samba groupChange line by the account with RID `rid`.
+    fn samba(secs: u32, rid: u32, action: &str, group: &str, user: &str) -> IdentityEvent {
+        let line = format!(
+            r#"{{"timestamp": "2026-12-08T03:15:{:02}.069219+0000", "type": "groupChange", "groupChange": {{"version": {{"major": 1, "minor": 1}}, "eventId": {}, "statusCode": 0, "status": "Success", "action": "{action}", "remoteAddress": "ipv4:127.0.0.11:48940", "userSid": "S-1-5-21-6-5-3-{rid}", "group": "CN={group},OU=Staff,DC=corp,DC=example,DC=test", "user": "CN={user},OU=Staff,DC=corp,DC=example,DC=test"}}}}"#,
+            secs,
+            if action == "Added" { 4728 } else { 4729 }
+        );
+        let loc = riposte_events::Location {
+            file: "samba.log".into(),
+            record: None,
+            line: Some(1),
+        };
+        riposte_events::parse_json_event(line.as_bytes(), loc)
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn samba_bursts_count_and_its_user_creation_echo_does_not() {
+        let burst: Vec<IdentityEvent> = (0..10u32)
+            .map(|i| {
+                samba(
+                    i,
+                    1105,
+                    if i % 2 == 0 { "Added" } else { "Removed" },
+                    "Sales",
+                    &format!("u{}", i / 2),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rule_ids(DetectConfig::default(), &burst),
+            vec![MEMBERSHIP_BURST.0.to_string()]
+        );
+        let cfg = DetectConfig {
+            admins: vec!["S-1-5-21-6-5-3-1106".into()],
+            ..DetectConfig::default()
+        };
+        let echoes: Vec<IdentityEvent> = (0..12u32)
+            .map(|i| samba(i, 1107, "Added", &format!("u{i}"), &format!("u{i}")))
+            .collect();
+        assert!(rule_ids(cfg.clone(), &echoes).is_empty());
+        // The benign day's helpdesk changes by the built-in Administrator.
+        let admin: Vec<IdentityEvent> = (0..20u32)
+            .map(|i| {
+                samba(
+                    i,
+                    500,
+                    if i % 2 == 0 { "Added" } else { "Removed" },
+                    "bd1-helpdesk",
+                    &format!("u{}", i / 2),
+                )
+            })
+            .collect();
+        assert!(rule_ids(cfg, &admin).is_empty());
     }
 
     #[test]
