@@ -3,6 +3,8 @@
 //! builtin SIDs, bursts of membership changes by one actor, additions by non-admins and
 //! accounts adding themselves.
 
+use std::collections::HashMap;
+
 use riposte_events::{IdentityEvent, SourceFormat};
 
 use super::{BuiltinPack, Windows, lower_short};
@@ -16,6 +18,11 @@ pub const MEMBERSHIP_BURST: (&str, &str, &str) = (
 pub const ADD_BY_NON_ADMIN: (&str, &str, &str) = (
     "riposte.group_add_by_non_admin",
     "Account manipulation: member added to a group by an account that is not an admin",
+    "T1098",
+);
+pub const ADDED_AND_REMOVED: (&str, &str, &str) = (
+    "riposte.group_member_added_and_removed",
+    "Account manipulation: group member added then removed within minutes",
     "T1098",
 );
 pub const SELF_ADD: (&str, &str, &str) = (
@@ -97,15 +104,92 @@ fn samba_creation_echo(ev: &IdentityEvent) -> bool {
 }
 
 impl BuiltinPack {
+    /// Every membership change (4728/4729, 4732/4733, 4756/4757): bursts, who added whom,
+    /// and members removed soon after being added.
+    pub(super) fn membership_rules(&mut self, ev: &IdentityEvent, now: i64, out: &mut Vec<Alert>) {
+        self.membership_burst_rule(ev, now, out);
+        if matches!(ev.event_id, 4728 | 4732 | 4756) {
+            self.group_add_actor_rule(ev, now, out);
+        }
+        self.added_removed_rule(ev, now, out);
+    }
+
+    /// A member removed within `created_deleted_window_secs` of being added, by an account
+    /// that is not an admin: a grant for one job (or one attack step) then hidden.
+    fn added_removed_rule(&mut self, ev: &IdentityEvent, now: i64, out: &mut Vec<Alert>) {
+        if ev.failed() || ev.actor.is_empty() || self.is_admin(&ev.actor) || samba_creation_echo(ev)
+        {
+            return;
+        }
+        let Some(group) = ev
+            .group
+            .as_ref()
+            .and_then(|g| g.sid.clone().or_else(|| g.key()))
+        else {
+            return;
+        };
+        let Some(member) = ev.target.sid.clone().or_else(|| ev.target.key()) else {
+            return;
+        };
+        let key = format!(
+            "{}|{}",
+            group.to_ascii_lowercase(),
+            member.to_ascii_lowercase()
+        );
+        let window = self.cfg.created_deleted_window_secs;
+        if matches!(ev.event_id, 4728 | 4732 | 4756) {
+            let added = &mut self.groups.added;
+            if added.len() >= self.cfg.max_groups && !added.contains_key(&key) {
+                added.retain(|_, (t, _)| *t >= now - window);
+                if added.len() >= self.cfg.max_groups {
+                    // Forgetting only costs a missed pair, never a false alert.
+                    added.clear();
+                }
+            }
+            added.insert(key, (now, ev.actor.display()));
+            return;
+        }
+        let Some((at, adder)) = self.groups.added.remove(&key) else {
+            return;
+        };
+        let age = now - at;
+        // One alert per actor per suppression period, however many pairs a burst makes.
+        if !(0..=window).contains(&age)
+            || !self.fresh(ADDED_AND_REMOVED.0, ev.actor.key().unwrap_or_default(), now)
+        {
+            return;
+        }
+        let group_name = ev.group.as_ref().map(|g| g.display()).unwrap_or_default();
+        let mut alert = self.single(
+            ADDED_AND_REMOVED,
+            Severity::Medium,
+            format!(
+                "{} removed {} from {group_name} {} seconds after {adder} added it (on {})",
+                ev.actor.display(),
+                ev.target.display(),
+                age,
+                ev.computer.as_deref().unwrap_or("an unknown DC")
+            ),
+            ev,
+        );
+        if !alert
+            .entities
+            .actors
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(&adder))
+        {
+            alert.entities.actors.push(adder);
+        }
+        alert.first_seen = time::OffsetDateTime::from_unix_timestamp(at)
+            .ok()
+            .or(ev.time);
+        out.push(alert);
+    }
+
     /// Membership changes by one actor, counted over distinct (group, member, change).
     /// Admins (configured, the built-in Administrator, SYSTEM, computer accounts) are
     /// authorised to make many; privileged groups are `sensitive_group_add`'s whoever acts.
-    pub(super) fn membership_burst_rule(
-        &mut self,
-        ev: &IdentityEvent,
-        now: i64,
-        out: &mut Vec<Alert>,
-    ) {
+    fn membership_burst_rule(&mut self, ev: &IdentityEvent, now: i64, out: &mut Vec<Alert>) {
         if ev.failed() || ev.actor.is_empty() || self.is_admin(&ev.actor) || samba_creation_echo(ev)
         {
             return;
@@ -126,7 +210,8 @@ impl BuiltinPack {
         let max_events = self.cfg.max_events_per_alert;
         let change = format!("{}|{group}|{member}", ev.event_id);
         let g = self
-            .membership
+            .groups
+            .burst
             .push(&actor, now, cfg.window_secs, change, ev);
         let distinct: std::collections::HashSet<&str> =
             g.entries.iter().map(|(_, c)| c.as_str()).collect();
@@ -151,12 +236,7 @@ impl BuiltinPack {
 
     /// An addition to a group that is not privileged (those are `sensitive_group_add`'s) by
     /// an account adding itself, or, when admins are configured, by one that is not an admin.
-    pub(super) fn group_add_actor_rule(
-        &mut self,
-        ev: &IdentityEvent,
-        now: i64,
-        out: &mut Vec<Alert>,
-    ) {
+    fn group_add_actor_rule(&mut self, ev: &IdentityEvent, now: i64, out: &mut Vec<Alert>) {
         let Some(group) = ev.group.clone() else {
             return;
         };
@@ -210,14 +290,26 @@ impl BuiltinPack {
     }
 }
 
-/// The burst rule's windows: per actor, bounded as the spray windows are.
-pub(super) fn membership_windows(cfg: &crate::config::DetectConfig) -> Windows {
-    let n = cfg.group_burst.min_changes;
-    Windows::new(
-        cfg.max_groups,
-        (n * 4).max(64),
-        (n * 2).max(10).min(cfg.max_events_per_alert),
-    )
+/// The state of the membership rules, bounded by `max_groups` keys each.
+pub(super) struct GroupState {
+    /// Changes per actor, for bursts (bounded as the spray windows are).
+    burst: Windows,
+    /// (group, member) -> when added and by whom, for a removal soon after.
+    added: HashMap<String, (i64, String)>,
+}
+
+impl GroupState {
+    pub(super) fn new(cfg: &crate::config::DetectConfig) -> Self {
+        let n = cfg.group_burst.min_changes;
+        GroupState {
+            burst: Windows::new(
+                cfg.max_groups,
+                (n * 4).max(64),
+                (n * 2).max(10).min(cfg.max_events_per_alert),
+            ),
+            added: HashMap::new(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -322,9 +414,13 @@ mod tests {
                 change(id, i64::from(i) * 30, &who, &g, &gsid, "eve", 1600)
             })
             .collect();
-        let a = alerts(DetectConfig::default(), &events);
-        assert_eq!(a.len(), 1);
-        assert_eq!(a[0].rule_id, MEMBERSHIP_BURST.0);
+        let mut a = alerts(DetectConfig::default(), &events);
+        // Each removal undoes an addition: one added-and-removed alert beside the burst.
+        assert_eq!(
+            a.iter().map(|a| a.rule_id.as_str()).collect::<Vec<_>>(),
+            vec![ADDED_AND_REMOVED.0, MEMBERSHIP_BURST.0]
+        );
+        a.remove(0);
         assert_eq!(a[0].event_count, 10);
         assert_eq!(a[0].entities.actors, vec!["CORP\\mallory".to_string()]);
         assert!(a[0].entities.users.contains(&"eve".to_string()));
@@ -389,7 +485,10 @@ mod tests {
         );
         assert_eq!(
             rule_ids(DetectConfig::default(), &fast(&subject("mallory", 1500))),
-            vec![MEMBERSHIP_BURST.0.to_string()]
+            vec![
+                ADDED_AND_REMOVED.0.to_string(),
+                MEMBERSHIP_BURST.0.to_string()
+            ]
         );
     }
 
@@ -425,7 +524,10 @@ mod tests {
             .collect();
         assert_eq!(
             rule_ids(DetectConfig::default(), &burst),
-            vec![MEMBERSHIP_BURST.0.to_string()]
+            vec![
+                ADDED_AND_REMOVED.0.to_string(),
+                MEMBERSHIP_BURST.0.to_string()
+            ]
         );
         let cfg = DetectConfig {
             admins: vec!["S-1-5-21-6-5-3-1106".into()],
@@ -448,6 +550,78 @@ mod tests {
             })
             .collect();
         assert!(rule_ids(cfg, &admin).is_empty());
+    }
+
+    #[test]
+    fn a_member_added_then_removed_within_minutes_is_reported_unless_an_admin_did_it() {
+        let who = subject("mallory", 1500);
+        let a = alerts(
+            DetectConfig::default(),
+            &[
+                change(
+                    4728,
+                    0,
+                    &who,
+                    "VPN Users",
+                    "S-1-5-21-1-2-3-3200",
+                    "eve",
+                    1600,
+                ),
+                change(
+                    4729,
+                    300,
+                    &who,
+                    "VPN Users",
+                    "S-1-5-21-1-2-3-3200",
+                    "eve",
+                    1600,
+                ),
+            ],
+        );
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].rule_id, ADDED_AND_REMOVED.0);
+        assert_eq!(a[0].entities.users, vec!["eve".to_string()]);
+        let admin = subject("Administrator", 500);
+        let benign = [
+            change(
+                4728,
+                0,
+                &admin,
+                "VPN Users",
+                "S-1-5-21-1-2-3-3200",
+                "eve",
+                1600,
+            ),
+            change(
+                4729,
+                30,
+                &admin,
+                "VPN Users",
+                "S-1-5-21-1-2-3-3200",
+                "eve",
+                1600,
+            ),
+            // A week-long project membership.
+            change(
+                4728,
+                100,
+                &who,
+                "Project X",
+                "S-1-5-21-1-2-3-3201",
+                "bob",
+                1601,
+            ),
+            change(
+                4729,
+                100 + 7 * 86_400,
+                &who,
+                "Project X",
+                "S-1-5-21-1-2-3-3201",
+                "bob",
+                1601,
+            ),
+        ];
+        assert!(rule_ids(DetectConfig::default(), &benign).is_empty());
     }
 
     #[test]

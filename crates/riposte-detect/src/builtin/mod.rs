@@ -61,7 +61,7 @@ pub mod rules {
         ADMIN_LIKE_CREATED, COMPUTER_BY_NON_ADMIN, COMPUTER_LIKE_USER, CREATED_DELETED,
         LOCAL_ACCOUNT, RENAMED_ADMIN_LIKE,
     };
-    pub use super::groups::{ADD_BY_NON_ADMIN, MEMBERSHIP_BURST, SELF_ADD};
+    pub use super::groups::{ADD_BY_NON_ADMIN, ADDED_AND_REMOVED, MEMBERSHIP_BURST, SELF_ADD};
 }
 
 /// DS-Replication-Get-Changes, -Get-Changes-All, -Get-Changes-In-Filtered-Set.
@@ -214,8 +214,8 @@ pub struct BuiltinPack {
     clock: i64,
     /// Account creations and renames (accounts.rs).
     accounts: accounts::AccountState,
-    /// Group membership changes per actor (groups.rs).
-    membership: Windows,
+    /// Group membership changes (groups.rs).
+    groups: groups::GroupState,
 }
 
 fn lower_short(name: &str) -> String {
@@ -249,7 +249,7 @@ impl BuiltinPack {
             ),
             clock: 0,
             accounts: accounts::AccountState::default(),
-            membership: groups::membership_windows(&cfg),
+            groups: groups::GroupState::new(&cfg),
             cfg,
         }
     }
@@ -295,10 +295,9 @@ impl BuiltinPack {
             }
             4728 | 4732 | 4756 => {
                 self.group_rule(ev, &mut out);
-                self.membership_burst_rule(ev, now, &mut out);
-                self.group_add_actor_rule(ev, now, &mut out);
+                self.membership_rules(ev, now, &mut out);
             }
-            4729 | 4733 | 4757 => self.membership_burst_rule(ev, now, &mut out),
+            4729 | 4733 | 4757 => self.membership_rules(ev, now, &mut out),
             4741 => self.computer_created_rule(ev, now, &mut out),
             4742 => self.computer_changed_rule(ev, now),
             4726 | 4743 => self.account_deleted_rule(ev, now, &mut out),
