@@ -91,7 +91,8 @@ pub struct DetectConfig {
     /// of detection), so a future- or past-dated event cannot move windows or suppression.
     pub max_event_skew_secs: u64,
     /// An account deleted within this many seconds of its creation (or, for a computer, of
-    /// being set up: password set or enabled) is reported as a throwaway account (T1136).
+    /// being set up: password set or enabled) is reported as a throwaway account (T1136); a
+    /// group member removed this soon after a non-admin added it, as a hidden grant (T1098).
     pub created_deleted_window_secs: i64,
     /// T1098: many group membership changes by one account.
     pub group_burst: GroupBurstConfig,

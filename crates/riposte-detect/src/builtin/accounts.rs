@@ -46,7 +46,7 @@ pub const RENAMED_ADMIN_LIKE: (&str, &str, &str) = (
 );
 
 /// Whole-name tokens that say "administrator" (localised built-in names included).
-const ADMIN_TOKENS: [&str; 9] = [
+const ADMIN_TOKENS: [&str; 12] = [
     "admin",
     "adm",
     "administrator",
@@ -54,6 +54,9 @@ const ADMIN_TOKENS: [&str; 9] = [
     "administrador",
     "administratore",
     "administratör",
+    "järjestelmänvalvoja",
+    "rendszergazda",
+    "администратор",
     "root",
     "domainadmin",
 ];
@@ -73,7 +76,7 @@ pub(super) struct AccountState {
 /// `admin` (`adminjoe`, `sqladmin`); `krbtgt` look-alikes. Letters are compared, so
 /// `adamson`, `badminton` or `admiral` are not admin-like.
 pub(super) fn admin_like(name: &str) -> bool {
-    let n = lower_short(name);
+    let n = lower_short(name).to_lowercase();
     let letters: String = n.chars().filter(|c| c.is_alphanumeric()).collect();
     if n.split(|c: char| !c.is_alphabetic())
         .any(|t| ADMIN_TOKENS.contains(&t))
@@ -91,7 +94,7 @@ pub(super) fn admin_like(name: &str) -> bool {
 /// that is nothing but an administrator word (`ADMIN01$`, `ADMINISTRATOR$`) or a `krbtgt`
 /// look-alike.
 fn computer_admin_like(name: &str) -> bool {
-    let n = lower_short(name);
+    let n = lower_short(name).to_lowercase();
     let alpha: String = n.chars().filter(|c| c.is_alphabetic()).collect();
     let letters: String = n.chars().filter(|c| c.is_alphanumeric()).collect();
     (alpha != "adm" && alpha != "root" && ADMIN_TOKENS.contains(&alpha.as_str()))
@@ -610,6 +613,7 @@ mod tests {
             "sqladmin",
             "Administrator2",
             "CORP\\administrateur",
+            "Администратор1",
             "root",
             "krbtgt2",
             "krbtg",
