@@ -37,6 +37,25 @@ impl Default for BruteForceConfig {
     }
 }
 
+/// T1098: distinct membership changes (group, member, added or removed) by one account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupBurstConfig {
+    pub min_changes: usize,
+    pub window_secs: i64,
+}
+
+impl Default for GroupBurstConfig {
+    fn default() -> Self {
+        // Onboarding one person touches a handful of groups; an attacker spreading a
+        // compromised account (or a script) touches many at once.
+        GroupBurstConfig {
+            min_changes: 10,
+            window_secs: 15 * 60,
+        }
+    }
+}
+
 /// Settings of the built-in pack. Every field has a default; offline hunting needs none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -75,6 +94,12 @@ pub struct DetectConfig {
     /// (Entra Connect's `MSOL_...` account, AD FS's service account). SYSTEM, DCs and a computer
     /// writing its own key (Windows Hello for Business, device join) always are.
     pub key_credential_writers: Vec<String>,
+    /// An account deleted within this many seconds of its creation (or, for a computer, of
+    /// being set up: password set or enabled) is reported as a throwaway account (T1136); a
+    /// group member removed this soon after a non-admin added it, as a hidden grant (T1098).
+    pub created_deleted_window_secs: i64,
+    /// T1098: many group membership changes by one account.
+    pub group_burst: GroupBurstConfig,
 }
 
 impl Default for DetectConfig {
@@ -92,6 +117,8 @@ impl Default for DetectConfig {
             suppress_secs: 60 * 60,
             max_event_skew_secs: 5 * 60,
             key_credential_writers: Vec::new(),
+            created_deleted_window_secs: 30 * 60,
+            group_burst: GroupBurstConfig::default(),
         }
     }
 }

@@ -74,3 +74,45 @@ fn the_dev_recordings_of_the_first_pack_keep_their_techniques() {
         assert_eq!(got, expected, "{file}");
     }
 }
+
+#[test]
+fn the_account_and_group_recordings_give_their_techniques() {
+    use super::accounts::{COMPUTER_LIKE_USER, CREATED_DELETED, RENAMED_ADMIN_LIKE};
+    use super::groups::MEMBERSHIP_BURST;
+    let cases: [(&str, &[(&str, &str)]); 5] = [
+        (
+            "fake-computer-account-4720.evtx",
+            &[(COMPUTER_LIKE_USER.0, "T1136")],
+        ),
+        (
+            "user-created-deleted-4720-4726.evtx",
+            &[
+                ("riposte.account_created_and_deleted", "T1136"),
+                ("riposte.admin_like_account_created", "T1136"),
+            ],
+        ),
+        (
+            "computer-created-deleted-4742-4743.evtx",
+            &[(CREATED_DELETED.0, "T1136")],
+        ),
+        (
+            "user-renamed-admin-like-4781.evtx",
+            &[(RENAMED_ADMIN_LIKE.0, "T1098")],
+        ),
+        (
+            "exchange-admin-group-add-4756.evtx",
+            &[
+                (MEMBERSHIP_BURST.0, "T1098"),
+                ("riposte.sensitive_group_add", "T1098"),
+            ],
+        ),
+    ];
+    for (file, expected) in cases {
+        let got = rules_and_techniques(&alerts_of(file));
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(r, t)| (r.to_string(), t.to_string()))
+            .collect();
+        assert_eq!(got, expected, "{file}");
+    }
+}

@@ -8,11 +8,13 @@ use crate::alert::{Alert, Entities, EventRef, Severity};
 use crate::compromise::Compromise;
 use crate::config::DetectConfig;
 
+mod accounts;
 mod dcshadow;
 mod delegation;
 #[cfg(test)]
 mod dev_recordings;
 mod dirchange;
+mod groups;
 mod policy;
 mod sid_history;
 mod weakened;
@@ -61,8 +63,13 @@ pub mod rules {
     );
     /// The account that logged on successfully from a spraying or brute-forcing source.
     pub const COMPROMISED_AFTER_SPRAY: (&str, &str, &str) = crate::compromise::RULE;
+    pub use super::accounts::{
+        ADMIN_LIKE_CREATED, COMPUTER_BY_NON_ADMIN, COMPUTER_LIKE_USER, CREATED_DELETED,
+        LOCAL_ACCOUNT, RENAMED_ADMIN_LIKE,
+    };
     pub use super::dcshadow::{DCSHADOW_NTDSDSA, DCSHADOW_REPLICATION, DCSHADOW_SPN};
     pub use super::delegation::{CONSTRAINED_DELEGATION, RBCD, SHADOW_CREDENTIALS};
+    pub use super::groups::{ADD_BY_NON_ADMIN, ADDED_AND_REMOVED, MEMBERSHIP_BURST, SELF_ADD};
     pub use super::policy::{
         ADMINSDHOLDER, DCSYNC_RIGHTS, DOMAIN_PERMISSIONS, DSRM_PASSWORD, GPO_CHANGED, TRUST_CHANGED,
     };
@@ -230,6 +237,10 @@ pub struct BuiltinPack {
     dcshadow: dcshadow::DcShadowState,
     /// Deleted halves of 5136 modifies, to diff with the added half (dirchange.rs).
     dir_deleted: dirchange::DeletedValues,
+    /// Account creations and renames (accounts.rs).
+    accounts: accounts::AccountState,
+    /// Group membership changes (groups.rs).
+    groups: groups::GroupState,
 }
 
 fn lower_short(name: &str) -> String {
@@ -264,6 +275,8 @@ impl BuiltinPack {
             clock: 0,
             dcshadow: Default::default(),
             dir_deleted: Default::default(),
+            accounts: accounts::AccountState::default(),
+            groups: groups::GroupState::new(&cfg),
             cfg,
         }
     }
@@ -318,6 +331,7 @@ impl BuiltinPack {
                 self.protection_removed_rule(ev, now, &mut out);
                 self.sid_history_rule(ev, now, &mut out);
                 self.constrained_delegation_rule(ev, now, &mut out);
+                self.computer_changed_rule(ev, now);
             }
             4765 | 4766 => self.sid_history_rule(ev, now, &mut out),
             5136 => {
@@ -340,8 +354,16 @@ impl BuiltinPack {
             4794 => self.dsrm_rule(ev, now, &mut out),
             4720 => {
                 self.remember_uac(ev);
+                self.user_created_rule(ev, now, &mut out);
             }
-            4728 | 4732 | 4756 => self.group_rule(ev, &mut out),
+            4728 | 4732 | 4756 => {
+                self.group_rule(ev, &mut out);
+                self.membership_rules(ev, now, &mut out);
+            }
+            4729 | 4733 | 4757 => self.membership_rules(ev, now, &mut out),
+            4741 => self.computer_created_rule(ev, now, &mut out),
+            4726 | 4743 => self.account_deleted_rule(ev, now, &mut out),
+            4781 => self.account_renamed_rule(ev, now, &mut out),
             4724 => self.reset_rule(ev, now, &mut out),
             _ => {}
         }
@@ -677,6 +699,11 @@ impl BuiltinPack {
     }
 
     fn sensitive_group(&self, g: &Account) -> bool {
+        let sid = g.sid.as_deref().map(str::to_ascii_uppercase);
+        let name = g.name.as_deref().map(str::to_ascii_lowercase);
+        if groups::more_sensitive(sid.as_deref(), name.as_deref()) {
+            return true;
+        }
         if let Some(sid) = g.sid.as_deref() {
             let up = sid.to_ascii_uppercase();
             if SENSITIVE_SIDS.contains(&up.as_str())
@@ -698,7 +725,7 @@ impl BuiltinPack {
 
     fn group_rule(&mut self, ev: &IdentityEvent, out: &mut Vec<Alert>) {
         let Some(group) = &ev.group else { return };
-        if ev.failed() || !self.sensitive_group(group) {
+        if ev.failed() || !self.sensitive_group(group) || groups::product_setup(ev) {
             return;
         }
         out.push(self.single(

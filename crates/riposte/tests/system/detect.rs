@@ -36,6 +36,11 @@ fn every_dev_recording_gives_its_technique_as_json_lines() {
         "dcshadow-spn-4742.evtx",
         "constrained-delegation-kerberos-4742-5136.evtx",
         "constrained-delegation-protocol-transition-4742-5136.evtx",
+        "fake-computer-account-4720.evtx",
+        "user-created-deleted-4720-4726.evtx",
+        "computer-created-deleted-4742-4743.evtx",
+        "user-renamed-admin-like-4781.evtx",
+        "exchange-admin-group-add-4756.evtx",
     ]
     .iter()
     .map(|f| format!("{DEV}/{f}"))
@@ -62,6 +67,7 @@ fn every_dev_recording_gives_its_technique_as_json_lines() {
         techniques,
         vec![
             ("bruteforce-4625.evtx", "T1110.001"),
+            ("computer-created-deleted-4742-4743.evtx", "T1136"),
             ("constrained-delegation-kerberos-4742-5136.evtx", "T1098"),
             (
                 "constrained-delegation-protocol-transition-4742-5136.evtx",
@@ -69,11 +75,15 @@ fn every_dev_recording_gives_its_technique_as_json_lines() {
             ),
             ("dcshadow-spn-4742.evtx", "T1207"),
             ("dcsync-4662.evtx", "T1003.006"),
+            ("exchange-admin-group-add-4756.evtx", "T1098"),
+            ("fake-computer-account-4720.evtx", "T1136"),
             ("kerberoast-rc4-4769.evtx", "T1558.003"),
             // The recording has a TGT issued to `normal` from the spraying source.
             ("kerberos-password-spray-4771.evtx", "T1078"),
             ("kerberos-password-spray-4771.evtx", "T1110.003"),
             ("password-never-expires-set-4738.evtx", "T1098"),
+            ("user-created-deleted-4720-4726.evtx", "T1136"),
+            ("user-renamed-admin-like-4781.evtx", "T1098"),
         ]
     );
     assert!(r.stderr.contains("broken.json line 2"), "{}", r.stderr);
