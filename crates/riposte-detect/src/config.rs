@@ -71,6 +71,36 @@ pub struct DetectConfig {
     /// time is further than this from now is refused as evidence (counted and logged, kept out
     /// of detection), so a future- or past-dated event cannot move windows or suppression.
     pub max_event_skew_secs: u64,
+    // kerbpack: Kerberos, logon and SAMR detections.
+    /// Longest life of a TGT the DCs issue (Kerberos policy "Maximum lifetime for user
+    /// ticket", 10 hours by default). A service ticket for an account with no TGT seen is
+    /// reported as forged only after every DC's TGTs have been watched for this long, so an
+    /// offline recording that starts mid-day (TGTs issued before it) raises nothing.
+    pub tgt_lifetime_secs: i64,
+    /// T1087.002: unknown-principal Kerberos pre-authentication failures from one source.
+    pub user_enumeration: UserEnumerationConfig,
+    /// Decoy (honeypot) accounts: distinguished name, objectGUID or SID. Any read of their
+    /// properties (4662) is reported.
+    pub decoys: Vec<String>,
+}
+
+/// T1087.002: many distinct unknown principals asked for from one source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserEnumerationConfig {
+    /// Distinct unknown names (4768/4771 status 0x6) from one source to alert.
+    pub min_unknown: usize,
+    pub window_secs: i64,
+}
+
+impl Default for UserEnumerationConfig {
+    fn default() -> Self {
+        // A person mistypes their own name once or twice; name lists go by the dozen.
+        UserEnumerationConfig {
+            min_unknown: 10,
+            window_secs: 30 * 60,
+        }
+    }
 }
 
 impl Default for DetectConfig {
@@ -87,6 +117,9 @@ impl Default for DetectConfig {
             max_events_per_alert: 50,
             suppress_secs: 60 * 60,
             max_event_skew_secs: 5 * 60,
+            tgt_lifetime_secs: 10 * 60 * 60,
+            user_enumeration: UserEnumerationConfig::default(),
+            decoys: Vec::new(),
         }
     }
 }

@@ -20,6 +20,6 @@ mod detector;
 pub mod sigma;
 
 pub use alert::{Alert, Entities, EventRef, Severity};
-pub use config::{BruteForceConfig, DetectConfig, SprayConfig};
+pub use config::{BruteForceConfig, DetectConfig, SprayConfig, UserEnumerationConfig};
 pub use detector::Detector;
 pub use sigma::{SigmaError, SigmaRules};

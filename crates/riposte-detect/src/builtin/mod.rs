@@ -10,6 +10,13 @@ use crate::config::DetectConfig;
 
 #[cfg(test)]
 mod dev_recordings;
+mod enumeration;
+mod forged_tickets;
+mod kerb_util;
+mod nopac;
+mod pass_the_hash;
+mod password_set;
+mod zerologon;
 
 /// Rule ids, titles and ATT&CK techniques of the pack.
 pub mod rules {
@@ -55,6 +62,14 @@ pub mod rules {
     );
     /// The account that logged on successfully from a spraying or brute-forcing source.
     pub const COMPROMISED_AFTER_SPRAY: (&str, &str, &str) = crate::compromise::RULE;
+    pub use super::enumeration::{DECOY_READ, USER_ENUMERATION};
+    pub use super::forged_tickets::{FORGED_TICKET_FIELDS, TGS_WITHOUT_TGT};
+    pub use super::nopac::SAM_NAME_SPOOFING;
+    pub use super::pass_the_hash::{PTH_NEW_CREDENTIALS, PTH_NTLM_LOGON};
+    pub use super::password_set::{
+        DC_MACHINE_RESET, DSRM_PASSWORD, PASSWORD_CHANGED_BY_OTHER, SAMR_NTLM_PASSWORD,
+    };
+    pub use super::zerologon::ZEROLOGON;
 }
 
 /// DS-Replication-Get-Changes, -Get-Changes-All, -Get-Changes-In-Filtered-Set.
@@ -205,6 +220,14 @@ pub struct BuiltinPack {
     compromise: Compromise,
     /// Latest event time seen: the clock for events that carry none.
     clock: i64,
+    /// Kerberos: TGTs and the DCs watched (forged tickets).
+    tickets: forged_tickets::TicketState,
+    /// Names computers were renamed to without `$` (noPac).
+    nopac: nopac::NoPacState,
+    /// NTLM network logon sessions that opened SAMR.
+    samr: password_set::SamrState,
+    /// Unknown Kerberos principals per source.
+    enumeration: Windows,
 }
 
 fn lower_short(name: &str) -> String {
@@ -237,6 +260,14 @@ impl BuiltinPack {
                 cfg.max_groups,
             ),
             clock: 0,
+            tickets: Default::default(),
+            nopac: Default::default(),
+            samr: Default::default(),
+            enumeration: enumeration::enumeration_windows(
+                cfg.max_groups,
+                cfg.user_enumeration.min_unknown,
+                cfg.max_events_per_alert,
+            ),
             cfg,
         }
     }
@@ -250,6 +281,16 @@ impl BuiltinPack {
         let mut out = Vec::new();
         match ev.event_id {
             4625 | 4771 | 4768 | 4776 => {
+                if matches!(ev.event_id, 4768 | 4771) {
+                    self.watch_tickets(ev, now);
+                }
+                if matches!(ev.event_id, 4768 | 4771) && ev.auth_failure() {
+                    self.user_enumeration_rule(ev, now, &mut out);
+                }
+                if ev.event_id == 4768 {
+                    self.spoofed_name_ticket_rule(ev, now, &mut out);
+                    self.forged_fields_rule(ev, now, &mut out);
+                }
                 if ev.auth_failure() {
                     self.spray_rule(ev, now, &mut out);
                     self.brute_rule(ev, now, &mut out);
@@ -273,14 +314,46 @@ impl BuiltinPack {
                     self.asrep_rule(ev, now, &mut out);
                 }
             }
-            4769 => self.kerberoast_rule(ev, now, &mut out),
-            4662 => self.dcsync_rule(ev, now, &mut out),
+            4769 => {
+                self.kerberoast_rule(ev, now, &mut out);
+                self.watch_tickets(ev, now);
+                self.tgs_without_tgt_rule(ev, now, &mut out);
+                self.forged_fields_rule(ev, now, &mut out);
+                self.spoofed_name_ticket_rule(ev, now, &mut out);
+            }
+            4770 => self.watch_tickets(ev, now),
+            4624 => {
+                self.samr_sessions(ev, now);
+                self.forged_fields_rule(ev, now, &mut out);
+                self.pass_the_hash_rule(ev, now, &mut out);
+            }
+            4672 | 4634 => self.forged_fields_rule(ev, now, &mut out),
+            5145 => self.samr_sessions(ev, now),
+            4742 => {
+                self.zerologon_rule(ev, now, &mut out);
+                self.computer_rename_rule(ev, now, &mut out);
+            }
+            4781 => {
+                self.ticket_names_renamed(ev);
+                self.computer_rename_rule(ev, now, &mut out);
+            }
+            4723 => self.password_set_rules(ev, now, &mut out),
+            4794 => self.dsrm_rule(ev, now, &mut out),
+            4662 => {
+                self.dcsync_rule(ev, now, &mut out);
+                self.decoy_read_rule(ev, now, &mut out);
+            }
             4738 => self.uac_rule(ev, &mut out),
             4720 => {
                 self.remember_uac(ev);
             }
             4728 | 4732 | 4756 => self.group_rule(ev, &mut out),
-            4724 => self.reset_rule(ev, now, &mut out),
+            4724 => {
+                self.reset_rule(ev, now, &mut out);
+                if !out.iter().any(|a| a.rule_id == rules::RESET.0) {
+                    self.password_set_rules(ev, now, &mut out);
+                }
+            }
             _ => {}
         }
         if !ev.failed() {
