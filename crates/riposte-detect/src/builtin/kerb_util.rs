@@ -27,10 +27,6 @@ pub(super) fn account_name(name: &str) -> String {
         .to_ascii_lowercase()
 }
 
-pub(super) fn is_loopback(ip: &str) -> bool {
-    ip == "::1" || ip.starts_with("127.")
-}
-
 /// The realm a Kerberos event names for its account (`name@REALM`, else TargetDomainName).
 pub(super) fn realm_of(ev: &IdentityEvent) -> Option<String> {
     let name = field(ev, "TargetUserName")?;

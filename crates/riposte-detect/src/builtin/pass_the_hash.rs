@@ -4,14 +4,15 @@
 //!   The event cannot tell the two apart, so a configured admin's (`admins`) type 9 logons
 //!   are taken as runas /netonly and not reported; anyone else's are.
 //! - an NTLM network logon (type 3, NtLmSsp, NTLM) with no session key (KeyLength 0), not
-//!   anonymous, to a local account or from the host itself (loopback): tools that
-//!   authenticate with a hash and skip session security. Windows clients negotiate a
-//!   128-bit key for SMB, so a file-share logon never matches; NTLM over HTTP also has no
-//!   key, which is why remote logons to domain accounts are left out.
+//!   anonymous, to a local account of the host (its domain is the host's own name): tools
+//!   that authenticate with a hash and skip session security (local admin hashes are what
+//!   moves laterally). Windows clients negotiate a 128-bit key for SMB, so a file-share
+//!   logon never matches; NTLM over HTTP has no key either, even from the host itself
+//!   (Exchange's health probes), which is why domain accounts are left out.
 
 use riposte_events::IdentityEvent;
 
-use super::kerb_util::{field, is_anonymous, is_loopback};
+use super::kerb_util::{field, is_anonymous};
 use super::{BuiltinPack, host_label};
 use crate::alert::{Alert, Severity};
 
@@ -22,7 +23,7 @@ pub const PTH_NEW_CREDENTIALS: (&str, &str, &str) = (
 );
 pub const PTH_NTLM_LOGON: (&str, &str, &str) = (
     "riposte.pass_the_hash_ntlm_logon",
-    "Pass-the-hash: NTLM network logon without a session key to a local account or from the host itself",
+    "Pass-the-hash: NTLM network logon without a session key to a local account",
     "T1550.002",
 );
 
@@ -94,12 +95,7 @@ impl BuiltinPack {
                     .domain
                     .as_deref()
                     .is_some_and(|d| !host.is_empty() && d.eq_ignore_ascii_case(&host));
-                let from_itself = ev.source_ip.as_deref().is_some_and(is_loopback)
-                    || ev
-                        .source_workstation
-                        .as_deref()
-                        .is_some_and(|w| !host.is_empty() && host_label(w) == host);
-                if !(local_account || from_itself) {
+                if !local_account {
                     return;
                 }
                 let key = format!(
@@ -112,11 +108,10 @@ impl BuiltinPack {
                         PTH_NTLM_LOGON,
                         Severity::High,
                         format!(
-                            "{} logged on to {} over NTLM from {} without a session key (KeyLength 0){}: a hash used by a tool, not a Windows client",
+                            "local account {} logged on to {} over NTLM from {} without a session key (KeyLength 0): a hash used by a tool, not a Windows client",
                             ev.target.display(),
                             ev.computer.as_deref().unwrap_or("a host"),
                             ev.source().unwrap_or("an unknown source"),
-                            if local_account { ", as a local account" } else { ", from the host itself" }
                         ),
                         ev,
                     ));
@@ -200,7 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn keyless_ntlm_to_a_local_account_or_from_itself_is_pass_the_hash() {
+    fn keyless_ntlm_to_a_local_account_is_pass_the_hash() {
         let mut d = Detector::builtin();
         assert_eq!(
             rules(&mut d, &ntlm("0", "SRV01", "10.0.0.9", "KALI")),
@@ -208,7 +203,7 @@ mod tests {
         );
         let mut d = Detector::builtin();
         assert_eq!(
-            rules(&mut d, &ntlm("0", "CORP", "127.0.0.1", "SRV01")),
+            rules(&mut d, &ntlm("0", "SRV01", "127.0.0.1", "SRV01")),
             vec!["riposte.pass_the_hash_ntlm_logon"]
         );
     }
@@ -219,8 +214,10 @@ mod tests {
         // A file-share logon negotiates a session key.
         assert!(rules(&mut d, &ntlm("128", "SRV01", "10.0.0.9", "WS07")).is_empty());
         assert!(rules(&mut d, &ntlm("128", "CORP", "10.0.0.9", "WS07")).is_empty());
-        // NTLM over HTTP to a domain account from another host has no key either.
+        // NTLM over HTTP to a domain account has no key either, from another host or from
+        // the host itself (health probes).
         assert!(rules(&mut d, &ntlm("0", "CORP", "10.0.0.9", "WS07")).is_empty());
+        assert!(rules(&mut d, &ntlm("0", "CORP", "127.0.0.1", "SRV01")).is_empty());
         // Anonymous logons have no key.
         let mut anon = ntlm("0", "NT AUTHORITY", "127.0.0.1", "SRV01");
         anon.target.name = Some("ANONYMOUS LOGON".into());
