@@ -34,7 +34,18 @@ pub fn input_matches(pattern: &str, input: &str) -> bool {
 /// accounts without any right: failed logons and enumeration. Their `users` are the
 /// attacked, not the compromised.
 const ATTACKER_CAUSED_TECHNIQUES: [&str; 4] = ["T1110", "T1087", "T1069", "T1589"];
-const ATTACKER_CAUSED_RULES: [&str; 2] = ["riposte.password_spray", "riposte.brute_force"];
+const ATTACKER_CAUSED_RULES: [&str; 6] = [
+    "riposte.password_spray",
+    "riposte.brute_force",
+    // Names the KDC does not know, tried by anyone.
+    "riposte.kerberos_user_enumeration",
+    // runas /netonly (no admin right) names any account as the network credentials.
+    "riposte.pass_the_hash_new_credentials",
+    // Any user may create a computer (MachineAccountQuota) and rename it to a chosen name.
+    "riposte.samaccountname_spoofing",
+    // An unauthenticated attacker chooses the DC; its account is never contained automatically.
+    "riposte.zerologon_dc_password_set",
+];
 
 fn attacker_caused(rule: &Rule) -> Option<String> {
     if rule.on != Entity::Users {
@@ -248,6 +259,23 @@ mod tests {
         by_id.technique = None;
         by_id.rule_id = Some("riposte.brute_force".into());
         assert!(check_rules(&[by_id]).is_err());
+        for id in [
+            "riposte.kerberos_user_enumeration",
+            "riposte.pass_the_hash_new_credentials",
+            "riposte.samaccountname_spoofing",
+            "riposte.zerologon_dc_password_set",
+        ] {
+            let mut by_id = rule("T1078", Entity::Users);
+            by_id.technique = None;
+            by_id.rule_id = Some(id.into());
+            assert!(
+                matches!(
+                    check_rules(&[by_id]),
+                    Err(RuleRefused::ActsOnAttacked { .. })
+                ),
+                "{id}"
+            );
+        }
         assert_eq!(check_rules(&[rule("T1078", Entity::Users)]), Ok(vec![]));
         assert_eq!(
             check_rules(&[rule("T1110.003", Entity::Actors)]),
