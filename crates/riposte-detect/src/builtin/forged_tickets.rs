@@ -3,7 +3,7 @@
 //! logons whose Kerberos fields no DC writes (a realm in lower case, mimikatz's
 //! `eo.oe.kiwi`, a name that does not belong to the SID the DC issued TGTs for).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use riposte_events::{IdentityEvent, SourceFormat};
 
@@ -37,7 +37,20 @@ pub(super) struct TicketState {
     watched: HashMap<String, (i64, i64)>,
     /// Account SID (upper case) -> the name the DC issued a TGT under (lower case).
     sid_names: HashMap<String, String>,
+    /// Service tickets without a TGT, held until `due` (stream time): DCs' logs arrive out
+    /// of order, so the TGT may be on its way from another DC.
+    pending: VecDeque<Pending>,
 }
+
+struct Pending {
+    due: i64,
+    ticket_time: i64,
+    account: String,
+    alert: Alert,
+}
+
+/// Most service tickets held at once (dropping one can only miss an alert).
+const MAX_PENDING: usize = 1_000;
 
 /// The built-in Administrator's name in the languages Windows ships: a forged ticket
 /// for RID 500 usually carries another name (the tools' default is any name the attacker
@@ -75,7 +88,26 @@ fn forged_domain(domain: &str) -> Option<&'static str> {
 impl BuiltinPack {
     /// Feeds every KDC event (4768, 4769, 4770, 4771): which DCs are watched since when,
     /// which accounts got TGTs, and which name each SID has.
-    pub(super) fn watch_tickets(&mut self, ev: &IdentityEvent, now: i64) {
+    pub(super) fn watch_tickets(&mut self, ev: &IdentityEvent, now: i64, out: &mut Vec<Alert>) {
+        self.record_tickets(ev, now);
+        // Held tickets whose grace is over: reported unless their TGT showed up meanwhile.
+        let lifetime = self.cfg.tgt_lifetime_secs.max(1);
+        let st = &mut self.tickets;
+        while st.pending.front().is_some_and(|p| p.due <= now) {
+            let Some(p) = st.pending.pop_front() else {
+                break;
+            };
+            let tgt_seen = st
+                .tgts
+                .get(&p.account)
+                .is_some_and(|t| *t >= p.ticket_time - lifetime);
+            if !tgt_seen {
+                out.push(p.alert);
+            }
+        }
+    }
+
+    fn record_tickets(&mut self, ev: &IdentityEvent, now: i64) {
         let Some(dc) = ev.computer.as_deref().map(host_label) else {
             return;
         };
@@ -83,7 +115,10 @@ impl BuiltinPack {
         let st = &mut self.tickets;
         if st.tgts.len() >= cap || st.watched.len() >= cap || st.sid_names.len() >= cap {
             // Forgetting TGTs could only invent missing ones: start watching again instead.
-            *st = TicketState::default();
+            st.tgts.clear();
+            st.watched.clear();
+            st.sid_names.clear();
+            st.pending.clear();
         }
         let entry = st.watched.entry(dc).or_insert((now, now));
         if now - entry.1 > KDC_GAP_SECS {
@@ -145,12 +180,8 @@ impl BuiltinPack {
 
     /// 4769: a service ticket for a user no watched DC issued (or renewed) a TGT to within
     /// a TGT lifetime: the TGT was made without the DC (golden ticket).
-    pub(super) fn tgs_without_tgt_rule(
-        &mut self,
-        ev: &IdentityEvent,
-        now: i64,
-        out: &mut Vec<Alert>,
-    ) {
+    /// Held for `max_event_skew_secs` of stream time; [`Self::watch_tickets`] reports it.
+    pub(super) fn tgs_without_tgt_rule(&mut self, ev: &IdentityEvent, now: i64) {
         if !succeeded(ev) || field(ev, "TransmittedServices").is_some() {
             // S4U2proxy tickets name a user who never asked for a TGT: delegation, not forgery.
             return;
@@ -183,7 +214,7 @@ impl BuiltinPack {
             return;
         }
         if self.fresh(TGS_WITHOUT_TGT.0, name.clone(), now) {
-            out.push(self.single(
+            let alert = self.single(
                 TGS_WITHOUT_TGT,
                 Severity::Critical,
                 format!(
@@ -194,7 +225,20 @@ impl BuiltinPack {
                     lifetime / 3600
                 ),
                 ev,
-            ));
+            );
+            let grace = i64::try_from(self.cfg.max_event_skew_secs)
+                .unwrap_or(i64::MAX)
+                .max(1);
+            let pending = &mut self.tickets.pending;
+            if pending.len() >= MAX_PENDING {
+                pending.pop_front();
+            }
+            pending.push_back(Pending {
+                due: now.saturating_add(grace),
+                ticket_time: now,
+                account: name,
+                alert,
+            });
         }
     }
 
@@ -343,12 +387,30 @@ mod tests {
             assert!(rules(&mut d, &tgt(&t, "alice")).is_empty());
             assert!(rules(&mut d, &tgs(&t, "alice@CORP.TEST")).is_empty(), "{t}");
         }
-        // Now ten hours of TGTs have been seen: a ticket for bob with no TGT is forged.
-        let got = rules(&mut d, &tgs("2026-01-01T19:30:00Z", "bob@CORP.TEST"));
-        assert_eq!(got, vec!["riposte.service_ticket_without_tgt"]);
+        // Now ten hours of TGTs have been seen: a ticket for bob with no TGT is forged,
+        // reported once another DC's late log had its grace (five minutes) to show the TGT.
+        assert!(rules(&mut d, &tgs("2026-01-01T19:30:00Z", "bob@CORP.TEST")).is_empty());
         // A normal TGT then TGS flow stays quiet.
         assert!(rules(&mut d, &tgt("2026-01-01T19:31:00Z", "carol")).is_empty());
         assert!(rules(&mut d, &tgs("2026-01-01T19:32:00Z", "carol@CORP.TEST")).is_empty());
+        let got = rules(&mut d, &tgt("2026-01-01T19:36:00Z", "carol"));
+        assert_eq!(got, vec!["riposte.service_ticket_without_tgt"]);
+    }
+
+    #[test]
+    fn a_tgt_logged_late_by_another_dc_clears_the_ticket() {
+        let cfg = DetectConfig {
+            tgt_lifetime_secs: 60,
+            ..DetectConfig::default()
+        };
+        let mut d = Detector::new(cfg, None);
+        assert!(rules(&mut d, &tgt("2026-01-01T08:00:00Z", "alice")).is_empty());
+        assert!(rules(&mut d, &tgs("2026-01-01T08:02:00Z", "dave@CORP.TEST")).is_empty());
+        // dave's TGT, from the other DC's log, is read after his service ticket.
+        let mut late = tgt("2026-01-01T08:01:59Z", "dave");
+        late.computer = Some("dc2.corp.test".into());
+        assert!(rules(&mut d, &late).is_empty());
+        assert!(rules(&mut d, &tgt("2026-01-01T08:20:00Z", "alice")).is_empty());
     }
 
     #[test]
@@ -378,8 +440,9 @@ mod tests {
         assert!(rules(&mut d, &s4u).is_empty());
         assert!(rules(&mut d, &tgs("2026-01-01T08:06:00Z", "eve@OTHER.TEST")).is_empty());
         assert!(rules(&mut d, &tgs("2026-01-01T08:06:00Z", "WS01$@CORP.TEST")).is_empty());
+        assert!(rules(&mut d, &tgs("2026-01-01T08:06:00Z", "bob@CORP.TEST")).is_empty());
         assert_eq!(
-            rules(&mut d, &tgs("2026-01-01T08:06:00Z", "bob@CORP.TEST")),
+            rules(&mut d, &tgt("2026-01-01T08:11:00Z", "alice")),
             vec!["riposte.service_ticket_without_tgt"]
         );
     }

@@ -282,7 +282,7 @@ impl BuiltinPack {
         match ev.event_id {
             4625 | 4771 | 4768 | 4776 => {
                 if matches!(ev.event_id, 4768 | 4771) {
-                    self.watch_tickets(ev, now);
+                    self.watch_tickets(ev, now, &mut out);
                 }
                 if matches!(ev.event_id, 4768 | 4771) && ev.auth_failure() {
                     self.user_enumeration_rule(ev, now, &mut out);
@@ -316,12 +316,12 @@ impl BuiltinPack {
             }
             4769 => {
                 self.kerberoast_rule(ev, now, &mut out);
-                self.watch_tickets(ev, now);
-                self.tgs_without_tgt_rule(ev, now, &mut out);
+                self.watch_tickets(ev, now, &mut out);
+                self.tgs_without_tgt_rule(ev, now);
                 self.forged_fields_rule(ev, now, &mut out);
                 self.spoofed_name_ticket_rule(ev, now, &mut out);
             }
-            4770 => self.watch_tickets(ev, now),
+            4770 => self.watch_tickets(ev, now, &mut out),
             4624 => {
                 self.samr_sessions(ev, now);
                 self.forged_fields_rule(ev, now, &mut out);
