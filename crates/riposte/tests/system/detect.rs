@@ -33,6 +33,8 @@ fn every_dev_recording_gives_its_technique_as_json_lines() {
         "kerberoast-rc4-4769.evtx",
         "dcsync-4662.evtx",
         "password-never-expires-set-4738.evtx",
+        "samr-password-reset-mimikatz-4724.evtx",
+        "pass-the-hash-local-4624.evtx",
     ]
     .iter()
     .map(|f| format!("{DEV}/{f}"))
@@ -64,7 +66,10 @@ fn every_dev_recording_gives_its_technique_as_json_lines() {
             // The recording has a TGT issued to `normal` from the spraying source.
             ("kerberos-password-spray-4771.evtx", "T1078"),
             ("kerberos-password-spray-4771.evtx", "T1110.003"),
+            ("pass-the-hash-local-4624.evtx", "T1550.002"),
             ("password-never-expires-set-4738.evtx", "T1098"),
+            // The DC's own machine password reset through SAMR after Zerologon.
+            ("samr-password-reset-mimikatz-4724.evtx", "T1098"),
         ]
     );
     assert!(r.stderr.contains("broken.json line 2"), "{}", r.stderr);
