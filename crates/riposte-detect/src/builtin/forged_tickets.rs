@@ -201,16 +201,17 @@ impl BuiltinPack {
         let Some(realm) = realm_of(ev).map(|r| r.to_ascii_uppercase()) else {
             return;
         };
-        if !self.tickets.realms.contains(&realm) || !self.tgts_watched_long_enough(&dc, now) {
-            return;
-        }
         let lifetime = self.cfg.tgt_lifetime_secs.max(1);
+        // The usual case first: the account's TGT was seen.
         if self
             .tickets
             .tgts
             .get(&name)
             .is_some_and(|t| now - t <= lifetime)
         {
+            return;
+        }
+        if !self.tickets.realms.contains(&realm) || !self.tgts_watched_long_enough(&dc, now) {
             return;
         }
         if self.fresh(TGS_WITHOUT_TGT.0, name.clone(), now) {

@@ -281,16 +281,6 @@ impl BuiltinPack {
         let mut out = Vec::new();
         match ev.event_id {
             4625 | 4771 | 4768 | 4776 => {
-                if matches!(ev.event_id, 4768 | 4771) {
-                    self.watch_tickets(ev, now, &mut out);
-                }
-                if matches!(ev.event_id, 4768 | 4771) && ev.auth_failure() {
-                    self.user_enumeration_rule(ev, now, &mut out);
-                }
-                if ev.event_id == 4768 {
-                    self.spoofed_name_ticket_rule(ev, now, &mut out);
-                    self.forged_fields_rule(ev, now, &mut out);
-                }
                 if ev.auth_failure() {
                     self.spray_rule(ev, now, &mut out);
                     self.brute_rule(ev, now, &mut out);
@@ -312,6 +302,17 @@ impl BuiltinPack {
                     }
                 } else if ev.event_id == 4768 {
                     self.asrep_rule(ev, now, &mut out);
+                }
+                // After the spray correlation, which takes only its own alerts' sources.
+                if matches!(ev.event_id, 4768 | 4771) {
+                    self.watch_tickets(ev, now, &mut out);
+                    if ev.auth_failure() {
+                        self.user_enumeration_rule(ev, now, &mut out);
+                    }
+                }
+                if ev.event_id == 4768 {
+                    self.spoofed_name_ticket_rule(ev, now, &mut out);
+                    self.forged_fields_rule(ev, now, &mut out);
                 }
             }
             4769 => {
