@@ -40,6 +40,9 @@ pub(super) struct TicketState {
     /// Service tickets without a TGT, held until `due` (stream time): DCs' logs arrive out
     /// of order, so the TGT may be on its way from another DC.
     pending: VecDeque<Pending>,
+    /// Last TGT issued under a UPN (`first.last@suffix`): service tickets then name the
+    /// account by its sAMAccountName, which cannot be matched to it.
+    upn_tgt: Option<i64>,
 }
 
 struct Pending {
@@ -100,7 +103,8 @@ impl BuiltinPack {
             let tgt_seen = st
                 .tgts
                 .get(&p.account)
-                .is_some_and(|t| *t >= p.ticket_time - lifetime);
+                .is_some_and(|t| *t >= p.ticket_time - lifetime)
+                || st.upn_tgt.is_some_and(|t| t >= p.ticket_time - lifetime);
             if !tgt_seen {
                 out.push(p.alert);
             }
@@ -119,6 +123,7 @@ impl BuiltinPack {
             st.watched.clear();
             st.sid_names.clear();
             st.pending.clear();
+            st.upn_tgt = None;
         }
         let entry = st.watched.entry(dc).or_insert((now, now));
         if now - entry.1 > KDC_GAP_SECS {
@@ -144,7 +149,15 @@ impl BuiltinPack {
             {
                 st.realms.insert(realm.to_ascii_uppercase());
             }
-            if let Some(sid) = field(ev, "TargetSid").filter(|s| s.starts_with("S-1-5-21-")) {
+            // A UPN logon names the account as typed (`first.last@suffix`), not by its
+            // sAMAccountName, which is what logons show: only plain names are the SID's.
+            let plain = field(ev, "TargetUserName").is_some_and(|n| !n.contains('@'));
+            if !plain {
+                st.upn_tgt = Some(now);
+            }
+            if let Some(sid) = field(ev, "TargetSid").filter(|s| s.starts_with("S-1-5-21-"))
+                && plain
+            {
                 st.sid_names.insert(sid.to_ascii_uppercase(), name);
             }
         }
@@ -211,7 +224,12 @@ impl BuiltinPack {
         {
             return;
         }
-        if !self.tickets.realms.contains(&realm) || !self.tgts_watched_long_enough(&dc, now) {
+        // While UPN logons happen, a TGT cannot be matched to its service tickets' names.
+        let upn_logons = self.tickets.upn_tgt.is_some_and(|t| now - t <= lifetime);
+        if upn_logons
+            || !self.tickets.realms.contains(&realm)
+            || !self.tgts_watched_long_enough(&dc, now)
+        {
             return;
         }
         if self.fresh(TGS_WITHOUT_TGT.0, name.clone(), now) {
@@ -399,6 +417,26 @@ mod tests {
     }
 
     #[test]
+    fn upn_logons_hold_the_rule_back() {
+        let cfg = DetectConfig {
+            tgt_lifetime_secs: 60,
+            ..DetectConfig::default()
+        };
+        let mut d = Detector::new(cfg, None);
+        assert!(rules(&mut d, &tgt("2026-01-01T08:00:00Z", "alice")).is_empty());
+        assert!(
+            rules(
+                &mut d,
+                &tgt("2026-01-01T08:05:00Z", "bob.smith@corp.example")
+            )
+            .is_empty()
+        );
+        // bsmith's service ticket may be bob.smith's TGT: no way to tell, no alert.
+        assert!(rules(&mut d, &tgs("2026-01-01T08:05:01Z", "bsmith@CORP.TEST")).is_empty());
+        assert!(rules(&mut d, &tgt("2026-01-01T08:11:00Z", "alice")).is_empty());
+    }
+
+    #[test]
     fn a_tgt_logged_late_by_another_dc_clears_the_ticket() {
         let cfg = DetectConfig {
             tgt_lifetime_secs: 60,
@@ -562,6 +600,26 @@ mod tests {
             rules(&mut d, &logon("fakeuser")),
             vec!["riposte.forged_ticket_fields"]
         );
+        // A UPN logon's TGT names the account as typed: it teaches nothing about the SID.
+        let mut d = Detector::builtin();
+        let mut t = tgt("2026-01-01T08:00:00Z", "bob.smith@corp.example");
+        t.data
+            .insert("TargetSid".into(), "S-1-5-21-1-2-3-1105".into());
+        assert!(rules(&mut d, &t).is_empty());
+        let bsmith = win(
+            4624,
+            "2026-01-01T08:05:00Z",
+            "srv1.corp.test",
+            &[
+                ("TargetUserName", "bsmith"),
+                ("TargetDomainName", "CORP"),
+                ("TargetUserSid", "S-1-5-21-1-2-3-1105"),
+                ("LogonType", "3"),
+                ("AuthenticationPackageName", "Kerberos"),
+                ("IpAddress", "10.0.0.9"),
+            ],
+        );
+        assert!(rules(&mut d, &bsmith).is_empty());
         // A renamed Administrator whose own TGTs the DC issued is not forged.
         let mut d = Detector::builtin();
         let mut t = tgt("2026-01-01T08:00:00Z", "corp-adm");
