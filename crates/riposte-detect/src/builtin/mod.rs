@@ -322,6 +322,21 @@ impl BuiltinPack {
                 self.forged_fields_rule(ev, now, &mut out);
                 self.spoofed_name_ticket_rule(ev, now, &mut out);
             }
+            4662 => {
+                self.dcsync_rule(ev, now, &mut out);
+                self.decoy_read_rule(ev, now, &mut out);
+            }
+            4738 => self.uac_rule(ev, &mut out),
+            4720 => {
+                self.remember_uac(ev);
+            }
+            4728 | 4732 | 4756 => self.group_rule(ev, &mut out),
+            4724 => {
+                self.reset_rule(ev, now, &mut out);
+                if !out.iter().any(|a| a.rule_id == rules::RESET.0) {
+                    self.password_set_rules(ev, now, &mut out);
+                }
+            }
             4770 => self.watch_tickets(ev, now, &mut out),
             4624 => {
                 self.samr_sessions(ev, now);
@@ -340,21 +355,6 @@ impl BuiltinPack {
             }
             4723 => self.password_set_rules(ev, now, &mut out),
             4794 => self.dsrm_rule(ev, now, &mut out),
-            4662 => {
-                self.dcsync_rule(ev, now, &mut out);
-                self.decoy_read_rule(ev, now, &mut out);
-            }
-            4738 => self.uac_rule(ev, &mut out),
-            4720 => {
-                self.remember_uac(ev);
-            }
-            4728 | 4732 | 4756 => self.group_rule(ev, &mut out),
-            4724 => {
-                self.reset_rule(ev, now, &mut out);
-                if !out.iter().any(|a| a.rule_id == rules::RESET.0) {
-                    self.password_set_rules(ev, now, &mut out);
-                }
-            }
             _ => {}
         }
         if !ev.failed() {
