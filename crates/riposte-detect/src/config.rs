@@ -100,6 +100,36 @@ pub struct DetectConfig {
     pub created_deleted_window_secs: i64,
     /// T1098: many group membership changes by one account.
     pub group_burst: GroupBurstConfig,
+    // kerbpack: Kerberos, logon and SAMR detections.
+    /// Longest life of a TGT the DCs issue (Kerberos policy "Maximum lifetime for user
+    /// ticket", 10 hours by default). A service ticket for an account with no TGT seen is
+    /// reported as forged only after every DC's TGTs have been watched for this long, so an
+    /// offline recording that starts mid-day (TGTs issued before it) raises nothing.
+    pub tgt_lifetime_secs: i64,
+    /// T1087.002: unknown-principal Kerberos pre-authentication failures from one source.
+    pub user_enumeration: UserEnumerationConfig,
+    /// Decoy (honeypot) accounts: distinguished name, objectGUID or SID. Any read of their
+    /// properties (4662) is reported.
+    pub decoys: Vec<String>,
+}
+
+/// T1087.002: many distinct unknown principals asked for from one source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserEnumerationConfig {
+    /// Distinct unknown names (4768/4771 status 0x6) from one source to alert.
+    pub min_unknown: usize,
+    pub window_secs: i64,
+}
+
+impl Default for UserEnumerationConfig {
+    fn default() -> Self {
+        // A person mistypes their own name once or twice; name lists go by the dozen.
+        UserEnumerationConfig {
+            min_unknown: 10,
+            window_secs: 30 * 60,
+        }
+    }
 }
 
 impl Default for DetectConfig {
@@ -119,6 +149,9 @@ impl Default for DetectConfig {
             key_credential_writers: Vec::new(),
             created_deleted_window_secs: 30 * 60,
             group_burst: GroupBurstConfig::default(),
+            tgt_lifetime_secs: 10 * 60 * 60,
+            user_enumeration: UserEnumerationConfig::default(),
+            decoys: Vec::new(),
         }
     }
 }

@@ -20,6 +20,8 @@ mod detector;
 pub mod sigma;
 
 pub use alert::{Alert, Entities, EventRef, Severity};
-pub use config::{BruteForceConfig, DetectConfig, GroupBurstConfig, SprayConfig};
+pub use config::{
+    BruteForceConfig, DetectConfig, GroupBurstConfig, SprayConfig, UserEnumerationConfig,
+};
 pub use detector::Detector;
 pub use sigma::{SigmaError, SigmaRules};

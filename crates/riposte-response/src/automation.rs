@@ -275,6 +275,12 @@ impl Automation<'_> {
                 out.push(self.refuse(rule, alert, None, why).await);
                 continue;
             }
+            if let Some(why) =
+                trust::attacked_users_refused(rule, &alert.rule_id, alert.technique.as_deref())
+            {
+                out.push(self.refuse(rule, alert, None, why).await);
+                continue;
+            }
             let entities = match rule.on {
                 Entity::Users => &alert.users,
                 Entity::Actors => &alert.actors,

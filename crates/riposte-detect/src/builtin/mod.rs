@@ -14,10 +14,17 @@ mod delegation;
 #[cfg(test)]
 mod dev_recordings;
 mod dirchange;
+mod enumeration;
+mod forged_tickets;
 mod groups;
+mod kerb_util;
+mod nopac;
+mod pass_the_hash;
+mod password_set;
 mod policy;
 mod sid_history;
 mod weakened;
+mod zerologon;
 
 /// Rule ids, titles and ATT&CK techniques of the pack.
 pub mod rules {
@@ -69,12 +76,20 @@ pub mod rules {
     };
     pub use super::dcshadow::{DCSHADOW_NTDSDSA, DCSHADOW_REPLICATION, DCSHADOW_SPN};
     pub use super::delegation::{CONSTRAINED_DELEGATION, RBCD, SHADOW_CREDENTIALS};
+    pub use super::enumeration::{DECOY_READ, USER_ENUMERATION};
+    pub use super::forged_tickets::{FORGED_TICKET_FIELDS, TGS_WITHOUT_TGT};
     pub use super::groups::{ADD_BY_NON_ADMIN, ADDED_AND_REMOVED, MEMBERSHIP_BURST, SELF_ADD};
+    pub use super::nopac::SAM_NAME_SPOOFING;
+    pub use super::pass_the_hash::{PTH_NEW_CREDENTIALS, PTH_NTLM_LOGON};
+    pub use super::password_set::{
+        DC_MACHINE_RESET, PASSWORD_CHANGED_BY_OTHER, SAMR_NTLM_PASSWORD,
+    };
     pub use super::policy::{
         ADMINSDHOLDER, DCSYNC_RIGHTS, DOMAIN_PERMISSIONS, DSRM_PASSWORD, GPO_CHANGED, TRUST_CHANGED,
     };
     pub use super::sid_history::SID_HISTORY;
     pub use super::weakened::USER_SPN;
+    pub use super::zerologon::ZEROLOGON;
 }
 
 /// DS-Replication-Get-Changes, -Get-Changes-All, -Get-Changes-In-Filtered-Set.
@@ -241,6 +256,14 @@ pub struct BuiltinPack {
     accounts: accounts::AccountState,
     /// Group membership changes (groups.rs).
     groups: groups::GroupState,
+    /// Kerberos: TGTs and the DCs watched (forged tickets).
+    tickets: forged_tickets::TicketState,
+    /// Names computers were renamed to without `$` (noPac).
+    nopac: nopac::NoPacState,
+    /// NTLM network logon sessions that opened SAMR.
+    samr: password_set::SamrState,
+    /// Unknown Kerberos principals per source.
+    enumeration: Windows,
 }
 
 fn lower_short(name: &str) -> String {
@@ -277,6 +300,14 @@ impl BuiltinPack {
             dir_deleted: Default::default(),
             accounts: accounts::AccountState::default(),
             groups: groups::GroupState::new(&cfg),
+            tickets: Default::default(),
+            nopac: Default::default(),
+            samr: Default::default(),
+            enumeration: enumeration::enumeration_windows(
+                cfg.max_groups,
+                cfg.user_enumeration.min_unknown,
+                cfg.max_events_per_alert,
+            ),
             cfg,
         }
     }
@@ -312,12 +343,31 @@ impl BuiltinPack {
                 } else if ev.event_id == 4768 {
                     self.asrep_rule(ev, now, &mut out);
                 }
+                // After the spray correlation, which takes only its own alerts' sources.
+                if matches!(ev.event_id, 4768 | 4771) {
+                    self.watch_tickets(ev, now, &mut out);
+                    if ev.auth_failure() {
+                        self.user_enumeration_rule(ev, now, &mut out);
+                    }
+                }
+                if ev.event_id == 4768 {
+                    self.spoofed_name_ticket_rule(ev, now, &mut out);
+                    self.forged_fields_rule(ev, now, &mut out);
+                }
             }
-            4769 => self.kerberoast_rule(ev, now, &mut out),
+            4769 => {
+                self.kerberoast_rule(ev, now, &mut out);
+                self.watch_tickets(ev, now, &mut out);
+                self.tgs_without_tgt_rule(ev, now);
+                self.forged_fields_rule(ev, now, &mut out);
+                self.spoofed_name_ticket_rule(ev, now, &mut out);
+            }
+            4770 => self.watch_tickets(ev, now, &mut out),
             4662 => {
                 self.dcsync_rule(ev, now, &mut out);
                 self.dcshadow_replication_rule(ev, now, &mut out);
                 self.domain_permissions_rule(ev, now, &mut out);
+                self.decoy_read_rule(ev, now, &mut out);
             }
             4738 => {
                 self.uac_rule(ev, &mut out);
@@ -332,6 +382,8 @@ impl BuiltinPack {
                 self.sid_history_rule(ev, now, &mut out);
                 self.constrained_delegation_rule(ev, now, &mut out);
                 self.computer_changed_rule(ev, now);
+                self.zerologon_rule(ev, now, &mut out);
+                self.computer_rename_rule(ev, now, &mut out);
             }
             4765 | 4766 => self.sid_history_rule(ev, now, &mut out),
             5136 => {
@@ -363,8 +415,25 @@ impl BuiltinPack {
             4729 | 4733 | 4757 => self.membership_rules(ev, now, &mut out),
             4741 => self.computer_created_rule(ev, now, &mut out),
             4726 | 4743 => self.account_deleted_rule(ev, now, &mut out),
-            4781 => self.account_renamed_rule(ev, now, &mut out),
-            4724 => self.reset_rule(ev, now, &mut out),
+            4781 => {
+                self.account_renamed_rule(ev, now, &mut out);
+                self.ticket_names_renamed(ev);
+                self.computer_rename_rule(ev, now, &mut out);
+            }
+            4724 => {
+                self.reset_rule(ev, now, &mut out);
+                if !out.iter().any(|a| a.rule_id == rules::RESET.0) {
+                    self.password_set_rules(ev, now, &mut out);
+                }
+            }
+            4723 => self.password_set_rules(ev, now, &mut out),
+            4624 => {
+                self.samr_sessions(ev, now);
+                self.forged_fields_rule(ev, now, &mut out);
+                self.pass_the_hash_rule(ev, now, &mut out);
+            }
+            4672 | 4634 => self.forged_fields_rule(ev, now, &mut out),
+            5145 => self.samr_sessions(ev, now),
             _ => {}
         }
         if !ev.failed() {

@@ -34,7 +34,45 @@ pub fn input_matches(pattern: &str, input: &str) -> bool {
 /// accounts without any right: failed logons and enumeration. Their `users` are the
 /// attacked, not the compromised.
 const ATTACKER_CAUSED_TECHNIQUES: [&str; 4] = ["T1110", "T1087", "T1069", "T1589"];
-const ATTACKER_CAUSED_RULES: [&str; 2] = ["riposte.password_spray", "riposte.brute_force"];
+const ATTACKER_CAUSED_RULES: [&str; 9] = [
+    "riposte.password_spray",
+    "riposte.brute_force",
+    // Names the KDC does not know, tried by anyone.
+    "riposte.kerberos_user_enumeration",
+    // runas /netonly (no admin right) names any account as the network credentials.
+    "riposte.pass_the_hash_new_credentials",
+    // Any user may create a computer (MachineAccountQuota) and rename it to a chosen name.
+    "riposte.samaccountname_spoofing",
+    // An unauthenticated attacker chooses the DC; its account is never contained automatically.
+    "riposte.zerologon_dc_password_set",
+    // Whoever manages one group chooses its members: the actor is the one to contain.
+    "riposte.group_membership_burst",
+    "riposte.group_member_added_and_removed",
+    "riposte.group_add_by_non_admin",
+];
+
+/// At run time, whatever the rule matched on (a technique like T1098 also
+/// matches a group burst): why `rule` must not act on the `users` of an
+/// alert of `alert_rule_id` / `alert_technique`, whom the attacker chose.
+pub fn attacked_users_refused(
+    rule: &Rule,
+    alert_rule_id: &str,
+    alert_technique: Option<&str>,
+) -> Option<String> {
+    if rule.on != Entity::Users || rule.act_on_attacked {
+        return None;
+    }
+    let probe = Rule {
+        technique: alert_technique.map(String::from),
+        rule_id: Some(alert_rule_id.to_string()),
+        ..rule.clone()
+    };
+    attacker_caused(&probe).map(|what| {
+        format!(
+            "the users of {what} are chosen by whoever causes it, not compromised: act on its actors, or say `act_on_attacked = true` in the rule if this is really meant"
+        )
+    })
+}
 
 fn attacker_caused(rule: &Rule) -> Option<String> {
     if rule.on != Entity::Users {
@@ -248,7 +286,48 @@ mod tests {
         by_id.technique = None;
         by_id.rule_id = Some("riposte.brute_force".into());
         assert!(check_rules(&[by_id]).is_err());
+        for id in [
+            "riposte.kerberos_user_enumeration",
+            "riposte.pass_the_hash_new_credentials",
+            "riposte.samaccountname_spoofing",
+            "riposte.zerologon_dc_password_set",
+        ] {
+            let mut by_id = rule("T1078", Entity::Users);
+            by_id.technique = None;
+            by_id.rule_id = Some(id.into());
+            assert!(
+                matches!(
+                    check_rules(&[by_id]),
+                    Err(RuleRefused::ActsOnAttacked { .. })
+                ),
+                "{id}"
+            );
+        }
         assert_eq!(check_rules(&[rule("T1078", Entity::Users)]), Ok(vec![]));
+        // A rule on T1098 passes at start, but never acts on the members a
+        // group manager chose in a burst: at run time the alert decides.
+        let t1098 = rule("T1098", Entity::Users);
+        assert_eq!(check_rules(std::slice::from_ref(&t1098)), Ok(vec![]));
+        let why = attacked_users_refused(&t1098, "riposte.group_membership_burst", Some("T1098"))
+            .expect("refused");
+        assert!(why.contains("act on its actors"), "{why}");
+        assert!(
+            attacked_users_refused(&t1098, "riposte.sensitive_group_add", Some("T1098")).is_none()
+        );
+        assert!(
+            attacked_users_refused(
+                &rule("T1098", Entity::Actors),
+                "riposte.group_membership_burst",
+                Some("T1098")
+            )
+            .is_none()
+        );
+        let mut explicit = t1098.clone();
+        explicit.act_on_attacked = true;
+        assert!(
+            attacked_users_refused(&explicit, "riposte.group_membership_burst", Some("T1098"))
+                .is_none()
+        );
         assert_eq!(
             check_rules(&[rule("T1110.003", Entity::Actors)]),
             Ok(vec![])

@@ -41,6 +41,8 @@ fn every_dev_recording_gives_its_technique_as_json_lines() {
         "computer-created-deleted-4742-4743.evtx",
         "user-renamed-admin-like-4781.evtx",
         "exchange-admin-group-add-4756.evtx",
+        "samr-password-reset-mimikatz-4724.evtx",
+        "pass-the-hash-local-4624.evtx",
     ]
     .iter()
     .map(|f| format!("{DEV}/{f}"))
@@ -81,7 +83,10 @@ fn every_dev_recording_gives_its_technique_as_json_lines() {
             // The recording has a TGT issued to `normal` from the spraying source.
             ("kerberos-password-spray-4771.evtx", "T1078"),
             ("kerberos-password-spray-4771.evtx", "T1110.003"),
+            ("pass-the-hash-local-4624.evtx", "T1550.002"),
             ("password-never-expires-set-4738.evtx", "T1098"),
+            // The DC's own machine password reset through SAMR after Zerologon.
+            ("samr-password-reset-mimikatz-4724.evtx", "T1098"),
             ("user-created-deleted-4720-4726.evtx", "T1136"),
             ("user-renamed-admin-like-4781.evtx", "T1098"),
         ]
