@@ -71,6 +71,10 @@ pub struct DetectConfig {
     /// time is further than this from now is refused as evidence (counted and logged, kept out
     /// of detection), so a future- or past-dated event cannot move windows or suppression.
     pub max_event_skew_secs: u64,
+    /// Sigma rule folders (or files): `riposte serve` and `riposte ingest` run them beside
+    /// the pack (`riposte detect` too, with `--rules`). Relative paths start at the config
+    /// file's directory. A rule that does not parse stops the start.
+    pub rules: Vec<std::path::PathBuf>,
 }
 
 impl Default for DetectConfig {
@@ -87,6 +91,7 @@ impl Default for DetectConfig {
             max_events_per_alert: 50,
             suppress_secs: 60 * 60,
             max_event_skew_secs: 5 * 60,
+            rules: Vec::new(),
         }
     }
 }

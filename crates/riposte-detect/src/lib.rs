@@ -22,4 +22,4 @@ pub mod sigma;
 pub use alert::{Alert, Entities, EventRef, Severity};
 pub use config::{BruteForceConfig, DetectConfig, SprayConfig};
 pub use detector::Detector;
-pub use sigma::{SigmaError, SigmaRules};
+pub use sigma::{RuleCheck, RuleProblem, SigmaError, SigmaRules};

@@ -491,7 +491,12 @@ impl Config {
                 .into_iter()
                 .map(|i| (i.forest, base_dir.join(i.samba_audit_log)))
                 .collect(),
-            detect: file.detect.unwrap_or_default(),
+            detect: {
+                let mut detect = file.detect.unwrap_or_default();
+                // Sigma rule folders, like every path in this file, start at its directory.
+                detect.rules = detect.rules.iter().map(|r| base_dir.join(r)).collect();
+                detect
+            },
             readiness_refresh: (file.readiness.refresh_minutes > 0)
                 .then(|| std::time::Duration::from_secs(file.readiness.refresh_minutes * 60)),
             bulk: file.bulk,
