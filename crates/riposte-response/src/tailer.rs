@@ -229,8 +229,7 @@ pub async fn tail(
                 if let Err(e) = pipeline.process(&events, &input).await {
                     warn!(error = %e, "alerts could not be stored");
                 }
-                let age = newest
-                    .map(|t| (time::OffsetDateTime::now_utc() - t).as_seconds_f64());
+                let age = newest.map(|t| (time::OffsetDateTime::now_utc() - t).as_seconds_f64());
                 pipeline
                     .stats()
                     .tail(&input.name, bytes_behind(&state), age);

@@ -654,6 +654,22 @@ bind_password_env = "RIPOSTE_TEST_CONFIG_PASSWORD"
             .unwrap_err()
             .to_string();
         assert!(err.contains("go together"), "{err}");
+        // Sigma rule folders too; a misspelt key is named.
+        let config = parse(&format!(
+            "[detect]\nrules = [\"sigma\", \"/etc/riposte/sigma\"]\n{base}"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.detect.rules,
+            vec![
+                PathBuf::from("/nonexistent/sigma"),
+                PathBuf::from("/etc/riposte/sigma")
+            ]
+        );
+        let err = parse(&format!("[detect]\nrule = [\"sigma\"]\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rule"), "{err}");
         let err = parse(&format!("[audit]\nsigning_kee = \"k\"\n{base}"))
             .unwrap_err()
             .to_string();

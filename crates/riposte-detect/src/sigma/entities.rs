@@ -61,7 +61,11 @@ pub(crate) fn of_correlation(
                 }
             }
             "subjectusername" | "subjectusersid" => {
-                if !entities.actors.iter().any(|a| a.eq_ignore_ascii_case(value)) {
+                if !entities
+                    .actors
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(value))
+                {
                     entities.actors.push(value.to_string());
                 }
             }

@@ -116,8 +116,7 @@ fn locate(text: &str, message: &str) -> usize {
         return n;
     }
     let docs = documents(text);
-    let Some((start, doc)) = docs.iter().find(|(_, doc)| parse_and_compile(doc).is_err())
-    else {
+    let Some((start, doc)) = docs.iter().find(|(_, doc)| parse_and_compile(doc).is_err()) else {
         return 1;
     };
     let lines = || doc.lines().enumerate().map(|(i, l)| (start + i, l));
@@ -196,8 +195,8 @@ mod tests {
         let (line, message) = check_text(&bad).unwrap_err();
         assert_eq!(line, 13, "{message}");
         // A condition naming no selection: the condition line of that document.
-        let (line, message) = check_text(&GOOD.replace("condition: sel", "condition: nothere"))
-            .unwrap_err();
+        let (line, message) =
+            check_text(&GOOD.replace("condition: sel", "condition: nothere")).unwrap_err();
         assert_eq!(line, 7, "{message}");
     }
 }
