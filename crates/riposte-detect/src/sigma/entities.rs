@@ -60,15 +60,7 @@ pub(crate) fn of_correlation(
                     entities.add_user(value);
                 }
             }
-            "subjectusername" | "subjectusersid" => {
-                if !entities
-                    .actors
-                    .iter()
-                    .any(|a| a.eq_ignore_ascii_case(value))
-                {
-                    entities.actors.push(value.to_string());
-                }
-            }
+            "subjectusername" | "subjectusersid" => entities.add_actor(value),
             "ipaddress" | "clientaddress" | "workstationname" | "workstation" => {
                 entities.add_source(value)
             }
