@@ -186,3 +186,54 @@ fn render_ingest(out: &mut String, s: &riposte_response::ingest_stats::IngestSna
             .collect(),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use riposte_response::ingest_stats::{IngestSnapshot, InputCounts, TailLag};
+
+    #[test]
+    fn ingestion_families_are_whole_and_label_values_escaped() {
+        let mut s = IngestSnapshot {
+            windows_held: 7,
+            ..Default::default()
+        };
+        s.inputs.insert(
+            "api:token:we\"ird\\".into(),
+            InputCounts {
+                events: 3,
+                unparsed: 1,
+            },
+        );
+        s.alerts_by_rule.insert("riposte.password_spray".into(), 2);
+        s.tail.insert(
+            "tail:corp".into(),
+            TailLag {
+                seconds: 1.5,
+                bytes_behind: 42,
+            },
+        );
+        let text = Metrics::default().render(0, &s);
+        for line in [
+            "riposte_ingest_events_total{input=\"api:token:we\\\"ird\\\\\"} 3",
+            "riposte_ingest_unparsed_total{input=\"api:token:we\\\"ird\\\\\"} 1",
+            "riposte_alerts_total{rule=\"riposte.password_spray\"} 2",
+            "riposte_detector_windows_held 7",
+            "riposte_tail_lag_seconds{input=\"tail:corp\"} 1.5",
+            "riposte_tail_bytes_behind{input=\"tail:corp\"} 42",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        // Each family's HELP and TYPE come right before its samples.
+        let type_line = text
+            .lines()
+            .position(|l| l == "# TYPE riposte_alerts_total counter")
+            .unwrap();
+        assert!(
+            text.lines()
+                .nth(type_line + 1)
+                .unwrap()
+                .starts_with("riposte_alerts_total{")
+        );
+    }
+}
