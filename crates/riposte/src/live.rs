@@ -10,7 +10,7 @@ use riposte_jobs::Runner;
 use riposte_response::Pipeline;
 use riposte_store::AlertStore;
 
-use riposte_detect::SigmaRules;
+use riposte_detect::{SigmaError, SigmaRules};
 
 use crate::config::{Config, ConfigError};
 
@@ -27,11 +27,19 @@ pub fn sigma_rules(config: &Config, command: &str) -> Result<Option<SigmaRules>,
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(" ");
-    let rules = SigmaRules::load(paths).map_err(|e| ConfigError::Invalid {
-        path: config.path.clone(),
-        message: format!(
-            "[detect] rules: {e}. Fix the rule or move its file out of the folder; `riposte detect --check-rules {folders}` lists every bad file with its line"
-        ),
+    let rules = SigmaRules::load(paths).map_err(|e| {
+        let what_to_do = match &e {
+            SigmaError::Read { .. } => {
+                "Check the path (relative paths start at the config file's directory)".to_string()
+            }
+            _ => format!(
+                "Fix the rule or move its file out of the folder; `riposte detect --check-rules {folders}` lists every bad file with its line"
+            ),
+        };
+        ConfigError::Invalid {
+            path: config.path.clone(),
+            message: format!("[detect] rules: {e}. {what_to_do}"),
+        }
     })?;
     eprintln!(
         "riposte {command}: {} Sigma rule(s) from {} file(s) ([detect] rules) run beside the built-in pack",
