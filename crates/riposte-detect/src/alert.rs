@@ -49,6 +49,10 @@ impl Entities {
         add(&mut self.sources, Some(s.to_string()));
     }
 
+    pub fn add_actor(&mut self, a: &str) {
+        add(&mut self.actors, Some(a.to_string()));
+    }
+
     pub fn add_dc(&mut self, d: &str) {
         add(&mut self.dcs, Some(d.to_string()));
     }

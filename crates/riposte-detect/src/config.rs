@@ -111,6 +111,10 @@ pub struct DetectConfig {
     /// Decoy (honeypot) accounts: distinguished name, objectGUID or SID. Any read of their
     /// properties (4662) is reported.
     pub decoys: Vec<String>,
+    /// Sigma rule folders (or files): `riposte serve` and `riposte ingest` run them beside
+    /// the pack (`riposte detect` too, with `--rules`). Relative paths start at the config
+    /// file's directory. A rule that does not parse stops the start.
+    pub rules: Vec<std::path::PathBuf>,
 }
 
 /// T1087.002: many distinct unknown principals asked for from one source.
@@ -152,6 +156,7 @@ impl Default for DetectConfig {
             tgt_lifetime_secs: 10 * 60 * 60,
             user_enumeration: UserEnumerationConfig::default(),
             decoys: Vec::new(),
+            rules: Vec::new(),
         }
     }
 }

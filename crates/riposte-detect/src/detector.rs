@@ -24,6 +24,11 @@ impl Detector {
         Self::new(DetectConfig::default(), None)
     }
 
+    /// Windowed groups held now (the pack's and the Sigma correlations'): for `/metrics`.
+    pub fn windows_held(&self) -> usize {
+        self.builtin.windows_held() + self.sigma.as_ref().map_or(0, SigmaRules::windows_held)
+    }
+
     pub fn process(&mut self, ev: &IdentityEvent) -> Vec<Alert> {
         let mut out = self.builtin.process(ev);
         if let Some(s) = &mut self.sigma {

@@ -24,4 +24,4 @@ pub use config::{
     BruteForceConfig, DetectConfig, GroupBurstConfig, SprayConfig, UserEnumerationConfig,
 };
 pub use detector::Detector;
-pub use sigma::{SigmaError, SigmaRules};
+pub use sigma::{RuleCheck, RuleProblem, SigmaError, SigmaRules};

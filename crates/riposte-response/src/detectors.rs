@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use riposte_core::directory::Directory;
-use riposte_detect::{DetectConfig, Detector};
+use riposte_detect::{DetectConfig, Detector, SigmaRules};
 use riposte_store::AlertStore;
 
 use crate::pipeline::Pipeline;
@@ -33,6 +33,16 @@ impl Detectors {
             make: Box::new(make),
             by_input: HashMap::new(),
             uses: 0,
+        }
+    }
+
+    /// Windowed groups held by every input's detector.
+    pub(crate) fn windows_held(&self) -> usize {
+        match self {
+            Detectors::Shared(d) => d.windows_held(),
+            Detectors::PerInput { by_input, .. } => {
+                by_input.values().map(|(_, d)| d.windows_held()).sum()
+            }
         }
     }
 
@@ -67,9 +77,11 @@ impl Detectors {
 /// The live pipeline (`riposte serve`): a detector state per input, with the allowed clock
 /// skew of `detect`. Who is a DC comes from the directory (each forest's DC computer objects)
 /// and the configuration, never from the events: a forged event naming a host as its logger
-/// must not make that host a DC and hide its DCSync.
+/// must not make that host a DC and hide its DCSync. `sigma` (the `[detect] rules`) runs
+/// beside the pack, with correlation state of its own per input.
 pub async fn live_pipeline(
     detect: &DetectConfig,
+    sigma: Option<SigmaRules>,
     directory: &Arc<dyn Directory>,
     alerts: Arc<dyn AlertStore>,
 ) -> Pipeline {
@@ -89,5 +101,9 @@ pub async fn live_pipeline(
         }
     }
     let skew = Duration::from_secs(detect.max_event_skew_secs);
-    Pipeline::per_input(move || Detector::new(detect.clone(), None), alerts).with_max_skew(skew)
+    Pipeline::per_input(
+        move || Detector::new(detect.clone(), sigma.as_ref().map(SigmaRules::fresh)),
+        alerts,
+    )
+    .with_max_skew(skew)
 }

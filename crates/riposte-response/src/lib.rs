@@ -7,6 +7,7 @@
 //! - [`pipeline`]: events in, stored alerts out, the alert hook, evidence kept apart by input.
 //! - [`detectors`]: one detector state or one per input; the live settings (DCs from the
 //!   directory).
+//! - [`ingest_stats`]: events and unparsed records per input, alerts per rule, tail lag.
 //! - [`tailer`]: follows the DCs' Samba audit logs into the pipeline.
 //! - [`automation`]: the rules, and which evidence they may act on ([`automation::trust`]).
 //! - [`respond`]: the automation rules on the alert hook, into the Runner.
@@ -17,6 +18,7 @@
 
 pub mod automation;
 pub mod detectors;
+pub mod ingest_stats;
 pub mod pipeline;
 pub mod respond;
 pub mod tailer;

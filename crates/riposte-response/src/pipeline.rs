@@ -35,6 +35,7 @@ use tokio::sync::broadcast;
 use tracing::{info, warn};
 
 use crate::detectors::Detectors;
+use crate::ingest_stats::{IngestSnapshot, IngestStats};
 /// How many stored alerts the hook keeps for slow subscribers.
 pub const ALERT_HOOK_CAPACITY: usize = 1024;
 
@@ -88,6 +89,7 @@ pub struct Pipeline {
     hook: broadcast::Sender<StoredAlert>,
     max_skew: Duration,
     refused_as_evidence: AtomicU64,
+    stats: IngestStats,
 }
 
 /// What one batch did.
@@ -169,6 +171,7 @@ impl Pipeline {
             hook,
             max_skew: DEFAULT_MAX_SKEW,
             refused_as_evidence: AtomicU64::new(0),
+            stats: IngestStats::default(),
         }
     }
 
@@ -188,6 +191,21 @@ impl Pipeline {
     fn in_time(&self, ev: &IdentityEvent, now: time::OffsetDateTime) -> bool {
         ev.time
             .is_none_or(|t| (t - now).unsigned_abs() <= self.max_skew)
+    }
+
+    /// The ingestion counters (what the tailers report besides the events).
+    pub fn stats(&self) -> &IngestStats {
+        &self.stats
+    }
+
+    /// The ingestion counters with the windows the detectors hold now, for `/metrics`.
+    pub fn ingest_snapshot(&self) -> IngestSnapshot {
+        let held = self
+            .detectors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .windows_held();
+        self.stats.snapshot(held)
     }
 
     /// The alert hook: every stored alert, in order (see the module docs).
@@ -217,6 +235,7 @@ impl Pipeline {
         input: &Input,
     ) -> Result<(Vec<StoredAlert>, u64), StoreError> {
         let now = time::OffsetDateTime::now_utc();
+        self.stats.events(&input.name, events.len() as u64);
         let mut refused = 0u64;
         let raised: Vec<Alert> = {
             let mut detectors = self.detectors.lock().unwrap_or_else(|p| p.into_inner());
@@ -243,6 +262,7 @@ impl Pipeline {
         }
         let mut stored = Vec::with_capacity(raised.len());
         for a in raised {
+            self.stats.alert(&a.rule_id);
             let s = self.alerts.append_alert(to_new_alert(a, input)).await?;
             info!(alert = %s.id, rule = %s.alert.rule_id, technique = ?s.alert.technique, "alert raised");
             let _ = self.hook.send(s.clone());
@@ -313,6 +333,8 @@ impl Pipeline {
             }
         }
         report.accepted = events.len() as u64;
+        self.stats
+            .unparsed(&input.name, report.unparsed.len() as u64);
         (report.alerts, report.refused_as_evidence) = self.process_counted(&events, input).await?;
         Ok(report)
     }

@@ -218,15 +218,27 @@ pub async fn tail(
                         match parse_json_event(&line[start..], loc) {
                             Ok(Some(ev)) => events.push(ev),
                             Ok(None) => {}
-                            Err(e) => warn!(error = %e, "unreadable audit record skipped"),
+                            Err(e) => {
+                                pipeline.stats().unparsed(&input.name, 1);
+                                warn!(error = %e, "unreadable audit record skipped")
+                            }
                         }
                     }
                 }
+                let newest = events.iter().filter_map(|e| e.time).max();
                 if let Err(e) = pipeline.process(&events, &input).await {
                     warn!(error = %e, "alerts could not be stored");
                 }
+                let age = newest.map(|t| (time::OffsetDateTime::now_utc() - t).as_seconds_f64());
+                pipeline
+                    .stats()
+                    .tail(&input.name, bytes_behind(&state), age);
             }
-            Ok(_) => {}
+            Ok(_) => {
+                pipeline
+                    .stats()
+                    .tail(&input.name, bytes_behind(&state), None);
+            }
             Err(e) => {
                 warn!(path = %origin, error = %e, "cannot read the audit log; will retry");
                 state.file = None;
@@ -249,6 +261,13 @@ pub async fn tail(
         }
     }
     save(&source, &state, &mut last_saved);
+}
+
+/// Bytes of the log past what was read (0 when it cannot be looked at).
+fn bytes_behind(state: &TailState) -> u64 {
+    std::fs::metadata(&state.path)
+        .map(|m| m.len().saturating_sub(state.position().1))
+        .unwrap_or(0)
 }
 
 /// Saves the position read up to, if it moved since `last_saved`.

@@ -300,7 +300,10 @@ async fn metrics_text(
     State(state): State<AppState>,
     _caller: authorised::Authorised<authorised::permit::ReadJobs>,
 ) -> Result<Response, ApiError> {
-    let body = state.metrics.render(state.runner.directory().round_trips());
+    let body = state.metrics.render(
+        state.runner.directory().round_trips(),
+        &state.pipeline.ingest_snapshot(),
+    );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }
 

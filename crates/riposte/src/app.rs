@@ -106,10 +106,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Ingest(args) => {
             // Detection needs the alert store only, not the directory.
             let config = root.config()?;
+            // A bad `[detect] rules` file stops here, before anything is read or stored.
+            let sigma = crate::live::sigma_rules(&config, "ingest")?;
             let store = open_ledger(&config).await?;
             // Alerts from these files record who fed them: the CLI's operator.
             let operator = root.operator(store.as_ref()).await?;
-            commands::ingest::run(&args, config.detect, store, &operator, json).await
+            commands::ingest::run(&args, config.detect, sigma, store, &operator, json).await
         }
         Command::Serve => {
             let config = root.config()?;

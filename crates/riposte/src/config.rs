@@ -491,7 +491,12 @@ impl Config {
                 .into_iter()
                 .map(|i| (i.forest, base_dir.join(i.samba_audit_log)))
                 .collect(),
-            detect: file.detect.unwrap_or_default(),
+            detect: {
+                let mut detect = file.detect.unwrap_or_default();
+                // Sigma rule folders, like every path in this file, start at its directory.
+                detect.rules = detect.rules.iter().map(|r| base_dir.join(r)).collect();
+                detect
+            },
             readiness_refresh: (file.readiness.refresh_minutes > 0)
                 .then(|| std::time::Duration::from_secs(file.readiness.refresh_minutes * 60)),
             bulk: file.bulk,
@@ -649,6 +654,22 @@ bind_password_env = "RIPOSTE_TEST_CONFIG_PASSWORD"
             .unwrap_err()
             .to_string();
         assert!(err.contains("go together"), "{err}");
+        // Sigma rule folders too; a misspelt key is named.
+        let config = parse(&format!(
+            "[detect]\nrules = [\"sigma\", \"/etc/riposte/sigma\"]\n{base}"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.detect.rules,
+            vec![
+                PathBuf::from("/nonexistent/sigma"),
+                PathBuf::from("/etc/riposte/sigma")
+            ]
+        );
+        let err = parse(&format!("[detect]\nrule = [\"sigma\"]\n{base}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rule"), "{err}");
         let err = parse(&format!("[audit]\nsigning_kee = \"k\"\n{base}"))
             .unwrap_err()
             .to_string();

@@ -312,6 +312,11 @@ impl BuiltinPack {
         }
     }
 
+    /// Windowed groups held (spray sources, brute-forced accounts): for `/metrics`.
+    pub fn windows_held(&self) -> usize {
+        self.spray.groups.len() + self.brute.groups.len()
+    }
+
     pub fn process(&mut self, ev: &IdentityEvent) -> Vec<Alert> {
         let now = unix(ev).unwrap_or(self.clock);
         self.clock = self.clock.max(now);

@@ -1,12 +1,13 @@
 //! `riposte ingest FILE...`: files through the live pipeline (the same shared detector and
-//! alert store `riposte serve` uses), so their alerts are stored and listed by the API.
+//! alert store `riposte serve` uses, with the `[detect] rules` Sigma rules), so their alerts
+//! are stored and listed by the API.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use riposte_detect::Detector;
+use riposte_detect::{Detector, SigmaRules};
 use riposte_events::Ingest;
 use riposte_response::Pipeline;
 use riposte_store::AlertStore;
@@ -25,11 +26,12 @@ const SHOWN_ERRORS: usize = 10;
 pub async fn run(
     args: &IngestArgs,
     detect: riposte_detect::DetectConfig,
+    sigma: Option<SigmaRules>,
     alerts: Arc<dyn AlertStore>,
     operator: &riposte_core::policy::Principal,
     json: bool,
 ) -> anyhow::Result<u8> {
-    let pipeline = Pipeline::new(Detector::new(detect, None), alerts);
+    let pipeline = Pipeline::new(Detector::new(detect, sigma), alerts);
     let files = args.files.clone();
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     // Reading is blocking and streams record by record; batches go to the pipeline.

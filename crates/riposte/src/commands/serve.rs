@@ -32,7 +32,7 @@ pub async fn run(
         second_factors: store.clone(),
         pending: store.clone(),
     };
-    let pipeline = Arc::new(live::pipeline(&config, runner.directory(), alerts).await);
+    let pipeline = Arc::new(live::pipeline(&config, runner.directory(), alerts).await?);
     let options = riposte_server::ServeOptions {
         listen: config.listen,
         poll: config.job_poll,
