@@ -12,29 +12,10 @@ use std::time::Instant;
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope};
 
 const SETS: &[(&str, &[&str])] = &[
-    ("userAccountControl", &["userAccountControl"]),
+    ("userAccountControl only", &["userAccountControl"]),
+    ("the state riposte reads", riposte_ad::STATE_ATTRIBUTES),
     (
-        "state (no computed rights, no metadata)",
-        &[
-            "sAMAccountName",
-            "userPrincipalName",
-            "displayName",
-            "objectSid",
-            "objectGUID",
-            "userAccountControl",
-            "msDS-User-Account-Control-Computed",
-            "pwdLastSet",
-            "lockoutTime",
-            "adminCount",
-            "msDS-UserPasswordExpiryTimeComputed",
-        ],
-    ),
-    (
-        "+ replPropertyMetaData",
-        &["userAccountControl", "replPropertyMetaData"],
-    ),
-    (
-        "+ allowedAttributesEffective",
+        "userAccountControl + allowedAttributesEffective",
         &["userAccountControl", "allowedAttributesEffective"],
     ),
 ];

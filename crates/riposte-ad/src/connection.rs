@@ -22,7 +22,7 @@ use tracing::{debug, warn};
 
 use crate::config::{ConfigError, Credentials, ForestSettings, TlsMode};
 use crate::container_rights::ContainerRights;
-use crate::entry::{ACCOUNT_ATTRIBUTES, STATE_ATTRIBUTES, account_from_entry};
+use crate::entry::{STATE_ATTRIBUTES, account_attributes, account_from_entry};
 use crate::{filter, kerberos, tls};
 
 /// LDAP result codes riposte tells apart (RFC 4511 appendix A).
@@ -468,7 +468,7 @@ impl Forest {
                 &self.settings.base_dn,
                 Scope::Subtree,
                 &filter,
-                ACCOUNT_ATTRIBUTES.to_vec(),
+                account_attributes(true),
             )
             .await;
         match found {
@@ -695,7 +695,7 @@ impl Forest {
             self.round_trip();
             let found = ldap
                 .with_timeout(self.settings.operation_timeout)
-                .search(&base, scope, &filter, ACCOUNT_ATTRIBUTES.to_vec())
+                .search(&base, scope, &filter, account_attributes(true))
                 .await;
             return match found {
                 Ok(result) if result.1.rc == rc::NO_SUCH_OBJECT => Ok(Some(Vec::new())),
@@ -742,16 +742,12 @@ impl AdSession {
     /// `allowedAttributesEffective` too.
     async fn read(&mut self, dn: &str, rights: bool) -> Result<AccountState, DirectoryError> {
         let timeout = self.forest.settings.operation_timeout;
-        let attributes = if rights {
-            ACCOUNT_ATTRIBUTES
-        } else {
-            STATE_ATTRIBUTES
-        };
+        let attributes = account_attributes(rights);
         self.forest.round_trip();
         let mut ldap = self.bound.ldap.clone();
         let found = ldap
             .with_timeout(timeout)
-            .search(dn, Scope::Base, "(objectClass=user)", attributes.to_vec())
+            .search(dn, Scope::Base, "(objectClass=user)", attributes)
             .await;
         let result = match found {
             Ok(r) => r,

@@ -5,26 +5,8 @@ use riposte_core::account::{AccountState, AttributeMetadata};
 use riposte_core::sid::Sid;
 use uuid::Uuid;
 
-/// Every attribute riposte reads of an account, in one search, with the
-/// action account's rights on it (`allowedAttributesEffective`, the costly one).
-pub const ACCOUNT_ATTRIBUTES: &[&str] = &[
-    "sAMAccountName",
-    "userPrincipalName",
-    "displayName",
-    "objectSid",
-    "objectGUID",
-    "userAccountControl",
-    "msDS-User-Account-Control-Computed",
-    "pwdLastSet",
-    "lockoutTime",
-    "adminCount",
-    "msDS-UserPasswordExpiryTimeComputed",
-    "allowedAttributesEffective",
-    "replPropertyMetaData",
-];
-
-/// [`ACCOUNT_ATTRIBUTES`] without the rights: read-backs, and sets of
-/// accounts (an OU, a group) listed to plan a bulk operation.
+/// Every attribute riposte reads of an account's state, in one search:
+/// read-backs, and sets of accounts (an OU, a group) listed to plan a bulk.
 pub const STATE_ATTRIBUTES: &[&str] = &[
     "sAMAccountName",
     "userPrincipalName",
@@ -39,6 +21,16 @@ pub const STATE_ATTRIBUTES: &[&str] = &[
     "msDS-UserPasswordExpiryTimeComputed",
     "replPropertyMetaData",
 ];
+
+/// The attributes of one account read: its state, and with `rights` the
+/// action account's rights on it (`allowedAttributesEffective`, the costly one).
+pub fn account_attributes(rights: bool) -> Vec<&'static str> {
+    let mut attributes = STATE_ATTRIBUTES.to_vec();
+    if rights {
+        attributes.push("allowedAttributesEffective");
+    }
+    attributes
+}
 
 /// Attribute IDs (ATTIDs from the default prefix table) of what riposte writes.
 const WRITTEN_ATTIDS: &[(u32, &str)] = &[
@@ -72,7 +64,7 @@ fn number(entry: &SearchEntry, name: &str) -> Option<i64> {
 }
 
 /// The account in `entry`; `rights_asked` says whether the search asked for
-/// `allowedAttributesEffective` ([`ACCOUNT_ATTRIBUTES`]): if it did, a
+/// `allowedAttributesEffective` ([`account_attributes`]): if it did, a
 /// missing value means nothing is writable; if not, the rights are unknown.
 pub fn account_from_entry(forest: &str, entry: &SearchEntry, rights_asked: bool) -> AccountState {
     let writable = entry

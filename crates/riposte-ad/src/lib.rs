@@ -17,6 +17,7 @@ mod tls;
 
 pub use config::{AuthKind, ConfigError, Credentials, ForestConfig, ForestSettings, TlsMode};
 pub use connection::AdDirectory;
+pub use entry::STATE_ATTRIBUTES;
 /// The rustls client configuration riposte uses for a forest (only its CA trusted);
 /// public for the benchmark floor (`examples/ldap_floor.rs`).
 pub use tls::client_config;

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use riposte_events::IdentityEvent;
 
-use super::{BuiltinPack, lower_short};
+use super::{BuiltinPack, field, lower_short};
 use crate::alert::{Alert, Severity};
 
 pub const COMPUTER_BY_NON_ADMIN: (&str, &str, &str) = (
@@ -123,13 +123,6 @@ fn krbtgt_like(letters: &str) -> bool {
         prev = cur;
     }
     prev[K.len()] <= 1
-}
-
-fn field<'a>(ev: &'a IdentityEvent, k: &str) -> Option<&'a str> {
-    ev.data
-        .get(k)
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty() && *v != "-")
 }
 
 /// The created or changed account's sAMAccountName as the event gives it.

@@ -6,7 +6,7 @@
 
 use riposte_events::IdentityEvent;
 
-use super::kerb_util::field;
+use super::field;
 use super::{BuiltinPack, Windows};
 use crate::alert::{Alert, Severity};
 

@@ -7,7 +7,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use riposte_events::{IdentityEvent, SourceFormat};
 
-use super::kerb_util::{account_name, field, realm_of};
+use super::field;
+use super::kerb_util::{account_name, realm_of};
 use super::{BuiltinPack, host_label, lower_short};
 use crate::alert::{Alert, Severity};
 

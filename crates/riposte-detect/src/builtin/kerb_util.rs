@@ -3,11 +3,7 @@
 
 use riposte_events::{Account, IdentityEvent};
 
-/// A field the event really carries: `-`, empty and `%%1793` (<value not set>) mean nothing.
-pub(super) fn field<'a>(ev: &'a IdentityEvent, name: &str) -> Option<&'a str> {
-    let v = ev.data.get(name)?.trim();
-    (!(v.is_empty() || v == "-" || v == "%%1793")).then_some(v)
-}
+use super::field;
 
 /// ANONYMOUS LOGON (S-1-5-7), by SID or by name.
 pub(super) fn is_anonymous(a: &Account) -> bool {

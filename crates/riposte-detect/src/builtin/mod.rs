@@ -266,6 +266,13 @@ pub struct BuiltinPack {
     enumeration: Windows,
 }
 
+/// An EventData field the event really carries, by its Windows name: `-`, empty and
+/// `%%1793` (<value not set>) mean nothing. Every family reads fields through this.
+pub(super) fn field<'a>(ev: &'a IdentityEvent, name: &str) -> Option<&'a str> {
+    let v = ev.data.get(name)?.trim();
+    (!(v.is_empty() || v == "-" || v == "%%1793")).then_some(v)
+}
+
 fn lower_short(name: &str) -> String {
     let n = name.split('@').next().unwrap_or(name);
     let n = n.rsplit('\\').next().unwrap_or(n);

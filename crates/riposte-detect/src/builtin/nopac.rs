@@ -8,7 +8,8 @@ use std::collections::HashSet;
 
 use riposte_events::IdentityEvent;
 
-use super::kerb_util::{account_name, field};
+use super::field;
+use super::kerb_util::account_name;
 use super::{BuiltinPack, host_label, lower_short};
 use crate::alert::{Alert, Severity};
 

@@ -12,7 +12,8 @@
 
 use riposte_events::IdentityEvent;
 
-use super::kerb_util::{field, is_anonymous};
+use super::field;
+use super::kerb_util::is_anonymous;
 use super::{BuiltinPack, host_label};
 use crate::alert::{Alert, Severity};
 

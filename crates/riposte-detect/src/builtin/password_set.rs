@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use riposte_events::{IdentityEvent, SourceFormat};
 
 use super::BuiltinPack;
-use super::kerb_util::{account_name, field, is_anonymous};
+use super::field;
+use super::kerb_util::{account_name, is_anonymous};
 use crate::alert::{Alert, Severity};
 
 pub const DC_MACHINE_RESET: (&str, &str, &str) = (

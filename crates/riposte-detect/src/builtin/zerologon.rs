@@ -7,7 +7,8 @@
 use riposte_events::IdentityEvent;
 
 use super::BuiltinPack;
-use super::kerb_util::{field, is_anonymous};
+use super::field;
+use super::kerb_util::is_anonymous;
 use crate::alert::{Alert, Severity};
 
 pub const ZEROLOGON: (&str, &str, &str) = (
