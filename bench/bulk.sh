@@ -6,6 +6,8 @@
 #
 #   BENCH_PROFILE=debug    measure the dev build the tests use (default: release)
 #   BENCH_RECORD=0         do not append to BENCHMARKS.md
+#   RIPOSTE_BIN=PATH       measure this riposte binary instead of building one (an older build: it
+#                          runs without the connections_per_dc = 1 variant, which it would refuse)
 #
 # 1. One action, request to verified outcome (SINGLE_REPS accounts each, median):
 #    floor = one LDAP modify + one read-back on an open, bound LDAPS connection (examples/ldap_floor.rs);
@@ -25,7 +27,7 @@ PROFILE=${BENCH_PROFILE:-release}
 LAB=$(cd .lab && pwd -P)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 if [ "$PROFILE" = release ]; then REL=--release; else REL=; fi
-cargo build $REL -q -p riposte --bin riposte
+[ -n "${RIPOSTE_BIN:-}" ] || cargo build $REL -q -p riposte --bin riposte
 cargo build $REL -q -p riposte-ad --example ldap_floor
 
 BASE="DC=corp,DC=example,DC=test"
@@ -40,7 +42,8 @@ OU="OU=$TAG,OU=Staff,$BASE"          # the ACCOUNTS users of item 2
 OU1="OU=${TAG}s,OU=Staff,$BASE"      # the single-action users of item 1
 WORK=$(mktemp -d)
 # Copies: a rebuild during the run must not change what is measured.
-cp "$CARGO_TARGET_DIR/$PROFILE/riposte" "$CARGO_TARGET_DIR/$PROFILE/examples/ldap_floor" "$WORK/"
+cp "${RIPOSTE_BIN:-$CARGO_TARGET_DIR/$PROFILE/riposte}" "$WORK/riposte"
+cp "$CARGO_TARGET_DIR/$PROFILE/examples/ldap_floor" "$WORK/"
 BIN=$WORK/riposte
 FLOOR=$WORK/ldap_floor
 
@@ -148,17 +151,19 @@ for rep in $(seq 1 "$REPS"); do
   done < "$WORK/bulk_dns.txt"
   T[loop]+="$(( $(now_ms) - s )) "
 
-  for variant in riposte riposte-ad riposte-ad1; do
+  variants="riposte riposte-ad riposte-ad1"
+  [ -z "${RIPOSTE_BIN:-}" ] || variants="riposte riposte-ad"
+  for variant in $variants; do
     enable_all; s=$(now_ms)
     out=$(RIPOSTE_LOG=error "$BIN" --config "$WORK/$variant.toml" --json bulk disable --ou "$OU" --reason "bench: bulk $rep" --quiet)
     T[$variant]+="$(( $(now_ms) - s )) "
     verified=$(echo "$out" | python3 -c 'import sys,json; print(json.load(sys.stdin)["counts"]["verified"])')
     [ "$verified" = "$N" ] || { echo "$variant verified $verified of $N: $out" >&2; exit 1; }
   done
-  echo "run $rep (ms): floor $(echo "${T[floor]}" | awk '{print $NF}'), serial loop $(echo "${T[loop]}" | awk '{print $NF}'), riposte $(echo "${T[riposte]}" | awk '{print $NF}'), riposte AD-only $(echo "${T[riposte-ad]}" | awk '{print $NF}'), AD-only one connection $(echo "${T[riposte-ad1]}" | awk '{print $NF}')"
+  echo "run $rep (ms): floor $(echo "${T[floor]}" | awk '{print $NF}'), serial loop $(echo "${T[loop]}" | awk '{print $NF}'), riposte $(echo "${T[riposte]}" | awk '{print $NF}'), riposte AD-only $(echo "${T[riposte-ad]}" | awk '{print $NF}'), AD-only one connection $(echo "${T[riposte-ad1]:-}" | awk '{print $NF}')"
 done
 secs() { echo "$1" | median | awk '{printf "%.3f", $1 / 1000}'; }
-b_floor=$(secs "${T[floor]}"); b_loop=$(secs "${T[loop]}"); b_rip=$(secs "${T[riposte]}"); b_ripad=$(secs "${T[riposte-ad]}"); b_ripad1=$(secs "${T[riposte-ad1]}")
+b_floor=$(secs "${T[floor]}"); b_loop=$(secs "${T[loop]}"); b_rip=$(secs "${T[riposte]}"); b_ripad=$(secs "${T[riposte-ad]}"); b_ripad1=$( [ -n "${T[riposte-ad1]:-}" ] && secs "${T[riposte-ad1]}" || echo nan)
 
 # 3. PostgreSQL, two nodes: two `riposte serve` on one fresh PostgreSQL ledger (scripts/postgres),
 # AD-only config; POST /api/v1/bulk (the OU) to one node, both drive it; poll GET /api/v1/bulk/{id}
@@ -211,7 +216,8 @@ a = sys.argv[1:]
 n, reps, one, profile = int(a[0]), int(a[1]), int(a[2]), a[3]
 f1, t1, s1, r1 = map(float, a[4:8])
 fb, lb, rb, rab, rab1 = map(float, a[8:13])
-def rate(s): return round(n / s, 1)
+def rate(s): return None if s != s else round(n / s, 1)
+def ratio(s): return None if s != s else round(s / fb, 2)
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
 print(json.dumps({
@@ -221,11 +227,11 @@ print(json.dumps({
                         "ratio_riposte_to_samba_tool": round(r1 / s1, 2), "samples": one},
   "bulk": {"accounts": n, "runs": reps,
            "floor_one_ldif_s": fb, "serial_ldapmodify_s": lb, "riposte_s": rb, "riposte_ad_only_s": rab,
-           "riposte_ad_only_one_connection_s": rab1,
+           "riposte_ad_only_one_connection_s": None if rab1 != rab1 else rab1,
            "accounts_per_s": {"floor": rate(fb), "serial_ldapmodify": rate(lb), "riposte": rate(rb), "riposte_ad_only": rate(rab),
                               "riposte_ad_only_one_connection": rate(rab1)},
            "ratio_to_floor": {"serial_ldapmodify": round(lb / fb, 2), "riposte": round(rb / fb, 2), "riposte_ad_only": round(rab / fb, 2),
-                              "riposte_ad_only_one_connection": round(rab1 / fb, 2)}},
+                              "riposte_ad_only_one_connection": ratio(rab1)}},
   "postgres_two_nodes": json.loads(a[13]),
 }))
 PY
