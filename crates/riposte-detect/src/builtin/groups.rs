@@ -299,6 +299,11 @@ pub(super) struct GroupState {
 }
 
 impl GroupState {
+    /// Windowed groups held: one per actor whose membership changes are counted.
+    pub(super) fn windows_held(&self) -> usize {
+        self.burst.groups.len()
+    }
+
     pub(super) fn new(cfg: &crate::config::DetectConfig) -> Self {
         let n = cfg.group_burst.min_changes;
         GroupState {
@@ -424,6 +429,25 @@ mod tests {
         assert_eq!(a[0].event_count, 10);
         assert_eq!(a[0].entities.actors, vec!["CORP\\mallory".to_string()]);
         assert!(a[0].entities.users.contains(&"eve".to_string()));
+    }
+
+    #[test]
+    fn the_windows_held_count_the_actors_whose_changes_are_counted() {
+        let mut detector = crate::Detector::builtin();
+        assert_eq!(detector.windows_held(), 0);
+        for (i, actor) in ["mallory", "trent"].iter().enumerate() {
+            let who = subject(actor, 1500 + i as u32);
+            detector.process(&change(
+                4728,
+                0,
+                &who,
+                "Team0",
+                "S-1-5-21-1-2-3-3000",
+                "eve",
+                1600,
+            ));
+        }
+        assert_eq!(detector.windows_held(), 2);
     }
 
     #[test]

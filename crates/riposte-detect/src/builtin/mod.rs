@@ -321,7 +321,10 @@ impl BuiltinPack {
 
     /// Windowed groups held (spray sources, brute-forced accounts): for `/metrics`.
     pub fn windows_held(&self) -> usize {
-        self.spray.groups.len() + self.brute.groups.len()
+        self.spray.groups.len()
+            + self.brute.groups.len()
+            + self.enumeration.groups.len()
+            + self.groups.windows_held()
     }
 
     pub fn process(&mut self, ev: &IdentityEvent) -> Vec<Alert> {
