@@ -8,6 +8,8 @@
 #   BENCH_RECORD=0         do not append to BENCHMARKS.md
 #   RIPOSTE_BIN=PATH       measure this riposte binary instead of building one (an older build: it
 #                          runs without the connections_per_dc = 1 variant, which it would refuse)
+#   BEFORE_BIN=PATH        also run this older binary (AD-only config) in each repetition, interleaved
+#                          with the others, so before and after are measured under the same load
 #
 # 1. One action, request to verified outcome (SINGLE_REPS accounts each, median):
 #    floor = one LDAP modify + one read-back on an open, bound LDAPS connection (examples/ldap_floor.rs);
@@ -44,6 +46,7 @@ WORK=$(mktemp -d)
 # Copies: a rebuild during the run must not change what is measured.
 cp "${RIPOSTE_BIN:-$CARGO_TARGET_DIR/$PROFILE/riposte}" "$WORK/riposte"
 cp "$CARGO_TARGET_DIR/$PROFILE/examples/ldap_floor" "$WORK/"
+[ -z "${BEFORE_BIN:-}" ] || cp "$BEFORE_BIN" "$WORK/riposte-before"
 BIN=$WORK/riposte
 FLOOR=$WORK/ldap_floor
 
@@ -153,17 +156,23 @@ for rep in $(seq 1 "$REPS"); do
 
   variants="riposte riposte-ad riposte-ad1"
   [ -z "${RIPOSTE_BIN:-}" ] || variants="riposte riposte-ad"
+  [ -z "${BEFORE_BIN:-}" ] || variants+=" before"
   for variant in $variants; do
     enable_all; s=$(now_ms)
-    out=$(RIPOSTE_LOG=error "$BIN" --config "$WORK/$variant.toml" --json bulk disable --ou "$OU" --reason "bench: bulk $rep" --quiet)
+    if [ "$variant" = before ]; then
+      out=$(RIPOSTE_LOG=error "$WORK/riposte-before" --config "$WORK/riposte-ad.toml" --json bulk disable --ou "$OU" --reason "bench: bulk $rep" --quiet)
+    else
+      out=$(RIPOSTE_LOG=error "$BIN" --config "$WORK/$variant.toml" --json bulk disable --ou "$OU" --reason "bench: bulk $rep" --quiet)
+    fi
     T[$variant]+="$(( $(now_ms) - s )) "
     verified=$(echo "$out" | python3 -c 'import sys,json; print(json.load(sys.stdin)["counts"]["verified"])')
     [ "$verified" = "$N" ] || { echo "$variant verified $verified of $N: $out" >&2; exit 1; }
   done
-  echo "run $rep (ms): floor $(echo "${T[floor]}" | awk '{print $NF}'), serial loop $(echo "${T[loop]}" | awk '{print $NF}'), riposte $(echo "${T[riposte]}" | awk '{print $NF}'), riposte AD-only $(echo "${T[riposte-ad]}" | awk '{print $NF}'), AD-only one connection $(echo "${T[riposte-ad1]:-}" | awk '{print $NF}')"
+  echo "run $rep (ms): floor $(echo "${T[floor]}" | awk '{print $NF}'), serial loop $(echo "${T[loop]}" | awk '{print $NF}'), riposte $(echo "${T[riposte]}" | awk '{print $NF}'), riposte AD-only $(echo "${T[riposte-ad]}" | awk '{print $NF}'), AD-only one connection $(echo "${T[riposte-ad1]:-}" | awk '{print $NF}'), before (AD-only) $(echo "${T[before]:-}" | awk '{print $NF}')"
 done
 secs() { echo "$1" | median | awk '{printf "%.3f", $1 / 1000}'; }
 b_floor=$(secs "${T[floor]}"); b_loop=$(secs "${T[loop]}"); b_rip=$(secs "${T[riposte]}"); b_ripad=$(secs "${T[riposte-ad]}"); b_ripad1=$( [ -n "${T[riposte-ad1]:-}" ] && secs "${T[riposte-ad1]}" || echo nan)
+b_before=$( [ -n "${T[before]:-}" ] && secs "${T[before]}" || echo nan)
 
 # 3. PostgreSQL, two nodes: two `riposte serve` on one fresh PostgreSQL ledger (scripts/postgres),
 # AD-only config; POST /api/v1/bulk (the OU) to one node, both drive it; poll GET /api/v1/bulk/{id}
@@ -210,7 +219,7 @@ bench_postgres_two_nodes() {
 pg=$(bench_postgres_two_nodes)
 
 SUMMARY=$(python3 - "$N" "$REPS" "$ONE" "$PROFILE" "$one_floor" "$one_tools" "$one_samba" "$one_riposte" \
-  "$b_floor" "$b_loop" "$b_rip" "$b_ripad" "$b_ripad1" "$pg" <<'PY'
+  "$b_floor" "$b_loop" "$b_rip" "$b_ripad" "$b_ripad1" "$pg" "$b_before" <<'PY'
 import json, sys, os, platform
 a = sys.argv[1:]
 n, reps, one, profile = int(a[0]), int(a[1]), int(a[2]), a[3]
@@ -228,6 +237,8 @@ print(json.dumps({
   "bulk": {"accounts": n, "runs": reps,
            "floor_one_ldif_s": fb, "serial_ldapmodify_s": lb, "riposte_s": rb, "riposte_ad_only_s": rab,
            "riposte_ad_only_one_connection_s": None if rab1 != rab1 else rab1,
+           "before_ad_only_s": None if float(a[14]) != float(a[14]) else float(a[14]),
+           "before_ratio_to_floor": ratio(float(a[14])),
            "accounts_per_s": {"floor": rate(fb), "serial_ldapmodify": rate(lb), "riposte": rate(rb), "riposte_ad_only": rate(rab),
                               "riposte_ad_only_one_connection": rate(rab1)},
            "ratio_to_floor": {"serial_ldapmodify": round(lb / fb, 2), "riposte": round(rb / fb, 2), "riposte_ad_only": round(rab / fb, 2),
@@ -264,6 +275,8 @@ print(f"| floor: one `ldapmodify` over one LDIF (one connection, no verification
 print(f"| serial `ldapmodify` loop (no verification) | {b['serial_ldapmodify_s']} | {b['accounts_per_s']['serial_ldapmodify']} | {b['ratio_to_floor']['serial_ldapmodify']} |")
 print(f"| `riposte bulk disable --ou` (lab config, Entra double linked) | {b['riposte_s']} | {b['accounts_per_s']['riposte']} | {b['ratio_to_floor']['riposte']} |")
 print(f"| `riposte bulk disable --ou` (AD-only config) | {b['riposte_ad_only_s']} | {b['accounts_per_s']['riposte_ad_only']} | {b['ratio_to_floor']['riposte_ad_only']} |")
+if b.get("before_ad_only_s"):
+    print(f"| before: the older build (BEFORE_BIN), AD-only config | {b['before_ad_only_s']} | {round(int(n) / b['before_ad_only_s'], 1)} | {b['before_ratio_to_floor']} |")
 print(f"| `riposte bulk disable --ou` (AD-only, `connections_per_dc = 1`) | {b['riposte_ad_only_one_connection_s']} | {b['accounts_per_s']['riposte_ad_only_one_connection']} | {b['ratio_to_floor']['riposte_ad_only_one_connection']} |")
 p = s.get("postgres_two_nodes")
 if p:
