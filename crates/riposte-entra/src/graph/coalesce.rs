@@ -1,0 +1,329 @@
+//! Coalescing: a tenant's concurrent requests go to Graph together.
+//!
+//! Every attempt of [`GraphClient::send`] enters one tenant-wide queue. At
+//! most [`MAX_IN_FLIGHT`] HTTP requests per tenant are in the air; while they
+//! are, later attempts wait, and the first caller to find a slot free takes
+//! up to [`BATCH_LIMIT`] of the waiting ones and sends them as one `$batch`
+//! (one waiting alone goes as a plain request, exactly as without
+//! coalescing). Nothing lingers: an attempt that finds a slot free is sent at
+//! once, so a single action is never slower. Each caller gets back what a
+//! plain attempt would have given it (an answer, a 429/503 to retry after
+//! its Retry-After, a 401, Graph's error), and keeps its own retries,
+//! back-off and token renewal in `send`: throttling is still handled per
+//! request, and each sub-request counts once against Graph's limits. A
+//! sub-request Graph's answer leaves out, or a `$batch` that got no answer,
+//! is `Unavailable` to its caller: a read is sent again, a write is settled
+//! by reading, never assumed.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, oneshot};
+
+use super::{Attempt, BATCH_LIMIT, EntraError, GraphClient};
+
+/// HTTP requests in the air at once per tenant (plain or `$batch`): as many
+/// as a bulk had before coalescing (`[bulk] per_tenant` was 4), each now
+/// carrying up to 20 requests.
+pub(crate) const MAX_IN_FLIGHT: usize = 4;
+
+/// One attempt of one request, as `send` would make it.
+struct Outgoing {
+    method: Method,
+    /// The absolute URL, already checked against the configured Graph origin.
+    url: String,
+    /// The path as the caller gave it (for messages).
+    path: String,
+    body: Option<Value>,
+    /// The URL relative to `graph_url`, as a `$batch` sub-request names it
+    /// (`None`: this one can only go on its own).
+    relative: Option<String>,
+}
+
+struct Queued {
+    id: u64,
+    request: Outgoing,
+    reply: oneshot::Sender<Result<Attempt, EntraError>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    next_id: u64,
+    waiting: VecDeque<Queued>,
+    in_flight: usize,
+}
+
+/// The tenant's queue of attempts and its free slots.
+#[derive(Default)]
+pub(super) struct Coalescer {
+    queue: Mutex<Queue>,
+    /// Told whenever a slot is freed.
+    freed: Notify,
+}
+
+impl Coalescer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // The queue holds no invariant a panicking holder could break half-way.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn enqueue(&self, request: Outgoing) -> (u64, oneshot::Receiver<Result<Attempt, EntraError>>) {
+        let (reply, answer) = oneshot::channel();
+        let mut q = self.lock();
+        q.next_id += 1;
+        let id = q.next_id;
+        q.waiting.push_back(Queued { id, request, reply });
+        (id, answer)
+    }
+
+    /// The next flight, if a slot is free and something waits: the first
+    /// waiting attempt, with the batchable ones after it (up to 20) when it is
+    /// batchable itself.
+    fn take_flight(&self) -> Option<Flight<'_>> {
+        let mut q = self.lock();
+        if q.in_flight >= MAX_IN_FLIGHT {
+            return None;
+        }
+        let first = q.waiting.pop_front()?;
+        let mut entries = vec![first];
+        if entries[0].request.relative.is_some() {
+            let mut rest = VecDeque::with_capacity(q.waiting.len());
+            while let Some(next) = q.waiting.pop_front() {
+                if entries.len() < BATCH_LIMIT && next.request.relative.is_some() {
+                    entries.push(next);
+                } else {
+                    rest.push_back(next);
+                }
+            }
+            q.waiting = rest;
+        }
+        q.in_flight += 1;
+        Some(Flight {
+            coalescer: self,
+            entries,
+        })
+    }
+}
+
+/// Attempts taken from the queue, holding one slot until dropped (even when
+/// the caller sending them is cancelled: its slot is freed, and the callers
+/// whose attempts it carried see their answer channel closed).
+struct Flight<'a> {
+    coalescer: &'a Coalescer,
+    entries: Vec<Queued>,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        self.coalescer.lock().in_flight -= 1;
+        self.coalescer.freed.notify_waiters();
+    }
+}
+
+/// Takes a caller's attempt out of the queue if its caller stops waiting, so
+/// nothing is sent for a caller that is gone.
+struct Withdraw<'a> {
+    coalescer: &'a Coalescer,
+    id: u64,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        self.coalescer.lock().waiting.retain(|q| q.id != self.id);
+    }
+}
+
+impl GraphClient {
+    /// One attempt of a request: sent on its own, or with others waiting
+    /// for the same tenant in one `$batch` (see the module's text).
+    pub(super) async fn exchange(
+        &self,
+        method: &Method,
+        url: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Attempt, EntraError> {
+        if !self.settings.batch {
+            return self.attempt(method, url, path, body).await;
+        }
+        let request = Outgoing {
+            method: method.clone(),
+            url: url.to_string(),
+            path: path.to_string(),
+            body: body.cloned(),
+            relative: self.relative(url),
+        };
+        let (id, mut answer) = self.coalescer.enqueue(request);
+        let _withdraw = Withdraw {
+            coalescer: &self.coalescer,
+            id,
+        };
+        loop {
+            match answer.try_recv() {
+                Ok(result) => return result,
+                Err(oneshot::error::TryRecvError::Closed) => return Err(self.lost_in_flight()),
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
+            let freed = self.coalescer.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(flight) = self.coalescer.take_flight() {
+                self.fly(flight).await;
+                continue;
+            }
+            tokio::select! {
+                result = &mut answer => return result.unwrap_or_else(|_| Err(self.lost_in_flight())),
+                _ = &mut freed => {}
+            }
+        }
+    }
+
+    /// A request whose sender stopped before Graph answered: it may have run.
+    fn lost_in_flight(&self) -> EntraError {
+        self.unavailable("the request was sent with others in a $batch whose sender stopped before Graph answered; it may or may not have run")
+    }
+
+    /// `url` relative to `graph_url` (`/users/...`), as `$batch` wants it.
+    fn relative(&self, url: &str) -> Option<String> {
+        let rest = url.strip_prefix(self.settings.graph_url.as_str())?;
+        rest.starts_with('/').then(|| rest.to_string())
+    }
+
+    /// Sends one flight and answers each of its callers.
+    async fn fly(&self, mut flight: Flight<'_>) {
+        if flight.entries.len() == 1 {
+            let q = flight.entries.pop().expect("one entry");
+            let r = &q.request;
+            let result = self
+                .attempt(&r.method, &r.url, &r.path, r.body.as_ref())
+                .await;
+            let _ = q.reply.send(result);
+            return;
+        }
+        let entries = std::mem::take(&mut flight.entries);
+        let results = self.batch_attempt(&entries).await;
+        for (q, result) in entries.into_iter().zip(results) {
+            let _ = q.reply.send(result);
+        }
+        drop(flight);
+    }
+
+    /// One `$batch` call carrying `entries`, mapped back to one attempt each.
+    async fn batch_attempt(&self, entries: &[Queued]) -> Vec<Result<Attempt, EntraError>> {
+        let requests: Vec<Value> = entries
+            .iter()
+            .enumerate()
+            .map(|(n, q)| {
+                let r = &q.request;
+                let mut sub = json!({
+                    "id": (n + 1).to_string(),
+                    "method": r.method.as_str(),
+                    "url": r.relative.as_deref().unwrap_or_default(),
+                });
+                if let Some(body) = &r.body {
+                    sub["body"] = body.clone();
+                    sub["headers"] = json!({ "Content-Type": "application/json" });
+                }
+                sub
+            })
+            .collect();
+        let envelope = json!({ "requests": requests });
+        let each = |result: &Result<Attempt, EntraError>| -> Vec<Result<Attempt, EntraError>> {
+            entries.iter().map(|_| copy_attempt(result)).collect()
+        };
+        let url = match self.url("/$batch") {
+            Ok(url) => url,
+            Err(e) => return each(&Err(e)),
+        };
+        let answer = match self
+            .attempt(&Method::POST, &url, "/$batch", Some(&envelope))
+            .await
+        {
+            Ok(Attempt::Answer(answer)) => answer,
+            // The whole call throttled, refused, unanswered or unreadable:
+            // each request carried has that as its own attempt's result.
+            other => return each(&other),
+        };
+        let Some(responses) = answer["responses"].as_array() else {
+            return each(&Err(self.malformed("a $batch answer without responses")));
+        };
+        entries
+            .iter()
+            .enumerate()
+            .map(|(n, q)| {
+                let id = (n + 1).to_string();
+                match responses.iter().find(|s| s["id"].as_str() == Some(&id)) {
+                    Some(sub) => self.sub_attempt(&q.request, sub),
+                    None => Err(self.unavailable(format!(
+                        "Graph's $batch answer left out {} {}; it may or may not have run",
+                        q.request.method, q.request.path
+                    ))),
+                }
+            })
+            .collect()
+    }
+
+    /// A sub-request's answer as the attempt it stands for.
+    fn sub_attempt(&self, request: &Outgoing, sub: &Value) -> Result<Attempt, EntraError> {
+        let status = sub["status"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .ok_or_else(|| {
+                self.malformed(format!(
+                    "{} {}: a $batch sub-answer without a status",
+                    request.method, request.path
+                ))
+            })?;
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+            let retry_after = sub["headers"].as_object().and_then(|h| {
+                h.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                    .and_then(|(_, v)| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .or(v.as_u64().map(|n| n.to_string()))
+                    })
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            });
+            return Ok(Attempt::Retry {
+                status,
+                retry_after,
+            });
+        }
+        let body = sub.get("body").cloned().unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(Attempt::Answer(body));
+        }
+        let error = EntraError::Graph {
+            tenant: self.settings.name.clone(),
+            status: status.as_u16(),
+            code: body["error"]["code"].as_str().unwrap_or("").to_string(),
+            message: body["error"]["message"]
+                .as_str()
+                .unwrap_or("no message")
+                .to_string(),
+        };
+        if status == StatusCode::UNAUTHORIZED {
+            return Ok(Attempt::Unauthorized(error));
+        }
+        Err(error)
+    }
+}
+
+fn copy_attempt(result: &Result<Attempt, EntraError>) -> Result<Attempt, EntraError> {
+    match result {
+        Ok(Attempt::Answer(v)) => Ok(Attempt::Answer(v.clone())),
+        Ok(Attempt::Retry {
+            status,
+            retry_after,
+        }) => Ok(Attempt::Retry {
+            status: *status,
+            retry_after: *retry_after,
+        }),
+        Ok(Attempt::Unauthorized(e)) => Ok(Attempt::Unauthorized(e.clone())),
+        Err(e) => Err(e.clone()),
+    }
+}
