@@ -114,7 +114,10 @@ async fn concurrent_actions_go_through_batch_with_the_outcomes_of_plain_requests
 
     let plain_stats = plain_state.lock().unwrap().stats.clone();
     let stats = batched_state.lock().unwrap().stats.clone();
-    assert_eq!(plain_stats.batches, 0, "batch = false sends every request alone");
+    assert_eq!(
+        plain_stats.batches, 0,
+        "batch = false sends every request alone"
+    );
     // Each user read, written once and read back: about 3 requests a user
     // plain, and a fraction of one a user in `$batch`.
     assert!(
@@ -131,7 +134,10 @@ async fn concurrent_actions_go_through_batch_with_the_outcomes_of_plain_requests
         stats.requests,
         plain_stats.requests
     );
-    assert!(stats.batches > 0 && stats.sub_requests > stats.batches * 5, "{stats:?}");
+    assert!(
+        stats.batches > 0 && stats.sub_requests > stats.batches * 5,
+        "{stats:?}"
+    );
     assert_eq!(stats.writes_applied, plain_stats.writes_applied);
     assert!(stats.writes_applied.values().all(|n| *n == 1));
 }
@@ -179,7 +185,10 @@ async fn a_batched_write_whose_answer_is_left_out_is_settled_by_reading() {
     let reports = disable_all(&tenant, &state).await;
     let (_, reports) = reports.split_last().unwrap();
     let d = state.lock().unwrap();
-    assert_eq!(d.faults.drop_batched_write_answers, 0, "the fault never fired");
+    assert_eq!(
+        d.faults.drop_batched_write_answers, 0,
+        "the fault never fired"
+    );
     let settled: Vec<&CloudReport> = reports
         .iter()
         .filter(|r| r.message.contains("answer to the write was lost"))
@@ -189,11 +198,17 @@ async fn a_batched_write_whose_answer_is_left_out_is_settled_by_reading() {
         // Verified by what the read-back shows, never by the write alone,
         // and the write was not sent again.
         assert_eq!(r.outcome, Outcome::Verified, "{r:?}");
-        assert!(r.message.contains("the read-back shows it in force"), "{r:?}");
+        assert!(
+            r.message.contains("the read-back shows it in force"),
+            "{r:?}"
+        );
         assert!(!r.after.as_ref().unwrap().account_enabled);
     }
     assert!(reports.iter().all(|r| r.outcome == Outcome::Verified));
-    assert!(d.stats.writes_applied.values().all(|n| *n == 1), "a write sent twice");
+    assert!(
+        d.stats.writes_applied.values().all(|n| *n == 1),
+        "a write sent twice"
+    );
 }
 
 #[tokio::test]

@@ -1,22 +1,25 @@
 //! Coalescing: a tenant's concurrent requests go to Graph together.
 //!
-//! Every attempt of [`GraphClient::send`] enters one tenant-wide queue. At
-//! most [`MAX_IN_FLIGHT`] HTTP requests per tenant are in the air; while they
-//! are, later attempts wait, and the first caller to find a slot free takes
-//! up to [`BATCH_LIMIT`] of the waiting ones and sends them as one `$batch`
-//! (one waiting alone goes as a plain request, exactly as without
-//! coalescing). Nothing lingers: an attempt that finds a slot free is sent at
-//! once, so a single action is never slower. Each caller gets back what a
-//! plain attempt would have given it (an answer, a 429/503 to retry after
-//! its Retry-After, a 401, Graph's error), and keeps its own retries,
-//! back-off and token renewal in `send`: throttling is still handled per
-//! request, and each sub-request counts once against Graph's limits. A
-//! sub-request Graph's answer leaves out, or a `$batch` that got no answer,
-//! is `Unavailable` to its caller: a read is sent again, a write is settled
-//! by reading, never assumed.
+//! Every attempt of [`GraphClient::send`] enters one tenant-wide queue. An
+//! attempt that finds the tenant idle (no other action under way, nothing in
+//! flight, nothing waiting) is sent at once, on its own, exactly as without
+//! coalescing: a single action is never slower. One that finds the tenant
+//! busy waits, at most [`GATHER`], for others to join it (a bulk's children
+//! arrive a few milliseconds apart); then, or as soon as [`BATCH_LIMIT`] wait, the first
+//! caller to find one of the [`MAX_IN_FLIGHT`] slots free sends the waiting
+//! ones as one `$batch` (one alone goes as a plain request). Each caller gets
+//! back what a plain attempt would have given it (an answer, a 429/503 to
+//! retry after its Retry-After, a 401, Graph's error), and keeps its own
+//! retries, back-off and token renewal in `send`: throttling is still
+//! handled per request, and each sub-request counts once against Graph's
+//! limits. A sub-request Graph's answer leaves out, or a `$batch` that got no
+//! answer, is `Unavailable` to its caller: a read is sent again, a write is
+//! settled by reading, never assumed.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -28,6 +31,17 @@ use super::{Attempt, BATCH_LIMIT, EntraError, GraphClient};
 /// as a bulk had before coalescing (`[bulk] per_tenant` was 4), each now
 /// carrying up to 20 requests.
 pub(crate) const MAX_IN_FLIGHT: usize = 4;
+
+/// How long an attempt that found the tenant busy waits for others to go
+/// with it (fewer than 20 waiting): a part of one Graph round trip (a bulk's
+/// children come a few to a few tens of milliseconds apart, between their
+/// ledger writes).
+pub(crate) const GATHER: Duration = Duration::from_millis(100);
+
+/// How long an attempt waits for a slot before it goes anyway: a slow or
+/// stalled answer (up to `timeout_secs`) never holds the tenant's other
+/// requests back longer than this.
+const OVERDUE: Duration = Duration::from_secs(1);
 
 /// One attempt of one request, as `send` would make it.
 struct Outgoing {
@@ -44,6 +58,10 @@ struct Outgoing {
 
 struct Queued {
     id: u64,
+    since: Instant,
+    /// When it may go with fewer than 20: at once if the tenant was idle
+    /// when it came, else after [`GATHER`].
+    ready_at: Instant,
     request: Outgoing,
     reply: oneshot::Sender<Result<Attempt, EntraError>>,
 }
@@ -59,6 +77,8 @@ struct Queue {
 #[derive(Default)]
 pub(super) struct Coalescer {
     queue: Mutex<Queue>,
+    /// Actions (read, write, read back) under way on the tenant ([`Acting`]).
+    actions: AtomicUsize,
     /// Told whenever a slot is freed.
     freed: Notify,
 }
@@ -69,21 +89,43 @@ impl Coalescer {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn enqueue(&self, request: Outgoing) -> (u64, oneshot::Receiver<Result<Attempt, EntraError>>) {
+    /// Queues an attempt: its id, when it may go with fewer than 20, and
+    /// where its answer will come.
+    fn enqueue(
+        &self,
+        request: Outgoing,
+    ) -> (u64, Instant, oneshot::Receiver<Result<Attempt, EntraError>>) {
         let (reply, answer) = oneshot::channel();
+        let now = Instant::now();
         let mut q = self.lock();
         q.next_id += 1;
         let id = q.next_id;
-        q.waiting.push_back(Queued { id, request, reply });
-        (id, answer)
+        // Busy: another action under way (a bulk's children, a second
+        // request), or lookups in flight or waiting (a bulk being planned).
+        let busy =
+            self.actions.load(Ordering::Relaxed) > 1 || q.in_flight > 0 || !q.waiting.is_empty();
+        let ready_at = if busy { now + GATHER } else { now };
+        q.waiting.push_back(Queued {
+            id,
+            since: now,
+            ready_at,
+            request,
+            reply,
+        });
+        (id, ready_at, answer)
     }
 
-    /// The next flight, if a slot is free and something waits: the first
-    /// waiting attempt, with the batchable ones after it (up to 20) when it is
-    /// batchable itself.
+    /// The next flight, if one may go: something waits, it is ready (20
+    /// wait, or the first has gathered long enough) and a slot is free (or
+    /// the first is overdue). The first waiting attempt, with the batchable
+    /// ones after it (up to 20) when it is batchable itself.
     fn take_flight(&self) -> Option<Flight<'_>> {
         let mut q = self.lock();
-        if q.in_flight >= MAX_IN_FLIGHT {
+        let now = Instant::now();
+        let front = q.waiting.front()?;
+        let overdue = now >= front.since + OVERDUE;
+        let ready = front.ready_at <= now || q.waiting.len() >= BATCH_LIMIT;
+        if !overdue && (!ready || q.in_flight >= MAX_IN_FLIGHT) {
             return None;
         }
         let first = q.waiting.pop_front()?;
@@ -122,6 +164,16 @@ impl Drop for Flight<'_> {
     }
 }
 
+/// An action under way on the tenant, until dropped: while another is, the
+/// tenant is busy and attempts gather.
+pub(crate) struct Acting<'a>(&'a Coalescer);
+
+impl Drop for Acting<'_> {
+    fn drop(&mut self) {
+        self.0.actions.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Takes a caller's attempt out of the queue if its caller stops waiting, so
 /// nothing is sent for a caller that is gone.
 struct Withdraw<'a> {
@@ -136,6 +188,12 @@ impl Drop for Withdraw<'_> {
 }
 
 impl GraphClient {
+    /// Marks an action (several requests one after the other) under way.
+    pub(crate) fn acting(&self) -> Acting<'_> {
+        self.coalescer.actions.fetch_add(1, Ordering::Relaxed);
+        Acting(&self.coalescer)
+    }
+
     /// One attempt of a request: sent on its own, or with others waiting
     /// for the same tenant in one `$batch` (see the module's text).
     pub(super) async fn exchange(
@@ -155,7 +213,11 @@ impl GraphClient {
             body: body.cloned(),
             relative: self.relative(url),
         };
-        let (id, mut answer) = self.coalescer.enqueue(request);
+        let (id, ready_at, mut answer) = self.coalescer.enqueue(request);
+        let overdue = Instant::now() + OVERDUE;
+        // The next look: when this attempt may go with fewer than 20, then
+        // when it may go without a free slot, then each OVERDUE after.
+        let mut next_look = ready_at;
         let _withdraw = Withdraw {
             coalescer: &self.coalescer,
             id,
@@ -176,6 +238,9 @@ impl GraphClient {
             tokio::select! {
                 result = &mut answer => return result.unwrap_or_else(|_| Err(self.lost_in_flight())),
                 _ = &mut freed => {}
+                _ = tokio::time::sleep_until(next_look.into()) => {
+                    next_look = if Instant::now() < overdue { overdue } else { Instant::now() + OVERDUE };
+                }
             }
         }
     }
