@@ -15,6 +15,7 @@ mod audit_checkpoints;
 mod automation_lab;
 mod bulk;
 mod cli;
+mod cloud_bulk;
 mod crash_loop;
 mod dc_loss;
 mod detect;
