@@ -392,3 +392,92 @@ fn copy_attempt(result: &Result<Attempt, EntraError>) -> Result<Attempt, EntraEr
         Err(e) => Err(e.clone()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TenantSettings;
+    use secrecy::SecretString;
+
+    fn client() -> GraphClient {
+        GraphClient::new(TenantSettings {
+            name: "contoso".into(),
+            tenant_id: "t".into(),
+            client_id: "c".into(),
+            client_secret: SecretString::from("s".to_string()),
+            authority: "https://login.example".into(),
+            graph_url: "https://graph.example/v1.0".into(),
+            max_attempts: 3,
+            max_backoff: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            batch: true,
+        })
+        .unwrap()
+    }
+
+    fn write() -> Outgoing {
+        Outgoing {
+            method: Method::PATCH,
+            url: "https://graph.example/v1.0/users/x".into(),
+            path: "/users/x".into(),
+            body: Some(json!({ "accountEnabled": false })),
+            relative: Some("/users/x".into()),
+        }
+    }
+
+    #[test]
+    fn a_sub_answer_is_the_attempt_a_plain_answer_would_be() {
+        let c = client();
+        let throttled =
+            json!({ "id": "1", "status": 429, "headers": { "retry-after": "3" }, "body": {} });
+        assert!(matches!(
+            c.sub_attempt(&write(), &throttled),
+            Ok(Attempt::Retry { status, retry_after: Some(3) }) if status == StatusCode::TOO_MANY_REQUESTS
+        ));
+        let refused = json!({ "id": "1", "status": 400, "body": { "error": { "code": "Request_BadRequest", "message": "on-premises mastered" } } });
+        let e = c.sub_attempt(&write(), &refused).err().unwrap();
+        assert!(e.is_refusal() && !e.may_have_applied(), "{e}");
+        let expired = json!({ "id": "1", "status": 401, "body": {} });
+        assert!(matches!(
+            c.sub_attempt(&write(), &expired),
+            Ok(Attempt::Unauthorized(_))
+        ));
+        // No status: nobody can tell whether it ran.
+        let e = c
+            .sub_attempt(&write(), &json!({ "id": "1" }))
+            .err()
+            .unwrap();
+        assert!(e.may_have_applied(), "{e}");
+    }
+
+    #[test]
+    fn only_urls_under_graph_url_go_in_a_batch() {
+        let c = client();
+        assert_eq!(
+            c.relative("https://graph.example/v1.0/users?$skiptoken=2")
+                .as_deref(),
+            Some("/users?$skiptoken=2")
+        );
+        assert_eq!(c.relative("https://graph.example/v1.0x/users"), None);
+        assert_eq!(c.relative("https://graph.example/beta/users"), None);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_stops_waiting_leaves_nothing_queued() {
+        let c = client();
+        // Every slot taken: an attempt has to wait.
+        c.coalescer.lock().in_flight = MAX_IN_FLIGHT;
+        let waiting = c.exchange(
+            &Method::PATCH,
+            "https://graph.example/v1.0/users/x",
+            "/users/x",
+            None,
+        );
+        let gave_up = tokio::time::timeout(Duration::from_millis(20), waiting).await;
+        assert!(gave_up.is_err(), "it should still be waiting");
+        assert!(
+            c.coalescer.lock().waiting.is_empty(),
+            "its attempt is still queued"
+        );
+    }
+}
