@@ -1,11 +1,11 @@
 //! Coalescing: a tenant's concurrent requests go to Graph together.
 //!
 //! Every attempt of [`GraphClient::send`] enters one tenant-wide queue. An
-//! attempt that finds the tenant idle (no other action under way, nothing in
-//! flight, nothing waiting) is sent at once, on its own, exactly as without
-//! coalescing: a single action is never slower. One that finds the tenant
-//! busy waits, at most [`GATHER`], for others to join it (a bulk's children
-//! arrive a few milliseconds apart); then, or as soon as [`BATCH_LIMIT`] wait, the first
+//! attempt that finds the tenant idle (no other action under way, no stream
+//! of actions begun, nothing in flight, nothing waiting) is sent at once, on
+//! its own, exactly as without coalescing: a single action is never slower.
+//! One that finds the tenant busy waits, at most [`GATHER`], for others to
+//! join it (a bulk's children arrive a few milliseconds apart); then, or as soon as [`BATCH_LIMIT`] wait, the first
 //! caller to find one of the [`MAX_IN_FLIGHT`] slots free sends the waiting
 //! ones as one `$batch` (one alone goes as a plain request). Each caller gets
 //! back what a plain attempt would have given it (an answer, a 429/503 to
@@ -37,6 +37,12 @@ pub(crate) const MAX_IN_FLIGHT: usize = 4;
 /// children come a few to a few tens of milliseconds apart, between their
 /// ledger writes).
 pub(crate) const GATHER: Duration = Duration::from_millis(100);
+
+/// More actions than this begun within [`RECENT`] are a stream (a bulk):
+/// their requests gather even between two of them. A few actions at a time
+/// are not.
+const STREAM: usize = 8;
+const RECENT: Duration = Duration::from_secs(1);
 
 /// How long an attempt waits for a slot before it goes anyway: a slow or
 /// stalled answer (up to `timeout_secs`) never holds the tenant's other
@@ -71,6 +77,19 @@ struct Queue {
     next_id: u64,
     waiting: VecDeque<Queued>,
     in_flight: usize,
+    /// When the last `STREAM + 1` actions began.
+    action_starts: VecDeque<Instant>,
+}
+
+impl Queue {
+    /// Whether more than [`STREAM`] actions began within the last [`RECENT`].
+    fn in_stream(&self, now: Instant) -> bool {
+        self.action_starts.len() > STREAM
+            && self
+                .action_starts
+                .front()
+                .is_some_and(|t| now < *t + RECENT)
+    }
 }
 
 /// The tenant's queue of attempts and its free slots.
@@ -100,10 +119,13 @@ impl Coalescer {
         let mut q = self.lock();
         q.next_id += 1;
         let id = q.next_id;
-        // Busy: another action under way (a bulk's children, a second
-        // request), or lookups in flight or waiting (a bulk being planned).
-        let busy =
-            self.actions.load(Ordering::Relaxed) > 1 || q.in_flight > 0 || !q.waiting.is_empty();
+        // Busy: another action under way, or a stream of them (a bulk's
+        // children, started one after another between their ledger writes),
+        // or lookups in flight or waiting (a bulk being planned).
+        let busy = self.actions.load(Ordering::Relaxed) > 1
+            || q.in_stream(now)
+            || q.in_flight > 0
+            || !q.waiting.is_empty();
         let ready_at = if busy { now + GATHER } else { now };
         q.waiting.push_back(Queued {
             id,
@@ -191,6 +213,11 @@ impl GraphClient {
     /// Marks an action (several requests one after the other) under way.
     pub(crate) fn acting(&self) -> Acting<'_> {
         self.coalescer.actions.fetch_add(1, Ordering::Relaxed);
+        let mut q = self.coalescer.lock();
+        q.action_starts.push_back(Instant::now());
+        while q.action_starts.len() > STREAM + 1 {
+            q.action_starts.pop_front();
+        }
         Acting(&self.coalescer)
     }
 
@@ -478,6 +505,24 @@ mod tests {
         assert!(
             c.coalescer.lock().waiting.is_empty(),
             "its attempt is still queued"
+        );
+    }
+
+    #[test]
+    fn a_stream_of_actions_makes_the_tenant_busy_a_few_do_not() {
+        let c = client();
+        let now = Instant::now();
+        let two: Vec<_> = (0..STREAM).map(|_| c.acting()).collect();
+        assert!(
+            !c.coalescer.lock().in_stream(now),
+            "a few actions are no stream"
+        );
+        drop(two);
+        let _third = c.acting();
+        assert!(c.coalescer.lock().in_stream(Instant::now()));
+        assert!(
+            !c.coalescer.lock().in_stream(Instant::now() + RECENT),
+            "a stream ends when no action has begun for a while"
         );
     }
 }
