@@ -5,16 +5,18 @@
 //! of actions begun, nothing in flight, nothing waiting) is sent at once, on
 //! its own, exactly as without coalescing: a single action is never slower.
 //! One that finds the tenant busy waits, at most [`GATHER`], for others to
-//! join it (a bulk's children arrive a few milliseconds apart); then, or as soon as [`BATCH_LIMIT`] wait, the first
-//! caller to find one of the [`MAX_IN_FLIGHT`] slots free sends the waiting
-//! ones as one `$batch` (one alone goes as a plain request). Each caller gets
-//! back what a plain attempt would have given it (an answer, a 429/503 to
-//! retry after its Retry-After, a 401, Graph's error), and keeps its own
-//! retries, back-off and token renewal in `send`: throttling is still
-//! handled per request, and each sub-request counts once against Graph's
-//! limits. A sub-request Graph's answer leaves out, or a `$batch` that got no
-//! answer, is `Unavailable` to its caller: a read is sent again, a write is
-//! settled by reading, never assumed.
+//! join it (a bulk's children arrive a few milliseconds apart; a few actions
+//! at once go as soon as each has an attempt waiting); then, or as soon as
+//! [`BATCH_LIMIT`] wait, the first caller to find one of the
+//! [`MAX_IN_FLIGHT`] slots free sends the waiting ones as one `$batch` (one
+//! alone goes as a plain request). Each caller gets back what a plain
+//! attempt would have given it (an answer, a 429/503 to retry after its
+//! Retry-After, a 401, Graph's error), and keeps its own retries, back-off
+//! and token renewal in `send`: throttling is still handled per request, and
+//! each sub-request counts once against Graph's limits. A sub-request
+//! Graph's answer leaves out, or a `$batch` that got no answer, is
+//! `Unavailable` to its caller: a read is sent again, a write is settled by
+//! reading, never assumed.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -146,7 +148,11 @@ impl Coalescer {
         let now = Instant::now();
         let front = q.waiting.front()?;
         let overdue = now >= front.since + OVERDUE;
-        let ready = front.ready_at <= now || q.waiting.len() >= BATCH_LIMIT;
+        // A few actions at once (no stream): once each has an attempt
+        // waiting, nobody else is about to join.
+        let actions = self.actions.load(Ordering::Relaxed);
+        let all_waiting = actions > 0 && q.waiting.len() >= actions && !q.in_stream(now);
+        let ready = front.ready_at <= now || q.waiting.len() >= BATCH_LIMIT || all_waiting;
         if !overdue && (!ready || q.in_flight >= MAX_IN_FLIGHT) {
             return None;
         }
@@ -524,5 +530,27 @@ mod tests {
             !c.coalescer.lock().in_stream(Instant::now() + RECENT),
             "a stream ends when no action has begun for a while"
         );
+    }
+
+    #[test]
+    fn a_few_actions_go_together_as_soon_as_each_waits() {
+        let c = client();
+        let (_a, _b) = (c.acting(), c.acting());
+        c.coalescer.lock().in_flight = 1;
+        let (_, ready_at, _first) = c.coalescer.enqueue(write());
+        assert!(
+            ready_at > Instant::now(),
+            "the tenant is busy: it may gather"
+        );
+        assert!(
+            c.coalescer.take_flight().is_none(),
+            "the other action may still come"
+        );
+        let _second = c.coalescer.enqueue(write());
+        let flight = c
+            .coalescer
+            .take_flight()
+            .expect("both actions wait: nobody else will");
+        assert_eq!(flight.entries.len(), 2);
     }
 }
