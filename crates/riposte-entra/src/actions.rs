@@ -71,6 +71,9 @@ impl EntraTenant {
 
     /// Runs one action on one user: read, decide, write, read back, classify.
     pub async fn execute(&self, id: &str, action: CloudAction, with_mfa: bool) -> CloudReport {
+        // Other actions under way meanwhile make the tenant busy: their
+        // requests and these go to Graph together (`graph::coalesce`).
+        let _acting = self.graph.acting();
         let mut report = CloudReport {
             tenant: self.graph.name().to_string(),
             user: id.to_string(),

@@ -39,6 +39,12 @@ pub struct TenantConfig {
     /// 480 s), and a cloud step (read, write, read-back) three of those.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// Requests to this tenant that wait while 4 are already in flight go
+    /// together, up to 20 in one `$batch` call (a bulk then costs about a
+    /// twentieth of the calls; each sub-request is still throttled, retried
+    /// and read back on its own). `false` sends every request on its own.
+    #[serde(default = "default_batch")]
+    pub batch: bool,
 }
 
 fn default_authority() -> String {
@@ -56,6 +62,9 @@ fn default_max_backoff() -> u64 {
 fn default_timeout() -> u64 {
     30
 }
+fn default_batch() -> bool {
+    true
+}
 
 #[derive(Debug, Clone)]
 pub struct TenantSettings {
@@ -68,6 +77,8 @@ pub struct TenantSettings {
     pub max_attempts: u32,
     pub max_backoff: Duration,
     pub timeout: Duration,
+    /// Concurrent requests coalesced into `$batch` (`batch` in riposte.toml).
+    pub batch: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -146,6 +157,7 @@ impl TenantConfig {
             max_attempts: self.max_attempts,
             max_backoff: Duration::from_secs(self.max_backoff_secs),
             timeout: Duration::from_secs(self.timeout_secs),
+            batch: self.batch,
         })
     }
 }

@@ -2,12 +2,12 @@
 //!
 //! Client credentials with a cached token renewed before expiry (and once
 //! more on a 401); 429 and 503 honour Retry-After with exponential back-off
-//! up to a bound; bulk work goes through `$batch` (20 per call) retrying
-//! only the throttled sub-requests. Every action is read back and classified
+//! up to a bound; a tenant's concurrent requests (bulk work) go together
+//! through `$batch` (20 per call), each keeping its own retries. Every action is read back and classified
 //! by `riposte-core::outcome`, like AD's.
 //!
 //! Two parts: `graph`, the Graph client (requests, token, throttling and
-//! Retry-After, paging, `$batch`, [`EntraError`]), which knows nothing of
+//! Retry-After, paging, `$batch` and coalescing, [`EntraError`]), which knows nothing of
 //! riposte's actions; and the directory adapter (`tenant`: users as
 //! `CloudAccount`s; `actions`: read, write, read back, classify;
 //! `directory`: `CloudDirectory`; `readiness`), which reaches Graph only

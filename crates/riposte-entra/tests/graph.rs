@@ -50,6 +50,7 @@ async fn start_at(
         max_attempts,
         max_backoff: Duration::from_secs(2),
         timeout: Duration::from_secs(10),
+        batch: true,
     };
     (EntraTenant::new(settings).unwrap(), state, addr)
 }

@@ -47,6 +47,7 @@ async fn start(users: Vec<User>, storm: Option<Storm>) -> (Arc<EntraTenant>, Sha
         max_attempts: MAX_ATTEMPTS,
         max_backoff: Duration::from_secs(2),
         timeout: Duration::from_secs(1),
+        batch: true,
     };
     (Arc::new(EntraTenant::new(settings).unwrap()), state)
 }

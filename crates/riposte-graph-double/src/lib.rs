@@ -18,6 +18,7 @@
 //! (`/_double/storm`, see [`Storm`]); `/_double/stats` counts what the double
 //! received, what it injected, and the writes it applied per user.
 #![forbid(unsafe_code)]
+mod batch;
 mod storm;
 mod user;
 
@@ -57,13 +58,16 @@ pub struct Faults {
     pub malformed: u32,
     /// Answer this many `$batch` sub-requests (not whole requests) with 429.
     pub throttle_sub_requests: u32,
-    /// Apply this many writes (not in a `$batch`), then hold their answer
-    /// back `lost_answer_ms`: past a client's timeout, a write done whose
-    /// answer never arrives.
+    /// Apply this many writes, then hold their answer back `lost_answer_ms`:
+    /// past a client's timeout, a write done whose answer never arrives (in
+    /// a `$batch`, the whole `$batch`'s answer is held back).
     pub lose_write_answers: u32,
     /// The same for this many reads of one user (`GET /v1.0/users/{id}`).
     pub lose_read_answers: u32,
     pub lost_answer_ms: u64,
+    /// Apply this many writes sent in a `$batch`, then leave their answers
+    /// out of the `$batch`'s answer (the others in it are answered).
+    pub drop_batched_write_answers: u32,
     /// An absolute `@odata.nextLink` with this prefix (e.g. `https://graph.microsoft.com.evil.net`).
     pub next_link_prefix: Option<String>,
 }
@@ -71,7 +75,7 @@ pub struct Faults {
 /// An answer to hold back this many milliseconds (a response extension the
 /// `slow` layer reads).
 #[derive(Debug, Clone, Copy)]
-struct HoldAnswer(u64);
+pub(crate) struct HoldAnswer(pub(crate) u64);
 
 #[derive(Debug)]
 pub struct Double {
@@ -170,7 +174,7 @@ fn now_text() -> String {
         .unwrap_or_default()
 }
 
-fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(json!({ "error": { "code": code, "message": message, "innerError": { "date": now_text() } } }))).into_response()
 }
 
@@ -186,7 +190,7 @@ pub fn app(state: Shared) -> Router {
             post(confirm),
         )
         .route("/v1.0/identityProtection/riskyUsers/{id}", get(risky_user))
-        .route("/v1.0/$batch", post(batch))
+        .route("/v1.0/$batch", post(batch::batch))
         .route("/_double/users", get(dump_users).post(seed_users))
         .route("/_double/faults", post(set_faults))
         .route("/_double/storm", get(get_storm).post(set_storm))
@@ -299,7 +303,7 @@ fn serde_urlencoded_lite(body: &[u8]) -> Option<TokenForm> {
     })
 }
 
-fn decode(s: &str) -> Option<String> {
+pub(crate) fn decode(s: &str) -> Option<String> {
     let mut out = Vec::new();
     let bytes = s.as_bytes();
     let mut i = 0;
@@ -319,7 +323,7 @@ fn decode(s: &str) -> Option<String> {
 }
 
 /// Authentication, faults and logging shared by every Graph route.
-async fn gate(s: &Shared, headers: &HeaderMap, what: String) -> Result<(), Response> {
+pub(crate) async fn gate(s: &Shared, headers: &HeaderMap, what: String) -> Result<(), Response> {
     let delay = {
         let mut d = s.lock().expect("double");
         let envelope = what == "POST /v1.0/$batch";
@@ -361,7 +365,7 @@ async fn gate(s: &Shared, headers: &HeaderMap, what: String) -> Result<(), Respo
     Ok(())
 }
 
-fn take_fault(d: &mut Double) -> Option<Response> {
+pub(crate) fn take_fault(d: &mut Double) -> Option<Response> {
     if d.faults.throttle > 0 {
         d.faults.throttle -= 1;
         let after = (d.faults.retry_after > 0).then_some(d.faults.retry_after);
@@ -379,7 +383,7 @@ fn take_fault(d: &mut Double) -> Option<Response> {
 }
 
 /// The storm's draw for one call (a `$batch` envelope only at its own rate).
-fn storm_fault(d: &mut Double, envelope: bool) -> Option<StormFault> {
+pub(crate) fn storm_fault(d: &mut Double, envelope: bool) -> Option<StormFault> {
     let running = d.storm.as_mut()?;
     if envelope && !running.envelope() {
         return None;
@@ -388,7 +392,7 @@ fn storm_fault(d: &mut Double, envelope: bool) -> Option<StormFault> {
 }
 
 /// A 429 or 503 as Graph (or, for an HTML 503, the gateway before it) sends it; counted.
-fn fault_response(d: &mut Double, fault: StormFault) -> Response {
+pub(crate) fn fault_response(d: &mut Double, fault: StormFault) -> Response {
     match fault {
         StormFault::Throttle(after) => {
             d.stats.throttled += 1;
@@ -491,7 +495,11 @@ async fn list_users(
     if let Err(r) = gate(&s, &headers, "GET /v1.0/users".into()).await {
         return r;
     }
-    let d = s.lock().expect("double");
+    list_page(&s.lock().expect("double"), &q)
+}
+
+/// A page of users (`$filter` eq, `$select`, `$skiptoken`), plainly or in a `$batch`.
+pub(crate) fn list_page(d: &Double, q: &HashMap<String, String>) -> Response {
     let matches: Vec<&User> = match q.get("$filter") {
         None => d.users.iter().collect(),
         Some(f) => {
@@ -583,12 +591,7 @@ async fn get_user(
         return r;
     }
     let mut d = s.lock().expect("double");
-    let mut answer = match d.find(&key) {
-        Some(i) => {
-            axum::Json(select(&d.users[i], q.get("$select").map(String::as_str))).into_response()
-        }
-        None => not_found(&key),
-    };
+    let mut answer = user_answer(&d, &key, q.get("$select").map(String::as_str));
     if d.faults.lose_read_answers > 0 {
         d.faults.lose_read_answers -= 1;
         answer
@@ -596,6 +599,14 @@ async fn get_user(
             .insert(HoldAnswer(d.faults.lost_answer_ms));
     }
     answer
+}
+
+/// One user (`$select`), plainly or in a `$batch`.
+pub(crate) fn user_answer(d: &Double, key: &str, wanted: Option<&str>) -> Response {
+    match d.find(key) {
+        Some(i) => axum::Json(select(&d.users[i], wanted)).into_response(),
+        None => not_found(key),
+    }
 }
 
 fn not_found(key: &str) -> Response {
@@ -608,7 +619,7 @@ fn not_found(key: &str) -> Response {
     )
 }
 
-fn apply_patch(d: &mut Double, key: &str, body: &Value) -> Response {
+pub(crate) fn apply_patch(d: &mut Double, key: &str, body: &Value) -> Response {
     let Some(i) = d.find(key) else {
         return not_found(key);
     };
@@ -694,7 +705,7 @@ async fn patch_user(
     apply_patch(&mut s.lock().expect("double"), &key, &body)
 }
 
-fn apply_revoke(d: &mut Double, key: &str) -> Response {
+pub(crate) fn apply_revoke(d: &mut Double, key: &str) -> Response {
     let Some(i) = d.find(key) else {
         return not_found(key);
     };
@@ -717,7 +728,7 @@ async fn revoke(State(s): State<Shared>, headers: HeaderMap, Path(key): Path<Str
     apply_revoke(&mut s.lock().expect("double"), &key)
 }
 
-fn apply_confirm(d: &mut Double, body: &Value) -> Response {
+pub(crate) fn apply_confirm(d: &mut Double, body: &Value) -> Response {
     let Some(ids) = body.get("userIds").and_then(Value::as_array) else {
         return graph_error(
             StatusCode::BAD_REQUEST,
@@ -768,8 +779,12 @@ async fn risky_user(
     {
         return r;
     }
-    let d = s.lock().expect("double");
-    match d.find(&id) {
+    risky_answer(&s.lock().expect("double"), &id)
+}
+
+/// One user's risk, plainly or in a `$batch`.
+pub(crate) fn risky_answer(d: &Double, id: &str) -> Response {
+    match d.find(id) {
         Some(i) => {
             let u = &d.users[i];
             let level = if u.risk_state == "none" {
@@ -779,108 +794,8 @@ async fn risky_user(
             };
             axum::Json(json!({ "id": u.id, "userPrincipalName": u.user_principal_name, "riskState": u.risk_state, "riskLevel": level })).into_response()
         }
-        None => not_found(&id),
+        None => not_found(id),
     }
-}
-
-/// JSON batching: each sub-request is answered (or throttled) on its own.
-async fn batch(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = gate(&s, &headers, "POST /v1.0/$batch".into()).await {
-        return r;
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Unable to read JSON request payload.",
-        );
-    };
-    let Some(requests) = body.get("requests").and_then(Value::as_array) else {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "requests is required.",
-        );
-    };
-    if requests.len() > 20 {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "The number of batch requests exceeds the limit of 20.",
-        );
-    }
-    // Answer under the lock, then serialise without it (a guard cannot cross an await).
-    let mut answers = Vec::new();
-    {
-        let mut d = s.lock().expect("double");
-        d.stats.batches += 1;
-        for r in requests {
-            let id = r.get("id").cloned().unwrap_or(Value::Null);
-            let method = r.get("method").and_then(Value::as_str).unwrap_or("");
-            let url = r.get("url").and_then(Value::as_str).unwrap_or("");
-            d.seen.push(format!("BATCH {method} {url}"));
-            d.stats.sub_requests += 1;
-            let sub_throttled = d.faults.throttle_sub_requests > 0;
-            if sub_throttled {
-                d.faults.throttle_sub_requests -= 1;
-            }
-            let counted = sub_throttled.then(|| {
-                let after = (d.faults.retry_after > 0).then_some(d.faults.retry_after);
-                fault_response(&mut d, StormFault::Throttle(after))
-            });
-            let fault = match counted.or_else(|| take_fault(&mut d)) {
-                Some(r) => Some(r),
-                None => storm_fault(&mut d, false).map(|f| fault_response(&mut d, f)),
-            };
-            let answer = match fault {
-                Some(fault) => fault,
-                None => {
-                    let path = url.split('?').next().unwrap_or("").trim_start_matches('/');
-                    let parts: Vec<&str> = path.split('/').collect();
-                    let sub_body = r.get("body").cloned().unwrap_or(Value::Null);
-                    match (method, parts.as_slice()) {
-                        ("PATCH", ["users", key]) => apply_patch(&mut d, key, &sub_body),
-                        ("POST", ["users", key, "revokeSignInSessions"]) => {
-                            apply_revoke(&mut d, key)
-                        }
-                        ("GET", ["users", key]) => match d.find(key) {
-                            Some(i) => axum::Json(select(&d.users[i], None)).into_response(),
-                            None => not_found(key),
-                        },
-                        ("POST", ["identityProtection", "riskyUsers", "confirmCompromised"]) => {
-                            apply_confirm(&mut d, &sub_body)
-                        }
-                        _ => graph_error(
-                            StatusCode::BAD_REQUEST,
-                            "BadRequest",
-                            &format!(
-                                "{method} {url} is not supported in a batch by this test double."
-                            ),
-                        ),
-                    }
-                }
-            };
-            answers.push((id, answer));
-        }
-    }
-    let mut responses = Vec::new();
-    for (id, answer) in answers {
-        responses.push(sub_response(id, answer).await);
-    }
-    axum::Json(json!({ "responses": responses })).into_response()
-}
-
-async fn sub_response(id: Value, r: Response) -> Value {
-    let status = r.status().as_u16();
-    let mut headers = json!({});
-    if let Some(v) = r.headers().get("retry-after").and_then(|v| v.to_str().ok()) {
-        headers["Retry-After"] = json!(v);
-    }
-    let bytes = axum::body::to_bytes(r.into_body(), 1 << 20)
-        .await
-        .unwrap_or_default();
-    let body = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
-    json!({ "id": id, "status": status, "headers": headers, "body": body })
 }
 
 async fn dump_users(State(s): State<Shared>) -> Response {

@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use riposte_core::account::AccountState;
 use riposte_core::containment::{Identity, Step};
 use riposte_core::directory::{AccountSet, AccountSetError, MAX_SET};
+use riposte_core::identity::IdentityRef;
 use riposte_core::policy::{self, Permission, Principal};
 use riposte_core::safeguards;
 use riposte_core::{Action, ActionOptions, Outcome};
@@ -51,8 +52,11 @@ fn default_per_dc() -> usize {
     8
 }
 
+/// Enough children at once for their Graph requests to go together in
+/// `$batch` calls of up to 20 (riposte-entra coalesces a tenant's concurrent
+/// requests); Graph sees at most 4 HTTP requests of a tenant in flight.
 fn default_per_tenant() -> usize {
-    4
+    20
 }
 
 impl Default for BulkLimits {
@@ -274,13 +278,27 @@ impl Runner {
                         "the list names no account; give one reference per line".into(),
                     ));
                 }
+                // Looked up `per_dc` at once in AD, and `per_tenant` at once
+                // for references that name a tenant (those go to Graph
+                // together, in `$batch` calls, when many wait).
+                let (ad_slots, tenant_slots) = (
+                    Semaphore::new(self.bulk_limits.per_dc),
+                    Semaphore::new(self.bulk_limits.per_tenant),
+                );
+                let (ad_slots, tenant_slots) = (&ad_slots, &tenant_slots);
                 let resolved: Vec<(String, Result<Target, RunnerError>)> =
                     futures_util::stream::iter(refs)
                         .map(|r| async move {
+                            let names_tenant = IdentityRef::parse(&r)
+                                .ok()
+                                .and_then(|parsed| parsed.forest)
+                                .is_some_and(|prefix| self.tenant_named(&prefix));
+                            let slots = if names_tenant { tenant_slots } else { ad_slots };
+                            let _slot = slots.acquire().await;
                             let target = self.resolve_target(&r).await;
                             (r, target)
                         })
-                        .buffered(self.bulk_limits.per_dc)
+                        .buffered(self.bulk_limits.per_dc + self.bulk_limits.per_tenant)
                         .collect()
                         .await;
                 let mut out = Vec::new();

@@ -49,7 +49,7 @@ impl Runner {
         }
     }
 
-    fn tenant_named(&self, name: &str) -> bool {
+    pub(crate) fn tenant_named(&self, name: &str) -> bool {
         self.cloud.as_ref().is_some_and(|c| {
             c.tenant_names()
                 .iter()

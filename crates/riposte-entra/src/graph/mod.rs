@@ -4,12 +4,15 @@
 //! more on a 401: `token`); 429 and 503 honour Retry-After with exponential
 //! back-off up to a bound; a read that got no answer is sent again, a write
 //! never is; links are followed only to the configured Graph origin
-//! (`origin`); lists are paged (`for_each_page`); bulk work goes through
-//! `$batch` (`batch`). It knows Graph's protocol and nothing of riposte's
+//! (`origin`); lists are paged (`for_each_page`); concurrent requests of one
+//! tenant go together through `$batch` (`coalesce`), and so can a caller's
+//! own list of sub-requests (`batch`); answers are read up to
+//! [`MAX_ANSWER_BYTES`]. It knows Graph's protocol and nothing of riposte's
 //! actions or outcomes: the adapter (`crate::tenant`, `crate::actions`)
 //! maps those onto it, and reaches Graph only through [`GraphClient`].
 
 mod batch;
+mod coalesce;
 mod error;
 mod origin;
 mod token;
@@ -32,11 +35,17 @@ pub(crate) use reqwest::Method;
 /// The most pages of a user list riposte follows (a runaway nextLink chain stops here).
 pub(crate) const MAX_PAGES: usize = 1000;
 
+/// The largest answer riposte reads from Graph (a page of 999 users, or a
+/// `$batch` of 20, is far below it); a longer one is not understood.
+pub(crate) const MAX_ANSWER_BYTES: usize = 16 << 20;
+
 /// One tenant's Graph client: its settings, one HTTP client, one cached token.
 pub(crate) struct GraphClient {
     settings: TenantSettings,
     http: reqwest::Client,
     token: Mutex<Option<(String, Instant)>>,
+    /// The tenant's requests waiting to go, alone or together (`coalesce`).
+    coalescer: coalesce::Coalescer,
 }
 
 /// One HTTP exchange with Graph.
@@ -66,6 +75,7 @@ impl GraphClient {
             settings,
             http,
             token: Mutex::new(None),
+            coalescer: coalesce::Coalescer::default(),
         })
     }
 
@@ -169,14 +179,23 @@ impl GraphClient {
         if let Some(b) = body {
             request = request.json(b);
         }
-        let response = request.send().await.map_err(|e| self.unavailable(e))?;
+        let mut response = request.send().await.map_err(|e| self.unavailable(e))?;
         let status = response.status();
         let retry_after = response
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let text = response.text().await.map_err(|e| self.unavailable(e))?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.unavailable(e))? {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(self.malformed(format!(
+                    "{method} {path} ({status}): an answer longer than {MAX_ANSWER_BYTES} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&bytes);
         if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
             return Ok(Attempt::Retry {
                 status,
@@ -223,7 +242,7 @@ impl GraphClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let answered = match self.attempt(&method, &url, path, body).await {
+            let answered = match self.exchange(&method, &url, path, body).await {
                 // A read that got no answer (a timeout, a dropped connection) is
                 // safe to send again, within the same bound; a write is not.
                 Err(e @ EntraError::Unavailable { .. }) if method == Method::GET => {

@@ -16,6 +16,7 @@ mod automation_lab;
 mod benign_day;
 mod bulk;
 mod cli;
+mod cloud_bulk;
 mod crash_loop;
 mod dc_loss;
 mod detect;
