@@ -6,7 +6,7 @@
 #
 #   bench/cloud_bulk.sh [ACCOUNTS]        (default: 1000 users)
 #
-#   BENCH_PROFILE=release  build with --release (default: debug, the dev build the tests use)
+#   BENCH_PROFILE=debug    measure the dev build the tests use (default: release)
 #   BENCH_RECORD=0         do not append to BENCHMARKS.md
 #   BENCH_LAB=DIR          the lab directory (default .lab; a worktree uses its main checkout's)
 #
@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
-PROFILE=${BENCH_PROFILE:-debug}
+PROFILE=${BENCH_PROFILE:-release}
 LAB=$(cd "${BENCH_LAB:-.lab}" && pwd -P)   # BENCH_LAB: another checkout's lab directory
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 if [ "$PROFILE" = release ]; then REL=--release; else REL=; fi
