@@ -58,6 +58,7 @@ measure() { # label, input bytes, command...
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
   events=$(grep -o '[0-9]* event(s)' "$WORK/time.txt" | head -1 | cut -d' ' -f1 || true)
   if [ -z "$events" ]; then events=$(grep -o 'records=[0-9]*' "$WORK/time.txt" | cut -d= -f2 || true); fi
+  echo "$label|$events|$secs|$rss" >> "$WORK/results.txt"
   printf '%-32s %9s events %7.2f s %9.0f events/s %7.1f MiB/s  peak RSS %6.1f MiB\n' \
     "$label" "$events" "$secs" "$(echo "$events / $secs" | bc -l)" \
     "$(echo "$bytes / 1048576 / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
@@ -66,6 +67,26 @@ measure() { # label, input bytes, command...
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "EVTX input: $COPIES x $(ls "$DEV"/*.evtx | wc -l) files, $((EVTX_BYTES / 1048576)) MiB; JSON input: $LINES lines, $((JSON_BYTES / 1048576)) MiB"
 # The parse-only baseline prints its record count on stdout; send it to the time file too.
-measure "evtx crate, parse only (EVTX)" "$EVTX_BYTES" sh -c "$PARSE $WORK/evtx/*.evtx >&2"
-measure "riposte detect (EVTX)" "$EVTX_BYTES" sh -c "$BIN detect --json $WORK/evtx/*.evtx"
+# Three rounds, the floor and riposte interleaved in each, so both see the same load; medians.
+for round in 1 2 3; do
+  measure "evtx crate, parse only (EVTX)" "$EVTX_BYTES" sh -c "$PARSE $WORK/evtx/*.evtx >&2"
+  measure "riposte detect (EVTX)" "$EVTX_BYTES" sh -c "$BIN detect --json $WORK/evtx/*.evtx"
+done
 measure "riposte detect (JSON lines)" "$JSON_BYTES" "$BIN" detect --json "$WORK/events.json"
+# The JSON summary (last line): medians and the ratio of riposte detect to the parse-only floor.
+python3 - "$WORK/results.txt" "$COPIES" "$(ls "$DEV"/*.evtx | wc -l)" "$EVTX_BYTES" "$LINES" <<'PY'
+import json, statistics, sys
+rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1])]
+def med(label, i):
+    return statistics.median(float(r[i]) for r in rows if r[0] == label)
+floor, detect = med("evtx crate, parse only (EVTX)", 2), med("riposte detect (EVTX)", 2)
+print(json.dumps({
+  "bench": "detect", "evtx_files": int(sys.argv[2]) * int(sys.argv[3]), "evtx_mib": round(int(sys.argv[4]) / 1048576, 1),
+  "evtx_parse_only_s": round(floor, 3), "riposte_detect_evtx_s": round(detect, 3),
+  "ratio_detect_to_parse_only": round(detect / floor, 2),
+  "riposte_detect_json_lines_s": round(med("riposte detect (JSON lines)", 2), 3), "json_lines": int(sys.argv[5]),
+  "peak_rss_mib": {"parse_only": round(med("evtx crate, parse only (EVTX)", 3) / 1024, 1),
+                   "detect_evtx": round(med("riposte detect (EVTX)", 3) / 1024, 1),
+                   "detect_json": round(med("riposte detect (JSON lines)", 3) / 1024, 1)},
+}))
+PY
