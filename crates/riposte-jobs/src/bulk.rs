@@ -16,6 +16,7 @@ use riposte_core::account::AccountState;
 use riposte_core::containment::{Identity, Step};
 use riposte_core::directory::{AccountSet, AccountSetError, MAX_SET};
 use riposte_core::identity::IdentityRef;
+use riposte_core::entity::{forest_namings, reference_for_entity};
 use riposte_core::policy::{self, Permission, Principal};
 use riposte_core::safeguards;
 use riposte_core::{Action, ActionOptions, Outcome};
@@ -189,6 +190,35 @@ fn reference_of(job: &Job) -> String {
 }
 
 impl Runner {
+    /// An alert's user entities (`CORP\\ernie`, ...) as references, through
+    /// the one rule automation uses; an entity naming no configured forest is
+    /// listed as unresolved with the reason, never guessed.
+    fn alert_references(
+        &self,
+        users: &[String],
+        unresolved: &mut Vec<Skipped>,
+    ) -> Result<Vec<String>, RunnerError> {
+        if users.len() > MAX_REFERENCES {
+            return Err(RunnerError::BadSelector(format!(
+                "the alert names {} users; the limit is {MAX_REFERENCES}",
+                users.len()
+            )));
+        }
+        let forests = forest_namings(self.directory().as_ref());
+        let mut references = Vec::new();
+        for entity in users {
+            match reference_for_entity(entity, &forests) {
+                Ok(reference) => references.push(reference),
+                Err(why) => unresolved.push(Skipped {
+                    reference: entity.escape_debug().take(200).collect(),
+                    kind: "unresolved",
+                    reason: why.to_string(),
+                }),
+            }
+        }
+        Ok(references)
+    }
+
     pub fn with_bulk_limits(mut self, limits: BulkLimits) -> Self {
         self.bulk_limits = BulkLimits {
             per_dc: limits.per_dc.max(1),
@@ -260,7 +290,14 @@ impl Runner {
                 })
                 .await?
             }
-            Selector::References(refs) | Selector::Alert { users: refs, .. } => {
+            Selector::References(_) | Selector::Alert { .. } => {
+                let refs = match &request.selector {
+                    Selector::Alert { users, .. } => {
+                        self.alert_references(users, &mut unresolved)?
+                    }
+                    Selector::References(refs) => refs.clone(),
+                    _ => Vec::new(),
+                };
                 if refs.len() > MAX_REFERENCES {
                     return Err(RunnerError::BadSelector(format!(
                         "{} references in one request; the limit is {MAX_REFERENCES}",
@@ -273,7 +310,7 @@ impl Runner {
                     .map(|r| r.trim().to_string())
                     .filter(|r| !r.is_empty() && !r.starts_with('#') && seen.insert(r.clone()))
                     .collect();
-                if refs.is_empty() {
+                if refs.is_empty() && unresolved.is_empty() {
                     return Err(RunnerError::BadSelector(
                         "the list names no account; give one reference per line".into(),
                     ));

@@ -15,6 +15,7 @@ mod audit_checkpoints;
 mod automation_lab;
 mod benign_day;
 mod bulk;
+mod bulk_alert;
 mod cli;
 mod cloud_bulk;
 mod crash_loop;
