@@ -34,6 +34,10 @@ pub fn equals(attribute: &'static str, value: &str) -> String {
     format!("({attribute}={})", escape(value))
 }
 
+/// `memberOf` matched along the whole membership chain
+/// (LDAP_MATCHING_RULE_IN_CHAIN): members of nested groups too.
+pub const MEMBER_OF_IN_CHAIN: &str = "memberOf:1.2.840.113556.1.4.1941:";
+
 /// The account classes every user lookup is limited to.
 pub const USERS: &str = "(objectCategory=person)(objectClass=user)";
 

@@ -77,8 +77,8 @@ pub enum Selector {
     References(Vec<String>),
     /// Every user under an OU (subtree).
     Ou(String),
-    /// A group's direct members.
-    Group(String),
+    /// A group's members: direct only, or with `nested` its member groups' too.
+    Group { group: String, nested: bool },
     /// A stored alert's user entities (the front end reads the alert).
     Alert { id: Uuid, users: Vec<String> },
 }
@@ -88,7 +88,7 @@ impl Selector {
         match self {
             Selector::References(_) => "references",
             Selector::Ou(_) => "ou",
-            Selector::Group(_) => "group",
+            Selector::Group { .. } => "group",
             Selector::Alert { .. } => "alert",
         }
     }
@@ -97,7 +97,14 @@ impl Selector {
         match self {
             Selector::References(refs) => refs.join("\n"),
             Selector::Ou(dn) => dn.clone(),
-            Selector::Group(g) => g.clone(),
+            Selector::Group {
+                group,
+                nested: false,
+            } => group.clone(),
+            Selector::Group {
+                group,
+                nested: true,
+            } => format!("{group} (nested)"),
             Selector::Alert { id, .. } => id.to_string(),
         }
     }
@@ -284,9 +291,10 @@ impl Runner {
                 self.identities_in(&AccountSet::Ou { dn: dn.clone() })
                     .await?
             }
-            Selector::Group(group) => {
+            Selector::Group { group, nested } => {
                 self.identities_in(&AccountSet::Group {
                     reference: group.clone(),
+                    nested: *nested,
                 })
                 .await?
             }

@@ -16,6 +16,7 @@ mod automation_lab;
 mod benign_day;
 mod bulk;
 mod bulk_alert;
+mod bulk_nested;
 mod cli;
 mod cloud_bulk;
 mod crash_loop;
