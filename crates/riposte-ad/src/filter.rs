@@ -106,6 +106,16 @@ mod tests {
     }
 
     #[test]
+    fn the_in_chain_member_filter_escapes_the_group_dn() {
+        let f = equals(MEMBER_OF_IN_CHAIN, "CN=G*)(x,OU=Staff,DC=corp");
+        assert_eq!(
+            f,
+            "(memberOf:1.2.840.113556.1.4.1941:=CN=G\\2a\\29\\28x,OU=Staff,DC=corp)"
+        );
+        assert_eq!(f.matches('(').count(), 1);
+    }
+
+    #[test]
     fn user_searches_keep_their_shape() {
         use riposte_core::identity::IdentityRef;
         const BASE: &str = "DC=corp,DC=example,DC=test";
