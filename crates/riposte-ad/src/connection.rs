@@ -211,7 +211,7 @@ impl Directory for AdDirectory {
                     .paged(dn.trim(), &format!("(&{USERS})"), limit, &set.to_string())
                     .await
             }
-            AccountSet::Group { reference } => {
+            AccountSet::Group { reference, nested } => {
                 let parsed = IdentityRef::parse(reference)
                     .map_err(|e| AccountSetError::Invalid(format!("group {reference:?}: {e}")))?;
                 let candidates: Vec<&Arc<Forest>> = match (&parsed.forest, &parsed.key) {
@@ -239,7 +239,15 @@ impl Directory for AdDirectory {
                     1 => {
                         let (forest, group_dn) = groups.remove(0);
                         // The group's DN as the directory gave it, escaped into the filter.
-                        let filter = format!("(&{USERS}{})", filter::equals("memberOf", &group_dn));
+                        // Nested: the DC walks the membership chain itself
+                        // (LDAP_MATCHING_RULE_IN_CHAIN, which Samba and Windows
+                        // both offer), cycles included; the set limit still holds.
+                        let attribute = if *nested {
+                            filter::MEMBER_OF_IN_CHAIN
+                        } else {
+                            "memberOf"
+                        };
+                        let filter = format!("(&{USERS}{})", filter::equals(attribute, &group_dn));
                         forest
                             .paged(
                                 &forest.settings.base_dn.clone(),

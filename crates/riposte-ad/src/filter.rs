@@ -34,6 +34,10 @@ pub fn equals(attribute: &'static str, value: &str) -> String {
     format!("({attribute}={})", escape(value))
 }
 
+/// `memberOf` matched along the whole membership chain
+/// (LDAP_MATCHING_RULE_IN_CHAIN): members of nested groups too.
+pub const MEMBER_OF_IN_CHAIN: &str = "memberOf:1.2.840.113556.1.4.1941:";
+
 /// The account classes every user lookup is limited to.
 pub const USERS: &str = "(objectCategory=person)(objectClass=user)";
 
@@ -99,6 +103,16 @@ mod tests {
         assert_eq!(escape("a\0b\\c"), "a\\00b\\5cc");
         assert_eq!(escape("Jörg"), "Jörg");
         assert_eq!(escape_bytes(&[0x01, 0xff]), "\\01\\ff");
+    }
+
+    #[test]
+    fn the_in_chain_member_filter_escapes_the_group_dn() {
+        let f = equals(MEMBER_OF_IN_CHAIN, "CN=G*)(x,OU=Staff,DC=corp");
+        assert_eq!(
+            f,
+            "(memberOf:1.2.840.113556.1.4.1941:=CN=G\\2a\\29\\28x,OU=Staff,DC=corp)"
+        );
+        assert_eq!(f.matches('(').count(), 1);
     }
 
     #[test]

@@ -179,16 +179,28 @@ pub enum AccountSet {
     /// Every user object under this OU or container (subtree). The DN must lie
     /// inside a configured forest's naming context; it is only ever a search base.
     Ou { dn: String },
-    /// The direct members (users) of one group, named `forest:sAMAccountName`
-    /// or by its DN. Primary-group membership (e.g. Domain Users) is not listed.
-    Group { reference: String },
+    /// The members (users) of one group, named `forest:sAMAccountName` or by
+    /// its DN: direct members only, or with `nested` the members of its member
+    /// groups too, at any depth. Primary-group membership (e.g. Domain Users)
+    /// is not listed.
+    Group { reference: String, nested: bool },
 }
 
 impl fmt::Display for AccountSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AccountSet::Ou { dn } => write!(f, "the users under {dn}"),
-            AccountSet::Group { reference } => write!(f, "the members of group {reference}"),
+            AccountSet::Group {
+                reference,
+                nested: false,
+            } => write!(f, "the members of group {reference}"),
+            AccountSet::Group {
+                reference,
+                nested: true,
+            } => write!(
+                f,
+                "the members of group {reference} and of its nested groups"
+            ),
         }
     }
 }

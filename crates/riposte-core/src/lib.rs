@@ -15,6 +15,7 @@ pub mod containment;
 pub mod csv;
 pub mod directory;
 pub mod dn;
+pub mod entity;
 pub mod evidence;
 pub mod executor;
 pub mod failpoint;

@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use riposte_core::account::AccountState;
 use riposte_core::containment::{Identity, Step};
 use riposte_core::directory::{AccountSet, AccountSetError, MAX_SET};
+use riposte_core::entity::{forest_namings, reference_for_entity};
 use riposte_core::identity::IdentityRef;
 use riposte_core::policy::{self, Permission, Principal};
 use riposte_core::safeguards;
@@ -76,8 +77,8 @@ pub enum Selector {
     References(Vec<String>),
     /// Every user under an OU (subtree).
     Ou(String),
-    /// A group's direct members.
-    Group(String),
+    /// A group's members: direct only, or with `nested` its member groups' too.
+    Group { group: String, nested: bool },
     /// A stored alert's user entities (the front end reads the alert).
     Alert { id: Uuid, users: Vec<String> },
 }
@@ -87,7 +88,7 @@ impl Selector {
         match self {
             Selector::References(_) => "references",
             Selector::Ou(_) => "ou",
-            Selector::Group(_) => "group",
+            Selector::Group { .. } => "group",
             Selector::Alert { .. } => "alert",
         }
     }
@@ -96,7 +97,14 @@ impl Selector {
         match self {
             Selector::References(refs) => refs.join("\n"),
             Selector::Ou(dn) => dn.clone(),
-            Selector::Group(g) => g.clone(),
+            Selector::Group {
+                group,
+                nested: false,
+            } => group.clone(),
+            Selector::Group {
+                group,
+                nested: true,
+            } => format!("{group} (nested)"),
             Selector::Alert { id, .. } => id.to_string(),
         }
     }
@@ -189,6 +197,35 @@ fn reference_of(job: &Job) -> String {
 }
 
 impl Runner {
+    /// An alert's user entities (`CORP\\ernie`, ...) as references, through
+    /// the one rule automation uses; an entity naming no configured forest is
+    /// listed as unresolved with the reason, never guessed.
+    fn alert_references(
+        &self,
+        users: &[String],
+        unresolved: &mut Vec<Skipped>,
+    ) -> Result<Vec<String>, RunnerError> {
+        if users.len() > MAX_REFERENCES {
+            return Err(RunnerError::BadSelector(format!(
+                "the alert names {} users; the limit is {MAX_REFERENCES}",
+                users.len()
+            )));
+        }
+        let forests = forest_namings(self.directory().as_ref());
+        let mut references = Vec::new();
+        for entity in users {
+            match reference_for_entity(entity, &forests) {
+                Ok(reference) => references.push(reference),
+                Err(why) => unresolved.push(Skipped {
+                    reference: entity.escape_debug().take(200).collect(),
+                    kind: "unresolved",
+                    reason: why.to_string(),
+                }),
+            }
+        }
+        Ok(references)
+    }
+
     pub fn with_bulk_limits(mut self, limits: BulkLimits) -> Self {
         self.bulk_limits = BulkLimits {
             per_dc: limits.per_dc.max(1),
@@ -254,13 +291,21 @@ impl Runner {
                 self.identities_in(&AccountSet::Ou { dn: dn.clone() })
                     .await?
             }
-            Selector::Group(group) => {
+            Selector::Group { group, nested } => {
                 self.identities_in(&AccountSet::Group {
                     reference: group.clone(),
+                    nested: *nested,
                 })
                 .await?
             }
-            Selector::References(refs) | Selector::Alert { users: refs, .. } => {
+            Selector::References(_) | Selector::Alert { .. } => {
+                let refs = match &request.selector {
+                    Selector::Alert { users, .. } => {
+                        self.alert_references(users, &mut unresolved)?
+                    }
+                    Selector::References(refs) => refs.clone(),
+                    _ => Vec::new(),
+                };
                 if refs.len() > MAX_REFERENCES {
                     return Err(RunnerError::BadSelector(format!(
                         "{} references in one request; the limit is {MAX_REFERENCES}",
@@ -273,7 +318,7 @@ impl Runner {
                     .map(|r| r.trim().to_string())
                     .filter(|r| !r.is_empty() && !r.starts_with('#') && seen.insert(r.clone()))
                     .collect();
-                if refs.is_empty() {
+                if refs.is_empty() && unresolved.is_empty() {
                     return Err(RunnerError::BadSelector(
                         "the list names no account; give one reference per line".into(),
                     ));

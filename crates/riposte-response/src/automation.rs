@@ -18,6 +18,7 @@ pub mod trust;
 
 use std::time::Duration;
 
+use riposte_core::entity::{forest_namings, reference_for_entity};
 use riposte_core::policy::{Principal, Role, Scope};
 use riposte_core::{Action, ActionOptions};
 use riposte_detect::Alert;
@@ -209,23 +210,6 @@ impl From<&riposte_store::StoredAlert> for AlertFacts {
     }
 }
 
-/// Turns an entity as events name it (`CORP\bert`, `CORP.EXAMPLE.TEST\bert`,
-/// `bert@CORP.EXAMPLE.TEST`, a SID) into a riposte reference. `forests` are the
-/// configured forests' names and DNS domains.
-pub fn reference_for(entity: &str, forests: &[(String, String)]) -> String {
-    let entity = entity.trim();
-    if let Some((domain, name)) = entity.split_once('\\') {
-        return match forests.iter().find(|(f, dns)| {
-            f.eq_ignore_ascii_case(domain) || (!dns.is_empty() && dns.eq_ignore_ascii_case(domain))
-        }) {
-            Some((forest, _)) => format!("{forest}:{name}"),
-            None => name.to_string(),
-        };
-    }
-    // Kerberos names carry the realm in capitals; UPNs compare case-insensitively.
-    entity.to_string()
-}
-
 pub struct Automation<'a> {
     pub config: &'a AutomationConfig,
     pub runner: &'a Runner,
@@ -240,15 +224,8 @@ impl Automation<'_> {
             return Vec::new();
         }
         let mut out = Vec::new();
-        let directory = self.runner.directory();
-        let forests: Vec<(String, String)> = directory
-            .forest_names()
-            .into_iter()
-            .map(|f| {
-                let dns = directory.forest_domain(&f).unwrap_or_default();
-                (f, dns)
-            })
-            .collect();
+        // The one rule for naming an account from an event (shared with bulk).
+        let forests = forest_namings(self.runner.directory().as_ref());
         for rule in &self.config.rules {
             let matches = rule
                 .technique
@@ -286,8 +263,15 @@ impl Automation<'_> {
                 Entity::Actors => &alert.actors,
             };
             for entity in entities {
-                let reference = reference_for(entity, &forests);
-                out.push(self.act(rule, alert, &reference).await);
+                match reference_for_entity(entity, &forests) {
+                    Ok(reference) => out.push(self.act(rule, alert, &reference).await),
+                    Err(why) => out.push(Response::Skipped {
+                        rule: rule.name.clone(),
+                        reference: entity.escape_debug().take(200).collect(),
+                        action: rule.action,
+                        why: format!("the alert's account is not acted on: {why}"),
+                    }),
+                }
             }
         }
         out
@@ -466,28 +450,6 @@ mod uuid_like {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn entities_become_references() {
-        let forests = vec![
-            ("corp".to_string(), "corp.example.test".to_string()),
-            ("fabrikam".to_string(), String::new()),
-        ];
-        assert_eq!(reference_for("CORP\\bert", &forests), "corp:bert");
-        assert_eq!(
-            reference_for("CORP.EXAMPLE.TEST\\bert", &forests),
-            "corp:bert"
-        );
-        assert_eq!(reference_for("OTHER\\bert", &forests), "bert");
-        assert_eq!(
-            reference_for("ernie@CORP.EXAMPLE.TEST", &forests),
-            "ernie@CORP.EXAMPLE.TEST"
-        );
-        assert_eq!(
-            reference_for(" S-1-5-21-1-2-3-1105 ", &forests),
-            "S-1-5-21-1-2-3-1105"
-        );
-    }
 
     #[test]
     fn config_parses_with_clear_errors() {

@@ -39,6 +39,10 @@ pub enum SelectorBody {
     Ou(String),
     /// forest:sAMAccountName or the group's DN; its direct user members
     Group(String),
+    /// forest:sAMAccountName or the group's DN; its user members and those of
+    /// its nested groups, at any depth
+    #[serde(rename = "nested-group")]
+    NestedGroup(String),
     /// a stored alert; its user entities
     Alert(Uuid),
 }
@@ -68,7 +72,14 @@ pub(crate) async fn selector(state: &AppState, body: SelectorBody) -> Result<Sel
     Ok(match body {
         SelectorBody::References(r) => Selector::References(r),
         SelectorBody::Ou(dn) => Selector::Ou(dn),
-        SelectorBody::Group(g) => Selector::Group(g),
+        SelectorBody::Group(group) => Selector::Group {
+            group,
+            nested: false,
+        },
+        SelectorBody::NestedGroup(group) => Selector::Group {
+            group,
+            nested: true,
+        },
         SelectorBody::Alert(id) => {
             let alert = state
                 .pipeline

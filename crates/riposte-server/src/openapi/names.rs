@@ -180,7 +180,10 @@ fn selector_kinds() -> Vec<&'static str> {
     let all = [
         Selector::References(Vec::new()),
         Selector::Ou(String::new()),
-        Selector::Group(String::new()),
+        Selector::Group {
+            group: String::new(),
+            nested: false,
+        },
         Selector::Alert {
             id: uuid::Uuid::nil(),
             users: Vec::new(),
@@ -190,7 +193,7 @@ fn selector_kinds() -> Vec<&'static str> {
         match s {
             Selector::References(_)
             | Selector::Ou(_)
-            | Selector::Group(_)
+            | Selector::Group { .. }
             | Selector::Alert { .. } => {}
         }
     }

@@ -94,6 +94,9 @@ pub struct BulkArgs {
     /// Show the count, the accounts, the protected ones it would skip and what cannot be resolved; change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// With --group: also the members of its nested groups, at any depth.
+    #[arg(long)]
+    nested: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -106,7 +109,7 @@ pub struct SelectorArgs {
     /// Every user under this OU (subtree); it must be inside a configured forest.
     #[arg(long)]
     ou: Option<String>,
-    /// The direct members of this group: forest:sAMAccountName or its DN.
+    /// The direct members of this group (with --nested, its nested groups' too): forest:sAMAccountName or its DN.
     #[arg(long)]
     group: Option<String>,
     /// The users named by this stored alert.
@@ -137,12 +140,26 @@ fn read_references(path: &PathBuf) -> anyhow::Result<Vec<String>> {
     Ok(text.lines().map(str::to_string).collect())
 }
 
-async fn selector(args: &SelectorArgs, alerts: &dyn AlertStore) -> anyhow::Result<Selector> {
+async fn selector(
+    args: &SelectorArgs,
+    nested: bool,
+    alerts: &dyn AlertStore,
+) -> anyhow::Result<Selector> {
+    if nested && args.group.is_none() {
+        return Err(UsageError(
+            "--nested applies to --group only: it adds the members of the group's nested groups"
+                .into(),
+        )
+        .into());
+    }
     if let Some(ou) = &args.ou {
         return Ok(Selector::Ou(ou.clone()));
     }
     if let Some(group) = &args.group {
-        return Ok(Selector::Group(group.clone()));
+        return Ok(Selector::Group {
+            group: group.clone(),
+            nested,
+        });
     }
     if let Some(alert) = &args.alert {
         let id = uuid::Uuid::parse_str(alert)
@@ -236,7 +253,7 @@ pub async fn run(
         }
     };
     let request = BulkRequest {
-        selector: selector(&args.selector, alerts).await?,
+        selector: selector(&args.selector, args.nested, alerts).await?,
         action,
         options,
         reason: args.reason.clone(),

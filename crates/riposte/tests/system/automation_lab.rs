@@ -301,3 +301,37 @@ async fn the_circuit_breaker_turns_a_burst_into_approvals() {
             .contains("circuit breaker")
     );
 }
+
+/// An alert naming a user of a domain no forest is configured for (`EVIL\name`)
+/// acts on nobody, even when a corp account has the same name: the domain is
+/// refused with the reason, never guessed (the rule bulk --alert shares).
+#[tokio::test]
+async fn a_user_of_an_unknown_domain_is_skipped_not_matched_by_name() {
+    let lab = crate::harness::lab();
+    let dir = tempfile::tempdir().unwrap();
+    let namesake = lab.create_user("corp", "evil", 0);
+    let cfg = config(Mode::Enforce, 10);
+    let (runner, store) = runner(dir.path(), &[], cfg.circuit_breaker).await;
+    let alert = spray(&[&format!("EVIL\\{}", namesake.name), "CORP\\", "\\x"]);
+    let cooldown = Cooldown::default();
+    let automation = Automation {
+        config: &cfg,
+        runner: &runner,
+        cooldown: &cooldown,
+    };
+    let responses = automation.respond(&from_corp_log(&alert)).await;
+    assert_eq!(responses.len(), 3, "{responses:?}");
+    assert!(
+        matches!(&responses[0], Response::Skipped { why, .. } if why.contains("\"EVIL\" names no configured forest")),
+        "{responses:?}"
+    );
+    assert!(
+        responses
+            .iter()
+            .all(|r| matches!(r, Response::Skipped { .. })),
+        "{responses:?}"
+    );
+    assert!(runner.run_next().await.unwrap().is_none(), "a job was made");
+    assert!(store.list(&Default::default()).await.unwrap().is_empty());
+    assert_eq!(namesake.kinit(), Login::Succeeded);
+}

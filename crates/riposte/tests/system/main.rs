@@ -15,6 +15,8 @@ mod audit_checkpoints;
 mod automation_lab;
 mod benign_day;
 mod bulk;
+mod bulk_alert;
+mod bulk_nested;
 mod cli;
 mod cloud_bulk;
 mod crash_loop;
