@@ -385,7 +385,7 @@ impl BuiltinPack {
                 self.decoy_read_rule(ev, now, &mut out);
             }
             4738 => {
-                self.uac_rule(ev, &mut out);
+                self.uac_rule(ev, now, &mut out);
                 self.protection_removed_rule(ev, now, &mut out);
                 self.sid_history_rule(ev, now, &mut out);
                 self.constrained_delegation_rule(ev, now, &mut out);
@@ -745,7 +745,9 @@ impl BuiltinPack {
         self.uac_seen.insert(key, new)
     }
 
-    fn uac_rule(&mut self, ev: &IdentityEvent, out: &mut Vec<Alert>) {
+    /// 4738 (and Samba's user changes): the risky flags turned on, judged and
+    /// reported by the one rule of weakened.rs (`flags_alert`), as 4742 and 5136 are.
+    fn uac_rule(&mut self, ev: &IdentityEvent, now: i64, out: &mut Vec<Alert>) {
         let mut enabled = ev.uac_enabled.clone();
         if let (Some(old), Some(new)) = (self.remember_uac(ev), ev.new_uac) {
             enabled.extend(
@@ -754,32 +756,8 @@ impl BuiltinPack {
                     .filter(|f| new & f.bit() != 0 && old & f.bit() == 0),
             );
         }
-        let turned_on: Vec<&str> = RISKY_FLAGS
-            .iter()
-            .filter(|(f, _)| enabled.contains(f))
-            .map(|(_, why)| *why)
-            .collect();
-        if turned_on.is_empty() {
-            return;
-        }
-        let severity = if enabled.contains(&UacFlag::DontReqPreauth)
-            || enabled.contains(&UacFlag::PasswdNotreqd)
-        {
-            Severity::High
-        } else {
-            Severity::Medium
-        };
-        out.push(self.single(
-            rules::UAC,
-            severity,
-            format!(
-                "{} turned on {} for {}",
-                ev.actor.display(),
-                turned_on.join(", "),
-                ev.target.display()
-            ),
-            ev,
-        ));
+        let target = ev.target.display();
+        self.flags_alert(ev, now, &target, &enabled, out);
     }
 
     fn sensitive_group(&self, g: &Account) -> bool {

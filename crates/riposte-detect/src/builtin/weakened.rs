@@ -41,7 +41,8 @@ fn number(s: &str) -> Option<u32> {
 }
 
 impl BuiltinPack {
-    fn flags_alert(
+    /// The one place the risky flags turned on become `riposte.account_weakened`.
+    pub(super) fn flags_alert(
         &mut self,
         ev: &IdentityEvent,
         now: i64,
