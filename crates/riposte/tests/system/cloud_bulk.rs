@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 
-use crate::harness::riposte_config;
-use riposte_graph_double::{Double, Shared, User};
+use crate::harness::{riposte_config, start_graph_double};
+use riposte_graph_double::{Shared, User};
 use riposte_testlab::Lab;
 use serde_json::Value;
 
@@ -29,31 +29,10 @@ fn users() -> Vec<User> {
         .collect()
 }
 
-/// The double on a free port, served from a thread of its own for the whole test.
+/// The test's own double ([`start_graph_double`]) with this test's users.
 fn start_double(lab: &Lab) -> (String, Shared) {
-    let secret = std::fs::read_to_string(lab.repo.join(".lab/graph/client.secret"))
-        .expect("the lab's Graph client secret (scripts/lab up)");
-    let state = Double::new(
-        "contoso-lab-tenant",
-        "riposte-lab-app",
-        secret.trim(),
-        users(),
-    );
-    let (tx, rx) = std::sync::mpsc::channel();
-    let served = state.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().to_string()).unwrap();
-            let _ = riposte_graph_double::serve(listener, served).await;
-        });
-    });
-    (rx.recv().unwrap(), state)
+    let (address, state) = start_graph_double(lab, users());
+    (address, state)
 }
 
 #[test]

@@ -11,8 +11,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Serve, riposte_config};
-use riposte_graph_double::{Double, Shared, Stats, Storm, User};
+use crate::harness::{Serve, riposte_config, start_graph_double};
+use riposte_graph_double::{Shared, Stats, Storm, User};
 use riposte_testlab::Lab;
 use riposte_testlab::http::request;
 use serde_json::{Value, json};
@@ -32,32 +32,11 @@ fn users() -> Vec<User> {
         .collect()
 }
 
-/// The double on a free port, served from a thread of its own for the whole test.
+/// The test's own double ([`start_graph_double`]) with this test's users.
 fn start_double(lab: &Lab) -> (String, Shared) {
-    let secret = std::fs::read_to_string(lab.repo.join(".lab/graph/client.secret"))
-        .expect("the lab's Graph client secret (scripts/lab up)");
-    let state = Double::new(
-        "contoso-lab-tenant",
-        "riposte-lab-app",
-        secret.trim(),
-        users(),
-    );
+    let (address, state) = start_graph_double(lab, users());
     state.lock().unwrap().page_size = 20;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let served = state.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().to_string()).unwrap();
-            let _ = riposte_graph_double::serve(listener, served).await;
-        });
-    });
-    (rx.recv().unwrap(), state)
+    (address, state)
 }
 
 /// The harness's `riposte serve`, with the API calls of these tests.

@@ -9,6 +9,7 @@ pub mod calls;
 pub mod certs;
 pub mod cli;
 pub mod events;
+pub mod graph_double;
 pub mod lab;
 pub mod serve;
 
@@ -16,6 +17,7 @@ pub use calls::{PASSWORD, Portal};
 pub use certs::self_signed_cert;
 pub use cli::{BIN, Run, riposte, riposte_config, run, start_paused};
 pub use events::{SPRAYED, now_rfc3339, samba_failure, spray};
+pub use graph_double::start_graph_double;
 pub use lab::{
     LabAlone, SharedLab, config_without_tailing, lab, lab_alone, metadata_version,
     version_step_of_one_disable,
